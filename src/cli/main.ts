@@ -1,0 +1,34 @@
+// The `porthole` command line: parses arguments (commander) and hands off to one module per subcommand.
+import { Command, InvalidArgumentError } from 'commander';
+import { createRequire } from 'node:module';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+function portNumber(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return Number(value);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('porthole')
+    .description('A gateway for Immich: email-PIN gate on the private host, locked-down share host, tunnel from home.')
+    .version(version, '-v, --version')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(`porthole: ${text.replace(/^error: /, '')}`) });
+
+  program
+    .command('serve')
+    .description('run the gateway')
+    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .action(async (options: { config: string }) => (await import('./serve.js')).serve(options.config));
+
+  program
+    .command('demo')
+    .description('run the gateway in front of the built-in sample photo server (not for production)')
+    .option('-p, --port <port>', 'port for both demo hosts', portNumber, 8080)
+    .action(async (options: { port: number }) => (await import('./demo.js')).demo(options));
+
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,169 @@
+// The shape of porthole.yaml: every key, its default and what counts as valid.
+// Unknown keys are errors everywhere (strict objects), so a typo can never silently switch a protection off.
+import net from 'node:net';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './duration.js';
+
+const duration = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value * 1000;
+    const ms = parseDuration(value);
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like "90s", "10m", "24h" or "30d", got "${value}"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z.union([z.string(), z.number().int().nonnegative()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const bytes = parseSize(value);
+  if (bytes === null) {
+    ctx.addIssue({ code: 'custom', message: `expected a size like "100MB" or "4GiB", got "${value}"` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** A secret given inline, or read from an environment variable or a file (Docker/Kubernetes secrets). */
+const secret = z.union([
+  z.string().min(1),
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+export type SecretRef = z.infer<typeof secret>;
+
+const hostname = z
+  .string()
+  .transform((s) => s.toLowerCase())
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+        'expected a host name such as photos.example.com (no scheme, port or path)',
+      ),
+  );
+
+const listenAddress = z
+  .string()
+  .refine((s) => net.isIP(s) !== 0, 'expected an IP address such as 0.0.0.0, 127.0.0.1 or ::');
+const port = z.number().int().min(0).max(65535);
+
+/** An allowlist entry: a full address, or "*@domain" for a whole domain. */
+const allowEntry = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^(\*|[a-z0-9!#$%&'+/=?^_`{|}~.-]{1,64})@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/,
+        'expected an email address (person@example.com) or a whole domain (*@example.com)',
+      ),
+  );
+
+const cidr = z.string().refine((s) => {
+  const [address, bits, extra] = s.split('/');
+  if (extra !== undefined || !address) return false;
+  const family = net.isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}, 'expected an IP address or CIDR range such as 10.0.0.0/8');
+
+const smtp = z.strictObject({
+  host: z.string().min(1),
+  port: port.default(587),
+  /** starttls: upgrade on 587 (required, never plaintext); tls: implicit TLS on 465; none: local relay only. */
+  security: z.enum(['starttls', 'tls', 'none']).default('starttls'),
+  user: z.string().optional(),
+  password: secret.optional(),
+  /** Reject self-signed SMTP certificates unless explicitly allowed (for a relay on the same machine). */
+  allowInvalidCertificate: z.boolean().default(false),
+});
+
+export const configSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        address: listenAddress.default('0.0.0.0'),
+        httpPort: port.default(8080),
+        /** Set when Porthole terminates TLS itself (and for the tunnel). */
+        httpsPort: port.optional(),
+      })
+      .prefault({}),
+    hosts: z.strictObject({
+      private: hostname,
+      share: hostname.optional(),
+    }),
+    /** Whether browsers reach Porthole over HTTPS (directly or through a TLS proxy): drives Secure/__Host- cookies. */
+    publicScheme: z.enum(['https', 'http']).default('https'),
+    origin: z.strictObject({
+      url: z
+        .url({ protocol: /^http$/, error: 'expected an http:// URL such as http://immich-server:2283' })
+        .refine((u) => {
+          const parsed = new URL(u);
+          return (parsed.pathname === '/' || parsed.pathname === '') && !parsed.search && !parsed.hash && !parsed.username;
+        }, 'expected just scheme, host and port: Immich cannot live under a sub-path'),
+    }),
+    gate: z.strictObject({
+      allow: z.array(allowEntry).min(1, 'list at least one address or *@domain that may sign in'),
+      codeLifetime: duration.prefault('10m'),
+      maxCodeAttempts: z.number().int().min(1).max(20).default(5),
+      sessionLifetime: duration.prefault('24h'),
+      /** Limits on asking for codes and on trying them. */
+      rateLimits: z
+        .strictObject({
+          codesPerAddressPerHour: z.number().int().min(1).default(5),
+          codesPerIpPerHour: z.number().int().min(1).default(20),
+          verifiesPerIpPerHour: z.number().int().min(1).default(30),
+        })
+        .prefault({}),
+    }),
+    mail: z.strictObject({
+      from: z.string().min(3),
+      transport: z.enum(['smtp', 'console']).default('smtp'),
+      smtp: smtp.optional(),
+    }),
+    dataDir: z.string().min(1).default('./data'),
+    /** Only these peers may tell us the client address and scheme (X-Forwarded-*). */
+    trustedProxies: z.array(cidr).default([]),
+    proxy: z
+      .strictObject({
+        /** Optional cap on request bodies (answered with 413); unlimited by default like Immich. */
+        maxBodySize: size.nullable().default(null),
+        /** Idle (not total) timeout: a multi-hour upload is fine as long as bytes keep moving. */
+        idleTimeout: duration.prefault('600s'),
+        /** Bound on receiving request headers, against slowloris. */
+        headersTimeout: duration.prefault('20s'),
+      })
+      .prefault({}),
+    share: z
+      .strictObject({
+        /** Allow uploads through share links that permit them (Immich enables uploads on new links by default). */
+        allowUploads: z.boolean().default(false),
+        maxUploadSize: size.prefault('2GiB'),
+        /** Keys or slugs of links that search engines may index. */
+        publicLinks: z.array(z.string().min(1).max(200)).default([]),
+        /** What `/` shows on the share host. */
+        root: z.enum(['not-found', 'neutral-page']).default('not-found'),
+      })
+      .prefault({}),
+    /** Lets Immich's first-admin sign-up and restore endpoints through; off once Immich is set up. */
+    allowImmichSetup: z.boolean().default(false),
+    log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    if (config.hosts.share && config.hosts.share === config.hosts.private) {
+      ctx.addIssue({ code: 'custom', path: ['hosts', 'share'], message: 'the share host must differ from the private host' });
+    }
+    if (config.mail.transport === 'smtp' && !config.mail.smtp) {
+      ctx.addIssue({ code: 'custom', path: ['mail', 'smtp'], message: 'required when mail.transport is smtp' });
+    }
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;

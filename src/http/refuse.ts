@@ -1,0 +1,204 @@
+// The one place that decides how every refusal looks. Handlers say *why* they refuse (a Refusal);
+// this module picks status, headers and body. On the share host all policy refusals collapse into one
+// identical 404 so that no refusal can be told apart from another (no oracle for keys, slugs or routes).
+import type http from 'node:http';
+import { pickLocale, type Locale } from './locale.js';
+import { escapeHtml, PAGE_SECURITY_HEADERS, sendPage } from './page.js';
+
+export type OriginFailureCause = 'name-not-found' | 'connection-refused' | 'timeout' | 'connection-reset' | 'unreachable' | 'other';
+
+export type Refusal =
+  | { kind: 'not-found' }
+  | { kind: 'misdirected' }
+  | { kind: 'unauthenticated' }
+  | { kind: 'forbidden' }
+  | { kind: 'bad-request'; reason: string }
+  | { kind: 'method-not-allowed'; allow: string }
+  | { kind: 'too-large'; limitBytes: number }
+  | { kind: 'rate-limited'; retryAfterSeconds: number }
+  | { kind: 'csrf' }
+  | { kind: 'unsupported-media'; reason: string }
+  | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
+  | { kind: 'tunnel-offline'; since: Date | null };
+
+/** Which face the refusal is shown on. */
+export type RefusalSurface = 'private' | 'share' | 'none';
+
+type Text = Record<Locale, string>;
+const t = (en: string, de: string): Text => ({ en, de });
+
+const TITLES = {
+  'not-found': t('Not found', 'Nicht gefunden'),
+  misdirected: t('Unknown site', 'Unbekannte Seite'),
+  unauthenticated: t('Sign-in required', 'Anmeldung erforderlich'),
+  forbidden: t('Not allowed', 'Nicht erlaubt'),
+  'bad-request': t('Bad request', 'Ungültige Anfrage'),
+  'method-not-allowed': t('Method not allowed', 'Methode nicht erlaubt'),
+  'too-large': t('Upload too large', 'Upload zu groß'),
+  'rate-limited': t('Too many attempts', 'Zu viele Versuche'),
+  csrf: t('This form has expired', 'Dieses Formular ist abgelaufen'),
+  'unsupported-media': t('This file cannot be shared safely', 'Diese Datei kann nicht sicher geteilt werden'),
+  'origin-unreachable': t('Immich cannot be reached', 'Immich ist nicht erreichbar'),
+  'tunnel-offline': t('The home connector is offline', 'Der Heim-Connector ist offline'),
+} satisfies Record<Refusal['kind'], Text>;
+
+const STATUS: Record<Refusal['kind'], number> = {
+  'not-found': 404,
+  misdirected: 421,
+  unauthenticated: 401,
+  forbidden: 403,
+  'bad-request': 400,
+  'method-not-allowed': 405,
+  'too-large': 413,
+  'rate-limited': 429,
+  csrf: 403,
+  'unsupported-media': 415,
+  'origin-unreachable': 502,
+  'tunnel-offline': 503,
+};
+
+const CAUSES: Record<OriginFailureCause, { what: Text; fix: Text }> = {
+  'name-not-found': {
+    what: t('The origin host name could not be resolved.', 'Der Name des Ursprungsservers konnte nicht aufgelöst werden.'),
+    fix: t(
+      'Porthole is probably not on the same Docker network as Immich, or origin.url has a typo.',
+      'Porthole ist vermutlich nicht im selben Docker-Netz wie Immich, oder origin.url enthält einen Tippfehler.',
+    ),
+  },
+  'connection-refused': {
+    what: t('The origin refused the connection.', 'Der Ursprungsserver hat die Verbindung abgelehnt.'),
+    fix: t(
+      'Immich is not running, still starting, or listens on another port than origin.url says.',
+      'Immich läuft nicht, startet noch oder lauscht auf einem anderen Port als in origin.url angegeben.',
+    ),
+  },
+  timeout: {
+    what: t('The origin did not answer in time.', 'Der Ursprungsserver hat nicht rechtzeitig geantwortet.'),
+    fix: t(
+      'A firewall may drop the traffic, or Immich is overloaded.',
+      'Eine Firewall verwirft womöglich den Verkehr, oder Immich ist überlastet.',
+    ),
+  },
+  'connection-reset': {
+    what: t('The origin closed the connection unexpectedly.', 'Der Ursprungsserver hat die Verbindung unerwartet geschlossen.'),
+    fix: t('Immich may have restarted; try again in a moment.', 'Immich wurde womöglich neu gestartet; bitte gleich erneut versuchen.'),
+  },
+  unreachable: {
+    what: t('There is no network route to the origin.', 'Es gibt keine Netzwerkroute zum Ursprungsserver.'),
+    fix: t('Check the network between Porthole and Immich.', 'Bitte das Netz zwischen Porthole und Immich prüfen.'),
+  },
+  other: {
+    what: t('The request to the origin failed.', 'Die Anfrage an den Ursprungsserver ist fehlgeschlagen.'),
+    fix: t('See the Porthole log for details.', 'Details stehen im Porthole-Log.'),
+  },
+};
+
+/** Maps a socket error code to the cause a person can act on. */
+export function classifyOriginError(error: NodeJS.ErrnoException): OriginFailureCause {
+  switch (error.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return 'name-not-found';
+    case 'ECONNREFUSED':
+      return 'connection-refused';
+    case 'ETIMEDOUT':
+    case 'ESOCKETTIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'timeout';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection-reset';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'unreachable';
+    default:
+      return 'other';
+  }
+}
+
+function message(refusal: Refusal, locale: Locale): string {
+  switch (refusal.kind) {
+    case 'rate-limited': {
+      const minutes = Math.max(1, Math.ceil(refusal.retryAfterSeconds / 60));
+      return locale === 'de'
+        ? `Bitte in ${minutes} ${minutes === 1 ? 'Minute' : 'Minuten'} erneut versuchen.`
+        : `Please try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+    }
+    case 'too-large':
+      return locale === 'de'
+        ? `Uploads sind hier auf ${formatBytes(refusal.limitBytes)} begrenzt.`
+        : `Uploads are limited to ${formatBytes(refusal.limitBytes)} here.`;
+    case 'csrf':
+      return locale === 'de' ? 'Bitte die Seite neu laden und erneut versuchen.' : 'Please reload the page and try again.';
+    case 'bad-request':
+    case 'unsupported-media':
+      return refusal.reason;
+    case 'origin-unreachable':
+      return `${CAUSES[refusal.cause].what[locale]} ${CAUSES[refusal.cause].fix[locale]}`;
+    case 'tunnel-offline': {
+      const since = refusal.since ? refusal.since.toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : null;
+      if (locale === 'de') return since ? `Offline seit ${since}. Bitte später erneut versuchen.` : 'Bitte später erneut versuchen.';
+      return since ? `Offline since ${since}. Please try again later.` : 'Please try again later.';
+    }
+    case 'unauthenticated':
+      return locale === 'de' ? 'Bitte zuerst anmelden.' : 'Please sign in first.';
+    default:
+      return TITLES[refusal.kind][locale];
+  }
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) (value /= 1024), unit++;
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Browsers navigating get a page; scripts and the mobile app get JSON. */
+export function wantsHtml(req: http.IncomingMessage): boolean {
+  const accept = req.headers.accept ?? '';
+  return accept.includes('text/html') && !(req.url ?? '').startsWith('/api/');
+}
+
+const SHARE_NOT_FOUND = 'Not Found\n';
+
+/** Ends the response with the refusal. Safe to call whatever the handler already did, unless headers went out. */
+export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, surface: RefusalSurface): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // The share host shows exactly one refusal to the world, except for these which a visitor must understand.
+  const shareVisible = refusal.kind === 'rate-limited' || refusal.kind === 'unsupported-media' || refusal.kind === 'tunnel-offline' || refusal.kind === 'too-large';
+  if (surface === 'share' && !shareVisible) {
+    res.writeHead(404, { ...PAGE_SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': SHARE_NOT_FOUND.length });
+    res.end(req.method === 'HEAD' ? undefined : SHARE_NOT_FOUND);
+    return;
+  }
+  const status = STATUS[refusal.kind];
+  const locale = pickLocale(req.headers['accept-language']);
+  const headers: http.OutgoingHttpHeaders = {};
+  if (refusal.kind === 'rate-limited') headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));
+  if (refusal.kind === 'method-not-allowed') headers.allow = refusal.allow;
+  // A refused upload must not keep the connection reading a body we will never use.
+  if (refusal.kind === 'too-large' || refusal.kind === 'bad-request') headers.connection = 'close';
+  const title = TITLES[refusal.kind][locale];
+  const text = message(refusal, locale);
+  if (wantsHtml(req)) {
+    const extra = refusal.kind === 'origin-unreachable' ? `<p class="muted">${escapeHtml(refusal.origin)}${refusal.code ? ` (${escapeHtml(refusal.code)})` : ''}</p>` : '';
+    sendPage(res, { status, locale, title, body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${extra}`, headers }, req.method);
+    return;
+  }
+  const body = JSON.stringify({ error: refusal.kind, message: text, statusCode: status });
+  res.writeHead(status, { ...PAGE_SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Refuses a WebSocket/Upgrade request on its raw socket, before any upgrade happens. */
+export function refuseUpgrade(socket: import('node:stream').Duplex, status: 401 | 403 | 404 | 421 | 502 | 503): void {
+  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status];
+  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  else socket.destroy();
+}

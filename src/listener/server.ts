@@ -1,0 +1,82 @@
+// The HTTP listener: accepts connections, bounds how long a client may take to send headers, makes sure the
+// request target is a plain path, identifies the client, then hands the request to the host's handler.
+// TLS termination and the tunnel's ALPN hand-off attach here (they emit 'connection' on this server).
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AddressMatcher } from '../http/client-address.js';
+import { identifyClient } from '../http/client-address.js';
+import type { RequestContext } from '../http/context.js';
+import { refuse, refuseUpgrade } from '../http/refuse.js';
+import { parseHostHeader, type HostHandler } from '../hosts/dispatch.js';
+
+export interface ListenerOptions {
+  /** Finds the handler for a host name. */
+  handlerFor: (hostName: string) => HostHandler | undefined;
+  isTrustedProxy: AddressMatcher;
+  /** Scheme of this listener's own sockets. */
+  scheme: 'http' | 'https';
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  onError?: (error: unknown, req: http.IncomingMessage) => void;
+}
+
+/** Only origin-form targets ("/path?query") are served; absolute-form and "*" are refused outright. */
+function isOriginForm(url: string | undefined): url is string {
+  return typeof url === 'string' && url.startsWith('/') && url.length <= 8192;
+}
+
+function contextFor(req: http.IncomingMessage, options: ListenerOptions): { ctx: RequestContext; handler: HostHandler } | null {
+  const host = parseHostHeader(req.headers.host);
+  if (!host) return null;
+  const handler = options.handlerFor(host.name);
+  if (!handler) return null;
+  return { ctx: { client: identifyClient(req, options.isTrustedProxy, options.scheme), host: host.name, rawHost: host.raw }, handler };
+}
+
+export function createListener(options: ListenerOptions): http.Server {
+  const server = http.createServer({
+    // Bounded time to send headers (slowloris); no bound on the whole request (multi-hour uploads are fine).
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: 5_000,
+    maxHeaderSize: 32 * 1024,
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+  });
+  // Socket idle timeout: a stalled client is dropped, a slow but moving one is not.
+  server.timeout = options.idleTimeoutMs;
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!isOriginForm(req.url)) return refuse(req, res, { kind: 'bad-request', reason: 'Only origin-form request targets are accepted.' }, 'none');
+    const found = contextFor(req, options);
+    if (!found) return refuse(req, res, { kind: 'misdirected' }, 'none');
+    try {
+      found.handler.handle(req, res, found.ctx);
+    } catch (error) {
+      options.onError?.(error, req);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('Internal error\n');
+      else res.destroy();
+    }
+  };
+  server.on('request', onRequest);
+  // With this listener Node no longer answers "100 Continue" by itself: the handler decides (gate first).
+  server.on('checkContinue', onRequest);
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (!isOriginForm(req.url)) return refuseUpgrade(socket, 404);
+    const found = contextFor(req, options);
+    if (!found) return refuseUpgrade(socket, 421);
+    try {
+      found.handler.upgrade(req, socket, head, found.ctx);
+    } catch (error) {
+      options.onError?.(error, req);
+      socket.destroy();
+    }
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+  return server;
+}

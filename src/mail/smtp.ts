@@ -1,0 +1,30 @@
+// SMTP delivery through nodemailer: STARTTLS on 587 (required, never silently plaintext), implicit TLS on 465,
+// or a plain local relay when explicitly configured.
+import nodemailer from 'nodemailer';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { Mailer } from './mailer.js';
+
+export function createSmtpMailer(mail: ResolvedConfig['mail'], logger: Logger): Mailer {
+  const smtp = mail.smtp;
+  if (!smtp) throw new Error('mail.smtp is required for the smtp transport');
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.security === 'tls',
+    requireTLS: smtp.security === 'starttls',
+    ignoreTLS: smtp.security === 'none',
+    auth: smtp.user ? { user: smtp.user, pass: smtp.password ?? '' } : undefined,
+    tls: { rejectUnauthorized: !smtp.allowInvalidCertificate, minVersion: 'TLSv1.2' },
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 30_000,
+  });
+  return {
+    async send(message) {
+      const info = await transport.sendMail({ from: mail.from, ...message });
+      logger.debug({ messageId: info.messageId }, 'mail accepted by SMTP server');
+    },
+    close: () => transport.close(),
+  };
+}

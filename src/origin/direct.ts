@@ -1,0 +1,21 @@
+// Direct origin: plain TCP from the gateway to Immich, with keep-alive connection reuse.
+import http from 'node:http';
+import type { Origin } from './origin.js';
+
+export function createDirectOrigin(url: URL): Origin {
+  if (url.protocol !== 'http:') throw new Error(`origin.url must be http://, got ${url.protocol}`);
+  const target = {
+    protocol: 'http:' as const,
+    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : 80,
+  };
+  // Keep-alive is the single biggest saving on the hot path; LIFO keeps few sockets warm.
+  const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' });
+  return {
+    agent,
+    target,
+    describe: () => `direct ${url.origin}`,
+    unavailable: () => null,
+    close: async () => agent.destroy(),
+  };
+}

@@ -1,0 +1,211 @@
+// The SQLite implementation of the store (better-sqlite3), with forward-only schema migrations.
+// Synchronous and in-process: a session lookup is a prepared-statement point query on the hot path.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { AuditEvent, AuditLog, CodeRecord, CodeStore, LimiterOptions, SessionRecord, SessionStore, Store } from './store.js';
+
+/** Each entry moves the schema one version forward; never edit a shipped entry, append a new one. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL UNIQUE,
+     email TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL,
+     ip TEXT,
+     user_agent TEXT
+   );
+   CREATE INDEX sessions_email ON sessions(email);
+   CREATE TABLE codes (
+     email TEXT PRIMARY KEY,
+     code_hash TEXT NOT NULL,
+     link_token_hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     failed_attempts INTEGER NOT NULL DEFAULT 0,
+     return_to TEXT NOT NULL,
+     locale TEXT NOT NULL
+   );
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     email TEXT,
+     ip TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_at ON audit(at);`,
+];
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the data directory was written by a newer Porthole (schema ${current}, this one knows ${MIGRATIONS.length})`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+interface SessionRow {
+  id: string;
+  token_hash: string;
+  email: string;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+const toSession = (row: SessionRow): SessionRecord => ({
+  id: row.id,
+  tokenHash: row.token_hash,
+  email: row.email,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  lastSeenAt: row.last_seen_at,
+  ip: row.ip,
+  userAgent: row.user_agent,
+});
+
+function sessionStore(db: Database.Database): SessionStore {
+  const insert = db.prepare(
+    `INSERT INTO sessions (id, token_hash, email, created_at, expires_at, last_seen_at, ip, user_agent)
+     VALUES (@id, @tokenHash, @email, @createdAt, @expiresAt, @lastSeenAt, @ip, @userAgent)`,
+  );
+  const byToken = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE token_hash = ?');
+  const touch = db.prepare('UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?');
+  const list = db.prepare<[number], SessionRow>('SELECT * FROM sessions WHERE expires_at > ? ORDER BY created_at');
+  const deleteReturning = (where: string) => db.prepare<unknown[], SessionRow>(`DELETE FROM sessions ${where} RETURNING *`);
+  const revokeById = deleteReturning('WHERE id = ?');
+  const revokeByEmail = deleteReturning('WHERE email = ?');
+  const revokeAll = deleteReturning('');
+  const deleteExpired = db.prepare('DELETE FROM sessions WHERE expires_at <= ?');
+  return {
+    create: (session) => void insert.run(session),
+    findByTokenHash: (tokenHash) => {
+      const row = byToken.get(tokenHash);
+      return row && toSession(row);
+    },
+    touch: (id, lastSeenAt, expiresAt) => void touch.run(lastSeenAt, expiresAt, id),
+    list: (now) => list.all(now).map(toSession),
+    revokeById: (id) => {
+      const row = revokeById.get(id);
+      return row && toSession(row);
+    },
+    revokeByEmail: (email) => revokeByEmail.all(email.toLowerCase()).map(toSession),
+    revokeAll: () => revokeAll.all().map(toSession),
+    deleteExpired: (now) => deleteExpired.run(now).changes,
+  };
+}
+
+interface CodeRow {
+  email: string;
+  code_hash: string;
+  link_token_hash: string;
+  created_at: number;
+  expires_at: number;
+  failed_attempts: number;
+  return_to: string;
+  locale: string;
+}
+
+const toCode = (row: CodeRow): CodeRecord => ({
+  email: row.email,
+  codeHash: row.code_hash,
+  linkTokenHash: row.link_token_hash,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  failedAttempts: row.failed_attempts,
+  returnTo: row.return_to,
+  locale: row.locale,
+});
+
+function codeStore(db: Database.Database): CodeStore {
+  const put = db.prepare(
+    `INSERT OR REPLACE INTO codes (email, code_hash, link_token_hash, created_at, expires_at, failed_attempts, return_to, locale)
+     VALUES (@email, @codeHash, @linkTokenHash, @createdAt, @expiresAt, @failedAttempts, @returnTo, @locale)`,
+  );
+  const get = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE email = ?');
+  const byLink = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE link_token_hash = ?');
+  const fail = db.prepare<[string], { failed_attempts: number }>(
+    'UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE email = ? RETURNING failed_attempts',
+  );
+  const remove = db.prepare('DELETE FROM codes WHERE email = ?');
+  const deleteExpired = db.prepare('DELETE FROM codes WHERE expires_at <= ?');
+  return {
+    put: (code) => void put.run(code),
+    get: (email) => {
+      const row = get.get(email);
+      return row && toCode(row);
+    },
+    getByLinkTokenHash: (hash) => {
+      const row = byLink.get(hash);
+      return row && toCode(row);
+    },
+    recordFailure: (email) => fail.get(email)?.failed_attempts ?? 0,
+    delete: (email) => void remove.run(email),
+    deleteExpired: (now) => deleteExpired.run(now).changes,
+  };
+}
+
+function auditLog(db: Database.Database): AuditLog {
+  const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail) VALUES (?, ?, ?, ?, ?)');
+  return {
+    record: (event) => void insert.run(event.at ?? Date.now(), event.type, event.email ?? null, event.ip ?? null, event.detail ?? null),
+    list: (filter = {}) => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.type) (where.push('type = ?'), params.push(filter.type));
+      if (filter.email) (where.push('email = ?'), params.push(filter.email.toLowerCase()));
+      if (filter.sinceMs !== undefined) (where.push('at >= ?'), params.push(filter.sinceMs));
+      const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+      params.push(Math.min(Math.max(filter.limit ?? 100, 1), 10_000));
+      return db.prepare<unknown[], AuditEvent>(sql).all(...params);
+    },
+  };
+}
+
+/** Opens (creating if needed) the store at `<dataDir>/porthole.db`; ':memory:' for throwaway stores. */
+export function openSqliteStore(dataDir: string | ':memory:'): Store {
+  let file = ':memory:';
+  if (dataDir !== ':memory:') {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    file = path.join(dataDir, 'porthole.db');
+  }
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 2000');
+  migrate(db);
+  const limiters = new Map<string, RateLimiterAbstract>();
+  return {
+    sessions: sessionStore(db),
+    codes: codeStore(db),
+    audit: auditLog(db),
+    limiter(name: string, options: LimiterOptions) {
+      let limiter = limiters.get(name);
+      if (!limiter) {
+        limiter = new RateLimiterSQLite({
+          storeClient: db,
+          storeType: 'better-sqlite3',
+          tableName: `ratelimit_${name.replace(/[^a-z0-9_]/gi, '_')}`,
+          keyPrefix: name,
+          points: options.points,
+          duration: options.durationSeconds,
+          blockDuration: options.blockSeconds ?? 0,
+        });
+        limiters.set(name, limiter);
+      }
+      return limiter;
+    },
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,106 @@
+// What Porthole remembers between requests and restarts: sessions, sign-in codes, audit events and
+// rate-limit counters. This interface is the seam: SQLite implements it today (sqlite.ts); a Redis store can
+// implement it later for several gateways sharing one state. Secrets are never stored, only their hashes.
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+
+export interface SessionRecord {
+  /** Public, non-secret id used by the CLI (`porthole sessions revoke <id>`). */
+  id: string;
+  /** SHA-256 of the cookie token; the token itself is never stored. */
+  tokenHash: string;
+  email: string;
+  createdAt: number;
+  expiresAt: number;
+  lastSeenAt: number;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface SessionStore {
+  create(session: SessionRecord): void;
+  findByTokenHash(tokenHash: string): SessionRecord | undefined;
+  /** Sliding renewal: moves expiry forward and records activity. */
+  touch(id: string, lastSeenAt: number, expiresAt: number): void;
+  list(now: number): SessionRecord[];
+  revokeById(id: string): SessionRecord | undefined;
+  revokeByEmail(email: string): SessionRecord[];
+  revokeAll(): SessionRecord[];
+  deleteExpired(now: number): number;
+}
+
+/** One pending sign-in code per address; a newer code replaces the older one. */
+export interface CodeRecord {
+  email: string;
+  /** Keyed hash of the 6-digit code (see src/gate for how it is derived). */
+  codeHash: string;
+  /** Keyed hash of the random token in the emailed sign-in link. */
+  linkTokenHash: string;
+  createdAt: number;
+  expiresAt: number;
+  failedAttempts: number;
+  /** Where to go after sign-in (same-host relative path, already validated). */
+  returnTo: string;
+  /** Language the requester used, so the mail and the confirmation page match. */
+  locale: string;
+}
+
+export interface CodeStore {
+  put(code: CodeRecord): void;
+  get(email: string): CodeRecord | undefined;
+  getByLinkTokenHash(linkTokenHash: string): CodeRecord | undefined;
+  /** Counts a wrong try and returns the new count. */
+  recordFailure(email: string): number;
+  delete(email: string): void;
+  deleteExpired(now: number): number;
+}
+
+export type AuditEventType =
+  | 'code.requested'
+  | 'code.refused'
+  | 'code.sent'
+  | 'code.send-failed'
+  | 'code.wrong'
+  | 'code.locked'
+  | 'code.expired'
+  | 'rate.limited'
+  | 'session.created'
+  | 'session.ended'
+  | 'session.revoked'
+  | 'csrf.rejected'
+  | 'share.refused'
+  | 'share.password-wrong'
+  | 'share.locked'
+  | 'tunnel.connected'
+  | 'tunnel.disconnected'
+  | 'tunnel.refused';
+
+export interface AuditEvent {
+  id?: number;
+  at: number;
+  type: AuditEventType;
+  email?: string | null;
+  ip?: string | null;
+  detail?: string | null;
+}
+
+export interface AuditLog {
+  record(event: Omit<AuditEvent, 'id' | 'at'> & { at?: number }): void;
+  list(filter?: { limit?: number; type?: string; email?: string; sinceMs?: number }): AuditEvent[];
+}
+
+export interface LimiterOptions {
+  /** How many actions are allowed per window. */
+  points: number;
+  durationSeconds: number;
+  /** Once over the limit, keep refusing for this long (defaults to the rest of the window). */
+  blockSeconds?: number;
+}
+
+export interface Store {
+  readonly sessions: SessionStore;
+  readonly codes: CodeStore;
+  readonly audit: AuditLog;
+  /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
+  limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
+  close(): void;
+}
