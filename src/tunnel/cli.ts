@@ -1,0 +1,157 @@
+// Tunnel subcommands for the `porthole` CLI: `tunnel token create|list|revoke`, `tunnel status` (gateway
+// side) and `connect` (home side). The CLI owner attaches them; config loading stays theirs via `load`.
+import fs from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { runConnector, TokenRefusedError } from './connector.js';
+import type { TunnelLogger } from './hub.js';
+import { formatStatus, readStatusFile } from './status.js';
+import { formatFingerprint } from './tls-listener.js';
+import { encodeToken, normalizeFingerprint, parseGatewayAddress } from './token.js';
+import { createTunnelToken, type TunnelTokenStore } from './token-store.js';
+
+/** What the gateway-side commands need, built from the config file by the CLI owner. */
+export interface TunnelCliContext {
+  store: TunnelTokenStore;
+  /** host:port connectors dial (public name of the gateway's HTTPS port), if the config knows it. */
+  gatewayAddress: string | null;
+  /** SHA-256 of the self-signed certificate connectors must pin; null with a publicly trusted one. */
+  pinFingerprint: string | null;
+  statusFile: string;
+  close(): void;
+}
+
+export type TunnelCliLoader = (configFile: string) => Promise<TunnelCliContext> | TunnelCliContext;
+
+interface Output {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+const stdio: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+async function withContext<T>(load: TunnelCliLoader, config: string, fn: (ctx: TunnelCliContext) => T): Promise<T> {
+  const ctx = await load(config);
+  try {
+    return fn(ctx);
+  } finally {
+    ctx.close();
+  }
+}
+
+export function registerTunnelCommands(program: Command, load: TunnelCliLoader, io: Output = stdio): Command {
+  const tunnel = program.command('tunnel').description('manage home connectors (gateway side)');
+  const token = tunnel.command('token').description('enrollment tokens for `porthole connect`');
+
+  token
+    .command('create')
+    .description('create a token; it is shown once')
+    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .option('-n, --name <name>', 'a label for this connector', 'home')
+    .option('-g, --gateway <host:port>', 'address connectors dial (the HTTPS port of this gateway)')
+    .option('--fingerprint <sha256>', 'pin this certificate fingerprint instead of the gateway\'s own')
+    .action(async (opts: { config: string; name: string; gateway?: string; fingerprint?: string }) => {
+      await withContext(load, opts.config, (ctx) => {
+        const gateway = opts.gateway ?? ctx.gatewayAddress;
+        if (!gateway) throw new InvalidArgumentError('say where connectors reach this gateway: --gateway host:port');
+        parseGatewayAddress(gateway);
+        const pin = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : ctx.pinFingerprint;
+        const { id, secret } = createTunnelToken(ctx.store, opts.name);
+        io.out(`${encodeToken({ id, secret, gateway, fingerprint: pin })}\n`);
+        io.err(
+          `Token ${id} (${opts.name}) for ${gateway}` +
+            (pin ? `, pinned to certificate ${formatFingerprint(pin)}` : ', gateway certificate checked against public CAs') +
+            '.\nOn the machine next to Immich run:\n  porthole connect --token <the token above> --origin http://immich-server:2283\n' +
+            'It is shown only this once; revoke it with `porthole tunnel token revoke ' + id + '`.\n',
+        );
+      });
+    });
+
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .action(async (opts: { config: string }) => {
+      await withContext(load, opts.config, (ctx) => {
+        const rows = ctx.store.list();
+        if (rows.length === 0) return io.out('No tunnel tokens. Create one with `porthole tunnel token create`.\n');
+        io.out(['ID', 'NAME', 'CREATED', 'LAST USED', 'STATE'].join('\t') + '\n');
+        for (const r of rows) {
+          const iso = (t: number | null) => (t === null ? '-' : new Date(t).toISOString());
+          io.out([r.id, r.name, iso(r.createdAt), iso(r.lastUsedAt), r.revokedAt === null ? 'active' : `revoked ${iso(r.revokedAt)}`].join('\t') + '\n');
+        }
+      });
+    });
+
+  token
+    .command('revoke')
+    .description('revoke a token; a running gateway drops its connectors within seconds')
+    .argument('<id>', 'token id from `porthole tunnel token list`')
+    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .action(async (id: string, opts: { config: string }) => {
+      await withContext(load, opts.config, (ctx) => {
+        if (!/^[0-9a-f]{12}$/.test(id)) throw new InvalidArgumentError('a token id is 12 hex digits (see `porthole tunnel token list`)');
+        if (!ctx.store.revoke(id, Date.now())) {
+          io.err(`No active token ${id}.\n`);
+          process.exitCode = 1;
+          return;
+        }
+        io.out(`Revoked ${id}.\n`);
+      });
+    });
+
+  tunnel
+    .command('status')
+    .description('connectors attached to the running gateway')
+    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .option('--json', 'print the raw snapshot')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      await withContext(load, opts.config, (ctx) => {
+        const status = readStatusFile(ctx.statusFile);
+        io.out(opts.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status));
+      });
+    });
+  return tunnel;
+}
+
+function stderrLogger(): TunnelLogger {
+  const line = (level: string) => (obj: object, msg: string) =>
+    process.stderr.write(`${new Date().toISOString()} ${level} ${msg}${Object.keys(obj).length ? ' ' + JSON.stringify(obj) : ''}\n`);
+  return { info: line('info'), warn: line('warn') };
+}
+
+function originUrl(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected a URL such as http://immich-server:2283');
+  }
+  if (url.protocol !== 'http:' || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new InvalidArgumentError('expected http://host:port with no path, such as http://immich-server:2283');
+  }
+  return url;
+}
+
+export function registerConnectCommand(program: Command, logger: TunnelLogger = stderrLogger()): Command {
+  return program
+    .command('connect')
+    .description('run the home connector: dial out to the gateway and carry its requests to Immich')
+    .option('-t, --token <token>', 'token from `porthole tunnel token create` (or PORTHOLE_TUNNEL_TOKEN)')
+    .option('--token-file <file>', 'read the token from a file (e.g. a Docker secret)')
+    .requiredOption('-o, --origin <url>', 'Immich as seen from here, e.g. http://immich-server:2283', originUrl)
+    .option('-n, --name <name>', 'label shown in `porthole tunnel status`', 'home')
+    .option('-g, --gateway <host:port>', 'dial this address instead of the one in the token')
+    .action(async (opts: { token?: string; tokenFile?: string; origin: URL; name: string; gateway?: string }) => {
+      const token = opts.token ?? (opts.tokenFile ? fs.readFileSync(opts.tokenFile, 'utf8') : process.env.PORTHOLE_TUNNEL_TOKEN);
+      if (!token) throw new InvalidArgumentError('give the token with --token, --token-file or PORTHOLE_TUNNEL_TOKEN');
+      const connector = runConnector({ token, origin: opts.origin, name: opts.name, gateway: opts.gateway, logger });
+      const stop = () => void connector.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await connector.done;
+      } catch (err) {
+        process.stderr.write(`porthole: ${(err as Error).message}\n`);
+        process.exit(err instanceof TokenRefusedError ? 3 : 1);
+      }
+    });
+}

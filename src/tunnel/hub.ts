@@ -1,0 +1,323 @@
+// Gateway side of the tunnel: takes TLS sockets that negotiated the tunnel ALPN, runs HTTP/2 over them as
+// the client (roles reversed: the connector dialled us), authenticates the connector by token, and offers
+// the attached connectors as one Origin. Revoked tokens are noticed by polling and their connectors dropped.
+import { EventEmitter } from 'node:events';
+import http2 from 'node:http2';
+import crypto from 'node:crypto';
+import type tls from 'node:tls';
+import type { Origin, OriginUnavailable } from '../origin/origin.js';
+import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
+import { openStream, TunnelAgent, TunnelOriginError } from './origin-agent.js';
+import {
+  GOAWAY_UNAUTHORIZED,
+  H2_SETTINGS,
+  HEADER_CONNECTOR_ID,
+  HEADER_NAME,
+  HEADER_TOKEN,
+  HELLO_PATH,
+  MAX_NAME_LENGTH,
+  MAX_SESSION_MEMORY_MB,
+  SESSION_WINDOW,
+  WELCOME_PATH,
+} from './protocol.js';
+import { writeStatusFile, type ConnectorStatus, type TunnelStatus } from './status.js';
+import type { TokenVerifier } from './token-store.js';
+
+/** pino-compatible subset. */
+export interface TunnelLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** AuditLog-compatible subset (src/store/store.ts). */
+export interface TunnelAudit {
+  record(event: { type: 'tunnel.connected' | 'tunnel.disconnected' | 'tunnel.refused'; ip?: string | null; detail?: string | null }): void;
+}
+
+export interface TunnelHubOptions {
+  verifier: TokenVerifier;
+  /** Where requests are addressed (the origin URL as Immich knows itself); only Host/logs use it. */
+  target: Origin['target'];
+  logger?: TunnelLogger;
+  audit?: TunnelAudit;
+  /** Snapshot for `porthole tunnel status`; refreshed on every change and every statusIntervalMs. */
+  statusFile?: string;
+  statusIntervalMs?: number;
+  /** How often attached tokens are re-checked so a revoke from the CLI drops them. */
+  revocationCheckMs?: number;
+  helloTimeoutMs?: number;
+  keepalive?: KeepaliveOptions;
+  /** Bounds on sockets still authenticating and on attached connectors. */
+  maxPending?: number;
+  maxConnectors?: number;
+}
+
+interface LiveConnector {
+  id: string;
+  tokenId: string;
+  name: string;
+  since: Date;
+  remoteAddress: string;
+  session: http2.ClientHttp2Session;
+  socket: tls.TLSSocket;
+  openStreams: number;
+  streamsTotal: number;
+}
+
+export interface TunnelHub extends EventEmitter {
+  handleSecureSocket(socket: tls.TLSSocket): void;
+  readonly origin: Origin;
+  status(): TunnelStatus;
+  /** Drops every connector attached with this token (the CLI's revoke reaches a running gateway by polling). */
+  dropToken(tokenId: string, reason: string): number;
+  close(): Promise<void>;
+}
+
+const silentLogger: TunnelLogger = { info() {}, warn() {} };
+
+export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
+  const logger = options.logger ?? silentLogger;
+  const keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
+  const maxPending = options.maxPending ?? 64;
+  const maxConnectors = options.maxConnectors ?? 32;
+  const connectors = new Map<string, LiveConnector>();
+  const sessions = new Set<http2.ClientHttp2Session>();
+  let pending = 0;
+  let offlineSince: Date | null = null;
+  let roundRobin = 0;
+  let closed = false;
+  const hub = new EventEmitter() as TunnelHub;
+
+  function pick(): LiveConnector | null {
+    let best: LiveConnector | null = null;
+    const list = [...connectors.values()];
+    for (let i = 0; i < list.length; i++) {
+      const c = list[(i + roundRobin) % list.length]!;
+      if (c.session.destroyed || c.session.closed) continue;
+      if (!best || c.openStreams < best.openStreams) best = c;
+    }
+    roundRobin++;
+    return best;
+  }
+
+  const agent = new TunnelAgent(
+    {
+      openOriginStream() {
+        const c = pick();
+        if (!c) return new TunnelOriginError('the home connector is offline', 'ETUNNELOFFLINE');
+        let s: http2.ClientHttp2Stream;
+        try {
+          s = openStream(c.session);
+        } catch (err) {
+          return err as Error;
+        }
+        c.openStreams++;
+        c.streamsTotal++;
+        s.once('close', () => c.openStreams--);
+        return s;
+      },
+    },
+    { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' },
+  );
+
+  const origin: Origin = {
+    agent,
+    target: options.target,
+    describe: () => `tunnel (${connectors.size} connector${connectors.size === 1 ? '' : 's'})`,
+    unavailable(): OriginUnavailable | null {
+      return connectors.size > 0 ? null : { kind: 'tunnel-offline', since: offlineSince };
+    },
+    close: () => hub.close(),
+  };
+
+  function status(): TunnelStatus {
+    const list: ConnectorStatus[] = [...connectors.values()].map((c) => ({
+      id: c.id,
+      tokenId: c.tokenId,
+      name: c.name,
+      since: c.since.toISOString(),
+      remoteAddress: c.remoteAddress,
+      openStreams: c.openStreams,
+      streamsTotal: c.streamsTotal,
+      bytesIn: c.socket.bytesRead,
+      bytesOut: c.socket.bytesWritten,
+    }));
+    return { writtenAt: new Date().toISOString(), pid: process.pid, offlineSince: offlineSince?.toISOString() ?? null, connectors: list };
+  }
+
+  function saveStatus(): void {
+    if (!options.statusFile || closed) return;
+    try {
+      writeStatusFile(options.statusFile, status());
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'tunnel: cannot write status file');
+    }
+  }
+  const statusTimer = setInterval(saveStatus, options.statusIntervalMs ?? 2000);
+  statusTimer.unref();
+
+  const revocationTimer = setInterval(async () => {
+    for (const c of [...connectors.values()]) {
+      let valid = true;
+      try {
+        valid = await options.verifier.stillValid(c.tokenId);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'tunnel: cannot re-check token');
+      }
+      if (!valid) hub.dropToken(c.tokenId, 'token revoked');
+    }
+  }, options.revocationCheckMs ?? 2000);
+  revocationTimer.unref();
+
+  function detach(c: LiveConnector): void {
+    if (connectors.get(c.id) !== c) return;
+    connectors.delete(c.id);
+    if (connectors.size === 0) offlineSince = new Date();
+    logger.info(
+      { connector: c.id, name: c.name, remoteAddress: c.remoteAddress, bytesIn: c.socket.bytesRead, bytesOut: c.socket.bytesWritten },
+      'tunnel: connector disconnected',
+    );
+    options.audit?.record({ type: 'tunnel.disconnected', ip: c.socket.remoteAddress ?? null, detail: `${c.id} ${c.name}` });
+    hub.emit('disconnected', c.id);
+    saveStatus();
+  }
+
+  function refuse(session: http2.ClientHttp2Session, reason: string): void {
+    if (session.destroyed) return;
+    try {
+      session.goaway(GOAWAY_UNAUTHORIZED, 0, Buffer.from(reason));
+    } catch {
+      // already going away
+    }
+    // Give the GOAWAY a moment to reach the connector so it can tell its operator why.
+    setTimeout(() => session.destroy(), 200).unref();
+  }
+
+  function handleSecureSocket(socket: tls.TLSSocket): void {
+    const remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    if (closed || pending >= maxPending || connectors.size >= maxConnectors) {
+      logger.warn({ remoteAddress, pending, connectors: connectors.size }, 'tunnel: refusing connection (limit reached or closing)');
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    pending++;
+    let counted = true;
+    const donePending = () => {
+      if (counted) pending--;
+      counted = false;
+    };
+
+    const session = http2.connect('http://tunnel.invalid', {
+      createConnection: () => socket,
+      settings: H2_SETTINGS,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      peerMaxConcurrentStreams: H2_SETTINGS.maxConcurrentStreams,
+    });
+    sessions.add(session);
+    session.on('error', (err) => logger.warn({ remoteAddress, err: err.message }, 'tunnel: session error'));
+    session.once('connect', () => {
+      try {
+        session.setLocalWindowSize(SESSION_WINDOW);
+      } catch {
+        // session already gone
+      }
+    });
+    const stopKeepalive = startKeepalive(session, keepalive, () => {
+      logger.warn({ remoteAddress }, 'tunnel: connector stopped answering keepalive pings');
+      session.destroy();
+    });
+    const helloTimer = setTimeout(() => {
+      logger.warn({ remoteAddress }, 'tunnel: connector did not say hello in time');
+      session.destroy();
+    }, options.helloTimeoutMs ?? 10_000);
+    helloTimer.unref();
+
+    let connector: LiveConnector | null = null;
+    session.once('close', () => {
+      clearTimeout(helloTimer);
+      stopKeepalive();
+      donePending();
+      sessions.delete(session);
+      if (!socket.destroyed) socket.destroy();
+      if (connector) detach(connector);
+    });
+
+    const hello = session.request({ ':method': 'GET', ':path': HELLO_PATH }, { endStream: true });
+    hello.on('error', () => {});
+    hello.resume();
+    hello.once('response', async (headers) => {
+      hello.close();
+      const credential = headers[HEADER_TOKEN];
+      const rawName = headers[HEADER_NAME];
+      const name = typeof rawName === 'string' ? sanitizeName(rawName) : 'connector';
+      let tokenId: string | null = null;
+      try {
+        tokenId = typeof credential === 'string' ? await options.verifier.verify(credential) : null;
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'tunnel: token check failed');
+      }
+      clearTimeout(helloTimer);
+      donePending();
+      if (session.destroyed) return;
+      if (!tokenId) {
+        logger.warn({ remoteAddress, name }, 'tunnel: refused connector with an unknown or revoked token');
+        options.audit?.record({ type: 'tunnel.refused', ip: socket.remoteAddress ?? null, detail: name });
+        refuse(session, 'token unknown or revoked');
+        return;
+      }
+      connector = {
+        id: crypto.randomBytes(4).toString('hex'),
+        tokenId,
+        name,
+        since: new Date(),
+        remoteAddress,
+        session,
+        socket,
+        openStreams: 0,
+        streamsTotal: 0,
+      };
+      connectors.set(connector.id, connector);
+      offlineSince = null;
+      const welcome = session.request({ ':method': 'POST', ':path': WELCOME_PATH, [HEADER_CONNECTOR_ID]: connector.id }, { endStream: true });
+      welcome.on('error', () => {});
+      welcome.resume();
+      logger.info({ connector: connector.id, name, token: tokenId, remoteAddress }, 'tunnel: connector connected');
+      options.audit?.record({ type: 'tunnel.connected', ip: socket.remoteAddress ?? null, detail: `${connector.id} ${name}` });
+      hub.emit('connected', connector.id);
+      saveStatus();
+    });
+  }
+
+  hub.handleSecureSocket = handleSecureSocket;
+  Object.defineProperty(hub, 'origin', { value: origin });
+  hub.status = status;
+  hub.dropToken = (tokenId, reason) => {
+    let dropped = 0;
+    for (const c of [...connectors.values()]) {
+      if (c.tokenId !== tokenId) continue;
+      logger.info({ connector: c.id, name: c.name, reason }, 'tunnel: dropping connector');
+      detach(c);
+      refuse(c.session, reason);
+      dropped++;
+    }
+    return dropped;
+  };
+  hub.close = async () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(statusTimer);
+    clearInterval(revocationTimer);
+    agent.destroy();
+    const all = [...sessions];
+    for (const s of all) s.destroy();
+    await Promise.all(all.map((s) => (s.closed && s.destroyed ? null : new Promise((r) => s.once('close', r)))));
+  };
+  return hub;
+}
+
+function sanitizeName(raw: string): string {
+  const cleaned = raw.replace(/[^\p{L}\p{N} ._@-]/gu, '').slice(0, MAX_NAME_LENGTH).trim();
+  return cleaned || 'connector';
+}

@@ -1,0 +1,48 @@
+// The tunnel's wire contract, shared by gateway (hub) and home connector: ALPN name, HTTP/2 tuning,
+// the paths and headers of the control exchange, and bounds on everything read from the peer.
+import type http2 from 'node:http2';
+
+/** Negotiated on the gateway's HTTPS port so browsers (h2, http/1.1) and connectors share one port. */
+export const TUNNEL_ALPN = 'porthole-tunnel/1';
+
+const MiB = 1024 * 1024;
+
+// Default HTTP/2 windows (64 KiB per stream and per connection) cap a stream at about window/RTT, roughly
+// 2 MB/s at 20 ms. These let one stream fill a fast long-distance link while still bounding what the
+// peer may push at us before we read it (stream window per stream, session window in total).
+export const STREAM_WINDOW = 8 * MiB;
+export const SESSION_WINDOW = 32 * MiB;
+export const MAX_FRAME_SIZE = 256 * 1024;
+
+/** Settings both peers announce. */
+export const H2_SETTINGS: http2.Settings = {
+  initialWindowSize: STREAM_WINDOW,
+  maxFrameSize: MAX_FRAME_SIZE,
+  maxConcurrentStreams: 4096,
+  maxHeaderListSize: 16 * 1024,
+  enablePush: false,
+};
+
+/** Node refuses new streams once buffered session data passes this (MB); must exceed the windows above. */
+export const MAX_SESSION_MEMORY_MB = 256;
+
+/** Control exchange: the gateway asks who the connector is, then tells it the id it was given. */
+export const HELLO_PATH = '/.porthole-tunnel/hello';
+export const WELCOME_PATH = '/.porthole-tunnel/welcome';
+export const HEADER_TOKEN = 'porthole-token';
+export const HEADER_NAME = 'porthole-connector-name';
+export const HEADER_VERSION = 'porthole-connector-version';
+export const HEADER_CONNECTOR_ID = 'porthole-connector-id';
+/** On a refused origin connection: the connector's socket error code (ECONNREFUSED, ENOTFOUND, ...). */
+export const HEADER_ERROR_CODE = 'porthole-error-code';
+export const HEADER_ERROR_MESSAGE = 'porthole-error-message';
+
+/** GOAWAY code the gateway uses to say "your token is not (or no longer) accepted": do not retry. */
+export const GOAWAY_UNAUTHORIZED = 0x5054_0001;
+
+export const PROTOCOL_VERSION = '1';
+export const MAX_NAME_LENGTH = 64;
+export const MAX_TOKEN_LENGTH = 2048;
+
+/** Marks the origin stream request; the connector ignores its authority and dials its own origin. */
+export const ORIGIN_AUTHORITY = 'origin.porthole-tunnel';

@@ -1,0 +1,128 @@
+// The gateway's HTTPS port: its certificate (from files, or self-signed once and kept in the data dir) and
+// a TLS server that sends sockets negotiating the tunnel ALPN to the hub and every other socket to the
+// HTTP server. The certificate's SHA-256 fingerprint is what connectors pin when it is self-signed.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import selfsigned from 'selfsigned';
+import { TUNNEL_ALPN } from './protocol.js';
+
+export interface GatewayCertificate {
+  cert: string;
+  key: string;
+  /** SHA-256 of the leaf certificate's DER, lowercase hex. */
+  fingerprint: string;
+  selfSigned: boolean;
+  certFile: string;
+  keyFile: string;
+}
+
+export function certificateFingerprint(certPem: string): string {
+  const leaf = new crypto.X509Certificate(certPem);
+  return crypto.createHash('sha256').update(leaf.raw).digest('hex');
+}
+
+/** "ab:cd:..." for people comparing by eye. */
+export function formatFingerprint(hex: string): string {
+  return hex.toUpperCase().match(/../g)!.join(':');
+}
+
+export interface CertificateOptions {
+  /** PEM files from an operator; both or neither. */
+  certFile?: string;
+  keyFile?: string;
+  /** Where a generated certificate is kept (tls/ below it). */
+  dataDir: string;
+  /** Names the self-signed certificate is issued for (DNS names or IP addresses). */
+  hostnames: string[];
+}
+
+export async function loadGatewayCertificate(options: CertificateOptions): Promise<GatewayCertificate> {
+  if (options.certFile || options.keyFile) {
+    if (!options.certFile || !options.keyFile) throw new Error('tls: give both certFile and keyFile, or neither');
+    const cert = readPem(options.certFile, 'certificate');
+    const key = readPem(options.keyFile, 'private key');
+    tls.createSecureContext({ cert, key }); // fails early on a mismatched pair
+    return { cert, key, fingerprint: certificateFingerprint(cert), selfSigned: false, certFile: options.certFile, keyFile: options.keyFile };
+  }
+  const dir = path.join(options.dataDir, 'tls');
+  const certFile = path.join(dir, 'gateway-cert.pem');
+  const keyFile = path.join(dir, 'gateway-key.pem');
+  if (!fs.existsSync(certFile) || !fs.existsSync(keyFile)) {
+    await generateSelfSigned(dir, certFile, keyFile, options.hostnames);
+  }
+  const cert = readPem(certFile, 'certificate');
+  const key = readPem(keyFile, 'private key');
+  return { cert, key, fingerprint: certificateFingerprint(cert), selfSigned: true, certFile, keyFile };
+}
+
+function readPem(file: string, what: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`tls: cannot read ${what} ${file}: ${(err as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN')) throw new Error(`tls: ${file} is not a PEM ${what}`);
+  return text;
+}
+
+async function generateSelfSigned(dir: string, certFile: string, keyFile: string, hostnames: string[]): Promise<void> {
+  const names = hostnames.length > 0 ? hostnames : ['localhost'];
+  const notBefore = new Date(Date.now() - 60_000);
+  // Long-lived on purpose: connectors pin this exact certificate, so renewing it means re-enrolling them.
+  const notAfter = new Date(notBefore.getTime() + 10 * 365 * 24 * 3600_000);
+  const pems = await selfsigned.generate([{ name: 'commonName', value: names[0]! }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate: notBefore,
+    notAfterDate: notAfter,
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: names.map((n) => (net.isIP(n) ? { type: 7 as const, ip: n } : { type: 2 as const, value: n })),
+      },
+    ],
+  });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Write to temporary names first so a crash never leaves a key without its certificate.
+  fs.writeFileSync(`${keyFile}.tmp`, pems.private, { mode: 0o600 });
+  fs.writeFileSync(`${certFile}.tmp`, pems.cert, { mode: 0o644 });
+  fs.renameSync(`${keyFile}.tmp`, keyFile);
+  fs.renameSync(`${certFile}.tmp`, certFile);
+}
+
+export interface GatewayTlsServerOptions {
+  certificate: Pick<GatewayCertificate, 'cert' | 'key'>;
+  /** ALPN offered to browsers after the tunnel's; ['h2', 'http/1.1'] once the HTTP server speaks h2. */
+  httpAlpn?: string[];
+  /** Sockets that negotiated the tunnel ALPN (give them to hub.handleSecureSocket). */
+  onTunnelSocket: (socket: tls.TLSSocket) => void;
+  /** Every other socket; for HTTP/1.1: httpServer.emit('connection', socket). */
+  onHttpSocket: (socket: tls.TLSSocket) => void;
+  /** Bound on the TLS handshake, against idle half-open clients. */
+  handshakeTimeoutMs?: number;
+}
+
+export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Server {
+  const server = tls.createServer({
+    cert: options.certificate.cert,
+    key: options.certificate.key,
+    ALPNProtocols: [TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])],
+    handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+    minVersion: 'TLSv1.2',
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === TUNNEL_ALPN) options.onTunnelSocket(socket);
+    else options.onHttpSocket(socket);
+  });
+  // A failed handshake is the client's problem; keep the listener up.
+  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  return server;
+}
