@@ -103,3 +103,10 @@ test('porthole serve exits non-zero on a bad config before opening any port', ()
   assert.doesNotMatch(result.stderr + result.stdout, /listening/);
   fs.rmSync(dir, { recursive: true });
 });
+
+test('the commented example config in the repository is valid', () => {
+  const config = loadConfigFile('porthole.example.yaml', { SMTP_PASSWORD: 'example' });
+  assert.equal(config.hosts.private, 'photos.example.com');
+  assert.equal(config.mail.smtp?.password, 'example');
+  assert.equal(config.mail.smtp?.security, 'starttls');
+});
