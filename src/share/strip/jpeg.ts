@@ -1,5 +1,5 @@
 // JPEG walker: neutralises every APPn/COM segment that can carry metadata (Exif, XMP, IPTC/Photoshop, C2PA,
-// maker segments, comments) by turning it into an empty-looking APP15 of the same length, keeps only what
+// maker segments, comments) by turning it into an all-zero COM segment of the same length, keeps only what
 // decoding needs (JFIF/JFXX, ICC profile, MPF, Adobe), walks concatenated MPF images and zeroes other trailers.
 import { NotCleanable, Source, write, zero, type Patch } from './types.js';
 
@@ -7,7 +7,7 @@ const MAX_SEGMENTS = 4096;
 const MAX_IMAGES = 16;
 const MAX_FILL_BYTES = 4096;
 const SCAN_BLOCK = 64 * 1024;
-const NEUTRAL_MARKER = Buffer.from([0xef]); // APP15: no reader gives meaning to a zero-filled one
+const NEUTRAL_MARKER = Buffer.from([0xfe]); // COM: every reader knows it, and an all-zero one says nothing
 
 export async function planJpeg(src: Source): Promise<Patch[]> {
   const patches: Patch[] = [];
