@@ -1,0 +1,135 @@
+// Gate sessions: minting them after sign-in, recognising them on every proxied request (the hot path),
+// sliding renewal, and the cookies that carry them. The token lives only in the browser; the store keeps
+// its SHA-256, so a copy of the database cannot be replayed as a cookie.
+import crypto from 'node:crypto';
+import type { ResolvedConfig } from '../config/load.js';
+import type { SessionRecord, Store } from '../store/store.js';
+
+/** 256-bit tokens, base64url without padding: always exactly this many characters. */
+const TOKEN_BYTES = 32;
+const TOKEN_LENGTH = 43;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+/** The store is written at most this often per session, however many requests it makes. */
+export const RENEW_INTERVAL_MS = 60_000;
+
+type CookieConfig = Pick<ResolvedConfig, 'publicScheme'>;
+
+/** Names of every cookie Porthole sets; `__Host-` pins them to this exact host over HTTPS. */
+export function cookieNames(config: CookieConfig): { session: string; csrf: string; pending: string } {
+  const prefix = config.publicScheme === 'https' ? '__Host-' : '';
+  return { session: `${prefix}porthole_session`, csrf: `${prefix}porthole_csrf`, pending: `${prefix}porthole_pending` };
+}
+
+export const sessionCookieName = (config: CookieConfig): string => cookieNames(config).session;
+
+/** Serialises a Set-Cookie value with the flags every Porthole cookie carries. */
+export function cookieHeader(config: CookieConfig, name: string, value: string, maxAgeSeconds: number): string {
+  const secure = config.publicScheme === 'https' ? '; Secure' : '';
+  return `${name}=${value}; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}; HttpOnly; SameSite=Lax${secure}`;
+}
+
+export const hashToken = (token: string): string => crypto.createHash('sha256').update(token).digest('hex');
+
+export interface IssuedSession {
+  cookieName: string;
+  cookieValue: string;
+  id: string;
+  expiresAt: number;
+  /** The full Set-Cookie header value for this session. */
+  setCookie: string;
+}
+
+export interface IssueOptions {
+  now?: number;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+/**
+ * Creates a session for `email` and returns the cookie that carries it. Used by the gate after a good code,
+ * and by tests and the benchmark to sign in without the mail round trip.
+ */
+export function issueSession(store: Store, config: Pick<ResolvedConfig, 'publicScheme' | 'gate'>, email: string, options: IssueOptions = {}): IssuedSession {
+  const now = options.now ?? Date.now();
+  const token = crypto.randomBytes(TOKEN_BYTES).toString('base64url');
+  const record: SessionRecord = {
+    id: crypto.randomBytes(8).toString('hex'),
+    tokenHash: hashToken(token),
+    email: email.toLowerCase(),
+    createdAt: now,
+    expiresAt: now + config.gate.sessionLifetime,
+    lastSeenAt: now,
+    ip: options.ip ?? null,
+    userAgent: options.userAgent ? options.userAgent.slice(0, 256) : null,
+  };
+  store.sessions.create(record);
+  const cookieName = sessionCookieName(config);
+  return {
+    cookieName,
+    cookieValue: token,
+    id: record.id,
+    expiresAt: record.expiresAt,
+    setCookie: cookieHeader(config, cookieName, token, config.gate.sessionLifetime / 1000),
+  };
+}
+
+/**
+ * Finds one cookie's value in a Cookie header without parsing the others (the header can carry Immich's
+ * large cookies too). Returns the first occurrence, or undefined.
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  let from = 0;
+  for (;;) {
+    const at = header.indexOf(name, from);
+    if (at < 0) return undefined;
+    const end = at + name.length;
+    const startsPair = at === 0 || header.charCodeAt(at - 1) === 0x20 || header.charCodeAt(at - 1) === 0x3b;
+    if (startsPair && header.charCodeAt(end) === 0x3d) {
+      const stop = header.indexOf(';', end + 1);
+      return (stop < 0 ? header.slice(end + 1) : header.slice(end + 1, stop)).trim();
+    }
+    from = end;
+  }
+}
+
+export interface ValidSession {
+  record: SessionRecord;
+  /** Set when this request renewed the session: the refreshed cookie to send back. */
+  renewedCookie?: string;
+}
+
+export interface SessionChecker {
+  /** The session behind this Cookie header, renewed if due; undefined when there is none or it expired. */
+  check(cookieHeader: string | undefined, now: number): ValidSession | undefined;
+  /** The stored session for a Cookie header without renewing it (logout, the login page). */
+  peek(cookieHeader: string | undefined, now: number): SessionRecord | undefined;
+}
+
+export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 'publicScheme' | 'gate'>): SessionChecker {
+  const name = sessionCookieName(config);
+  const lifetime = config.gate.sessionLifetime;
+  const peek = (header: string | undefined, now: number): SessionRecord | undefined => {
+    const token = readCookie(header, name);
+    // Junk never costs a hash or a query.
+    if (token === undefined || token.length !== TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return undefined;
+    const record = store.sessions.findByTokenHash(hashToken(token));
+    if (!record || record.expiresAt <= now) return undefined;
+    return record;
+  };
+  return {
+    peek,
+    check(header, now) {
+      const record = peek(header, now);
+      if (!record) return undefined;
+      if (now - record.lastSeenAt < RENEW_INTERVAL_MS) return { record };
+      const expiresAt = now + lifetime;
+      store.sessions.touch(record.id, now, expiresAt);
+      const token = readCookie(header, name)!;
+      return {
+        record: { ...record, lastSeenAt: now, expiresAt },
+        renewedCookie: cookieHeader(config, name, token, lifetime / 1000),
+      };
+    },
+  };
+}
