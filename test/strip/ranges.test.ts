@@ -2,7 +2,7 @@
 // produces, never mutates the caller's buffers, and that the planners give the same plan through the file and
 // block-cache readers the gateway uses as through an in-memory buffer.
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -22,10 +22,10 @@ function chunked(buf: Buffer, rand: () => number): Buffer[] {
   return out;
 }
 
-async function streamThrough(chunks: Buffer[], transform: NodeJS.ReadWriteStream): Promise<Buffer> {
+async function streamThrough(chunks: Buffer[], transform: Transform): Promise<Buffer> {
   const got: Buffer[] = [];
-  await pipeline(Readable.from(chunks), transform, async (source: AsyncIterable<Buffer>) => {
-    for await (const c of source) got.push(c);
+  await pipeline(Readable.from(chunks), transform, async (source: AsyncIterable<Buffer | string>) => {
+    for await (const c of source) got.push(Buffer.from(c));
   });
   return Buffer.concat(got);
 }
