@@ -21,6 +21,8 @@ export interface GatewayDeps {
   mailer: Mailer;
   origin: Origin;
   logger: Logger;
+  /** The gate's clock (code and session expiry); tests inject one so they never sleep. */
+  now?: () => number;
 }
 
 export interface Gateway {
@@ -34,12 +36,13 @@ export interface Gateway {
 export interface GatewayOverrides {
   store?: Store;
   origin?: Origin;
+  now?: () => number;
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const store = overrides.store ?? openSqliteStore(config.dataDir);
   const origin = overrides.origin ?? createDirectOrigin(new URL(config.origin.url));
-  const deps: GatewayDeps = { config, store, mailer, origin, logger };
+  const deps: GatewayDeps = { config, store, mailer, origin, logger, now: overrides.now };
 
   const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
   if (config.hosts.share) hosts.set(config.hosts.share, createShareHost());

@@ -1,12 +1,132 @@
-// The private host's gate (placeholder until the email-PIN flow lands): nothing passes without a session.
-import type { HostHandler } from '../hosts/dispatch.js';
-import { refuse, refuseUpgrade } from '../http/refuse.js';
+// The private host's gate. Every request on the private host passes here first: /.porthole/ is the gate's own
+// (never forwarded), a valid session is forwarded to Immich with Porthole's cookies removed, and everything
+// else is turned away: page navigations to the sign-in page (share links to the share host), API calls with
+// 401 JSON, WebSocket upgrades before they happen. The session check is the hot path of every proxied request.
+import type http from 'node:http';
 import type { GatewayDeps } from '../gateway.js';
+import type { HostHandler } from '../hosts/dispatch.js';
+import type { RequestContext } from '../http/context.js';
+import { refuse, refuseUpgrade } from '../http/refuse.js';
+import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
+import { GATE_PREFIX, PATHS } from './pages.js';
+import { safeReturnTo } from './return-to.js';
+import { createSessionChecker } from './session.js';
+import { createSignIn } from './signin.js';
 
-export function createGate(_deps: GatewayDeps): HostHandler {
+/** Cookies only Porthole reads; Immich never sees them. */
+const OWN_COOKIE = /^(__Host-)?porthole_(session|csrf|pending)$/;
+
+/** Removes Porthole's cookies from a Cookie header, leaving Immich's untouched. */
+export function withoutOwnCookies(cookie: string): string | undefined {
+  if (!cookie.includes('porthole_')) return cookie;
+  const kept = cookie.split(';').filter((pair) => {
+    const name = pair.slice(0, pair.indexOf('=') >>> 0).trim();
+    return !OWN_COOKIE.test(name);
+  });
+  const result = kept.map((pair) => pair.trim()).filter(Boolean).join('; ');
+  return result || undefined;
+}
+
+/** Is this under the gate's reserved prefix, however the client spelled the dot? */
+export function isReserved(url: string): boolean {
+  const second = url.charCodeAt(1);
+  if (second !== 0x2e && second !== 0x25) return false;
+  const head = url.slice(0, 16).toLowerCase().replace(/^\/%2e/, '/.');
+  return head === GATE_PREFIX || head.startsWith(`${GATE_PREFIX}/`) || head.startsWith(`${GATE_PREFIX}?`);
+}
+
+/** A top-level page load, as opposed to a script's fetch or the mobile app. */
+function isNavigation(req: http.IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode'];
+  if (mode !== undefined) return mode === 'navigate';
+  return (req.headers.accept ?? '').includes('text/html') && !(req.url ?? '').startsWith('/api/');
+}
+
+const hasBody = (req: http.IncomingMessage) =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+export function createGate(deps: GatewayDeps): HostHandler {
+  const { config, store, origin } = deps;
+  const now = deps.now ?? Date.now;
+  const sessions = createSessionChecker(store, config);
+  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger: deps.logger, sessions, now });
+  const forwardOptions: ForwardOptions = {
+    origin,
+    surface: 'private',
+    filterCookie: withoutOwnCookies,
+    maxBodyBytes: config.proxy.maxBodySize ?? undefined,
+    idleTimeoutMs: config.proxy.idleTimeout,
+  };
+  const shareHost = config.hosts.share;
+
+  function gatePage(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
+    const url = new URL(req.url!, 'http://gate.invalid');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const read = method === 'GET' || method === 'HEAD';
+    const fail = (error: unknown) => {
+      deps.logger.error({ err: error, url: path }, 'gate request failed');
+      if (!res.headersSent) refuse(req, res, { kind: 'bad-request', reason: 'The request could not be handled.' }, 'private');
+    };
+    const route = (onGet: () => void, onPost: () => Promise<void>) => {
+      if (read) return onGet();
+      if (method === 'POST') return void onPost().catch(fail);
+      refuse(req, res, { kind: 'method-not-allowed', allow: 'GET, HEAD, POST' }, 'private');
+    };
+    switch (path) {
+      case PATHS.login:
+        return route(() => signIn.showLogin(req, res, ctx, url), () => signIn.requestCode(req, res, ctx));
+      case PATHS.code:
+        return route(() => signIn.showCode(req, res), () => signIn.verifyCode(req, res, ctx));
+      case PATHS.link:
+        return route(() => signIn.showConfirm(req, res, url), () => signIn.confirmLink(req, res, ctx));
+      case PATHS.logout:
+        return route(() => signIn.showLogout(req, res), () => signIn.logout(req, res, ctx));
+      case GATE_PREFIX:
+      case `${GATE_PREFIX}/`:
+        if (read) {
+          res.writeHead(303, { location: PATHS.login, 'cache-control': 'no-store', 'content-length': 0 });
+          return void res.end();
+        }
+    }
+    refuse(req, res, { kind: 'not-found' }, 'private');
+  }
+
+  function turnAway(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
+    const url = req.url!;
+    if ((req.method === 'GET' || req.method === 'HEAD') && isNavigation(req)) {
+      // A share link opened on the private host belongs on the share host, where it works without signing in.
+      if (shareHost && (url.startsWith('/share/') || url.startsWith('/s/'))) {
+        const port = /:(\d{1,5})$/.exec(ctx.rawHost)?.[1];
+        const standard = config.publicScheme === 'https' ? '443' : '80';
+        const host = port && port !== standard ? `${shareHost}:${port}` : shareHost;
+        res.writeHead(302, { location: `${config.publicScheme}://${host}${url}`, 'cache-control': 'no-store', 'content-length': 0 });
+        return void res.end();
+      }
+      const next = safeReturnTo(url);
+      const location = next === '/' ? PATHS.login : `${PATHS.login}?next=${encodeURIComponent(next)}`;
+      res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': 0, 'referrer-policy': 'no-referrer' });
+      return void res.end();
+    }
+    // Do not read (or wait for) an upload we are refusing.
+    if (hasBody(req)) res.setHeader('connection', 'close');
+    refuse(req, res, { kind: 'unauthenticated' }, 'private');
+  }
+
   return {
     surface: 'private',
-    handle: (req, res) => refuse(req, res, { kind: 'unauthenticated' }, 'private'),
-    upgrade: (_req, socket) => refuseUpgrade(socket, 401),
+    handle(req, res, ctx) {
+      if (isReserved(req.url!)) return gatePage(req, res, ctx);
+      const session = sessions.check(req.headers.cookie, now());
+      if (!session) return turnAway(req, res, ctx);
+      // If Immich sets cookies on this same response, its header wins; ours is refreshed on a later request.
+      if (session.renewedCookie) res.setHeader('set-cookie', session.renewedCookie);
+      forward(req, res, ctx, forwardOptions);
+    },
+    upgrade(req, socket, head, ctx) {
+      if (isReserved(req.url!)) return refuseUpgrade(socket, 404);
+      if (!sessions.check(req.headers.cookie, now())) return refuseUpgrade(socket, 401);
+      forwardUpgrade(req, socket, head, ctx, forwardOptions);
+    },
   };
 }

@@ -106,30 +106,55 @@ export interface SessionChecker {
   peek(cookieHeader: string | undefined, now: number): SessionRecord | undefined;
 }
 
+/** Recently validated sessions kept in memory, so most requests cost no hash and no query. */
+const CACHE_LIMIT = 2048;
+
 export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 'publicScheme' | 'gate'>): SessionChecker {
   const name = sessionCookieName(config);
   const lifetime = config.gate.sessionLifetime;
-  const peek = (header: string | undefined, now: number): SessionRecord | undefined => {
-    const token = readCookie(header, name);
-    // Junk never costs a hash or a query.
-    if (token === undefined || token.length !== TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return undefined;
-    const record = store.sessions.findByTokenHash(hashToken(token));
-    if (!record || record.expiresAt <= now) return undefined;
+  // Keyed by the token the browser sent; emptied whenever the store says a session may have been revoked
+  // (logout here, or `porthole sessions revoke` in another process), so revocation is never outlived.
+  const cache = new Map<string, SessionRecord>();
+  let cacheRevision = store.sessions.revision();
+
+  const lookup = (token: string, now: number): SessionRecord | undefined => {
+    const revision = store.sessions.revision();
+    if (revision !== cacheRevision) (cache.clear(), (cacheRevision = revision));
+    let record = cache.get(token);
+    if (!record) {
+      record = store.sessions.findByTokenHash(hashToken(token));
+      if (!record) return undefined;
+      if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+      cache.set(token, record);
+    }
+    if (record.expiresAt <= now) {
+      cache.delete(token);
+      return undefined;
+    }
     return record;
   };
+
+  const tokenFrom = (header: string | undefined): string | undefined => {
+    const token = readCookie(header, name);
+    // Junk never costs a hash or a query.
+    return token !== undefined && token.length === TOKEN_LENGTH && TOKEN_SHAPE.test(token) ? token : undefined;
+  };
+
   return {
-    peek,
+    peek(header, now) {
+      const token = tokenFrom(header);
+      return token === undefined ? undefined : lookup(token, now);
+    },
     check(header, now) {
-      const record = peek(header, now);
+      const token = tokenFrom(header);
+      if (token === undefined) return undefined;
+      const record = lookup(token, now);
       if (!record) return undefined;
       if (now - record.lastSeenAt < RENEW_INTERVAL_MS) return { record };
-      const expiresAt = now + lifetime;
-      store.sessions.touch(record.id, now, expiresAt);
-      const token = readCookie(header, name)!;
-      return {
-        record: { ...record, lastSeenAt: now, expiresAt },
-        renewedCookie: cookieHeader(config, name, token, lifetime / 1000),
-      };
+      const renewed = { ...record, lastSeenAt: now, expiresAt: now + lifetime };
+      store.sessions.touch(record.id, renewed.lastSeenAt, renewed.expiresAt);
+      cache.set(token, renewed);
+      return { record: renewed, renewedCookie: cookieHeader(config, name, token, lifetime / 1000) };
     },
   };
 }

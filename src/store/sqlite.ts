@@ -75,6 +75,9 @@ const toSession = (row: SessionRow): SessionRecord => ({
   userAgent: row.user_agent,
 });
 
+/** How often, at most, the store asks SQLite whether another connection (the CLI) changed anything. */
+const FOREIGN_CHANGE_POLL_MS = 200;
+
 function sessionStore(db: Database.Database): SessionStore {
   const insert = db.prepare(
     `INSERT INTO sessions (id, token_hash, email, created_at, expires_at, last_seen_at, ip, user_agent)
@@ -88,6 +91,12 @@ function sessionStore(db: Database.Database): SessionStore {
   const revokeByEmail = deleteReturning('WHERE email = ?');
   const revokeAll = deleteReturning('');
   const deleteExpired = db.prepare('DELETE FROM sessions WHERE expires_at <= ?');
+  // data_version moves only when another connection commits; our own writes bump `local` instead.
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  let local = 0;
+  let seenVersion = dataVersion.get() as number;
+  let polledAt = Date.now();
+  const changed = <T>(result: T): T => ((local++), result);
   return {
     create: (session) => void insert.run(session),
     findByTokenHash: (tokenHash) => {
@@ -98,11 +107,20 @@ function sessionStore(db: Database.Database): SessionStore {
     list: (now) => list.all(now).map(toSession),
     revokeById: (id) => {
       const row = revokeById.get(id);
-      return row && toSession(row);
+      return changed(row && toSession(row));
     },
-    revokeByEmail: (email) => revokeByEmail.all(email.toLowerCase()).map(toSession),
-    revokeAll: () => revokeAll.all().map(toSession),
-    deleteExpired: (now) => deleteExpired.run(now).changes,
+    revokeByEmail: (email) => changed(revokeByEmail.all(email.toLowerCase()).map(toSession)),
+    revokeAll: () => changed(revokeAll.all().map(toSession)),
+    deleteExpired: (now) => changed(deleteExpired.run(now).changes),
+    revision: () => {
+      const wall = Date.now();
+      if (wall - polledAt >= FOREIGN_CHANGE_POLL_MS || wall < polledAt) {
+        polledAt = wall;
+        const version = dataVersion.get() as number;
+        if (version !== seenVersion) (seenVersion = version), local++;
+      }
+      return local;
+    },
   };
 }
 

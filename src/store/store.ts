@@ -26,6 +26,12 @@ export interface SessionStore {
   revokeByEmail(email: string): SessionRecord[];
   revokeAll(): SessionRecord[];
   deleteExpired(now: number): number;
+  /**
+   * A number that changes whenever a session may have been revoked or removed, through this store or by
+   * another process on the same state (noticed within a fraction of a second). Lets the gate cache lookups
+   * on its hot path and still honour `porthole sessions revoke` promptly.
+   */
+  revision(): number;
 }
 
 /** One pending sign-in code per address; a newer code replaces the older one. */

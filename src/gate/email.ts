@@ -1,0 +1,26 @@
+// Email addresses typed into the login form: bounded, normalised, and checked against the allowlist.
+// The format check is deliberately strict (no quoted local parts, no comments, no spaces or line breaks):
+// the address ends up in a mail header, and nothing that could smuggle a second header or recipient passes.
+const MAX_ADDRESS = 254;
+const ADDRESS = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** The normalised address, or null if it is not a plain address we are willing to mail. */
+export function normalizeEmail(input: unknown): string | null {
+  if (typeof input !== 'string' || input.length > MAX_ADDRESS + 16) return null;
+  const email = input.trim().toLowerCase();
+  if (email.length === 0 || email.length > MAX_ADDRESS) return null;
+  const at = email.lastIndexOf('@');
+  if (at < 1 || at > 64) return null;
+  return ADDRESS.test(email) ? email : null;
+}
+
+/** Exact addresses and `*@domain` entries (already lower-cased by the config schema). */
+export function createAllowlist(entries: readonly string[]): (email: string) => boolean {
+  const exact = new Set<string>();
+  const domains = new Set<string>();
+  for (const entry of entries) {
+    if (entry.startsWith('*@')) domains.add(entry.slice(2));
+    else exact.add(entry);
+  }
+  return (email) => exact.has(email) || domains.has(email.slice(email.lastIndexOf('@') + 1));
+}
