@@ -29,12 +29,20 @@ const ftyp = (brand: string) => box('ftyp', Buffer.from(brand), u32(0), Buffer.f
 const hdlr = (handler: string) => full('hdlr', 0, u32(0), Buffer.from(handler), Buffer.alloc(12), Buffer.from([0]));
 const infe = (id: number, type: string, extra = '') => full('infe', 2, u16(id), u16(0), Buffer.from(type), Buffer.from(`\0${extra}`, 'latin1'));
 
-/** A HEIF with one Exif item stored per `method` (0: file offset, 1: idat, 2: item) at `offset`/`length`. */
-function heifWithExif(method: number, offset: number, length: number, exif: Buffer): Buffer {
-  const iinf = full('iinf', 0, u16(2), infe(1, 'hvc1'), infe(2, 'Exif'));
+/** A HEIF with one item of `type` stored per `method` (0: file offset, 1: idat, 2: item) at `offset`/`length`. */
+function heifWithItem(type: string, method: number, offset: number, length: number, data: Buffer): Buffer {
+  const iinf = full('iinf', 0, u16(2), infe(1, 'hvc1'), infe(2, type));
   const iloc = full('iloc', 1, Buffer.from([0x44, 0x00]), u16(1), u16(2), u16(method), u16(0), u16(1), u32(offset), u32(length));
-  const meta = full('meta', 0, hdlr('pict'), iinf, iloc, box('idat', exif));
+  const meta = full('meta', 0, hdlr('pict'), iinf, iloc, box('idat', data));
   return Buffer.concat([ftyp('heic'), meta]);
+}
+const heifWithExif = (method: number, offset: number, length: number, exif: Buffer) => heifWithItem('Exif', method, offset, length, exif);
+
+/** A movie whose single video track uses sample entry `codec`. */
+function movieWithCodec(codec: string): Buffer {
+  const stsd = full('stsd', 0, u32(1), box(codec, Buffer.alloc(78)));
+  const mdia = box('mdia', full('hdlr', 0, u32(0), Buffer.from('vide'), Buffer.alloc(13)), box('minf', box('stbl', stsd)));
+  return Buffer.concat([ftyp('qt  '), box('moov', box('trak', mdia)), box('mdat', Buffer.alloc(8))]);
 }
 
 const EXIF = Buffer.concat([Buffer.from('0000000649492a00', 'hex'), Buffer.from('FixtureCam GPS 48.858 secret padding bytes')]);
@@ -161,4 +169,24 @@ test('MP4: file-level meta/udta/uuid boxes become free boxes; timed metadata in 
   await refused(fragmented, /fragmented/);
   const noTable = Buffer.concat([ftyp('isom'), box('moov', metaTrack), box('mdat')]);
   await refused(noTable, /sample table/);
+});
+
+test('ISOBMFF: raw-camera brands, unknown brands and still-frame video codecs are refused', async () => {
+  await refused(Buffer.concat([box('ftyp', Buffer.from('crx '), u32(1), Buffer.from('crx isom')), box('moov')]), /raw camera/);
+  await refused(Buffer.concat([box('ftyp', Buffer.from('zzzz'), u32(0), Buffer.from('yyyy')), box('moov')]), /unsupported ISOBMFF brand "zzzz"/);
+  for (const codec of ['jpeg', 'mjpa', 'png ']) await refused(movieWithCodec(codec), /still frames/);
+  const h264 = await plan(movieWithCodec('avc1'));
+  assert.ok(h264.ok, 'the same movie with an ordinary codec is accepted');
+});
+
+test('HEIF: a JPEG-coded image item is cleaned by the JPEG walker, the rest of the file untouched', async () => {
+  const jpeg = await readFixture('gps.jpg');
+  const input = heifWithItem('jpeg', 1, 0, jpeg.length, jpeg);
+  const output = await strip(input);
+  const at = input.indexOf(jpeg);
+  assert.ok(output.subarray(at, at + jpeg.length).equals(await strip(jpeg)), 'item cleaned exactly like the JPEG file');
+  assert.equal(output.indexOf('FixtureCam'), -1);
+  assert.ok(output.subarray(0, at).equals(input.subarray(0, at)));
+  // An item whose extent ends inside the JPEG cannot be vouched for.
+  await refused(heifWithItem('jpeg', 1, 0, jpeg.length - 10, jpeg), /truncated JPEG|no end of image/);
 });

@@ -2,7 +2,10 @@
 // meta/iinf + iloc, in mdat or idat) are zeroed. Movies: udta, meta (incl. Apple mdta keys such as
 // com.apple.quicktime.location.ISO6709), uuid boxes (XMP) at file, movie and track level become `free` boxes
 // with zeroed contents; creation/modification times in mvhd/tkhd/mdhd are zeroed; samples of timed metadata
-// and text tracks (GPS tracks, telemetry subtitles) are zeroed through the sample tables.
+// and text tracks (GPS tracks, telemetry subtitles) are zeroed through the sample tables. JPEG-coded image
+// items are cleaned by the JPEG walker; raw-camera brands and Motion-JPEG/PNG video tracks (whose every frame
+// may carry its own Exif) are refused.
+import { planJpeg } from './jpeg.js';
 import { NotCleanable, Source, write, zero, type MediaFormat, type Patch } from './types.js';
 
 const MAX_BOXES = 100_000;
@@ -11,7 +14,19 @@ const MAX_TABLE = 8 * 1024 * 1024;
 const FREE = Buffer.from('free', 'latin1');
 /** Track handlers whose samples are descriptive data, not picture or sound. */
 const TIMED_METADATA_HANDLERS = new Set(['meta', 'text', 'sbtl']);
-/** Item types that hold pixels or pixel derivations; every other item (Exif, mime/XMP, uri) is metadata. */
+/** Brands of files this walker understands: plain MP4/3GP/QuickTime, camera MP4 flavours, HEIF and AVIF. */
+const KNOWN_BRANDS = new Set([
+  'isom', 'iso2', 'iso3', 'iso4', 'iso5', 'iso6', 'iso7', 'iso8', 'iso9', 'mp41', 'mp42', 'mp71', 'avc1', 'M4V ',
+  'M4VH', 'M4VP', 'M4A ', 'qt  ', '3gp4', '3gp5', '3gp6', '3gp7', '3gp8', '3gp9', '3g2a', '3g2b', '3g2c', 'XAVC',
+  'MSNV', 'mmp4', 'dash', 'heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'mif2', 'msf1', 'miaf', 'avif',
+  'avis', 'MA1A', 'MA1B',
+]);
+/** ISOBMFF raw-camera containers: their previews and maker boxes are not something this walker can vouch for. */
+const RAW_BRANDS = new Set(['crx ']);
+/** Video codecs whose frames are whole still images that may each embed Exif/XMP/text. */
+const STILL_FRAME_CODECS = new Set(['jpeg', 'mjpa', 'mjpb', 'AVDJ', 'dmb1', 'mjp2', 'png ', 'tiff']);
+const MAX_JPEG_ITEMS = 256;
+/** File-level boxes holding media or structure; any other one (udta, uuid such as XMP or C2PA, unknown) is freed. */
 const TOP_LEVEL_SKIP = new Set(['ftyp', 'styp', 'mdat', 'free', 'skip', 'wide', 'pdin', 'sidx', 'ssix', 'prft', 'mfra', 'emsg', 'pnot', 'PICT', 'imda']);
 
 interface Box {
@@ -81,7 +96,7 @@ export async function planIsobmff(src: Source): Promise<{ format: MediaFormat; p
   const top = await walk.children(0, src.size, 0, true);
   const first = top[0];
   if (!first) throw new NotCleanable('empty file');
-  let format: MediaFormat = first.type === 'ftyp' ? 'mp4' : 'mov';
+  let format: MediaFormat = 'mov'; // QuickTime files from before ftyp existed
   if (first.type === 'ftyp') format = brandFormat(await src.bytes(first.payload, Math.min(first.end - first.payload, 256)));
   walk.hasFragments = top.some((b) => b.type === 'moof');
   for (const box of top) {
@@ -97,6 +112,8 @@ function brandFormat(ftyp: Buffer): MediaFormat {
   const brands: string[] = [];
   for (let i = 0; i + 4 <= ftyp.length; i += 4) if (i !== 4) brands.push(ftyp.toString('latin1', i, i + 4));
   const major = brands[0] ?? '';
+  if (brands.some((b) => RAW_BRANDS.has(b))) throw new NotCleanable('raw camera files are not cleanable');
+  if (!brands.some((b) => KNOWN_BRANDS.has(b))) throw new NotCleanable(`unsupported ISOBMFF brand ${JSON.stringify(major)}`);
   if (major === 'avif' || major === 'avis') return 'avif';
   if (['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1'].includes(major)) return 'heif';
   if (major === 'qt  ') return 'mov';
@@ -131,12 +148,22 @@ async function media(walk: Walk, mdia: Box): Promise<void> {
     else if (box.type === 'udta' || box.type === 'uuid') walk.free(box);
     else if (box.type === 'hdlr') handler = (await walk.fullBoxHeader(box, 12)).toString('latin1', 8, 12);
   }
-  if (!TIMED_METADATA_HANDLERS.has(handler)) return;
-  if (walk.hasFragments) throw new NotCleanable('timed metadata track in a fragmented file');
   const minf = boxes.find((b) => b.type === 'minf');
   const stbl = minf && (await walk.children(minf.payload, minf.end, 4)).find((b) => b.type === 'stbl');
+  if (stbl) await refuseStillFrameCodecs(walk, stbl);
+  if (!TIMED_METADATA_HANDLERS.has(handler)) return;
+  if (walk.hasFragments) throw new NotCleanable('timed metadata track in a fragmented file');
   if (!stbl) throw new NotCleanable('metadata track without sample table');
   await zeroSamples(walk, stbl);
+}
+
+async function refuseStillFrameCodecs(walk: Walk, stbl: Box): Promise<void> {
+  const stsd = (await walk.children(stbl.payload, stbl.end, 5)).find((b) => b.type === 'stsd');
+  if (!stsd) return;
+  await walk.fullBoxHeader(stsd, 8);
+  for (const entry of await walk.children(stsd.payload + 8, stsd.end, 6)) {
+    if (STILL_FRAME_CODECS.has(entry.type)) throw new NotCleanable(`video made of still frames (${entry.type.trim()}) is not cleanable`);
+  }
 }
 
 /** mvhd/tkhd/mdhd: version 0 has 32-bit creation+modification times, version 1 64-bit. */
@@ -246,6 +273,7 @@ async function topLevelMeta(walk: Walk, meta: Box): Promise<void> {
   const metadataItems = await metadataItemIds(walk, iinf);
   if (metadataItems.size === 0) return;
   if (!iloc) throw new NotCleanable('metadata items without locations');
+  let jpegItems = 0;
   for (const extent of await itemExtents(walk, iloc, metadataItems)) {
     let start: number;
     let end: number;
@@ -259,6 +287,14 @@ async function topLevelMeta(walk: Walk, meta: Box): Promise<void> {
       if (end > idat.end) throw new NotCleanable('item outside idat');
     }
     if (!Number.isSafeInteger(end) || end > walk.src.size) throw new NotCleanable('item outside the file');
+    if (extent.kind === 'jpeg') {
+      if (!extent.only) throw new NotCleanable('JPEG item split into several extents');
+      if (++jpegItems > MAX_JPEG_ITEMS) throw new NotCleanable('too many JPEG items');
+      for (const p of await planJpeg(walk.src.view(start, end - start))) {
+        walk.patches.push('fill' in p ? { start: start + p.start, end: start + p.end, fill: p.fill } : { start: start + p.start, end: start + p.end, bytes: p.bytes });
+      }
+      continue;
+    }
     // An empty but well-formed payload keeps strict readers from reporting a broken Exif/XMP item.
     const template = extent.first ? EMPTY_PAYLOAD[extent.kind] : undefined;
     if (template && end - start >= template.length) {
@@ -270,7 +306,8 @@ async function topLevelMeta(walk: Walk, meta: Box): Promise<void> {
   }
 }
 
-type ItemKind = 'exif' | 'xmp' | 'other';
+/** exif/xmp/other items are metadata to erase; jpeg items are pictures whose own segments need cleaning. */
+type ItemKind = 'exif' | 'xmp' | 'other' | 'jpeg';
 
 const EMPTY_PAYLOAD: Partial<Record<ItemKind, Buffer>> = {
   // 4-byte offset to the TIFF header, then a big-endian TIFF header pointing at an IFD with no entries.
@@ -278,7 +315,7 @@ const EMPTY_PAYLOAD: Partial<Record<ItemKind, Buffer>> = {
   xmp: Buffer.from('<x:xmpmeta xmlns:x="adobe:ns:meta/"/>', 'latin1'),
 };
 
-/** Item ids whose type is not pixel data: Exif, mime (XMP and others), uri. */
+/** Item ids of metadata (Exif, mime incl. XMP, uri) and of JPEG-coded pictures. */
 async function metadataItemIds(walk: Walk, iinf: Box): Promise<Map<number, ItemKind>> {
   const data = await tableOf(walk, iinf);
   const r = new Cursor(data);
@@ -318,6 +355,7 @@ function parseInfe(body: Buffer): { id: number; kind: ItemKind | undefined } {
   const itemType = r.fourcc();
   if (itemType === 'Exif') return { id, kind: 'exif' };
   if (itemType === 'uri ') return { id, kind: 'other' };
+  if (itemType === 'jpeg') return { id, kind: 'jpeg' };
   if (itemType !== 'mime') return { id, kind: undefined };
   r.cstring();
   return { id, kind: r.cstring() === XMP_MIME ? 'xmp' : 'other' };
@@ -328,6 +366,7 @@ const XMP_MIME = 'application/rdf+xml';
 interface Extent {
   kind: ItemKind;
   first: boolean;
+  only: boolean;
   method: 0 | 1;
   offset: number;
   length: number;
@@ -360,7 +399,7 @@ async function itemExtents(walk: Walk, iloc: Box, wanted: Map<number, ItemKind>)
       const kind = wanted.get(id);
       if (!kind || dataRef !== 0) continue; // data in another file is not served with this one
       if (method !== 0 && method !== 1) throw new NotCleanable('metadata item built from other items');
-      out.push({ kind, first: e === 0, method, offset: checkedAdd(base, offset), length });
+      out.push({ kind, first: e === 0, only: extents === 1, method, offset: checkedAdd(base, offset), length });
     }
   }
   return out;

@@ -37,11 +37,18 @@ export const MAX_READS = 1_000_000;
  * NotCleanable, refuses over-large reads and counts reads against a budget.
  */
 export class Source {
-  reads = 0;
   constructor(
     private readonly reader: RandomAccessReader,
     readonly size: number,
+    private readonly base = 0,
+    private readonly budget = { reads: 0 },
   ) {}
+
+  /** A view of [start, start+size) with its own offsets, sharing this source's read budget. */
+  view(start: number, size: number): Source {
+    if (start < 0 || size < 0 || start + size > this.size) throw new NotCleanable('region outside the file');
+    return new Source(this.reader, size, this.base + start, this.budget);
+  }
 
   async bytes(offset: number, length: number): Promise<Buffer> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
@@ -49,11 +56,11 @@ export class Source {
     }
     if (offset + length > this.size) throw new NotCleanable('truncated file');
     if (length > MAX_READ) throw new NotCleanable('structure too large');
-    if (++this.reads > MAX_READS) throw new NotCleanable('too many reads');
+    if (++this.budget.reads > MAX_READS) throw new NotCleanable('too many reads');
     if (length === 0) return Buffer.alloc(0);
     let buf: Buffer;
     try {
-      buf = await this.reader.read(offset, length);
+      buf = await this.reader.read(this.base + offset, length);
     } catch (err) {
       throw new ReadFailed(err instanceof Error ? err.message : String(err));
     }
