@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import ExifReader from 'exifreader';
 import { FIXTURES, decodedDigest, exiftoolTags, leaks, planFor, readFixture, strip } from './helpers.js';
 
-const SECRETS = ['FixtureCam', 'Fixture Person', 'SN-4242', 'secret place', 'Fixtureville'];
+const SECRETS = ['FixtureCam', 'Fixture Person', 'SN-4242', 'secret place', 'Fixtureville', 'com.apple.quicktime', '\xa9xyz', 'GPS 48'];
 
 /** Flattens exifreader's expanded result to "group:tag" → description, dropping file-structure groups. */
 function exifreaderTags(data: Buffer): Record<string, unknown> {
@@ -54,6 +54,7 @@ for (const fixture of FIXTURES) {
       }
     }
 
+    assert.ok(SECRETS.some((secret) => input.toString('latin1').includes(secret)), 'fixture holds readable secrets');
     const text = output.toString('latin1');
     for (const secret of SECRETS) assert.ok(!text.includes(secret), `raw bytes still contain ${secret}`);
 

@@ -80,3 +80,20 @@ test('a reader that fails gives a refusal, not an exception', async () => {
   const plan = await findMetadataRegions({ read: async () => Promise.reject(new Error('origin gone')) }, 1000);
   assert.deepEqual(plan, { ok: false, reason: 'read failed: origin gone' });
 });
+
+test('chunks no patch touches pass through as the same buffers (no copy), patched ones are copies', async () => {
+  const input = await readFixture('gps.mp4');
+  const { patches } = await planFor(input);
+  const lastEnd = patches[patches.length - 1]!.end;
+  const untouched = input.subarray(lastEnd);
+  const touched = input.subarray(0, lastEnd);
+  const seen: Buffer[] = [];
+  const transform = applyPatches(patches, 0);
+  transform.on('data', (c: Buffer) => seen.push(c));
+  transform.write(touched);
+  transform.end(untouched);
+  await new Promise((resolve) => transform.on('end', resolve));
+  assert.equal(seen.length, 2);
+  assert.notEqual(seen[0], touched);
+  assert.equal(seen[1], untouched);
+});
