@@ -10,6 +10,9 @@ import { generate } from 'selfsigned';
 import { SMTPServer } from 'smtp-server';
 import { parseConfig, type ResolvedConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { encodePending } from '../../src/gate/pending.js';
+import { deriveKeys } from '../../src/gate/secret.js';
+import { cookieNames } from '../../src/gate/session.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createSmtpMailer } from '../../src/mail/smtp.js';
@@ -181,6 +184,8 @@ export interface TestGate {
   request(method: string, target: string, options?: { headers?: http.OutgoingHttpHeaders; body?: string; jar?: CookieJar; host?: string }): Promise<Response>;
   /** Submits a gate form the way a same-origin browser would (CSRF token from the page, Origin header). */
   submit(pagePath: string, fields: Record<string, string>, jar: CookieJar, headers?: http.OutgoingHttpHeaders): Promise<Response>;
+  /** A jar holding a valid pending-sign-in cookie for `email`, as if a code had been asked for just now. */
+  pendingJar(email: string): CookieJar;
   /** The whole flow for an allowed address: returns the jar holding the session. */
   signIn(email: string, jar?: CookieJar): Promise<CookieJar>;
   close(): Promise<void>;
@@ -259,9 +264,18 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
     return jar;
   };
 
+  const keys = deriveKeys(fs.readFileSync(path.join(dataDir, 'gate.key')));
+  const pendingJar = (email: string) => {
+    const jar = new CookieJar();
+    const value = encodePending(keys.pending, { email, expiresAt: clock.now + config.gate.codeLifetime });
+    jar.cookies.set(cookieNames(config).pending, value);
+    return jar;
+  };
+
   return {
     port,
     gateway,
+    pendingJar,
     origin,
     smtp,
     config,
