@@ -57,10 +57,41 @@ function crcUpdate(crc: number, byte: number): number {
   return CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
 }
 
-/** CRC-32 over the neutral type followed by `length` zero bytes, without allocating `length` bytes. */
+/**
+ * CRC-32 over the neutral type followed by `length` zero bytes, in O(log length): feeding zero bytes to the
+ * CRC register is a linear map, so it is applied as repeated squares of the one-byte operator.
+ */
 export function crcOfZeroedChunk(length: number): number {
-  let crc = 0xffffffff;
-  for (const b of NEUTRAL_TYPE) crc = crcUpdate(crc, b);
-  for (let i = 0; i < length; i++) crc = crcUpdate(crc, 0);
-  return (crc ^ 0xffffffff) >>> 0;
+  let reg = 0xffffffff;
+  for (const b of NEUTRAL_TYPE) reg = crcUpdate(reg, b);
+  let op = ZERO_BYTE_OPERATOR;
+  for (let n = length; n > 0; n = Math.floor(n / 2)) {
+    if (n % 2 === 1) reg = applyOperator(op, reg);
+    op = squareOperator(op);
+  }
+  return (reg ^ 0xffffffff) >>> 0;
 }
+
+/** A 32x32 matrix over GF(2), one column per bit of the register. */
+type Operator = Uint32Array;
+
+function applyOperator(op: Operator, vec: number): number {
+  let sum = 0;
+  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= op[i]!;
+  return sum >>> 0;
+}
+
+function squareOperator(op: Operator): Operator {
+  const out = new Uint32Array(32);
+  for (let i = 0; i < 32; i++) out[i] = applyOperator(op, op[i]!);
+  return out;
+}
+
+const ZERO_BYTE_OPERATOR: Operator = (() => {
+  // One zero bit: shift right, folding the polynomial in when the low bit falls out.
+  let op = new Uint32Array(32);
+  op[0] = 0xedb88320;
+  for (let i = 1; i < 32; i++) op[i] = (1 << (i - 1)) >>> 0;
+  for (let bits = 1; bits < 8; bits *= 2) op = squareOperator(op);
+  return op;
+})();
