@@ -89,7 +89,7 @@ function squareOperator(op: Operator): Operator {
 
 const ZERO_BYTE_OPERATOR: Operator = (() => {
   // One zero bit: shift right, folding the polynomial in when the low bit falls out.
-  let op = new Uint32Array(32);
+  let op: Operator = new Uint32Array(32);
   op[0] = 0xedb88320;
   for (let i = 1; i < 32; i++) op[i] = (1 << (i - 1)) >>> 0;
   for (let bits = 1; bits < 8; bits *= 2) op = squareOperator(op);
