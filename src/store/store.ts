@@ -60,25 +60,29 @@ export interface CodeStore {
   deleteExpired(now: number): number;
 }
 
-export type AuditEventType =
-  | 'code.requested'
-  | 'code.refused'
-  | 'code.sent'
-  | 'code.send-failed'
-  | 'code.wrong'
-  | 'code.locked'
-  | 'code.expired'
-  | 'rate.limited'
-  | 'session.created'
-  | 'session.ended'
-  | 'session.revoked'
-  | 'csrf.rejected'
-  | 'share.refused'
-  | 'share.password-wrong'
-  | 'share.locked'
-  | 'tunnel.connected'
-  | 'tunnel.disconnected'
-  | 'tunnel.refused';
+/** Every kind of audit event; `porthole audit --type` accepts exactly these. */
+export const AUDIT_EVENT_TYPES = [
+  'code.requested',
+  'code.refused',
+  'code.sent',
+  'code.send-failed',
+  'code.wrong',
+  'code.locked',
+  'code.expired',
+  'rate.limited',
+  'session.created',
+  'session.ended',
+  'session.revoked',
+  'csrf.rejected',
+  'share.refused',
+  'share.password-wrong',
+  'share.locked',
+  'tunnel.connected',
+  'tunnel.disconnected',
+  'tunnel.refused',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {
   id?: number;
