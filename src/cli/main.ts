@@ -1,6 +1,8 @@
 // The `porthole` command line: parses arguments (commander) and hands off to one module per subcommand.
 import { Command, InvalidArgumentError } from 'commander';
 import { createRequire } from 'node:module';
+import { auditCommand } from './audit.js';
+import { sessionsCommand } from './sessions.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -27,6 +29,9 @@ export function buildProgram(): Command {
     .description('run the gateway in front of the built-in sample photo server (not for production)')
     .option('-p, --port <port>', 'port for both demo hosts', portNumber, 8080)
     .action(async (options: { port: number }) => (await import('./demo.js')).demo(options));
+
+  program.addCommand(sessionsCommand());
+  program.addCommand(auditCommand());
 
   return program;
 }
