@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyPatchesToBuffer, bufferReader, findMetadataRegions, type StripPlan } from '../../src/share/strip/index.js';
+import { box, ftyp, full, heifWithItem, movieWithCodec, movieWithTimedMetadata, u32 } from './builders.js';
 import { FIXTURES, readFixture, strip } from './helpers.js';
 
 const plan = (buf: Buffer): Promise<StripPlan> => findMetadataRegions(bufferReader(buf), buf.length);
@@ -17,33 +18,7 @@ async function refused(buf: Buffer, reason?: RegExp): Promise<string> {
   return result.reason;
 }
 
-// ---- tiny ISOBMFF builder ---------------------------------------------------------------------------------
-const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
-const box = (type: string, ...parts: Buffer[]) => {
-  const payload = Buffer.concat(parts);
-  return Buffer.concat([u32(8 + payload.length), Buffer.from(type, 'latin1'), payload]);
-};
-const full = (type: string, version: number, ...parts: Buffer[]) => box(type, Buffer.from([version, 0, 0, 0]), ...parts);
-const ftyp = (brand: string) => box('ftyp', Buffer.from(brand), u32(0), Buffer.from('mif1' + brand));
-const hdlr = (handler: string) => full('hdlr', 0, u32(0), Buffer.from(handler), Buffer.alloc(12), Buffer.from([0]));
-const infe = (id: number, type: string, extra = '') => full('infe', 2, u16(id), u16(0), Buffer.from(type), Buffer.from(`\0${extra}`, 'latin1'));
-
-/** A HEIF with one item of `type` stored per `method` (0: file offset, 1: idat, 2: item) at `offset`/`length`. */
-function heifWithItem(type: string, method: number, offset: number, length: number, data: Buffer): Buffer {
-  const iinf = full('iinf', 0, u16(2), infe(1, 'hvc1'), infe(2, type));
-  const iloc = full('iloc', 1, Buffer.from([0x44, 0x00]), u16(1), u16(2), u16(method), u16(0), u16(1), u32(offset), u32(length));
-  const meta = full('meta', 0, hdlr('pict'), iinf, iloc, box('idat', data));
-  return Buffer.concat([ftyp('heic'), meta]);
-}
 const heifWithExif = (method: number, offset: number, length: number, exif: Buffer) => heifWithItem('Exif', method, offset, length, exif);
-
-/** A movie whose single video track uses sample entry `codec`. */
-function movieWithCodec(codec: string): Buffer {
-  const stsd = full('stsd', 0, u32(1), box(codec, Buffer.alloc(78)));
-  const mdia = box('mdia', full('hdlr', 0, u32(0), Buffer.from('vide'), Buffer.alloc(13)), box('minf', box('stbl', stsd)));
-  return Buffer.concat([ftyp('qt  '), box('moov', box('trak', mdia)), box('mdat', Buffer.alloc(8))]);
-}
 
 const EXIF = Buffer.concat([Buffer.from('0000000649492a00', 'hex'), Buffer.from('FixtureCam GPS 48.858 secret padding bytes')]);
 
@@ -189,4 +164,17 @@ test('HEIF: a JPEG-coded image item is cleaned by the JPEG walker, the rest of t
   assert.ok(output.subarray(0, at).equals(input.subarray(0, at)));
   // An item whose extent ends inside the JPEG cannot be vouched for.
   await refused(heifWithItem('jpeg', 1, 0, jpeg.length - 10, jpeg), /truncated JPEG|no end of image/);
+});
+
+test('MP4: samples of a timed metadata track (stz2 sizes, co64 offsets) are zeroed, nothing else', async () => {
+  const gps = (n: number) => Buffer.from(`GPS 48.85${n} 2.29${n} secret`);
+  const { file, ranges } = movieWithTimedMetadata([[gps(1), gps(2)], [gps(3)], [gps(4), gps(5), gps(6)]]);
+  const result = await plan(file);
+  assert.ok(result.ok);
+  const output = applyPatchesToBuffer(result.patches, file);
+  assert.equal(output.indexOf('GPS 48'), -1);
+  for (const [start, end] of ranges) assert.ok(output.subarray(start, end).equals(Buffer.alloc(end - start)));
+  const mdat = file.lastIndexOf('mdat') + 4;
+  const outside = (buf: Buffer) => Buffer.concat([buf.subarray(mdat, ranges[0]![0]), ...ranges.slice(1).map(([s], i) => buf.subarray(ranges[i]![1], s)), buf.subarray(ranges[2]![1])]);
+  assert.ok(outside(output).equals(outside(file)), 'filler between samples untouched');
 });
