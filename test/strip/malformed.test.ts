@@ -150,6 +150,7 @@ test('ISOBMFF: raw-camera brands, unknown brands and still-frame video codecs ar
   await refused(Buffer.concat([box('ftyp', Buffer.from('crx '), u32(1), Buffer.from('crx isom')), box('moov')]), /raw camera/);
   await refused(Buffer.concat([box('ftyp', Buffer.from('zzzz'), u32(0), Buffer.from('yyyy')), box('moov')]), /unsupported ISOBMFF brand "zzzz"/);
   for (const codec of ['jpeg', 'mjpa', 'png ']) await refused(movieWithCodec(codec), /still frames/);
+  await refused(Buffer.concat([ftyp('qt  '), box('moov', box('cmov', Buffer.alloc(12)))]), /compressed QuickTime/);
   const h264 = await plan(movieWithCodec('avc1'));
   assert.ok(h264.ok, 'the same movie with an ordinary codec is accepted');
 });

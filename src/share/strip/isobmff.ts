@@ -126,6 +126,7 @@ function brandFormat(ftyp: Buffer): MediaFormat {
 
 async function movie(walk: Walk, moov: Box): Promise<void> {
   for (const box of await walk.children(moov.payload, moov.end, 1)) {
+    if (box.type === 'cmov') throw new NotCleanable('compressed QuickTime movie header is not cleanable');
     if (box.type === 'udta' || box.type === 'meta' || box.type === 'uuid') walk.free(box);
     else if (box.type === 'mvhd') await zeroTimes(walk, box);
     else if (box.type === 'trak') await track(walk, box);
