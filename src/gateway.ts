@@ -45,7 +45,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const deps: GatewayDeps = { config, store, mailer, origin, logger, now: overrides.now };
 
   const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
-  if (config.hosts.share) hosts.set(config.hosts.share, createShareHost());
+  if (config.hosts.share) hosts.set(config.hosts.share, createShareHost(deps));
 
   const server = createListener({
     handlerFor: createHostDispatcher(hosts),

@@ -150,6 +150,17 @@ export const configSchema = z
         publicLinks: z.array(z.string().min(1).max(200)).default([]),
         /** What `/` shows on the share host. */
         root: z.enum(['not-found', 'neutral-page']).default('not-found'),
+        /** How long Porthole trusts what Immich said about a link (expiry, password, download, upload, metadata). */
+        linkCacheTtl: duration.prefault('10s'),
+        /** Brute-force limits; each counts within `window` and, once exceeded, refuses for the rest of it. */
+        rateLimits: z
+          .strictObject({
+            passwordAttemptsPerLink: z.number().int().min(1).max(10_000).default(10),
+            passwordAttemptsPerIp: z.number().int().min(1).max(10_000).default(20),
+            unknownLinksPerIp: z.number().int().min(1).max(100_000).default(30),
+            window: duration.prefault('15m'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** Lets Immich's first-admin sign-up and restore endpoints through; off once Immich is set up. */

@@ -1,11 +1,165 @@
-// The share host. Until the share policy lands, everything here is refused with the share host's single 404.
+// The share host: Immich's own share pages for anyone holding a link, and nothing else. Each request is
+// normalised, matched against the policy table (policy.ts), its link looked up at Immich and checked against
+// what the owner chose (password, downloads, uploads, metadata), then streamed to Immich with every foreign
+// credential removed. Every refusal goes through refuse() and looks the same: one plain 404.
+import type http from 'node:http';
+import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
-import { refuse, refuseUpgrade } from '../http/refuse.js';
+import type { RequestContext } from '../http/context.js';
+import { sendPage } from '../http/page.js';
+import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
+import { forward } from '../proxy/forward.js';
+import { keepShareCookie, shareCookieValue } from './cookies.js';
+import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
+import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
+import { createLinkResolver, OriginLookupError, type LinkState } from './links.js';
+import { createShareLimits, linkTag } from './limits.js';
+import { decodeComponent, parseTarget, type Target } from './normalise.js';
+import { DROPPED_REQUEST_HEADERS } from './policy.js';
+import { createOriginalHandler, type OriginalHandler } from './original.js';
 
-export function createShareHost(): HostHandler {
+export { isImmichSetupRequest } from './setup.js';
+
+export function createShareHost(deps: GatewayDeps): HostHandler {
+  const { config, store, origin } = deps;
+  const logger = deps.logger.child({ module: 'share' });
+  const shareHost = config.hosts.share ?? 'share.invalid';
+  const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl });
+  const limits = createShareLimits(store, config.share.rateLimits);
+  const publicLinks = new Set(config.share.publicLinks);
+  const robots = robotsTxt(config.share.publicLinks);
+  const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout });
+
+  /** Every refusal on this host: the share host's one 404 (or a visible rate limit), never indexed. */
+  const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal) => {
+    if (!res.headersSent) res.setHeader('x-robots-tag', NO_INDEX);
+    refuse(req, res, refusal, 'share');
+  };
+  const notFound = (req: http.IncomingMessage, res: http.ServerResponse, why: string) => {
+    logger.debug({ method: req.method, why }, 'share refused');
+    refuseShare(req, res, { kind: 'not-found' });
+  };
+
+  function redirectToPrivateHost(res: http.ServerResponse, ctx: RequestContext, path: string): void {
+    const port = /:(\d{1,5})$/.exec(ctx.rawHost)?.[1];
+    const location = `${config.publicScheme}://${config.hosts.private}${port ? `:${port}` : ''}${path}`;
+    res.writeHead(302, { ...shareHeaders({ indexable: false, passwordProtected: false }), location, 'content-length': 0, 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  function serveSpecial(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target): boolean {
+    switch (match.rule.special) {
+      case 'robots':
+        res.writeHead(200, { ...shareHeaders({ indexable: true, passwordProtected: false }), 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(robots), 'cache-control': 'public, max-age=3600' });
+        res.end(req.method === 'HEAD' ? undefined : robots);
+        return true;
+      case 'root':
+        if (config.share.root === 'not-found') notFound(req, res, 'root');
+        else sendPage(res, { status: 200, locale: 'en', title: 'Shared photos', body: '<h1>Shared photos</h1><p>This address only opens shared photo links.</p>', headers: { 'x-robots-tag': NO_INDEX } }, req.method);
+        return true;
+      case 'to-private-host':
+        redirectToPrivateHost(res, ctx, target.path);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  async function handleLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> {
+    const { rule } = match;
+    const ip = ctx.client.ip;
+    const locked = await limits.unknownLocked(ip);
+    if (!locked.ok) return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: locked.retryAfterSeconds });
+
+    const found = await resolver.lookup(credential);
+    if (found.kind === 'unknown') {
+      const { started } = await limits.countUnknown(ip);
+      if (started) store.audit.record({ type: 'share.locked', ip, detail: 'unknown-link lookups' });
+      return notFound(req, res, 'unknown link');
+    }
+    let link: LinkState | null = found.kind === 'open' ? found.link : null;
+    const passwordProtected = found.kind === 'password';
+    if (passwordProtected && rule.password !== 'exempt') {
+      const cookie = shareCookieValue(req.headers.cookie);
+      link = cookie ? await resolver.unlock(credential, cookie) : null;
+      if (!link) return notFound(req, res, 'password link not unlocked');
+    }
+    if (rule.when?.length) {
+      if (!link) return notFound(req, res, 'link state unknown');
+      const failed = failedCondition(rule.when, link, target, match, { uploadsEnabled: config.share.allowUploads });
+      if (failed) return notFound(req, res, `condition ${failed}`);
+    }
+
+    const indexable = !passwordProtected && link !== null && (publicLinks.has(link.key) || (link.slug !== null && publicLinks.has(link.slug)));
+    const headers = shareHeaders({ indexable, passwordProtected });
+    const options = {
+      origin,
+      surface: 'share' as const,
+      dropRequestHeaders: DROPPED_REQUEST_HEADERS,
+      filterCookie: keepShareCookie,
+      idleTimeoutMs: config.proxy.idleTimeout,
+      maxBodyBytes: rule.body?.type === 'multipart' ? config.share.maxUploadSize : (rule.body?.maxBytes ?? 0),
+      responseHeaders: headers,
+    };
+
+    if (rule.special === 'login') {
+      const verdict = await limits.passwordAttempt(ip, credential);
+      if (!verdict.ok) {
+        if (verdict.lockout) store.audit.record({ type: 'share.locked', ip, detail: `password attempts per ${verdict.lockout}, link ${linkTag(credential)}` });
+        return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds });
+      }
+      res.on('finish', () => {
+        if (res.statusCode >= 200 && res.statusCode < 300) void limits.passwordSucceeded(ip, credential).catch(() => undefined);
+        else if (res.statusCode === 401) store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
+      });
+    }
+    if (rule.special === 'original' && link && !link.showMetadata) {
+      res.setHeader('x-robots-tag', NO_INDEX);
+      return original.serve(req, res, ctx, { assetId: match.groups.uuid!, responseHeaders: headers, cookie: shareCookieValue(req.headers.cookie) });
+    }
+    forward(req, res, ctx, options);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+    const parsed = parseTarget(req.url);
+    if (!parsed.ok) return notFound(req, res, parsed.reason);
+    const { target } = parsed;
+    const match = matchRoute(req.method ?? '', target.path);
+    if (!match) return notFound(req, res, 'no policy row');
+    const query = checkQuery(match.rule, target);
+    if (!query.ok) return notFound(req, res, query.reason);
+    const body = checkBody(match.rule, req.headers);
+    if (!body.ok) return notFound(req, res, body.reason);
+    if (serveSpecial(req, res, ctx, match, target)) return;
+
+    const credential = match.rule.link === 'path' ? pathCredential(match, (raw) => decodeComponent(raw, false)) : match.rule.link === 'query' ? query.credential : undefined;
+    if (match.rule.link !== 'none') {
+      if (!credential) return notFound(req, res, 'malformed link credential');
+      return handleLink(req, res, ctx, match, target, credential);
+    }
+    forward(req, res, ctx, {
+      origin,
+      surface: 'share',
+      dropRequestHeaders: DROPPED_REQUEST_HEADERS,
+      filterCookie: () => undefined,
+      idleTimeoutMs: config.proxy.idleTimeout,
+      maxBodyBytes: 0,
+      responseHeaders: shareHeaders({ indexable: publicLinks.size > 0 && match.rule.id === 'web-app', passwordProtected: false }),
+    });
+  }
+
   return {
     surface: 'share',
-    handle: (req, res) => refuse(req, res, { kind: 'not-found' }, 'share'),
+    handle(req, res, ctx) {
+      handle(req, res, ctx).catch((error: unknown) => {
+        const refusal: Refusal =
+          error instanceof OriginLookupError
+            ? { kind: 'origin-unreachable', cause: classifyOriginError(Object.assign(new Error(error.message), { code: error.code })), origin: origin.describe(), code: error.code }
+            : { kind: 'not-found' };
+        if (!(error instanceof OriginLookupError)) logger.error({ err: error }, 'share handler failed');
+        refuseShare(req, res, refusal);
+      });
+    },
     upgrade: (_req, socket) => refuseUpgrade(socket, 404),
   };
 }

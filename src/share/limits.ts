@@ -1,0 +1,89 @@
+// Brute force and enumeration on the share host: link-password attempts per link and per client, lookups of
+// keys or slugs that do not exist per client. Lockouts are audited once, when they start. Secrets never reach
+// the store or the audit log: links are named by a short hash of their credential.
+import crypto from 'node:crypto';
+import net from 'node:net';
+import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Store } from '../store/store.js';
+import type { LinkCredential } from './engine.js';
+
+export interface ShareLimitsConfig {
+  passwordAttemptsPerLink: number;
+  passwordAttemptsPerIp: number;
+  unknownLinksPerIp: number;
+  /** Window in ms. */
+  window: number;
+}
+
+export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+/** IPv6 clients usually own a whole /64: count them together so rotating addresses does not reset a limit. */
+export function clientBucket(ip: string): string {
+  if (net.isIPv6(ip)) {
+    const full = ip.includes('::') ? expand(ip) : ip.split(':');
+    return `${full.slice(0, 4).join(':')}::/64`;
+  }
+  return ip;
+}
+
+function expand(ip: string): string[] {
+  const [head, tail] = ip.split('::') as [string, string];
+  const a = head ? head.split(':') : [];
+  const b = tail ? tail.split(':') : [];
+  return [...a, ...Array<string>(Math.max(0, 8 - a.length - b.length)).fill('0'), ...b];
+}
+
+/** A non-secret name for a link credential (for limiter keys and audit lines). */
+export function linkTag(credential: LinkCredential): string {
+  return crypto.createHash('sha256').update(`${credential.kind}:${credential.value}`).digest('base64url').slice(0, 16);
+}
+
+export function createShareLimits(store: Store, config: ShareLimitsConfig) {
+  const seconds = Math.max(1, Math.round(config.window / 1000));
+  const perLink = store.limiter('share_password_link', { points: config.passwordAttemptsPerLink, durationSeconds: seconds, blockSeconds: seconds });
+  const perIp = store.limiter('share_password_ip', { points: config.passwordAttemptsPerIp, durationSeconds: seconds, blockSeconds: seconds });
+  const unknown = store.limiter('share_unknown_ip', { points: config.unknownLinksPerIp, durationSeconds: seconds, blockSeconds: seconds });
+
+  async function consume(limiter: RateLimiterAbstract, key: string, points: number): Promise<Verdict & { started?: boolean }> {
+    try {
+      await limiter.consume(key);
+      return { ok: true };
+    } catch (rejection) {
+      if (rejection instanceof Error) throw rejection;
+      const res = rejection as RateLimiterRes;
+      return { ok: false, retryAfterSeconds: Math.ceil(res.msBeforeNext / 1000), started: res.consumedPoints === points + 1 };
+    }
+  }
+
+  async function blocked(limiter: RateLimiterAbstract, key: string, points: number): Promise<Verdict> {
+    const res = await limiter.get(key);
+    if (res && res.consumedPoints > points) return { ok: false, retryAfterSeconds: Math.ceil(res.msBeforeNext / 1000) };
+    return { ok: true };
+  }
+
+  return {
+    /** Checked before any link lookup: a client that guessed too many links learns nothing more for a while. */
+    unknownLocked(ip: string): Promise<Verdict> {
+      return blocked(unknown, clientBucket(ip), config.unknownLinksPerIp);
+    },
+    async countUnknown(ip: string): Promise<{ started: boolean }> {
+      const v = await consume(unknown, clientBucket(ip), config.unknownLinksPerIp);
+      return { started: !v.ok && v.started === true };
+    },
+    /** Counts one password attempt (before it is tried, so parallel guesses count too). */
+    async passwordAttempt(ip: string, credential: LinkCredential): Promise<Verdict & { lockout?: 'link' | 'ip' }> {
+      const link = linkTag(credential);
+      const ipVerdict = await consume(perIp, clientBucket(ip), config.passwordAttemptsPerIp);
+      if (!ipVerdict.ok) return { ...ipVerdict, lockout: ipVerdict.started ? 'ip' : undefined };
+      const linkVerdict = await consume(perLink, link, config.passwordAttemptsPerLink);
+      if (!linkVerdict.ok) return { ...linkVerdict, lockout: linkVerdict.started ? 'link' : undefined };
+      return { ok: true };
+    },
+    /** A right password gives its attempt back, so a visitor who types it correctly is never locked out by it. */
+    async passwordSucceeded(ip: string, credential: LinkCredential): Promise<void> {
+      await Promise.all([perIp.reward(clientBucket(ip), 1), perLink.reward(linkTag(credential), 1)]);
+    },
+  };
+}
+
+export type ShareLimits = ReturnType<typeof createShareLimits>;

@@ -1,0 +1,193 @@
+// Originals of links that hide metadata: served with EXIF, XMP, IPTC and GPS overwritten in place (same
+// length, same offsets), streaming, with Range requests intact, and named by asset id instead of the original
+// file name. The overwrite plan is found through ranged reads of the origin; a format that cannot be cleaned
+// is refused with a clear message instead of being sent with its metadata.
+import http from 'node:http';
+import type { RequestContext } from '../http/context.js';
+import { classifyOriginError, refuse } from '../http/refuse.js';
+import type { Origin } from '../origin/origin.js';
+import { applyPatches, blockCachedReader, findMetadataRegions, type Patch, type RandomAccessReader } from './strip/index.js';
+
+export interface OriginalRequest {
+  assetId: string;
+  /** Headers Porthole adds to the answer (share-host headers). */
+  responseHeaders: http.OutgoingHttpHeaders;
+  /** The client's unlock cookie for password links, already validated. */
+  cookie: string | undefined;
+}
+
+export interface OriginalHandler {
+  serve(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, request: OriginalRequest): void;
+}
+
+const PLAN_TTL_MS = 60_000;
+const MAX_PLANS = 1000;
+/** Client request headers that reach the origin on this path (everything else is irrelevant to a file read). */
+const PASSED = ['accept', 'accept-language', 'user-agent', 'range'] as const;
+
+interface CachedPlan {
+  patches: readonly Patch[];
+  size: number;
+  etag: string | undefined;
+  until: number;
+}
+
+class OriginStatus extends Error {
+  constructor(readonly status: number) {
+    super(`origin answered ${status}`);
+  }
+}
+
+function contentRange(value: string | undefined): { start: number; size: number } | null {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '');
+  return m ? { start: Number(m[1]), size: Number(m[3]) } : null;
+}
+
+function extensionOf(disposition: string | undefined): string {
+  const m = /filename="?[^";]*?(\.[A-Za-z0-9]{1,5})"?(?:;|$)/.exec(disposition ?? '');
+  return m ? m[1]!.toLowerCase() : '';
+}
+
+export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: number }): OriginalHandler {
+  const { origin } = options;
+  const plans = new Map<string, CachedPlan>();
+
+  function originHeaders(req: http.IncomingMessage, ctx: RequestContext, cookie: string | undefined, range: string | undefined): http.OutgoingHttpHeaders {
+    const headers: http.OutgoingHttpHeaders = {
+      host: ctx.rawHost,
+      'x-forwarded-for': ctx.client.ip,
+      'x-forwarded-proto': ctx.client.scheme,
+      'x-forwarded-host': ctx.rawHost,
+      'x-real-ip': ctx.client.ip,
+    };
+    for (const name of PASSED) if (name !== 'range' && req.headers[name] !== undefined) headers[name] = req.headers[name];
+    if (range) headers.range = range;
+    if (cookie) headers.cookie = `immich_shared_link_token=${cookie}`;
+    return headers;
+  }
+
+  function request(path: string, headers: http.OutgoingHttpHeaders): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const proxyReq = http.request({ agent: origin.agent, hostname: origin.target.hostname, port: origin.target.port, method: 'GET', path, headers, setHost: false });
+      proxyReq.setTimeout(options.idleTimeoutMs, () => proxyReq.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' })));
+      proxyReq.on('response', resolve);
+      proxyReq.on('error', reject);
+      proxyReq.end();
+    });
+  }
+
+  async function readAll(res: http.IncomingMessage, limit: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        res.destroy();
+        throw new Error('ranged read returned too much');
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** Ranged reads of the same original, through the visitor's own credentials. */
+  function originReader(path: string, headers: (range: string) => http.OutgoingHttpHeaders, learned: { size?: number; etag?: string }): RandomAccessReader {
+    return {
+      async read(offset, length) {
+        const res = await request(path, headers(`bytes=${offset}-${offset + length - 1}`));
+        if (res.statusCode !== 206) {
+          res.resume();
+          throw new OriginStatus(res.statusCode ?? 502);
+        }
+        const range = contentRange(res.headers['content-range']);
+        if (!range || range.start !== offset) {
+          res.resume();
+          throw new Error('origin ignored the range');
+        }
+        learned.size = range.size;
+        learned.etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
+        return readAll(res, length);
+      },
+    };
+  }
+
+  async function planFor(path: string, assetId: string, headers: (range: string) => http.OutgoingHttpHeaders): Promise<CachedPlan | { refused: string } | { status: number }> {
+    const learned: { size?: number; etag?: string } = {};
+    const reader = blockCachedReader(originReader(path, headers, learned));
+    try {
+      await reader.read(0, 1);
+    } catch (error) {
+      if (error instanceof OriginStatus) return { status: error.status };
+      throw error;
+    }
+    const size = learned.size!;
+    const key = `${assetId}|${size}|${learned.etag ?? ''}`;
+    const hit = plans.get(key);
+    if (hit && hit.until > Date.now()) return hit;
+    const plan = await findMetadataRegions(reader, size);
+    if (!plan.ok) return { refused: plan.reason };
+    const entry: CachedPlan = { patches: plan.patches, size, etag: learned.etag, until: Date.now() + PLAN_TTL_MS };
+    if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
+    plans.set(key, entry);
+    return entry;
+  }
+
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, r: OriginalRequest): Promise<void> {
+    const path = req.url!;
+    const plan = await planFor(path, r.assetId, (range) => originHeaders(req, ctx, r.cookie, range));
+    if ('refused' in plan) {
+      return refuse(req, res, { kind: 'unsupported-media', reason: `This file cannot be downloaded without its location and camera data (${plan.refused}).` }, 'share');
+    }
+    const clientRange = typeof req.headers.range === 'string' ? req.headers.range : undefined;
+    const answer = await request(path, originHeaders(req, ctx, r.cookie, clientRange));
+    const status = answer.statusCode ?? 502;
+    if ('status' in plan || (status !== 200 && status !== 206)) {
+      // Not a file (refused by Immich, or an unsatisfiable range): no bytes of the original in it.
+      if (status === 200 || status === 206) {
+        answer.resume();
+        return refuse(req, res, { kind: 'not-found' }, 'share');
+      }
+      const headers: http.OutgoingHttpHeaders = { ...r.responseHeaders, 'content-type': answer.headers['content-type'] ?? 'application/json' };
+      if (answer.headers['content-range']) headers['content-range'] = answer.headers['content-range'];
+      res.writeHead(status, headers);
+      answer.pipe(res);
+      return;
+    }
+    const range = status === 206 ? contentRange(answer.headers['content-range']) : { start: 0, size: plan.size };
+    if (!range || range.size !== plan.size) {
+      // The file changed between planning and serving: never send bytes the plan does not cover.
+      answer.resume();
+      plans.clear();
+      return refuse(req, res, { kind: 'not-found' }, 'share');
+    }
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': answer.headers['content-type'] ?? 'application/octet-stream',
+      'accept-ranges': 'bytes',
+      'cache-control': answer.headers['cache-control'] ?? 'private, max-age=86400, no-transform',
+      'content-disposition': `attachment; filename="${r.assetId}${extensionOf(answer.headers['content-disposition'])}"`,
+      ...r.responseHeaders,
+    };
+    if (answer.headers['content-length']) headers['content-length'] = answer.headers['content-length'];
+    if (answer.headers['content-range']) headers['content-range'] = answer.headers['content-range'];
+    res.writeHead(status, headers);
+    const patcher = applyPatches(plan.patches, range.start);
+    answer.on('error', () => res.destroy());
+    answer.on('close', () => {
+      if (!answer.complete) res.destroy();
+    });
+    patcher.on('error', () => res.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) answer.destroy();
+    });
+    answer.pipe(patcher).pipe(res);
+  }
+
+  return {
+    serve(req, res, ctx, r) {
+      serve(req, res, ctx, r).catch((error: NodeJS.ErrnoException) => {
+        if (res.headersSent) return void res.destroy();
+        refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: origin.describe(), code: error.code }, 'share');
+      });
+    },
+  };
+}
