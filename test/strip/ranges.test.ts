@@ -97,3 +97,17 @@ test('chunks no patch touches pass through as the same buffers (no copy), patche
   assert.notEqual(seen[0], touched);
   assert.equal(seen[1], untouched);
 });
+
+test('patch plans are validated: outside the file or conflicting writes refuse, equal overlaps merge', async () => {
+  const { normalizePatches } = await import('../../src/share/strip/patch.js');
+  assert.throws(() => normalizePatches([{ start: 5, end: 11, fill: 0 }], 10), /outside the file/);
+  assert.throws(() => normalizePatches([{ start: 3, end: 3, fill: 0 }], 10), /outside the file/);
+  const a = Buffer.from('ab');
+  assert.throws(() => normalizePatches([{ start: 2, end: 4, bytes: a }, { start: 3, end: 5, fill: 0 }], 10), /overlapping/);
+  assert.deepEqual(normalizePatches([{ start: 4, end: 8, fill: 0 }, { start: 2, end: 5, fill: 0 }, { start: 8, end: 9, fill: 0 }], 10), [
+    { start: 2, end: 9, fill: 0 },
+  ]);
+  assert.deepEqual(normalizePatches([{ start: 2, end: 4, bytes: a }, { start: 2, end: 4, bytes: Buffer.from('ab') }], 10), [
+    { start: 2, end: 4, bytes: a },
+  ]);
+});

@@ -26,6 +26,9 @@ export function normalizePatches(patches: readonly Patch[], size: number): Patch
       if (p.end > last.end) out[out.length - 1] = { start: last.start, end: p.end, fill: last.fill };
       continue;
     }
+    if (last && p.start === last.start && p.end === last.end && 'bytes' in last && 'bytes' in p && last.bytes.equals(p.bytes)) {
+      continue; // the same write twice (two items sharing one extent)
+    }
     if (last && p.start < last.end) throw new NotCleanable('overlapping metadata regions');
     out.push(p);
   }
