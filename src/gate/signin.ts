@@ -60,6 +60,15 @@ export function createSignIn(deps: SignInDeps) {
     store.sessions.deleteExpired(at);
   };
 
+  /** Work done after the response went out: a failure (e.g. the store closed on shutdown) is logged, never thrown. */
+  const afterResponse = (work: () => void) => {
+    try {
+      work();
+    } catch (error) {
+      logger.error({ err: error }, 'sign-in work after the response failed');
+    }
+  };
+
   /** Seconds until the caller may try again, or null if this action is within the limit. */
   async function overLimit(limiter: RateLimiterAbstract, key: string): Promise<number | null> {
     try {
@@ -173,18 +182,18 @@ export function createSignIn(deps: SignInDeps) {
     };
     audit(allowed ? 'code.requested' : 'code.refused', ctx, email, allowed ? undefined : 'not on the allowlist');
     const link = `${config.publicScheme}://${publicHost(config, ctx)}${PATHS.link}?t=${linkToken}`;
-    setImmediate(() => {
+    setImmediate(() => afterResponse(() => {
       store.codes.put(record);
       if (!allowed) return;
       const mail = signInMail({ to: email, code, link, host: config.hosts.private, minutes, locale });
       mailer.send(mail).then(
-        () => audit('code.sent', ctx, email),
-        (error: Error) => {
+        () => afterResponse(() => audit('code.sent', ctx, email)),
+        (error: Error) => afterResponse(() => {
           logger.error({ err: error, email }, 'sign-in mail could not be sent');
           audit('code.send-failed', ctx, email, error.message.slice(0, 200));
-        },
+        }),
       );
-    });
+    }));
     const pending = encodePending(keys.pending, { email, expiresAt: at + config.gate.codeLifetime });
     redirect(res, PATHS.code, [cookieHeader(config, names.pending, pending, config.gate.codeLifetime / 1000)]);
   }
