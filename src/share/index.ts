@@ -87,6 +87,10 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     if (rule.when?.length) {
       if (!link) return notFound(req, res, 'link state unknown');
       const failed = failedCondition(rule.when, link, target, match, { uploadsEnabled: config.share.allowUploads });
+      if (failed === 'metadataShown') {
+        // A valid link holder asked for a zip we cannot clean: say so instead of a bare 404.
+        return refuseShare(req, res, { kind: 'unsupported-media', reason: 'Zip downloads are not available for this link because its photos carry location data. Download single photos instead.' });
+      }
       if (failed) return notFound(req, res, `condition ${failed}`);
     }
 
@@ -113,7 +117,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
         else if (res.statusCode === 401) store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
       });
     }
-    if (rule.special === 'original' && link && !link.showMetadata) {
+    if (rule.special === 'clean-media' && link && !link.showMetadata) {
       res.setHeader('x-robots-tag', NO_INDEX);
       return original.serve(req, res, ctx, { assetId: match.groups.uuid!, responseHeaders: headers, cookie: shareCookieValue(req.headers.cookie) });
     }

@@ -164,7 +164,7 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       'content-type': answer.headers['content-type'] ?? 'application/octet-stream',
       'accept-ranges': 'bytes',
       'cache-control': answer.headers['cache-control'] ?? 'private, max-age=86400, no-transform',
-      'content-disposition': `attachment; filename="${r.assetId}${extensionOf(answer.headers['content-disposition'])}"`,
+      'content-disposition': `${/^inline/i.test(answer.headers['content-disposition'] ?? '') ? 'inline' : 'attachment'}; filename="${r.assetId}${extensionOf(answer.headers['content-disposition'])}"`,
       ...r.responseHeaders,
     };
     if (answer.headers['content-length']) headers['content-length'] = answer.headers['content-length'];

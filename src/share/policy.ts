@@ -21,7 +21,8 @@ export type Condition =
   | 'geoOnlyWithMetadata' // withCoordinates/bbox only when the link shows metadata
   | 'metadataShown'; // only when the link shows metadata (zips cannot be cleaned)
 
-export type Special = 'robots' | 'root' | 'to-private-host' | 'login' | 'original';
+/** 'clean-media': served with metadata overwritten when the link hides metadata (see original.ts). */
+export type Special = 'robots' | 'root' | 'to-private-host' | 'login' | 'clean-media';
 
 export interface Rule {
   readonly id: string;
@@ -58,8 +59,8 @@ export const SHARE_POLICY: readonly Rule[] = [
   { id: 'link-login',     methods: POST, path: '/api/shared-links/login',                            link: 'query', password: 'exempt',   params: [], body: { type: 'json', maxBytes: 4096 }, special: 'login' },
   { id: 'asset-info',     methods: GET,  path: '/api/assets/{uuid}',                                 link: 'query', password: 'unlocked', params: [] },
   { id: 'thumbnail',      methods: GET,  path: '/api/assets/{uuid}/thumbnail',                       link: 'query', password: 'unlocked', params: THUMB },
-  { id: 'playback',       methods: GET,  path: '/api/assets/{uuid}/video/playback',                  link: 'query', password: 'unlocked', params: ['c'] },
-  { id: 'original',       methods: GET,  path: '/api/assets/{uuid}/original',                        link: 'query', password: 'unlocked', params: ['c', 'edited'], when: ['allowDownload'], special: 'original' },
+  { id: 'playback',       methods: GET,  path: '/api/assets/{uuid}/video/playback',                  link: 'query', password: 'unlocked', params: ['c'], special: 'clean-media' },
+  { id: 'original',       methods: GET,  path: '/api/assets/{uuid}/original',                        link: 'query', password: 'unlocked', params: ['c', 'edited'], when: ['allowDownload'], special: 'clean-media' },
   { id: 'hls-main',       methods: GET,  path: '/api/assets/{uuid}/video/stream/main.m3u8',          link: 'query', password: 'unlocked', params: [] },
   { id: 'hls-playlist',   methods: GET,  path: '/api/assets/{uuid}/video/stream/{session}/{variant}/playlist.m3u8', link: 'query', password: 'unlocked', params: [] },
   { id: 'hls-segment',    methods: GET,  path: '/api/assets/{uuid}/video/stream/{session}/{variant}/{segment}', link: 'query', password: 'unlocked', params: [] },
