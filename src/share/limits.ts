@@ -64,11 +64,17 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig) {
   return {
     /** Checked before any link lookup: a client that guessed too many links learns nothing more for a while. */
     unknownLocked(ip: string): Promise<Verdict> {
-      return blocked(unknown, clientBucket(ip), config.unknownLinksPerIp);
+      return blocked(unknown, clientBucket(ip), config.unknownLinksPerIp - 1);
     },
+    /** Counts a lookup of a link that does not exist; `started` is true for the one that uses the last allowance. */
     async countUnknown(ip: string): Promise<{ started: boolean }> {
-      const v = await consume(unknown, clientBucket(ip), config.unknownLinksPerIp);
-      return { started: !v.ok && v.started === true };
+      try {
+        const res = await unknown.consume(clientBucket(ip));
+        return { started: res.consumedPoints === config.unknownLinksPerIp };
+      } catch (rejection) {
+        if (rejection instanceof Error) throw rejection;
+        return { started: false };
+      }
     },
     /** Counts one password attempt (before it is tried, so parallel guesses count too). */
     async passwordAttempt(ip: string, credential: LinkCredential): Promise<Verdict & { lockout?: 'link' | 'ip' }> {
