@@ -111,3 +111,29 @@ test('patch plans are validated: outside the file or conflicting writes refuse, 
     { start: 2, end: 4, bytes: a },
   ]);
 });
+
+test('block cache: neighbouring misses become one inner read, hits none, failures are retried', async () => {
+  const data = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
+  const calls: [number, number][] = [];
+  let failNext = false;
+  const inner = {
+    async read(offset: number, length: number) {
+      calls.push([offset, length]);
+      if (failNext) {
+        failNext = false;
+        throw new Error('flaky origin');
+      }
+      return data.subarray(offset, Math.min(data.length, offset + length));
+    },
+  };
+  const cached = blockCachedReader(inner, { blockSize: 1000, maxBlocks: 8 });
+  assert.ok((await cached.read(1500, 4000)).equals(data.subarray(1500, 5500)));
+  assert.deepEqual(calls, [[1000, 5000]], 'blocks 1..5 fetched by one read');
+  assert.ok((await cached.read(2000, 100)).equals(data.subarray(2000, 2100)));
+  assert.equal(calls.length, 1, 'served from cache');
+  assert.ok((await cached.read(9500, 1000)).equals(data.subarray(9500)), 'short read at end of file');
+  failNext = true;
+  await assert.rejects(cached.read(7000, 10), /flaky origin/);
+  assert.ok((await cached.read(7000, 10)).equals(data.subarray(7000, 7010)), 'retried after failure');
+  assert.ok((await cached.read(0, 9000)).equals(data.subarray(0, 9000)), 'wider than the cache: direct read');
+});

@@ -6,7 +6,8 @@ import { NotCleanable, Source, write, zero, type Patch } from './types.js';
 const MAX_SEGMENTS = 4096;
 const MAX_IMAGES = 16;
 const MAX_FILL_BYTES = 4096;
-const SCAN_BLOCK = 64 * 1024;
+/** Entropy-coded data must be read in full to find its end; large reads keep origin requests few. */
+const SCAN_BLOCK = 1024 * 1024;
 const NEUTRAL_MARKER = Buffer.from([0xfe]); // COM: every reader knows it, and an all-zero one says nothing
 
 export async function planJpeg(src: Source): Promise<Patch[]> {

@@ -5,6 +5,9 @@ import { NotCleanable, Source, write, zero, type Patch } from './types.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const MAX_CHUNKS = 200_000;
+/** After small chunks (typical IDAT runs) read headers 1 MiB at a time; after big ones, just the header. */
+const READ_AHEAD = 1024 * 1024;
+const SMALL_CHUNK = 256 * 1024;
 /** Ancillary, private, reserved bit clear, safe-to-copy: any decoder skips it. */
 export const NEUTRAL_TYPE = Buffer.from('zeRo', 'latin1');
 /** Ancillary chunks that affect how pixels are decoded, composed or coloured (incl. APNG). */
@@ -18,9 +21,10 @@ export async function planPng(src: Source): Promise<Patch[]> {
   if (!sig.equals(SIGNATURE)) throw new NotCleanable('not a PNG');
   const patches: Patch[] = [];
   let p = 8;
+  let previousLength = 0;
   for (let chunks = 0; ; chunks++) {
     if (chunks >= MAX_CHUNKS) throw new NotCleanable('too many PNG chunks');
-    const head = await src.bytes(p, 8);
+    const head = await src.bytesAhead(p, 8, previousLength < SMALL_CHUNK ? READ_AHEAD : 0);
     const length = head.readUInt32BE(0);
     const type = head.toString('latin1', 4, 8);
     if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) throw new NotCleanable('malformed PNG chunk');
@@ -40,6 +44,7 @@ export async function planPng(src: Source): Promise<Patch[]> {
       write(patches, p + 8 + length, crc);
     }
     p = end;
+    previousLength = length;
   }
 }
 

@@ -44,13 +44,32 @@ export interface BlockCacheOptions {
 }
 
 /**
- * Caches aligned blocks of an inner reader. Reads spanning blocks are assembled; reads larger than the whole
- * cache go straight to the inner reader.
+ * Caches aligned blocks of an inner reader. A read that misses several neighbouring blocks fetches them with a
+ * single inner read (one origin request), then serves them from the cache; reads spanning more blocks than
+ * the cache holds go straight to the inner reader.
  */
 export function blockCachedReader(inner: RandomAccessReader, options: BlockCacheOptions = {}): RandomAccessReader {
   const blockSize = options.blockSize ?? 64 * 1024;
   const maxBlocks = options.maxBlocks ?? 32;
   const blocks = new Map<number, Promise<Buffer>>();
+
+  function remember(index: number, loading: Promise<Buffer>): void {
+    blocks.set(index, loading);
+    // A failed load is forgotten so the next read retries; the handler also keeps the rejection handled.
+    loading.catch(() => {
+      if (blocks.get(index) === loading) blocks.delete(index);
+    });
+    while (blocks.size > maxBlocks) blocks.delete(blocks.keys().next().value as number);
+  }
+
+  /** Starts one inner read for blocks first..last (all missing). */
+  function loadRun(first: number, last: number): void {
+    const run = inner.read(first * blockSize, (last - first + 1) * blockSize);
+    for (let i = first; i <= last; i++) {
+      const from = (i - first) * blockSize;
+      remember(i, run.then((buf) => buf.subarray(Math.min(from, buf.length), Math.min(from + blockSize, buf.length))));
+    }
+  }
 
   function block(index: number): Promise<Buffer> {
     const hit = blocks.get(index);
@@ -59,19 +78,26 @@ export function blockCachedReader(inner: RandomAccessReader, options: BlockCache
       blocks.set(index, hit);
       return hit;
     }
-    const loading = inner.read(index * blockSize, blockSize);
-    blocks.set(index, loading);
-    loading.catch(() => blocks.delete(index));
-    while (blocks.size > maxBlocks) {
-      const oldest = blocks.keys().next().value as number;
-      blocks.delete(oldest);
-    }
-    return loading;
+    loadRun(index, index);
+    return blocks.get(index)!;
   }
 
   return {
     async read(offset, length) {
-      if (length > blockSize * maxBlocks) return inner.read(offset, length);
+      if (length <= 0) return Buffer.alloc(0);
+      const first = Math.floor(offset / blockSize);
+      const last = Math.floor((offset + length - 1) / blockSize);
+      if (last - first + 1 > maxBlocks) return inner.read(offset, length);
+      for (let i = first; i <= last; ) {
+        if (blocks.has(i)) {
+          i++;
+          continue;
+        }
+        let j = i;
+        while (j < last && !blocks.has(j + 1)) j++;
+        loadRun(i, j);
+        i = j + 1;
+      }
       const parts: Buffer[] = [];
       let pos = offset;
       const end = offset + length;

@@ -44,6 +44,23 @@ export class Source {
     private readonly budget = { reads: 0 },
   ) {}
 
+  private window: { start: number; data: Buffer } | undefined;
+
+  /**
+   * Like bytes(), but reads up to `ahead` bytes at once and serves later small reads from that window: walkers
+   * that must visit every header of a file (PNG chunks) then cost a few large reads instead of many small ones.
+   */
+  async bytesAhead(offset: number, length: number, ahead: number): Promise<Buffer> {
+    const w = this.window;
+    if (w && offset >= w.start && offset + length <= w.start + w.data.length) {
+      return w.data.subarray(offset - w.start, offset - w.start + length);
+    }
+    if (offset + length > this.size) throw new NotCleanable('truncated file');
+    const data = await this.bytes(offset, Math.max(length, Math.min(ahead, this.size - offset)));
+    this.window = { start: offset, data };
+    return data.subarray(0, length);
+  }
+
   /** A view of [start, start+size) with its own offsets, sharing this source's read budget. */
   view(start: number, size: number): Source {
     if (start < 0 || size < 0 || start + size > this.size) throw new NotCleanable('region outside the file');
