@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyPatchesToBuffer, bufferReader, findMetadataRegions, type MediaFormat, type Patch } from '../../src/share/strip/index.js';
 
+/** Debian's ImageMagick; overridable where it lives elsewhere. */
+const CONVERT = process.env.IMAGEMAGICK_CONVERT ?? '/usr/bin/convert';
+
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/media/', import.meta.url));
 
 export interface Fixture {
@@ -81,7 +84,7 @@ export async function decodedDigest(data: Buffer, fixture: Fixture): Promise<str
   return withTempFile(data, fixture.file, async (path) => {
     const out =
       fixture.kind === 'image'
-        ? await run('/usr/bin/convert', [path, '-depth', '8', 'rgba:-'])
+        ? await run(CONVERT, [path, '-depth', '8', 'rgba:-'])
         : await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:v', '-map', '0:a?', '-f', 'framemd5', '-']);
     if (out.length === 0) throw new Error('decoder produced nothing');
     return createHash('sha256').update(out).digest('hex');
