@@ -86,7 +86,9 @@ export function createSignIn(deps: SignInDeps) {
     const cookie = csrf.cookieFor(req);
     const cookies = cookie.isNew ? [cookieHeader(config, names.csrf, cookie.value, CSRF_COOKIE_SECONDS), ...extraCookies] : extraCookies;
     const built = build(csrf.tokenFor(cookie.value), locale);
-    const headers: http.OutgoingHttpHeaders = {};
+    // "no-referrer" would make browsers send "Origin: null" with the form, defeating the Origin check;
+    // "same-origin" still never tells another site anything.
+    const headers: http.OutgoingHttpHeaders = { 'referrer-policy': 'same-origin' };
     if (cookies.length) headers['set-cookie'] = cookies;
     sendPage(res, { status, locale, title: built.title, body: built.body, headers }, req.method);
   }
