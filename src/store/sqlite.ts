@@ -211,10 +211,15 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {
+        const tableName = `ratelimit_${name.replace(/[^a-z0-9_]/gi, '_')}`;
+        // The library creates its table asynchronously and refuses to count until then; created here
+        // (its own schema), the limiter works from the first request after start.
+        db.exec(`CREATE TABLE IF NOT EXISTS ${tableName} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
         limiter = new RateLimiterSQLite({
           storeClient: db,
           storeType: 'better-sqlite3',
-          tableName: `ratelimit_${name.replace(/[^a-z0-9_]/gi, '_')}`,
+          tableCreated: true,
+          tableName,
           keyPrefix: name,
           points: options.points,
           duration: options.durationSeconds,

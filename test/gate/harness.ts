@@ -86,7 +86,7 @@ export interface TestSmtp {
 
 let certificate: Promise<{ key: string; cert: string }> | undefined;
 const selfSigned = () =>
-  (certificate ??= generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, days: 2 }).then((pems) => ({ key: pems.private, cert: pems.cert })));
+  (certificate ??= generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 2 * 86_400_000) }).then((pems) => ({ key: pems.private, cert: pems.cert })));
 
 export async function startTestSmtp(): Promise<TestSmtp> {
   const { key, cert } = await selfSigned();

@@ -1,0 +1,117 @@
+// The SQLite store: migrations run once and refuse a newer schema, codes replace each other per address,
+// sessions revoke and expire, the revision notices writes from another connection (the CLI), audit filters.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { SessionRecord } from '../../src/store/store.js';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-store-test-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
+const session = (id: string, email: string, expiresAt: number): SessionRecord => ({
+  id, tokenHash: `hash-${id}`, email, createdAt: 0, expiresAt, lastSeenAt: 0, ip: null, userAgent: null,
+});
+
+test('migrations: applied once, reopen keeps data, a newer schema is refused', () => {
+  const dir = tempDir();
+  const store = openSqliteStore(dir);
+  store.sessions.create(session('a', 'alice@example.com', 1000));
+  store.close();
+  const again = openSqliteStore(dir);
+  assert.equal(again.sessions.findByTokenHash('hash-a')?.email, 'alice@example.com');
+  again.close();
+  const db = new Database(path.join(dir, 'porthole.db'));
+  db.pragma('user_version = 999');
+  db.close();
+  assert.throws(() => openSqliteStore(dir), /written by a newer Porthole/);
+});
+
+test('sessions: touch, list, revoke by id/email/all, expiry sweep', () => {
+  const store = openSqliteStore(':memory:');
+  store.sessions.create(session('a', 'alice@example.com', 1000));
+  store.sessions.create(session('b', 'bob@example.com', 1000));
+  store.sessions.create(session('c', 'bob@example.com', 10));
+  store.sessions.touch('a', 500, 2000);
+  assert.deepEqual([store.sessions.findByTokenHash('hash-a')?.lastSeenAt, store.sessions.findByTokenHash('hash-a')?.expiresAt], [500, 2000]);
+  assert.deepEqual(store.sessions.list(100).map((s) => s.id), ['a', 'b']);
+  assert.equal(store.sessions.deleteExpired(100), 1);
+  assert.equal(store.sessions.revokeByEmail('BOB@example.com').length, 1);
+  assert.equal(store.sessions.revokeById('a')?.email, 'alice@example.com');
+  assert.equal(store.sessions.revokeById('a'), undefined);
+  store.sessions.create(session('d', 'd@example.com', 1000));
+  assert.equal(store.sessions.revokeAll().length, 1);
+  store.close();
+});
+
+test('revision: moves on local revocations and on writes by another connection', async () => {
+  const dir = tempDir();
+  const store = openSqliteStore(dir);
+  const start = store.sessions.revision();
+  store.sessions.create(session('a', 'alice@example.com', Number.MAX_SAFE_INTEGER));
+  assert.equal(store.sessions.revision(), start, 'creating a session invalidates nothing');
+  store.sessions.revokeById('a');
+  const afterLocal = store.sessions.revision();
+  assert.notEqual(afterLocal, start);
+  store.sessions.create(session('b', 'bob@example.com', Number.MAX_SAFE_INTEGER));
+  const cli = openSqliteStore(dir);
+  assert.equal(cli.sessions.revokeAll().length, 1);
+  cli.close();
+  let seen = afterLocal;
+  for (let i = 0; i < 40 && seen === afterLocal; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    seen = store.sessions.revision();
+  }
+  assert.notEqual(seen, afterLocal);
+  store.close();
+});
+
+test('codes: one per address, newer replaces older, failures counted, link lookup', () => {
+  const store = openSqliteStore(':memory:');
+  const code = { email: 'a@example.com', codeHash: 'h1', linkTokenHash: 'l1', createdAt: 0, expiresAt: 100, failedAttempts: 0, returnTo: '/', locale: 'en' };
+  store.codes.put(code);
+  assert.equal(store.codes.recordFailure('a@example.com'), 1);
+  assert.equal(store.codes.recordFailure('a@example.com'), 2);
+  store.codes.put({ ...code, codeHash: 'h2', linkTokenHash: 'l2' });
+  assert.equal(store.codes.get('a@example.com')?.codeHash, 'h2');
+  assert.equal(store.codes.get('a@example.com')?.failedAttempts, 0);
+  assert.equal(store.codes.getByLinkTokenHash('l1'), undefined);
+  assert.equal(store.codes.getByLinkTokenHash('l2')?.email, 'a@example.com');
+  assert.equal(store.codes.recordFailure('nobody@example.com'), 0);
+  assert.equal(store.codes.deleteExpired(100), 1);
+  store.close();
+});
+
+test('audit: newest first, filters by type and email, bounded limit', () => {
+  const store = openSqliteStore(':memory:');
+  for (let i = 0; i < 5; i++) store.audit.record({ type: 'code.wrong', email: 'a@example.com', at: i });
+  store.audit.record({ type: 'session.created', email: 'b@example.com', at: 10, ip: '10.0.0.1', detail: 'code' });
+  assert.equal(store.audit.list().length, 6);
+  assert.equal(store.audit.list({ limit: 2 }).length, 2);
+  assert.equal(store.audit.list()[0]!.type, 'session.created');
+  assert.equal(store.audit.list({ type: 'code.wrong' }).length, 5);
+  assert.deepEqual(store.audit.list({ email: 'B@example.com' }).map((e) => [e.type, e.ip, e.detail]), [['session.created', '10.0.0.1', 'code']]);
+  assert.equal(store.audit.list({ limit: -5 }).length, 1);
+  store.close();
+});
+
+test('rate limiters persist across reopen', async () => {
+  const dir = tempDir();
+  const first = openSqliteStore(dir);
+  const limiter = first.limiter('test_limit', { points: 2, durationSeconds: 3600 });
+  // Used at once, before any event-loop turn: a limiter must work from the first request after start.
+  await limiter.consume('k');
+  await limiter.consume('k');
+  first.close();
+  const second = openSqliteStore(dir);
+  await assert.rejects(second.limiter('test_limit', { points: 2, durationSeconds: 3600 }).consume('k'), (res: { msBeforeNext: number }) => res.msBeforeNext > 0);
+  second.close();
+});
