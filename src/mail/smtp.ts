@@ -22,7 +22,16 @@ export function createSmtpMailer(mail: ResolvedConfig['mail'], logger: Logger): 
   });
   return {
     async send(message) {
-      const info = await transport.sendMail({ from: mail.from, ...message });
+      // Only the fields we built are sent; nodemailer may never read files or fetch URLs for a message.
+      const info = await transport.sendMail({
+        from: mail.from,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+        html: message.html,
+        disableFileAccess: true,
+        disableUrlAccess: true,
+      });
       logger.debug({ messageId: info.messageId }, 'mail accepted by SMTP server');
     },
     close: () => transport.close(),
