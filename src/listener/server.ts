@@ -42,6 +42,8 @@ export function createListener(options: ListenerOptions): http.Server {
     maxHeaderSize: 32 * 1024,
     requireHostHeader: false,
     joinDuplicateHeaders: false,
+    // Node checks the header deadline on this interval; keep it well under the deadline so it actually binds.
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
   });
   // Socket idle timeout: a stalled client is dropped, a slow but moving one is not.
   server.timeout = options.idleTimeoutMs;

@@ -2,19 +2,17 @@
 // nothing buffered, hop-by-hop headers dropped, X-Forwarded-* set from what the listener established,
 // Porthole's own cookie never leaves the gateway. Failures before the answer starts become a refusal page;
 // failures after it abort the client connection so a truncated body is never mistaken for a complete one.
+//
+// This is the hot path of every gated request. Per-request state lives on the request objects themselves
+// and the event handlers are shared functions, so forwarding a request allocates no closures.
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Origin } from '../origin/origin.js';
-import { classifyOriginError, refuse, refuseUpgrade, type RefusalSurface } from '../http/refuse.js';
+import { classifyOriginError, refuse, type RefusalSurface } from '../http/refuse.js';
 import type { RequestContext } from '../http/context.js';
+import { buildOriginHeaders, buildResponseHeaders } from './headers.js';
 
-/** Headers that describe one hop, never the message (RFC 9110 section 7.6.1). */
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'http2-settings',
-]);
-/** Client-supplied claims about the client that only Porthole may make. */
-const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
+export { buildOriginHeaders } from './headers.js';
+export { forwardUpgrade } from './upgrade.js';
 
 export interface ForwardOptions {
   origin: Origin;
@@ -25,64 +23,112 @@ export interface ForwardOptions {
   filterCookie?: (cookie: string) => string | undefined;
   /** Optional cap on request bodies; undefined means unlimited. */
   maxBodyBytes?: number;
-  /** Idle timeout towards the origin, in ms. */
+  /** Idle (not total) timeout towards the origin, in ms. */
   idleTimeoutMs: number;
-  /** Extra response headers (e.g. X-Robots-Tag on the share host). */
+  /** Extra response headers (e.g. X-Robots-Tag on the share host), as lower-case name to value. */
   responseHeaders?: http.OutgoingHttpHeaders;
 }
 
-function connectionTokens(value: string | string[] | undefined): string[] {
-  if (!value) return [];
-  return (Array.isArray(value) ? value.join(',') : value).split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+/** What the shared handlers need to find from the origin request. */
+interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  options: ForwardOptions;
+  /** The origin's response has started (headers sent or about to be). */
+  answered: boolean;
+  /** The origin sent "100 Continue" and we relayed it. */
+  continued: boolean;
+  /** Request body bytes seen, only counted when a cap applies. */
+  received: number;
 }
 
-/** Copies raw request headers except hop-by-hop, forwarding claims and anything the caller drops. */
-export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContext, options: ForwardOptions, keepUpgrade: boolean): http.OutgoingHttpHeaders {
-  const named = new Set(connectionTokens(req.headers.connection));
-  const out: http.OutgoingHttpHeaders = {};
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || named.has(name) || FORWARDING.has(name) || options.dropRequestHeaders?.has(name)) continue;
-    if (name === 'cookie') continue;
-    const value = raw[i + 1]!;
-    const existing = out[name];
-    out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [String(existing), value];
-  }
-  if (req.headers.cookie !== undefined) {
-    const cookie = options.filterCookie ? options.filterCookie(req.headers.cookie) : req.headers.cookie;
-    if (cookie) out.cookie = cookie;
-  }
-  const priorFor = ctx.client.viaTrustedProxy ? req.headers['x-forwarded-for'] : undefined;
-  const peer = req.socket.remoteAddress ?? '';
-  out['x-forwarded-for'] = ctx.client.viaTrustedProxy && priorFor ? `${priorFor}, ${peer}` : ctx.client.ip;
-  out['x-real-ip'] = ctx.client.ip;
-  out['x-forwarded-proto'] = ctx.client.scheme;
-  out['x-forwarded-host'] = ctx.rawHost;
-  out.host = ctx.rawHost;
-  if (keepUpgrade && req.headers.upgrade) {
-    out.connection = 'upgrade';
-    out.upgrade = req.headers.upgrade;
-  }
-  return out;
+const EXCHANGE = Symbol('porthole.exchange');
+type ProxyRequest = http.ClientRequest & { [EXCHANGE]: Exchange };
+type ClientResponse = http.ServerResponse & { [EXCHANGE]?: Exchange; proxyReq?: ProxyRequest };
+
+function originTimeout(this: ProxyRequest): void {
+  this.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' }));
 }
 
-function responseHeadersFrom(proxyRes: http.IncomingMessage, extra: http.OutgoingHttpHeaders | undefined): http.OutgoingHttpHeaders {
-  const named = new Set(connectionTokens(proxyRes.headers.connection));
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(proxyRes.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
-    out[name] = value;
+function onContinue(this: ProxyRequest): void {
+  const exchange = this[EXCHANGE];
+  exchange.continued = true;
+  exchange.res.writeContinue();
+}
+
+function onInformation(this: ProxyRequest, info: http.InformationEvent): void {
+  // 103 Early Hints pass through; 100 is handled by 'continue' and 101 by the upgrade path.
+  if (info.statusCode === 103) this[EXCHANGE].res.writeEarlyHints(info.headers as Record<string, string | string[]>);
+}
+
+function onResponse(this: ProxyRequest, proxyRes: http.IncomingMessage): void {
+  const exchange = this[EXCHANGE];
+  const { req, res, options } = exchange;
+  exchange.answered = true;
+  // The client waited for "100 Continue" that never came: its body is unsent, so this connection is done.
+  const closeAfter = !exchange.continued && req.headers.expect !== undefined && !req.complete;
+  const headers = buildResponseHeaders(proxyRes, options.responseHeaders, closeAfter);
+  if (res.getHeaderNames().length === 0) {
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
+  } else {
+    // A handler already set headers (e.g. a renewed session cookie): append, so repeated names such as
+    // Set-Cookie are all kept instead of replacing each other.
+    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage);
   }
-  return extra ? Object.assign(out, extra) : out;
+  (proxyRes as http.IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = exchange;
+  proxyRes.on('error', onOriginBodyBroken);
+  proxyRes.on('close', onOriginBodyClosed);
+  proxyRes.pipe(res);
+}
+
+/** The origin's body failed part-way: the client must see an aborted message, not a short success. */
+function onOriginBodyBroken(this: http.IncomingMessage & { [EXCHANGE]: Exchange }): void {
+  this[EXCHANGE].res.destroy();
+}
+
+function onOriginBodyClosed(this: http.IncomingMessage & { [EXCHANGE]: Exchange }): void {
+  if (!this.complete) this[EXCHANGE].res.destroy();
+}
+
+function onOriginError(this: ProxyRequest, error: NodeJS.ErrnoException): void {
+  const { req, res, options, answered } = this[EXCHANGE];
+  if (answered || res.headersSent) return void res.destroy();
+  if (req.destroyed || res.destroyed) return;
+  refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: options.origin.describe(), code: error.code }, options.surface);
+}
+
+/** The client went away (or its body broke): the origin must not see a finished request. */
+function onClientClosed(this: ClientResponse): void {
+  const proxyReq = this.proxyReq;
+  if (proxyReq && (!this.writableFinished || !proxyReq[EXCHANGE].req.complete)) proxyReq.destroy();
+}
+
+function onClientBodyError(this: http.IncomingMessage & { [EXCHANGE]: Exchange }): void {
+  (this[EXCHANGE].res as ClientResponse).proxyReq?.destroy();
+}
+
+function onCappedData(this: http.IncomingMessage & { [EXCHANGE]: Exchange }, chunk: Buffer): void {
+  const exchange = this[EXCHANGE];
+  const limit = exchange.options.maxBodyBytes!;
+  exchange.received += chunk.length;
+  if (exchange.received <= limit) return;
+  const proxyReq = (exchange.res as ClientResponse).proxyReq!;
+  this.unpipe(proxyReq);
+  this.off('data', onCappedData);
+  proxyReq.destroy();
+  if (!exchange.answered) refuse(this, exchange.res, { kind: 'too-large', limitBytes: limit }, exchange.options.surface);
+  else exchange.res.destroy();
 }
 
 export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, options: ForwardOptions): void {
   const unavailable = options.origin.unavailable();
   if (unavailable) return refuse(req, res, { kind: 'tunnel-offline', since: unavailable.since }, options.surface);
 
-  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-  if (options.maxBodyBytes !== undefined && declared !== undefined && declared > options.maxBodyBytes) {
+  const declared = req.headers['content-length'];
+  const hasBody = declared !== undefined ? declared !== '0' : req.headers['transfer-encoding'] !== undefined;
+  if (options.maxBodyBytes !== undefined && declared !== undefined && Number(declared) > options.maxBodyBytes) {
+    // Refused before a byte of the body is read; refuse() closes the connection so it is never read.
     return refuse(req, res, { kind: 'too-large', limitBytes: options.maxBodyBytes }, options.surface);
   }
 
@@ -94,95 +140,25 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx
     port: target.port,
     method: req.method,
     path: req.url,
-    headers: buildOriginHeaders(req, ctx, options, false),
+    headers: buildOriginHeaders(req, ctx, options, false) as unknown as http.OutgoingHttpHeaders,
     setHost: false,
-  });
-  proxyReq.setTimeout(options.idleTimeoutMs, () => proxyReq.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' })));
+  }) as ProxyRequest;
+  const exchange: Exchange = { req, res, options, answered: false, continued: false, received: 0 };
+  proxyReq[EXCHANGE] = exchange;
+  (res as ClientResponse).proxyReq = proxyReq;
+  proxyReq.setTimeout(options.idleTimeoutMs, originTimeout);
+  proxyReq.on('response', onResponse);
+  proxyReq.on('error', onOriginError);
+  if (req.headers.expect !== undefined) proxyReq.on('continue', onContinue);
+  proxyReq.on('information', onInformation);
+  res.on('close', onClientClosed);
 
-  let answered = false;
-  proxyReq.on('continue', () => res.writeContinue());
-  proxyReq.on('information', (info) => {
-    // 103 Early Hints and friends pass through; 100 is handled by 'continue'.
-    if (info.statusCode !== 100 && info.statusCode !== 101) res.writeEarlyHints?.(Object.fromEntries(Object.entries(info.headers)) as Record<string, string | string[]>);
-  });
-  proxyReq.on('response', (proxyRes) => {
-    answered = true;
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeadersFrom(proxyRes, options.responseHeaders));
-    proxyRes.pipe(res);
-    proxyRes.on('error', () => res.destroy());
-    // The origin stopped mid-body: abort the client so it sees an incomplete message, not a short success.
-    proxyRes.on('aborted', () => res.destroy());
-    proxyRes.on('close', () => {
-      if (!proxyRes.complete) res.destroy();
-    });
-  });
-  proxyReq.on('error', (error: NodeJS.ErrnoException) => {
-    if (answered || res.headersSent) return void res.destroy();
-    if (req.destroyed || res.destroyed) return;
-    refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: options.origin.describe(), code: error.code }, options.surface);
-  });
-
-  // The client went away (or sent a broken body): the origin must not see a finished request.
-  res.on('close', () => {
-    if (!res.writableFinished || !req.complete) proxyReq.destroy();
-  });
-  req.on('error', () => proxyReq.destroy());
-
-  if (options.maxBodyBytes === undefined) {
-    req.pipe(proxyReq);
+  if (!hasBody) {
+    proxyReq.end();
     return;
   }
-  let received = 0;
-  const limit = options.maxBodyBytes;
-  req.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received > limit) {
-      req.unpipe(proxyReq);
-      proxyReq.destroy();
-      if (!answered) refuse(req, res, { kind: 'too-large', limitBytes: limit }, options.surface);
-      else res.destroy();
-    }
-  });
+  (req as http.IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE] = exchange;
+  req.on('error', onClientBodyError);
+  if (options.maxBodyBytes !== undefined) req.on('data', onCappedData);
   req.pipe(proxyReq);
-}
-
-/** Proxies an Upgrade (WebSocket) request; the handler has already decided it may pass. */
-export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, options: ForwardOptions): void {
-  if (options.origin.unavailable()) return refuseUpgrade(socket, 503);
-  const { target } = options.origin;
-  const proxyReq = http.request({
-    agent: options.origin.agent,
-    protocol: target.protocol,
-    hostname: target.hostname,
-    port: target.port,
-    method: req.method,
-    path: req.url,
-    headers: buildOriginHeaders(req, ctx, options, true),
-    setHost: false,
-  });
-  socket.on('error', () => proxyReq.destroy());
-  proxyReq.on('error', () => refuseUpgrade(socket, 502));
-  proxyReq.on('response', (proxyRes) => {
-    // The origin declined the upgrade: relay its answer as a plain response and close.
-    const lines = [`HTTP/1.1 ${proxyRes.statusCode} ${proxyRes.statusMessage ?? ''}`];
-    for (let i = 0; i < proxyRes.rawHeaders.length; i += 2) {
-      if (!HOP_BY_HOP.has(proxyRes.rawHeaders[i]!.toLowerCase())) lines.push(`${proxyRes.rawHeaders[i]}: ${proxyRes.rawHeaders[i + 1]}`);
-    }
-    socket.write(`${lines.join('\r\n')}\r\nconnection: close\r\n\r\n`);
-    proxyRes.pipe(socket);
-  });
-  proxyReq.on('upgrade', (proxyRes, originSocket, originHead) => {
-    const lines = [`HTTP/1.1 101 ${proxyRes.statusMessage ?? 'Switching Protocols'}`];
-    for (let i = 0; i < proxyRes.rawHeaders.length; i += 2) lines.push(`${proxyRes.rawHeaders[i]}: ${proxyRes.rawHeaders[i + 1]}`);
-    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    if (originHead.length) socket.write(originHead);
-    if (head.length) originSocket.write(head);
-    originSocket.on('error', () => socket.destroy());
-    socket.on('error', () => originSocket.destroy());
-    originSocket.on('close', () => socket.destroy());
-    socket.on('close', () => originSocket.destroy());
-    originSocket.pipe(socket);
-    socket.pipe(originSocket);
-  });
-  proxyReq.end();
 }

@@ -1,0 +1,94 @@
+// Which headers cross the proxy, in both directions. Works on rawHeaders (name/value pairs in arrival order,
+// original case) and produces the same flat form, which node:http writes without re-validating objects.
+import type http from 'node:http';
+import type { RequestContext } from '../http/context.js';
+import { unmapIPv4 } from '../http/client-address.js';
+
+/** Headers that describe one hop, never the message (RFC 9110 section 7.6.1). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'http2-settings',
+]);
+/** Client-supplied claims about the client that only Porthole may make (re-set below from what we know). */
+const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
+/** Names the request-side copy handles itself. */
+const REPLACED: ReadonlySet<string> = new Set(['host', 'cookie']);
+
+export interface HeaderPolicy {
+  dropRequestHeaders?: ReadonlySet<string>;
+  filterCookie?: (cookie: string) => string | undefined;
+}
+
+/** Extra hop-by-hop names listed in a Connection header; null for the usual "keep-alive"/"close"/"upgrade". */
+function connectionNamed(value: string | string[] | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const joined = (Array.isArray(value) ? value.join(',') : value).toLowerCase();
+  if (joined === 'keep-alive' || joined === 'close' || joined === 'upgrade') return null;
+  const named = new Set<string>();
+  for (const token of joined.split(',')) {
+    const name = token.trim();
+    if (name) named.add(name);
+  }
+  return named;
+}
+
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * The headers Immich gets, as a flat [name, value, ...] list: the client's own end-to-end headers, then
+ * Host, X-Forwarded-* and X-Real-IP as Porthole established them. Framing is restated explicitly so a
+ * request body can never be re-framed differently on the origin side.
+ */
+export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContext, policy: HeaderPolicy, keepUpgrade: boolean): string[] {
+  const named = connectionNamed(req.headers.connection);
+  const drop = policy.dropRequestHeaders;
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || REPLACED.has(lower)) continue;
+    if ((named !== null && named.has(lower)) || (drop !== undefined && drop.has(lower))) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  const headers = req.headers;
+  if (headers.cookie !== undefined) {
+    const cookie = policy.filterCookie ? policy.filterCookie(headers.cookie) : headers.cookie;
+    if (cookie) out.push('Cookie', cookie);
+  }
+  // Node's parser accepted Transfer-Encoding only if chunked is last, so the body is chunked on both hops.
+  if (headers['transfer-encoding'] !== undefined) out.push('Transfer-Encoding', 'chunked');
+  else if (headers['content-length'] === undefined && BODY_METHODS.has(req.method!)) out.push('Content-Length', '0');
+  const client = ctx.client;
+  let forwardedFor = client.ip;
+  if (client.viaTrustedProxy) {
+    const prior = headers['x-forwarded-for'];
+    if (prior) forwardedFor = `${prior}, ${unmapIPv4(req.socket.remoteAddress ?? '')}`;
+  }
+  out.push('Host', ctx.rawHost, 'X-Forwarded-For', forwardedFor, 'X-Forwarded-Proto', client.scheme, 'X-Forwarded-Host', ctx.rawHost, 'X-Real-IP', client.ip);
+  if (keepUpgrade && headers.upgrade) out.push('Connection', 'upgrade', 'Upgrade', headers.upgrade);
+  return out;
+}
+
+/** The origin's end-to-end response headers as a flat list, plus the caller's extras (which win). */
+export function buildResponseHeaders(proxyRes: http.IncomingMessage, extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
+  const named = connectionNamed(proxyRes.headers.connection);
+  const raw = proxyRes.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower)) || (extra !== undefined && lower in extra)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if (extra !== undefined) {
+    for (const name in extra) {
+      const value = extra[name];
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const item of value) out.push(name, item);
+      else out.push(name, String(value));
+    }
+  }
+  if (close) out.push('Connection', 'close');
+  return out;
+}

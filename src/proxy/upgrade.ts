@@ -1,0 +1,59 @@
+// Proxies Upgrade requests (WebSocket: Immich's socket.io at /api/socket.io). The handler has already decided
+// the request may pass. After the origin's 101 both sockets are spliced; either side closing or going idle
+// closes the other, so no half-dead tunnel outlives its client.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RequestContext } from '../http/context.js';
+import { refuseUpgrade } from '../http/refuse.js';
+import { buildOriginHeaders, HOP_BY_HOP } from './headers.js';
+import type { ForwardOptions } from './forward.js';
+
+function statusBlock(status: number, message: string | undefined, raw: string[], keep: (lowerName: string) => boolean, tail: string): string {
+  let head = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (keep(raw[i]!.toLowerCase())) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  return `${head}${tail}\r\n`;
+}
+
+export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, options: ForwardOptions): void {
+  if (options.origin.unavailable()) return refuseUpgrade(socket, 503);
+  const { target } = options.origin;
+  const proxyReq = http.request({
+    agent: options.origin.agent,
+    protocol: target.protocol,
+    hostname: target.hostname,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers: buildOriginHeaders(req, ctx, options, true) as unknown as http.OutgoingHttpHeaders,
+    setHost: false,
+  });
+  proxyReq.setTimeout(options.idleTimeoutMs, () => proxyReq.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' })));
+  const clientGone = () => proxyReq.destroy();
+  socket.on('close', clientGone);
+  proxyReq.on('error', () => refuseUpgrade(socket, 502));
+  proxyReq.on('response', (proxyRes) => {
+    // The origin declined the upgrade: relay its answer as a plain, close-delimited response.
+    socket.write(statusBlock(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.rawHeaders, (name) => !HOP_BY_HOP.has(name) && name !== 'content-length', 'Connection: close\r\n'));
+    proxyRes.on('error', () => socket.destroy());
+    proxyRes.pipe(socket);
+  });
+  proxyReq.on('upgrade', (proxyRes, originSocket, originHead) => {
+    socket.off('close', clientGone);
+    if (socket.destroyed) return void originSocket.destroy();
+    socket.write(statusBlock(101, proxyRes.statusMessage ?? 'Switching Protocols', proxyRes.rawHeaders, () => true, ''));
+    if (originHead.length) socket.write(originHead);
+    if (head.length) originSocket.write(head);
+    // Idle bound on both legs: socket.io pings every 25 s, so only a dead peer trips this.
+    originSocket.setTimeout(options.idleTimeoutMs, () => originSocket.destroy());
+    if ('setTimeout' in socket) (socket as import('node:net').Socket).setTimeout(options.idleTimeoutMs, () => socket.destroy());
+    originSocket.on('error', () => socket.destroy());
+    socket.on('error', () => originSocket.destroy());
+    originSocket.on('close', () => socket.destroy());
+    socket.on('close', () => originSocket.destroy());
+    originSocket.pipe(socket);
+    socket.pipe(originSocket);
+  });
+  proxyReq.end();
+}
