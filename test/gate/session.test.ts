@@ -169,3 +169,22 @@ test('the real CLI in another process lists and revokes; the running gateway not
   assert.notEqual(badLimit.status, 0);
   assert.match(badLimit.stderr, /expected a whole number/);
 });
+
+test('hot path: repeated requests with one session cost no store lookups after the first', async () => {
+  const jar = await gate.signIn('alice@example.com');
+  const sessions = gate.gateway.deps.store.sessions;
+  const original = sessions.findByTokenHash;
+  let lookups = 0;
+  (sessions as { findByTokenHash: typeof original }).findByTokenHash = (hash) => (lookups++, original.call(sessions, hash));
+  try {
+    for (let i = 0; i < 20; i++) assert.equal((await ping(jar)).status, 200);
+    assert.ok(lookups <= 1, `${lookups} lookups for 20 requests`);
+    // Junk cookies are rejected without a lookup either.
+    for (const junk of ['x', 'A'.repeat(42), `${'A'.repeat(42)}!`]) {
+      assert.equal((await gate.request('GET', '/api/server/ping', { headers: { cookie: `porthole_session=${junk}` } })).status, 401);
+    }
+    assert.ok(lookups <= 1);
+  } finally {
+    (sessions as { findByTokenHash: typeof original }).findByTokenHash = original;
+  }
+});
