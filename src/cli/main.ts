@@ -25,6 +25,12 @@ export function buildProgram(): Command {
     .action(async (options: { config: string }) => (await import('./serve.js')).serve(options.config));
 
   program
+    .command('doctor')
+    .description('diagnose the common failures: origin unreachable, mail not sent, data dir not writable')
+    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .action(async (options: { config: string }) => (await import('./doctor.js')).doctor(options.config));
+
+  program
     .command('demo')
     .description('run the gateway in front of the built-in sample photo server (not for production)')
     .option('-p, --port <port>', 'port for both demo hosts', portNumber, 8080)
