@@ -25,7 +25,18 @@ function isOriginForm(url: string | undefined): url is string {
   return typeof url === 'string' && url.startsWith('/') && url.length <= 8192;
 }
 
+/** RFC 9112 section 3.2: a request with more than one Host is refused (Node would silently keep the first). */
+function hostCount(raw: string[]): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  return count;
+}
+
 function contextFor(req: http.IncomingMessage, options: ListenerOptions): { ctx: RequestContext; handler: HostHandler } | null {
+  if (hostCount(req.rawHeaders) > 1) return null;
   const host = parseHostHeader(req.headers.host);
   if (!host) return null;
   const handler = options.handlerFor(host.name);
