@@ -183,7 +183,8 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   if (refusal.kind === 'rate-limited') headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));
   if (refusal.kind === 'method-not-allowed') headers.allow = refusal.allow;
   // A refused upload must not keep the connection reading a body we will never use.
-  if (refusal.kind === 'too-large' || refusal.kind === 'bad-request') headers.connection = 'close';
+  // Same when the body is still arriving (e.g. the origin failed mid-upload): the rest is never read.
+  if (refusal.kind === 'too-large' || refusal.kind === 'bad-request' || !req.complete) headers.connection = 'close';
   const title = TITLES[refusal.kind][locale];
   const text = message(refusal, locale);
   if (wantsHtml(req)) {

@@ -95,6 +95,9 @@ function onOriginError(this: ProxyRequest, error: NodeJS.ErrnoException): void {
   const { req, res, options, answered } = this[EXCHANGE];
   if (answered || res.headersSent) return void res.destroy();
   if (req.destroyed || res.destroyed) return;
+  // Idle while the origin was ready for more body: the client stalled, not Immich. Drop it like the
+  // listener's own idle timeout would, rather than blaming the origin.
+  if (error.code === 'ETIMEDOUT' && !req.complete && !this.writableNeedDrain) return void res.destroy();
   refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: options.origin.describe(), code: error.code }, options.surface);
 }
 

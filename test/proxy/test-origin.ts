@@ -77,6 +77,28 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, record: See
       setImmediate(() => res.socket?.destroy());
       return;
     }
+    case '/dribble': {
+      // A slow but moving answer: one small chunk every `every` ms, `count` times.
+      const every = Number(url.searchParams.get('every') ?? '100');
+      const count = Number(url.searchParams.get('count') ?? '10');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write('.');
+        if (++sent === count) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, every);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    case '/stall':
+      // Starts a chunked answer, then goes silent with the connection open.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('started');
+      pending.add(res);
+      return;
     case '/hang':
       pending.add(res);
       return;
