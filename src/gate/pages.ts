@@ -88,7 +88,7 @@ export function codePage(o: { locale: Locale; csrf: string; email: string; minut
     ? ''
     : `<form method="post" action="${PATHS.code}">${hidden('csrf', o.csrf)}
 <label for="code">${escapeHtml(say('codeLabel', o.locale))}</label>
-<input id="code" class="code" name="code" type="text" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus${invalid}>
+<input id="code" class="code" name="code" type="text" inputmode="numeric" maxlength="12" autocomplete="one-time-code" required autofocus${invalid}>
 <button type="submit">${escapeHtml(say('verify', o.locale))}</button></form>`;
   return {
     title,

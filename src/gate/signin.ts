@@ -58,6 +58,8 @@ export function createSignIn(deps: SignInDeps) {
     sweptAt = at;
     store.codes.deleteExpired(at);
     store.sessions.deleteExpired(at);
+    // Rate-limit windows run on the wall clock (the limiter library keeps its own time).
+    store.deleteExpiredLimits(Date.now());
   };
 
   /** Work done after the response went out: a failure (e.g. the store closed on shutdown) is logged, never thrown. */

@@ -29,6 +29,8 @@ export function createSmtpMailer(mail: ResolvedConfig['mail'], logger: Logger): 
         subject: message.subject,
         text: message.text,
         html: message.html,
+        // Out-of-office and other auto-replies to a sign-in code help nobody.
+        headers: { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' },
         disableFileAccess: true,
         disableUrlAccess: true,
       });

@@ -204,6 +204,7 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
   db.pragma('busy_timeout = 2000');
   migrate(db);
   const limiters = new Map<string, RateLimiterAbstract>();
+  const limiterTables = new Set<string>();
   return {
     sessions: sessionStore(db),
     codes: codeStore(db),
@@ -226,8 +227,14 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
           blockDuration: options.blockSeconds ?? 0,
         });
         limiters.set(name, limiter);
+        limiterTables.add(tableName);
       }
       return limiter;
+    },
+    deleteExpiredLimits(now: number) {
+      let removed = 0;
+      for (const table of limiterTables) removed += db.prepare(`DELETE FROM ${table} WHERE expire < ?`).run(now).changes;
+      return removed;
     },
     close: () => db.close(),
   };

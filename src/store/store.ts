@@ -112,5 +112,7 @@ export interface Store {
   readonly audit: AuditLog;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
+  /** Forgets rate-limit counters whose window ended before `now` (wall-clock ms); returns how many. */
+  deleteExpiredLimits(now: number): number;
   close(): void;
 }

@@ -68,6 +68,7 @@ test('STARTTLS with AUTH delivers text and HTML', async () => {
   assert.match(got.data, /multipart\/alternative/);
   assert.match(got.data, /text\/plain/);
   assert.match(got.data, /text\/html/);
+  assert.match(got.data, /^Auto-Submitted: auto-generated\r?$/m);
 });
 
 test('implicit TLS (port 465 style) with AUTH', async () => {

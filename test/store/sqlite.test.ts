@@ -113,5 +113,9 @@ test('rate limiters persist across reopen', async () => {
   first.close();
   const second = openSqliteStore(dir);
   await assert.rejects(second.limiter('test_limit', { points: 2, durationSeconds: 3600 }).consume('k'), (res: { msBeforeNext: number }) => res.msBeforeNext > 0);
+  // Expired windows are swept; live ones stay.
+  assert.equal(second.deleteExpiredLimits(Date.now()), 0);
+  assert.equal(second.deleteExpiredLimits(Date.now() + 3601_000), 1);
+  await second.limiter('test_limit', { points: 2, durationSeconds: 3600 }).consume('k');
   second.close();
 });
