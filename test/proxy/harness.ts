@@ -86,7 +86,7 @@ export interface RawPeer {
  * Sends bytes on a fresh socket and collects the answer until the server closes. `parts` are written in
  * order; a function part is awaited (e.g. to wait for "100 Continue" before sending a body).
  */
-export function rawExchange(port: number, parts: Array<string | Buffer | ((peer: RawPeer) => Promise<void>)>, options: { localAddress?: string } = {}): Promise<RawResult> {
+export function rawExchange(port: number, parts: Array<string | Buffer | ((peer: RawPeer) => Promise<void>)>, options: { localAddress?: string; halfClose?: boolean } = {}): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
     const chunks: Buffer[] = [];
@@ -123,6 +123,8 @@ export function rawExchange(port: number, parts: Array<string | Buffer | ((peer:
           if (typeof part === 'function') await part(peer);
           else if (!socket.destroyed) socket.write(part);
         }
+        // Half-close: "that was everything I am going to send", while still reading the answer.
+        if (options.halfClose && !socket.destroyed) socket.end();
       } catch (error) {
         socket.destroy();
         reject(error);
