@@ -75,7 +75,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
     };
     switch (path) {
       case PATHS.login:
-        return route(() => signIn.showLogin(req, res, ctx, url), () => signIn.requestCode(req, res, ctx));
+        return route(() => signIn.showLogin(req, res, url), () => signIn.requestCode(req, res, ctx));
       case PATHS.code:
         return route(() => signIn.showCode(req, res), () => signIn.verifyCode(req, res, ctx));
       case PATHS.link:

@@ -148,13 +148,12 @@ export function createSignIn(deps: SignInDeps) {
     redirect(res, safeReturnTo(returnTo), [session.setCookie, cookieHeader(config, names.pending, '', 0)]);
   }
 
-  const showLogin = (req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, url: URL) => {
+  const showLogin = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const next = safeReturnTo(url.searchParams.get('next'));
     if (sessions.peek(req.headers.cookie, now())) return redirect(res, next);
     const locale = pickLocale(req.headers['accept-language']);
     const notice = url.searchParams.has('out') ? say('signedOut', locale) : url.searchParams.has('again') ? say('startAgain', locale) : undefined;
     page(req, res, 200, (token) => loginPage({ locale, csrf: token, next, notice }));
-    void ctx;
   };
 
   async function requestCode(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) {
