@@ -22,7 +22,7 @@ export interface TestOrigin {
   readonly port: number;
   readonly url: string;
   readonly seen: SeenRequest[];
-  /** Emits 'request' (SeenRequest) when a request arrives and 'settled' when its body ended or was aborted. */
+  /** Emits 'request' (SeenRequest) on arrival, 'settled' when its body ended or was aborted, 'ws-closed'. */
   readonly events: EventEmitter;
   close(): Promise<void>;
 }
@@ -158,6 +158,7 @@ export async function startTestOrigin(): Promise<TestOrigin> {
       return void socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\nno ws\n');
     }
     sockets.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('close', () => events.emit('ws-closed'));
       ws.on('message', (data, isBinary) => {
         if (String(data) === 'close-please') return ws.close(4001, 'asked');
         ws.send(data, { binary: isBinary });
