@@ -1,0 +1,54 @@
+// Starts gateway-process.ts as a child and reads its memory and CPU from /proc: what a proxy costs is
+// measured on the proxy's own process, never on the test runner that also plays client and origin.
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { GatewayProcessOptions, GatewayProcessReady } from './gateway-process.js';
+
+export interface GatewayChild extends GatewayProcessReady {
+  readonly pid: number;
+  /** Peak resident set size since start or the last resetPeak(), in bytes (VmHWM). */
+  peakRss(): number;
+  /** Clears the peak so the next peakRss() covers only what happens from now on. */
+  resetPeak(): void;
+  /** User + system CPU time used so far, in microseconds. */
+  cpuMicros(): number;
+  stop(): Promise<void>;
+}
+
+const script = fileURLToPath(new URL('./gateway-process.ts', import.meta.url));
+const TICK_MICROS = 1_000_000 / 100;
+
+export function statusKb(pid: number, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) : 0;
+}
+
+/** utime + stime of a process, in microseconds (assumes the usual 100 Hz clock tick). */
+export function cpuMicrosOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
+}
+
+export async function spawnGateway(options: GatewayProcessOptions, execArgv: string[] = []): Promise<GatewayChild> {
+  const child: ChildProcess = fork(script, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = await new Promise<GatewayProcessReady>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as GatewayProcessReady));
+    child.once('exit', (code) => reject(new Error(`gateway process exited early (${code})`)));
+  });
+  const pid = child.pid!;
+  return {
+    ...ready,
+    pid,
+    peakRss: () => statusKb(pid, 'VmHWM') * 1024,
+    resetPeak: () => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'),
+    cpuMicros: () => cpuMicrosOf(pid),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.disconnect();
+      }),
+  };
+}
