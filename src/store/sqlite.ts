@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { AuditEvent, AuditLog, CodeRecord, CodeStore, LimiterOptions, SessionRecord, SessionStore, Store } from './store.js';
+import type { AuditEvent, AuditLog, CodeRecord, CodeStore, DeviceRecord, DeviceStore, LimiterOptions, SessionRecord, SessionStore, Store } from './store.js';
 
 /** Each entry moves the schema one version forward; never edit a shipped entry, append a new one. */
 const MIGRATIONS: readonly string[] = [
@@ -38,6 +38,17 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX audit_at ON audit(at);`,
+  `CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL UNIQUE,
+     email TEXT NOT NULL,
+     name TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_used_at INTEGER,
+     last_ip TEXT,
+     revoked_at INTEGER
+   );
+   CREATE INDEX devices_email ON devices(email);`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -174,6 +185,84 @@ function codeStore(db: Database.Database): CodeStore {
   };
 }
 
+interface DeviceRow {
+  id: string;
+  token_hash: string;
+  email: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+  last_ip: string | null;
+  revoked_at: number | null;
+}
+
+const toDevice = (row: DeviceRow): DeviceRecord => ({
+  id: row.id,
+  tokenHash: row.token_hash,
+  email: row.email,
+  name: row.name,
+  createdAt: row.created_at,
+  lastUsedAt: row.last_used_at,
+  lastIp: row.last_ip,
+  revokedAt: row.revoked_at,
+});
+
+function deviceStore(db: Database.Database): DeviceStore {
+  const insert = db.prepare(
+    `INSERT INTO devices (id, token_hash, email, name, created_at, last_used_at, last_ip, revoked_at)
+     VALUES (@id, @tokenHash, @email, @name, @createdAt, @lastUsedAt, @lastIp, @revokedAt)`,
+  );
+  const byToken = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE token_hash = ?');
+  const touch = db.prepare('UPDATE devices SET last_used_at = ?, last_ip = ? WHERE id = ?');
+  const listActive = db.prepare<[], DeviceRow>('SELECT * FROM devices WHERE revoked_at IS NULL ORDER BY created_at, id');
+  const listAll = db.prepare<[], DeviceRow>('SELECT * FROM devices ORDER BY created_at, id');
+  const countActive = db.prepare<[string], number>('SELECT count(*) FROM devices WHERE email = ? AND revoked_at IS NULL').pluck();
+  const revoke = (where: string) => db.prepare<unknown[], DeviceRow>(`UPDATE devices SET revoked_at = ? WHERE revoked_at IS NULL ${where} RETURNING *`);
+  const revokeById = revoke('AND id = ?');
+  const revokeByEmail = revoke('AND email = ?');
+  const revokeAll = revoke('');
+  const foreign = foreignChanges(db);
+  let local = 0;
+  const changed = <T>(result: T): T => ((local++), result);
+  return {
+    create: (device) => void insert.run(device),
+    findByTokenHash: (tokenHash) => {
+      const row = byToken.get(tokenHash);
+      return row && toDevice(row);
+    },
+    touch: (id, lastUsedAt, lastIp) => void touch.run(lastUsedAt, lastIp, id),
+    list: (options = {}) => (options.includeRevoked ? listAll : listActive).all().map(toDevice),
+    countActive: (email) => countActive.get(email.toLowerCase()) as number,
+    revokeById: (id, at) => {
+      const row = revokeById.get(at, id);
+      return changed(row && toDevice(row));
+    },
+    revokeByEmail: (email, at) => changed(revokeByEmail.all(at, email.toLowerCase()).map(toDevice)),
+    revokeAll: (at) => changed(revokeAll.all(at).map(toDevice)),
+    revision: () => local + foreign(),
+  };
+}
+
+/**
+ * Counts commits by other connections (the CLI), asking SQLite at most every FOREIGN_CHANGE_POLL_MS.
+ * The count only grows, so adding it to a local counter gives a revision that moves on either.
+ */
+function foreignChanges(db: Database.Database): () => number {
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  let seenVersion = dataVersion.get() as number;
+  let polledAt = Date.now();
+  let count = 0;
+  return () => {
+    const wall = Date.now();
+    if (wall - polledAt >= FOREIGN_CHANGE_POLL_MS || wall < polledAt) {
+      polledAt = wall;
+      const version = dataVersion.get() as number;
+      if (version !== seenVersion) (seenVersion = version), count++;
+    }
+    return count;
+  };
+}
+
 function auditLog(db: Database.Database): AuditLog {
   const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail) VALUES (?, ?, ?, ?, ?)');
   return {
@@ -208,6 +297,7 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
   return {
     sessions: sessionStore(db),
     codes: codeStore(db),
+    devices: deviceStore(db),
     audit: auditLog(db),
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);

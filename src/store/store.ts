@@ -1,5 +1,5 @@
-// What Porthole remembers between requests and restarts: sessions, sign-in codes, audit events and
-// rate-limit counters. This interface is the seam: SQLite implements it today (sqlite.ts); a Redis store can
+// What Porthole remembers between requests and restarts: sessions, sign-in codes, device tokens, audit
+// events and rate-limit counters. This interface is the seam: SQLite implements it today (sqlite.ts); a Redis store can
 // implement it later for several gateways sharing one state. Secrets are never stored, only their hashes.
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -31,6 +31,39 @@ export interface SessionStore {
    * another process on the same state (noticed within a fraction of a second). Lets the gate cache lookups
    * on its hot path and still honour `porthole sessions revoke` promptly.
    */
+  revision(): number;
+}
+
+/** A phone or tablet (the Immich app) let through by a device token instead of a session cookie. */
+export interface DeviceRecord {
+  /** Public, non-secret id used by the CLI (`porthole devices revoke <id>`). */
+  id: string;
+  /** SHA-256 of the device token; the token itself is never stored. */
+  tokenHash: string;
+  email: string;
+  /** The owner's label, e.g. "Alice's phone". */
+  name: string;
+  createdAt: number;
+  /** Written at most once a minute per device, not on every request. */
+  lastUsedAt: number | null;
+  lastIp: string | null;
+  /** Set when revoked; the row stays so the audit log can name a revoked device that is still trying. */
+  revokedAt: number | null;
+}
+
+export interface DeviceStore {
+  create(device: DeviceRecord): void;
+  /** The device behind a token hash, revoked or not (the caller decides). */
+  findByTokenHash(tokenHash: string): DeviceRecord | undefined;
+  touch(id: string, lastUsedAt: number, lastIp: string | null): void;
+  /** Oldest first; revoked devices only when asked for. */
+  list(options?: { includeRevoked?: boolean }): DeviceRecord[];
+  countActive(email: string): number;
+  /** Each returns the devices that were active and are now revoked. */
+  revokeById(id: string, at: number): DeviceRecord | undefined;
+  revokeByEmail(email: string, at: number): DeviceRecord[];
+  revokeAll(at: number): DeviceRecord[];
+  /** Like SessionStore.revision: moves whenever a device may have been revoked, here or by another process. */
   revision(): number;
 }
 
@@ -74,6 +107,9 @@ export const AUDIT_EVENT_TYPES = [
   'session.ended',
   'session.revoked',
   'csrf.rejected',
+  'device.created',
+  'device.revoked',
+  'device.refused',
   'share.refused',
   'share.password-wrong',
   'share.locked',
@@ -109,6 +145,7 @@ export interface LimiterOptions {
 export interface Store {
   readonly sessions: SessionStore;
   readonly codes: CodeStore;
+  readonly devices: DeviceStore;
   readonly audit: AuditLog;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
