@@ -2,12 +2,14 @@
 // (never forwarded), a valid session is forwarded to Immich with Porthole's cookies removed, and everything
 // else is turned away: page navigations to the sign-in page (share links to the share host), API calls with
 // 401 JSON, WebSocket upgrades before they happen. The session check is the hot path of every proxied request.
+// The Immich mobile app shows a device token (devices.ts) in a header instead of a cookie.
 import type http from 'node:http';
 import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
+import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS } from './devices.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
 import { safeReturnTo } from './return-to.js';
 import { createSessionChecker } from './session.js';
@@ -58,6 +60,8 @@ export function createGate(deps: GatewayDeps): HostHandler {
     idleTimeoutMs: config.proxy.idleTimeout,
   };
   const shareHost = config.hosts.share;
+  const devices = createDeviceGate({ config, store, logger: deps.logger, now });
+  const deviceForwardOptions: ForwardOptions = { ...forwardOptions, dropRequestHeaders: DEVICE_HEADERS };
 
   function gatePage(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
     const url = new URL(req.url!, 'http://gate.invalid');
@@ -117,6 +121,12 @@ export function createGate(deps: GatewayDeps): HostHandler {
     surface: 'private',
     handle(req, res, ctx) {
       if (isReserved(req.url!)) return gatePage(req, res, ctx);
+      // A device header alone decides, cookie or not: a wrong token is refused (and counted), never ignored.
+      const device = req.headers[DEVICE_HEADER];
+      if (device !== undefined) {
+        const verdict = devices.check(device, ctx, now());
+        return verdict.ok ? forward(req, res, ctx, deviceForwardOptions) : devices.refuse(req, res, ctx, verdict);
+      }
       const session = sessions.check(req.headers.cookie, now());
       if (!session) return turnAway(req, res, ctx);
       // If Immich sets cookies on this same response, its header wins; ours is refreshed on a later request.
@@ -125,6 +135,11 @@ export function createGate(deps: GatewayDeps): HostHandler {
     },
     upgrade(req, socket, head, ctx) {
       if (isReserved(req.url!)) return refuseUpgrade(socket, 404);
+      const device = req.headers[DEVICE_HEADER];
+      if (device !== undefined) {
+        const verdict = devices.check(device, ctx, now());
+        return verdict.ok ? forwardUpgrade(req, socket, head, ctx, deviceForwardOptions) : devices.refuseUpgrade(socket, ctx, verdict);
+      }
       if (!sessions.check(req.headers.cookie, now())) return refuseUpgrade(socket, 401);
       forwardUpgrade(req, socket, head, ctx, forwardOptions);
     },

@@ -198,8 +198,9 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
 }
 
 /** Refuses a WebSocket/Upgrade request on its raw socket, before any upgrade happens. */
-export function refuseUpgrade(socket: import('node:stream').Duplex, status: 401 | 403 | 404 | 421 | 502 | 503): void {
-  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status];
-  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+export function refuseUpgrade(socket: import('node:stream').Duplex, status: 401 | 403 | 404 | 421 | 429 | 502 | 503, retryAfterSeconds?: number): void {
+  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status];
+  const retry = status === 429 && retryAfterSeconds !== undefined ? `Retry-After: ${Math.max(1, Math.ceil(retryAfterSeconds))}\r\n` : '';
+  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Connection: close\r\nContent-Length: 0\r\n\r\n`);
   else socket.destroy();
 }
