@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createRequire } from 'node:module';
 import { auditCommand } from './audit.js';
+import { devicesCommand } from './devices.js';
 import { sessionsCommand } from './sessions.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
 
   program.addCommand(sessionsCommand());
   program.addCommand(auditCommand());
+  program.addCommand(devicesCommand());
 
   return program;
 }
