@@ -11,8 +11,11 @@ before(async () => {
   s = await startShare({ share: { allowUploads: false, maxUploadSize: '1MB', linkCacheTtl: '60s', rateLimits: { unknownLinksPerIp: 1000 } } });
 });
 after(async () => {
-  assertOnlyAllowedReachedOrigin(s.origin);
-  await s.close();
+  try {
+    assertOnlyAllowedReachedOrigin(s.origin);
+  } finally {
+    await s.close();
+  }
 });
 
 const lib = () => s.origin.library;
