@@ -1,5 +1,6 @@
 // The SQLite store: migrations run once and refuse a newer schema, codes replace each other per address,
-// sessions revoke and expire, the revision notices writes from another connection (the CLI), audit filters.
+// sessions revoke and expire, the revision notices writes from another connection (the CLI), audit filters,
+// devices revoke softly and migrate in.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,7 +8,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { SessionRecord } from '../../src/store/store.js';
+import type { DeviceRecord, SessionRecord } from '../../src/store/store.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -118,4 +119,72 @@ test('rate limiters persist across reopen', async () => {
   assert.equal(second.deleteExpiredLimits(Date.now() + 3601_000), 1);
   await second.limiter('test_limit', { points: 2, durationSeconds: 3600 }).consume('k');
   second.close();
+});
+
+const device = (id: string, email: string, createdAt = 0): DeviceRecord => ({
+  id, tokenHash: `hash-${id}`, email, name: `phone ${id}`, createdAt, lastUsedAt: null, lastIp: null, revokedAt: null,
+});
+
+test('devices: find, touch, list, soft revocation by id/email/all, active count', () => {
+  const store = openSqliteStore(':memory:');
+  store.devices.create(device('a', 'alice@example.com', 1));
+  store.devices.create(device('b', 'bob@example.com', 2));
+  store.devices.create(device('c', 'bob@example.com', 3));
+  assert.throws(() => store.devices.create({ ...device('d', 'd@example.com'), tokenHash: 'hash-a' }), /UNIQUE/);
+  store.devices.touch('a', 50, '10.0.0.1');
+  assert.deepEqual([store.devices.findByTokenHash('hash-a')?.lastUsedAt, store.devices.findByTokenHash('hash-a')?.lastIp], [50, '10.0.0.1']);
+  assert.equal(store.devices.countActive('BOB@example.com'), 2);
+  assert.equal(store.devices.revokeById('b', 100)?.revokedAt, 100);
+  assert.equal(store.devices.revokeById('b', 200), undefined, 'already revoked');
+  assert.equal(store.devices.findByTokenHash('hash-b')?.revokedAt, 100, 'the row stays, marked');
+  assert.deepEqual(store.devices.list().map((d) => d.id), ['a', 'c']);
+  assert.deepEqual(store.devices.list({ includeRevoked: true }).map((d) => d.id), ['a', 'b', 'c']);
+  assert.deepEqual(store.devices.revokeByEmail('bob@EXAMPLE.com', 300).map((d) => d.id), ['c']);
+  assert.equal(store.devices.countActive('bob@example.com'), 0);
+  assert.deepEqual(store.devices.revokeAll(400).map((d) => d.id), ['a']);
+  assert.deepEqual(store.devices.list(), []);
+  store.close();
+});
+
+test('devices revision: moves on local revocations and on writes by another connection', async () => {
+  const dir = tempDir();
+  const store = openSqliteStore(dir);
+  const start = store.devices.revision();
+  store.devices.create(device('a', 'alice@example.com'));
+  store.devices.touch('a', 1, null);
+  assert.equal(store.devices.revision(), start, 'adding and touching invalidate nothing');
+  store.devices.revokeById('a', 2);
+  const afterLocal = store.devices.revision();
+  assert.notEqual(afterLocal, start);
+  store.devices.create(device('b', 'bob@example.com'));
+  const cli = openSqliteStore(dir);
+  assert.equal(cli.devices.revokeAll(3).length, 1);
+  cli.close();
+  let seen = afterLocal;
+  for (let i = 0; i < 40 && seen === afterLocal; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    seen = store.devices.revision();
+  }
+  assert.notEqual(seen, afterLocal);
+  store.close();
+});
+
+test('migration 2 adds devices to a schema-1 database and keeps its sessions', () => {
+  const dir = tempDir();
+  const first = openSqliteStore(dir);
+  first.sessions.create(session('a', 'alice@example.com', 1000));
+  first.close();
+  // Back to how a first release left it: schema 1, no devices table.
+  const db = new Database(path.join(dir, 'porthole.db'));
+  db.exec('DROP TABLE devices');
+  db.pragma('user_version = 1');
+  db.close();
+  const upgraded = openSqliteStore(dir);
+  assert.equal(upgraded.sessions.findByTokenHash('hash-a')?.email, 'alice@example.com');
+  upgraded.devices.create(device('d', 'alice@example.com'));
+  assert.equal(upgraded.devices.list().length, 1);
+  upgraded.close();
+  const check = new Database(path.join(dir, 'porthole.db'));
+  assert.equal(check.pragma('user_version', { simple: true }), 2);
+  check.close();
 });
