@@ -68,18 +68,17 @@ export interface ShareSetup {
 export async function startShare(overrides: Partial<ConfigInput> & { share?: ConfigInput['share'] } = {}, sample: SampleOptions = {}): Promise<ShareSetup> {
   const origin = await startSampleImmich(0, '127.0.0.1', sample);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-share-test-'));
-  const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: 0 },
-    hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
-    publicScheme: 'http',
-    origin: { url: origin.url },
-    gate: { allow: ['owner@example.com'] },
-    mail: { from: 'Porthole <porthole@example.com>', transport: 'console' },
-    dataDir,
-    log: { level: 'error' },
-    ...overrides,
-  });
-  const gateway = await startGateway(config, createConsoleMailer(() => undefined), silentLogger);
+  const cleanup = async () => {
+    await origin.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(configFor(origin.url, dataDir, overrides), createConsoleMailer(() => undefined), silentLogger);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   return {
     origin,
@@ -90,10 +89,23 @@ export async function startShare(overrides: Partial<ConfigInput> & { share?: Con
     async close() {
       agent.destroy();
       await gateway.close();
-      await origin.close();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await cleanup();
     },
   };
+}
+
+function configFor(originUrl: string, dataDir: string, overrides: Partial<ConfigInput>) {
+  return parseConfig({
+    listen: { address: '127.0.0.1', httpPort: 0 },
+    hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
+    publicScheme: 'http',
+    origin: { url: originUrl },
+    gate: { allow: ['owner@example.com'] },
+    mail: { from: 'Porthole <porthole@example.com>', transport: 'console' },
+    dataDir,
+    log: { level: 'error' },
+    ...overrides,
+  });
 }
 
 /** Every request the origin received must be one the policy allows (the recorder check). */
