@@ -9,6 +9,9 @@ import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { parseHostHeader, type HostHandler } from '../hosts/dispatch.js';
 
+/** Bytes a stream buffers before pushing back; shared with the origin side (see origin/direct.ts). */
+export const STREAM_HIGH_WATER_MARK = 128 * 1024;
+
 export interface ListenerOptions {
   /** Finds the handler for a host name. */
   handlerFor: (hostName: string) => HostHandler | undefined;
@@ -53,6 +56,8 @@ export function createListener(options: ListenerOptions): http.Server {
     maxHeaderSize: 32 * 1024,
     requireHostHeader: false,
     joinDuplicateHeaders: false,
+    // Above the 64 KiB a socket read delivers, so bulk bodies do not pause and resume the socket per chunk.
+    highWaterMark: STREAM_HIGH_WATER_MARK,
     // Node checks the header deadline on this interval; keep it well under the deadline so it actually binds.
     connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
   });

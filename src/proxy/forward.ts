@@ -56,11 +56,6 @@ function onContinue(this: ProxyRequest): void {
   exchange.res.writeContinue();
 }
 
-function onInformation(this: ProxyRequest, info: http.InformationEvent): void {
-  // 103 Early Hints pass through; 100 is handled by 'continue' and 101 by the upgrade path.
-  if (info.statusCode === 103) this[EXCHANGE].res.writeEarlyHints(info.headers as Record<string, string | string[]>);
-}
-
 function onResponse(this: ProxyRequest, proxyRes: http.IncomingMessage): void {
   const exchange = this[EXCHANGE];
   const { req, res, options } = exchange;
@@ -145,15 +140,17 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx
     path: req.url,
     headers: buildOriginHeaders(req, ctx, options, false) as unknown as http.OutgoingHttpHeaders,
     setHost: false,
+    // Idle, not total: re-armed by every byte on the origin socket (set per request, as pooled sockets
+    // may carry a shorter keep-alive timeout from the origin's hint).
+    timeout: options.idleTimeoutMs,
   }) as ProxyRequest;
   const exchange: Exchange = { req, res, options, answered: false, continued: false, received: 0 };
   proxyReq[EXCHANGE] = exchange;
   (res as ClientResponse).proxyReq = proxyReq;
-  proxyReq.setTimeout(options.idleTimeoutMs, originTimeout);
+  proxyReq.on('timeout', originTimeout);
   proxyReq.on('response', onResponse);
   proxyReq.on('error', onOriginError);
   if (req.headers.expect !== undefined) proxyReq.on('continue', onContinue);
-  proxyReq.on('information', onInformation);
   res.on('close', onClientClosed);
 
   if (!hasBody) {

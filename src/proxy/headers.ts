@@ -72,8 +72,14 @@ export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContex
 
 /** The origin's end-to-end response headers as a flat list, plus the caller's extras (which win). */
 export function buildResponseHeaders(proxyRes: http.IncomingMessage, extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
-  const named = connectionNamed(proxyRes.headers.connection);
   const raw = proxyRes.rawHeaders;
+  // Read Connection from the raw list: touching proxyRes.headers would build a second copy of every header.
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]}`;
+  }
+  const named = connectionNamed(connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
