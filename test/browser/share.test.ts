@@ -1,0 +1,78 @@
+// A real browser on the share host: the sample share page loads its config, the link and its thumbnails
+// through Porthole; a password page unlocks with the right password only. Every request the page made must
+// have been allowed, and nothing outside the policy reached the origin.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { assertOnlyAllowedReachedOrigin, SHARE_HOST, startShare, type ShareSetup } from '../share/harness.js';
+
+let s: ShareSetup;
+let browser: Browser;
+
+before(async () => {
+  s = await startShare();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  try {
+    await browser?.close();
+    assertOnlyAllowedReachedOrigin(s.origin);
+  } finally {
+    await s.close();
+  }
+});
+
+const base = () => `http://${SHARE_HOST}:${s.gateway.httpPort}`;
+
+test('an album share page loads through the share host with every thumbnail', async () => {
+  const link = s.origin.library.createLink({});
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const failures: string[] = [];
+    const seen: string[] = [];
+    page.on('response', (r) => {
+      seen.push(new URL(r.url()).pathname);
+      if (r.status() >= 400) failures.push(`${r.status()} ${r.url()}`);
+    });
+    const response = await page.goto(`${base()}/share/${link.key}`);
+    assert.equal(response?.status(), 200);
+    assert.equal(response?.headers()['referrer-policy'], 'no-referrer');
+    await page.waitForSelector('body[data-state="ready"]');
+    assert.equal(await page.textContent('#title'), 'Summer trip');
+    const loaded = await page.locator('img.thumb.loaded').count();
+    assert.equal(loaded, s.origin.library.album.assetIds.length);
+    assert.equal(await page.locator('img.thumb.failed').count(), 0);
+    assert.deepEqual(failures, []);
+    for (const path of ['/api/server/config', '/api/server/features', '/api/shared-links/me', '/api/timeline/buckets', '/api/timeline/bucket']) assert.ok(seen.includes(path), path);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a password page shows the form, refuses a wrong password and opens with the right one', async () => {
+  const link = s.origin.library.createLink({ password: 'letmein', slug: 'family-party' });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base()}/s/family-party`);
+    await page.waitForSelector('body[data-state="password"]');
+    assert.equal(await page.locator('img.thumb').count(), 0);
+    await page.fill('#password', 'wrong');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('#password-error:not([hidden])');
+    await page.fill('#password', 'letmein');
+    await Promise.all([page.waitForEvent('load'), page.click('button[type="submit"]')]);
+    await page.waitForSelector('body[data-state="ready"]');
+    assert.equal(await page.locator('img.thumb.loaded').count(), s.origin.library.album.assetIds.length);
+    const cookies = await context.cookies();
+    assert.ok(cookies.some((c) => c.name === 'immich_shared_link_token' && c.httpOnly));
+    void link;
+  } finally {
+    await context.close();
+  }
+});
