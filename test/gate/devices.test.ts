@@ -102,7 +102,28 @@ test('the Immich API with the header works, without it 401; last use is written 
   assert.equal(store().audit.list({ type: 'device.refused' }).filter((e) => e.detail?.includes(record.id)).length, 0);
 });
 
-test('the header never reaches Immich (API, upgrade); Immich gets its own credentials untouched', async () => {
+test('hot path: repeated requests from one device cost one lookup and no writes within the minute; junk costs none', async () => {
+  const { token } = add();
+  const devices = store().devices;
+  const original = { find: devices.findByTokenHash, touch: devices.touch };
+  let lookups = 0;
+  let touches = 0;
+  const spied = devices as { findByTokenHash: typeof original.find; touch: typeof original.touch };
+  spied.findByTokenHash = (hash) => (lookups++, original.find.call(devices, hash));
+  spied.touch = (...args) => (touches++, original.touch.apply(devices, args));
+  try {
+    for (let i = 0; i < 20; i++) assert.equal((await ping(token)).status, 200);
+    assert.equal(lookups, 1, `${lookups} lookups for 20 requests`);
+    assert.equal(touches, 1, `${touches} writes for 20 requests`);
+    for (const junk of ['x', `ph_dev_${'A'.repeat(42)}`, `ph_dev_${'A'.repeat(42)}!`, `ph_sess_${'A'.repeat(43)}`]) assert.equal((await ping(junk)).status, 401);
+    assert.equal(lookups, 1, 'malformed tokens are refused without a lookup');
+  } finally {
+    spied.findByTokenHash = original.find;
+    spied.touch = original.touch;
+  }
+});
+
+test('the header never reaches Immich; Immich gets its own credentials untouched', async () => {
   const { token } = add();
   const before = gate.origin.received.length;
   const echo = await gate.request('GET', '/api/debug/echo', withDevice(token, { authorization: 'Bearer immich-token', 'X-Porthole-Device-Extra': 'kept' }));
