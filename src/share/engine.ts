@@ -151,6 +151,11 @@ export function failedCondition(
       case 'metadataShown':
         ok = link.showMetadata;
         break;
+      case 'previewOnlyWhenHidden': {
+        const size = target.query.get('size');
+        ok = link.showMetadata || size === undefined || size === 'thumbnail' || size === 'preview';
+        break;
+      }
     }
     if (!ok) return condition;
   }

@@ -19,7 +19,8 @@ export type Condition =
   | 'albumParamIsLink' // ?albumId= names the link's own album
   | 'albumPathIsLink' // /albums/{uuid}/... names the link's own album
   | 'geoOnlyWithMetadata' // withCoordinates/bbox only when the link shows metadata
-  | 'metadataShown'; // only when the link shows metadata (zips cannot be cleaned)
+  | 'metadataShown' // only when the link shows metadata (zips cannot be cleaned)
+  | 'previewOnlyWhenHidden'; // thumbnails: no ?size=fullsize when metadata is hidden (may be a RAW's embedded JPEG with tags)
 
 /** 'clean-media': served with metadata overwritten when the link hides metadata (see original.ts). */
 export type Special = 'robots' | 'root' | 'to-private-host' | 'login' | 'clean-media';
@@ -58,7 +59,7 @@ export const SHARE_POLICY: readonly Rule[] = [
   { id: 'link-me',        methods: GET,  path: '/api/shared-links/me',                               link: 'query', password: 'exempt',   params: [] },
   { id: 'link-login',     methods: POST, path: '/api/shared-links/login',                            link: 'query', password: 'exempt',   params: [], body: { type: 'json', maxBytes: 4096 }, special: 'login' },
   { id: 'asset-info',     methods: GET,  path: '/api/assets/{uuid}',                                 link: 'query', password: 'unlocked', params: [] },
-  { id: 'thumbnail',      methods: GET,  path: '/api/assets/{uuid}/thumbnail',                       link: 'query', password: 'unlocked', params: THUMB },
+  { id: 'thumbnail',      methods: GET,  path: '/api/assets/{uuid}/thumbnail',                       link: 'query', password: 'unlocked', params: THUMB, when: ['previewOnlyWhenHidden'] },
   { id: 'playback',       methods: GET,  path: '/api/assets/{uuid}/video/playback',                  link: 'query', password: 'unlocked', params: ['c'], special: 'clean-media' },
   { id: 'original',       methods: GET,  path: '/api/assets/{uuid}/original',                        link: 'query', password: 'unlocked', params: ['c', 'edited'], when: ['allowDownload'], special: 'clean-media' },
   { id: 'hls-main',       methods: GET,  path: '/api/assets/{uuid}/video/stream/main.m3u8',          link: 'query', password: 'unlocked', params: [] },

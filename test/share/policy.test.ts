@@ -125,6 +125,9 @@ test('conditions: downloads, uploads (link and config), own album, no coordinate
   assert.equal(check('GET', `/api/timeline/bucket?key=${KEY}&albumId=${ALBUM}&timeBucket=2024-05-01&bbox=1,2,3,4`, link), 'geoOnlyWithMetadata');
   assert.equal(check('GET', `/api/timeline/bucket?key=${KEY}&albumId=${ALBUM}&timeBucket=2024-05-01&bbox=1,2,3,4`, { ...link, showMetadata: true }), undefined);
   assert.equal(check('GET', `/api/albums/${UUID}/map-markers?key=${KEY}`, link), 'albumPathIsLink');
+  assert.equal(check('GET', `/api/assets/${UUID}/thumbnail?key=${KEY}&size=fullsize`, link), 'previewOnlyWhenHidden');
+  assert.equal(check('GET', `/api/assets/${UUID}/thumbnail?key=${KEY}&size=preview`, link), undefined);
+  assert.equal(check('GET', `/api/assets/${UUID}/thumbnail?key=${KEY}&size=fullsize`, { ...link, showMetadata: true }), undefined);
   assert.equal(check('GET', `/api/albums/${ALBUM}/map-markers?key=${KEY}`, { ...link, albumId: null }), 'albumPathIsLink');
 });
 
