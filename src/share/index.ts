@@ -68,7 +68,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   async function handleLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> {
     const { rule } = match;
     const ip = ctx.client.ip;
-    const locked = await limits.unknownLocked(ip);
+    const locked = limits.unknownLocked(ip);
     if (!locked.ok) return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: locked.retryAfterSeconds });
 
     const found = await resolver.lookup(credential);

@@ -55,24 +55,35 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig) {
     }
   }
 
-  async function blocked(limiter: RateLimiterAbstract, key: string, points: number): Promise<Verdict> {
-    const res = await limiter.get(key);
-    if (res && res.consumedPoints > points) return { ok: false, retryAfterSeconds: Math.ceil(res.msBeforeNext / 1000) };
-    return { ok: true };
-  }
+  // Clients that used up their unknown-link allowance, so the check on every link request is a map lookup,
+  // not a store read. Filled whenever the persistent counter says so (also after a restart, at the next miss).
+  const lockedUntil = new Map<string, number>();
+  const lockClient = (bucket: string, msBeforeNext: number) => {
+    if (lockedUntil.size >= 100_000) lockedUntil.delete(lockedUntil.keys().next().value!);
+    lockedUntil.set(bucket, Date.now() + msBeforeNext);
+  };
 
   return {
     /** Checked before any link lookup: a client that guessed too many links learns nothing more for a while. */
-    unknownLocked(ip: string): Promise<Verdict> {
-      return blocked(unknown, clientBucket(ip), config.unknownLinksPerIp - 1);
+    unknownLocked(ip: string): Verdict {
+      const bucket = clientBucket(ip);
+      const until = lockedUntil.get(bucket);
+      if (until === undefined) return { ok: true };
+      const left = until - Date.now();
+      if (left > 0) return { ok: false, retryAfterSeconds: Math.ceil(left / 1000) };
+      lockedUntil.delete(bucket);
+      return { ok: true };
     },
     /** Counts a lookup of a link that does not exist; `started` is true for the one that uses the last allowance. */
     async countUnknown(ip: string): Promise<{ started: boolean }> {
+      const bucket = clientBucket(ip);
       try {
-        const res = await unknown.consume(clientBucket(ip));
+        const res = await unknown.consume(bucket);
+        if (res.consumedPoints >= config.unknownLinksPerIp) lockClient(bucket, res.msBeforeNext);
         return { started: res.consumedPoints === config.unknownLinksPerIp };
       } catch (rejection) {
         if (rejection instanceof Error) throw rejection;
+        lockClient(bucket, (rejection as RateLimiterRes).msBeforeNext);
         return { started: false };
       }
     },
