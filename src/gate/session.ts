@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { ResolvedConfig } from '../config/load.js';
 import type { SessionRecord, Store } from '../store/store.js';
+import { createAllowlist } from './email.js';
 
 /** 256-bit tokens, base64url without padding: always exactly this many characters. */
 const TOKEN_BYTES = 32;
@@ -116,6 +117,8 @@ export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 
   // (logout here, or `porthole sessions revoke` in another process), so revocation is never outlived.
   const cache = new Map<string, SessionRecord>();
   let cacheRevision = store.sessions.revision();
+  // Sessions outlive restarts; someone taken off gate.allow must not keep a working browser session.
+  const isAllowed = createAllowlist(config.gate.allow);
 
   const lookup = (token: string, now: number): SessionRecord | undefined => {
     const revision = store.sessions.revision();
@@ -123,7 +126,7 @@ export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 
     let record = cache.get(token);
     if (!record) {
       record = store.sessions.findByTokenHash(hashToken(token));
-      if (!record) return undefined;
+      if (!record || !isAllowed(record.email)) return undefined;
       if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
       cache.set(token, record);
     }

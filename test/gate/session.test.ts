@@ -49,6 +49,14 @@ test('cookie flags over https: __Host- prefix, Secure, no Domain', async () => {
   }
 });
 
+test('a session whose address is no longer on gate.allow opens nothing (sessions outlive restarts)', async () => {
+  const removed = issueSession(gate.gateway.deps.store, gate.config, 'mallory@example.com');
+  const kept = issueSession(gate.gateway.deps.store, gate.config, 'carol@family.example');
+  const call = (cookie: string) => gate.request('GET', '/api/server/ping', { headers: { cookie } });
+  assert.equal((await call(`${removed.cookieName}=${removed.cookieValue}`)).status, 401);
+  assert.equal((await call(`${kept.cookieName}=${kept.cookieValue}`)).status, 200);
+});
+
 test('a session expires after gate.sessionLifetime without use', async () => {
   const jar = await gate.signIn('alice@example.com');
   const saved = gate.clock.now;
