@@ -68,6 +68,9 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   async function handleLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> {
     const { rule } = match;
     const ip = ctx.client.ip;
+    // Say "offline" plainly (before a lookup that could only fail) when the home connector is away.
+    const unavailable = origin.unavailable();
+    if (unavailable) return refuseShare(req, res, { kind: 'tunnel-offline', since: unavailable.since });
     const locked = limits.unknownLocked(ip);
     if (!locked.ok) return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: locked.retryAfterSeconds });
 

@@ -94,7 +94,7 @@ export async function startShare(overrides: Partial<ConfigInput> & { share?: Con
   };
 }
 
-function configFor(originUrl: string, dataDir: string, overrides: Partial<ConfigInput>) {
+export function configFor(originUrl: string, dataDir: string, overrides: Partial<ConfigInput>) {
   return parseConfig({
     listen: { address: '127.0.0.1', httpPort: 0 },
     hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
