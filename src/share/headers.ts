@@ -8,8 +8,9 @@ export const NO_INDEX = 'noindex, nofollow, noarchive';
 export function shareHeaders(options: { indexable: boolean; passwordProtected: boolean }): http.OutgoingHttpHeaders {
   const headers: http.OutgoingHttpHeaders = {
     'referrer-policy': 'no-referrer',
+    // X-Frame-Options rather than a CSP: replacing Immich's own Content-Security-Policy (helmet, when an admin
+    // enables it) with a frame-only one would weaken it.
     'x-frame-options': 'DENY',
-    'content-security-policy': "frame-ancestors 'none'",
     'x-content-type-options': 'nosniff',
   };
   if (!options.indexable) headers['x-robots-tag'] = NO_INDEX;
