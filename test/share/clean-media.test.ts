@@ -1,0 +1,72 @@
+// Originals and playback of links that hide metadata: a format Porthole cannot clean is refused with a clear
+// message (never sent with its metadata); links that show metadata get the file untouched; Immich's answer
+// about a link is read strictly (anything odd means "unknown link", refused).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseLinkState } from '../../src/share/links.js';
+import { sampleUuid } from '../fixtures/sample-immich/server.js';
+import { startShare, type ShareSetup } from './harness.js';
+
+let s: ShareSetup;
+let dir: string;
+before(async () => {
+  s = await startShare();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-clean-media-'));
+});
+after(async () => {
+  await s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a format that cannot be cleaned is refused with a message, never sent', async () => {
+  const file = path.join(dir, 'scan.gif');
+  fs.writeFileSync(file, Buffer.concat([Buffer.from('GIF89a'), Buffer.alloc(64, 1)]));
+  const lib = s.origin.library;
+  const id = sampleUuid(0x1fe);
+  lib.assets.set(id, { ...lib.assets.get(lib.album.assetIds[0]!)!, id, file, mime: 'image/gif', originalFileName: 'SCAN.GIF', size: 70 });
+  const link = lib.createLink({ assetIds: [id], showMetadata: false });
+  lib.updateLink(link.id, { allowDownload: true });
+  assert.equal((await s.direct(`/api/assets/${id}/original?key=${link.key}`)).status, 200);
+  const refused = await s.share(`/api/assets/${id}/original?key=${link.key}`);
+  assert.equal(refused.status, 415);
+  assert.match(refused.text, /cannot be downloaded without its location and camera data/);
+  assert.doesNotMatch(refused.text, /GIF89a/);
+});
+
+test('links that show metadata get originals byte for byte, with Immich\'s file name', async () => {
+  const link = s.origin.library.createLink({});
+  const id = s.origin.library.album.assetIds[0]!;
+  const direct = await s.direct(`/api/assets/${id}/original?key=${link.key}`);
+  const through = await s.share(`/api/assets/${id}/original?key=${link.key}`);
+  assert.equal(through.status, 200);
+  assert.deepEqual(through.body, direct.body);
+  assert.equal(through.headers['content-disposition'], direct.headers['content-disposition']);
+});
+
+test('video playback of a link that hides metadata stays inline and seekable', async () => {
+  const lib = s.origin.library;
+  const video = [...lib.assets.values()].find((a) => a.type === 'VIDEO' && lib.album.assetIds.includes(a.id));
+  if (!video) return void assert.fail('the media fixtures include a video');
+  const link = lib.createLink({ showMetadata: false });
+  const full = await s.share(`/api/assets/${video.id}/video/playback?key=${link.key}`);
+  assert.equal(full.status, 200);
+  assert.match(full.headers['content-disposition'] ?? '', new RegExp(`^inline; filename="${video.id}\\.`));
+  const tail = await s.share(`/api/assets/${video.id}/video/playback?key=${link.key}`, { headers: { range: 'bytes=-100' } });
+  assert.equal(tail.status, 206);
+  assert.deepEqual(tail.body, full.body.subarray(full.body.length - 100));
+});
+
+test('Immich answers about a link are read strictly', () => {
+  const good = { id: 'x', key: 'k', type: 'ALBUM', album: { id: '00000000-0000-4000-8000-000000000200' }, allowDownload: true, allowUpload: false, showMetadata: false, password: null, slug: null, expiresAt: null };
+  assert.deepEqual(parseLinkState(good), { id: 'x', key: 'k', slug: null, albumId: '00000000-0000-4000-8000-000000000200', allowDownload: true, allowUpload: false, showMetadata: false, passwordProtected: false, expiresAt: null });
+  assert.equal(parseLinkState({ ...good, allowDownload: 'yes' }), null);
+  assert.equal(parseLinkState({ ...good, showMetadata: undefined }), null);
+  assert.equal(parseLinkState({ ...good, expiresAt: 'soon' }), null);
+  assert.equal(parseLinkState(null), null);
+  assert.equal(parseLinkState({ ...good, type: 'INDIVIDUAL' })?.albumId, null, 'only album links have an album');
+  assert.equal(parseLinkState({ ...good, album: { id: '../x' } })?.albumId, null);
+  assert.equal(parseLinkState({ ...good, password: 'pw' })?.passwordProtected, true);
+});
