@@ -111,7 +111,8 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     };
   }
 
-  async function planFor(path: string, assetId: string, headers: (range: string) => http.OutgoingHttpHeaders): Promise<CachedPlan | { refused: string } | { status: number }> {
+  /** Plans the overwrites for one original, reading it through ranged requests of the same URL. */
+  async function planFor(path: string, headers: (range: string) => http.OutgoingHttpHeaders): Promise<CachedPlan | { refused: string } | { status: number }> {
     const learned: { size?: number; etag?: string } = {};
     const reader = blockCachedReader(originReader(path, headers, learned));
     try {
@@ -121,20 +122,30 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       throw error;
     }
     const size = learned.size!;
-    const key = `${assetId}|${size}|${learned.etag ?? ''}`;
-    const hit = plans.get(key);
-    if (hit && hit.until > Date.now()) return hit;
     const plan = await findMetadataRegions(reader, size);
     if (!plan.ok) return { refused: plan.reason };
     const entry: CachedPlan = { patches: plan.patches, size, etag: learned.etag, until: Date.now() + PLAN_TTL_MS };
     if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
-    plans.set(key, entry);
+    plans.set(path, entry);
     return entry;
   }
 
-  async function serve(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, r: OriginalRequest): Promise<void> {
+  /** Does this answer carry exactly the file the plan was made for? */
+  function sameFile(answer: http.IncomingMessage, plan: CachedPlan): { start: number } | null {
+    const etag = typeof answer.headers.etag === 'string' ? answer.headers.etag : undefined;
+    if (plan.etag !== undefined && etag !== undefined && etag !== plan.etag) return null;
+    if (answer.statusCode === 206) {
+      const range = contentRange(answer.headers['content-range']);
+      return range && range.size === plan.size ? { start: range.start } : null;
+    }
+    return Number(answer.headers['content-length']) === plan.size ? { start: 0 } : null;
+  }
+
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, r: OriginalRequest, fresh = false): Promise<void> {
+    // Keyed by the whole target (asset and link): a plan is only ever reused for the same request shape.
     const path = req.url!;
-    const plan = await planFor(path, r.assetId, (range) => originHeaders(req, ctx, r.cookie, range));
+    const cached = fresh ? undefined : plans.get(path);
+    const plan = cached && cached.until > Date.now() ? cached : await planFor(path, (range) => originHeaders(req, ctx, r.cookie, range));
     if ('refused' in plan) {
       return refuse(req, res, { kind: 'unsupported-media', reason: `This file cannot be downloaded without its location and camera data (${plan.refused}).` }, 'share');
     }
@@ -153,11 +164,12 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       answer.pipe(res);
       return;
     }
-    const range = status === 206 ? contentRange(answer.headers['content-range']) : { start: 0, size: plan.size };
-    if (!range || range.size !== plan.size) {
-      // The file changed between planning and serving: never send bytes the plan does not cover.
+    const range = sameFile(answer, plan);
+    if (!range) {
+      // The file changed since the plan was made: never send bytes the plan does not cover. Plan afresh once.
       answer.resume();
-      plans.clear();
+      plans.delete(path);
+      if (!fresh && plan === cached) return serve(req, res, ctx, r, true);
       return refuse(req, res, { kind: 'not-found' }, 'share');
     }
     const headers: http.OutgoingHttpHeaders = {

@@ -70,3 +70,21 @@ test('Immich answers about a link are read strictly', () => {
   assert.equal(parseLinkState({ ...good, album: { id: '../x' } })?.albumId, null);
   assert.equal(parseLinkState({ ...good, password: 'pw' })?.passwordProtected, true);
 });
+
+test('a cached overwrite plan is never applied to a file that changed: Porthole plans afresh', async () => {
+  const lib = s.origin.library;
+  const [first, second] = lib.album.assetIds.map((id) => lib.assets.get(id)!).filter((a) => a.type === 'IMAGE' && a.file.endsWith('.jpg'));
+  if (!first || !second) return void assert.fail('two JPEG assets expected');
+  const id = sampleUuid(0x1fd);
+  lib.assets.set(id, { ...first, id });
+  const link = lib.createLink({ assetIds: [id], showMetadata: false });
+  lib.updateLink(link.id, { allowDownload: true });
+  const before = await s.share(`/api/assets/${id}/original?key=${link.key}`);
+  assert.equal(before.status, 200);
+  assert.equal(before.body.length, fs.statSync(first.file).size);
+  lib.assets.set(id, { ...second, id });
+  const after = await s.share(`/api/assets/${id}/original?key=${link.key}`);
+  assert.equal(after.status, 200);
+  assert.equal(after.body.length, fs.statSync(second.file).size);
+  assert.doesNotMatch(after.body.toString('latin1'), /FixtureCam|SampleCam/);
+});
