@@ -191,6 +191,9 @@ export function runConnector(options: ConnectorOptions): Connector {
       lost(err.message);
     });
     s.once('close', () => lost('connection closed'));
+    // The gateway never half-closes a tunnel: EOF means it is gone (and with HTTP/2 reading natively,
+    // only a resumed JS side lets the EOF surface at all).
+    s.once('end', () => s.destroy());
     s.once('secureConnect', () => {
       if (pinned) {
         const cert = s.getPeerCertificate();
@@ -221,8 +224,10 @@ export function runConnector(options: ConnectorOptions): Connector {
     const stopKeepalive = startKeepalive(sess, keepalive, () => {
       logger.warn({}, 'tunnel: the gateway stopped answering keepalive pings');
       sess.destroy();
+      socket?.destroy();
     });
-    sess.on('error', () => {});
+    sess.on('error', () => socket?.destroy());
+    socket?.resume();
     sess.once('goaway', (code: number, _last: number, data?: Buffer) => {
       if (code !== GOAWAY_UNAUTHORIZED) return;
       const why = data?.subarray(0, 200).toString('utf8') || 'token refused';

@@ -216,17 +216,36 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       peerMaxConcurrentStreams: H2_SETTINGS.maxConcurrentStreams,
     });
     sessions.add(session);
-    session.on('error', (err) => logger.warn({ remoteAddress, err: err.message }, 'tunnel: session error'));
+    let connector: LiveConnector | null = null;
+    // Any sign of death ends the connector at once: waiting for the session's own 'close' can take as long
+    // as a graceful TLS shutdown towards a peer that no longer exists.
+    const gone = (why: string) => {
+      if (connector) {
+        if (connectors.get(connector.id) === connector) logger.info({ connector: connector.id, why }, 'tunnel: link lost');
+        detach(connector);
+      }
+      if (!session.destroyed) session.destroy();
+      if (!socket.destroyed) socket.destroy();
+    };
+    session.on('error', (err) => {
+      logger.warn({ remoteAddress, err: err.message }, 'tunnel: session error');
+      gone(err.message);
+    });
+    socket.on('error', (err) => gone(err.message));
+    socket.once('end', () => gone('connector closed the connection'));
+    socket.once('close', () => gone('socket closed'));
     session.once('connect', () => {
       try {
         session.setLocalWindowSize(SESSION_WINDOW);
       } catch {
         // session already gone
       }
+      // HTTP/2 reads the socket natively; resuming the JS side only lets EOF surface as 'end'.
+      socket.resume();
     });
     const stopKeepalive = startKeepalive(session, keepalive, () => {
       logger.warn({ remoteAddress }, 'tunnel: connector stopped answering keepalive pings');
-      session.destroy();
+      gone('keepalive timeout');
     });
     const helloTimer = setTimeout(() => {
       logger.warn({ remoteAddress }, 'tunnel: connector did not say hello in time');
@@ -234,14 +253,12 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     }, options.helloTimeoutMs ?? 10_000);
     helloTimer.unref();
 
-    let connector: LiveConnector | null = null;
     session.once('close', () => {
       clearTimeout(helloTimer);
       stopKeepalive();
       donePending();
       sessions.delete(session);
-      if (!socket.destroyed) socket.destroy();
-      if (connector) detach(connector);
+      gone('session closed');
     });
 
     const hello = session.request({ ':method': 'GET', ':path': HELLO_PATH }, { endStream: true });

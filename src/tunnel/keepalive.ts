@@ -1,5 +1,7 @@
 // HTTP/2 PING keepalive shared by both peers: a link that silently died (NAT dropped, cable pulled) never
-// delivers a FIN, so only an unanswered ping notices it.
+// delivers a FIN, so only an unanswered ping notices it. Measured here: even a peer process killed outright
+// (kernel closes its socket) is often not noticed by a session that has nothing to send, so the ping
+// timeout is also what bounds how long a dead connector's in-flight requests hang.
 import type http2 from 'node:http2';
 
 export interface KeepaliveOptions {
@@ -7,7 +9,7 @@ export interface KeepaliveOptions {
   timeoutMs: number;
 }
 
-export const DEFAULT_KEEPALIVE: KeepaliveOptions = { intervalMs: 15_000, timeoutMs: 10_000 };
+export const DEFAULT_KEEPALIVE: KeepaliveOptions = { intervalMs: 5_000, timeoutMs: 5_000 };
 
 export function startKeepalive(session: http2.Http2Session, options: KeepaliveOptions, onDead: () => void): () => void {
   let deadline: NodeJS.Timeout | undefined;

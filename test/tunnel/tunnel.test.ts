@@ -168,7 +168,7 @@ test('an unreachable origin fails the request with the connector\'s error code',
 test('browsers on the TLS port get HTTP/1.1 from the HTTP server, not the tunnel', async () => {
   const reply = await new Promise<{ status: number; body: string; alpn: string | false | null }>((resolve, reject) => {
     const req = https.get(
-      { host: '127.0.0.1', port: gateway.tlsPort, path: '/hello', headers: { host: 'photos.localhost' }, ca: gateway.certificate.cert, servername: 'localhost', ALPNProtocols: ['h2', 'http/1.1'] },
+      { host: '127.0.0.1', port: gateway.tlsPort, path: '/hello', headers: { host: 'photos.localhost' }, ca: gateway.certificate.cert, servername: 'localhost', ALPNProtocols: ['h2', 'http/1.1'] } as https.RequestOptions,
       (res) => {
         const alpn = (res.socket as import('node:tls').TLSSocket).alpnProtocol;
         let body = '';
