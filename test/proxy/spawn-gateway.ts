@@ -7,6 +7,8 @@ import type { GatewayProcessOptions, GatewayProcessReady } from './gateway-proce
 
 export interface GatewayChild extends GatewayProcessReady {
   readonly pid: number;
+  /** Resident set size now, in bytes (VmRSS). */
+  rss(): number;
   /** Peak resident set size since start or the last resetPeak(), in bytes (VmHWM). */
   peakRss(): number;
   /** Clears the peak so the next peakRss() covers only what happens from now on. */
@@ -31,8 +33,12 @@ export function cpuMicrosOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
 }
 
-export async function spawnGateway(options: GatewayProcessOptions, execArgv: string[] = []): Promise<GatewayChild> {
-  const child: ChildProcess = fork(script, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function spawnGateway(options: GatewayProcessOptions, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayChild> {
+  const child: ChildProcess = fork(script, [JSON.stringify(options)], {
+    execArgv: ['--import', 'tsx', ...execArgv],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const ready = await new Promise<GatewayProcessReady>((resolve, reject) => {
     child.once('message', (message) => resolve(message as GatewayProcessReady));
     child.once('exit', (code) => reject(new Error(`gateway process exited early (${code})`)));
@@ -41,6 +47,7 @@ export async function spawnGateway(options: GatewayProcessOptions, execArgv: str
   return {
     ...ready,
     pid,
+    rss: () => statusKb(pid, 'VmRSS') * 1024,
     peakRss: () => statusKb(pid, 'VmHWM') * 1024,
     resetPeak: () => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'),
     cpuMicros: () => cpuMicrosOf(pid),
