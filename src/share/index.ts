@@ -85,7 +85,15 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     if (passwordProtected && rule.password !== 'exempt') {
       const cookie = shareCookieValue(req.headers.cookie);
       link = cookie ? await resolver.unlock(credential, cookie) : null;
-      if (!link) return notFound(req, res, 'password link not unlocked');
+      if (!link) {
+        // A cookie Immich does not accept is a guess (the web page only calls these after /me said yes):
+        // it counts like a lookup of an unknown link, so guessing tokens cannot hammer Immich either.
+        if (cookie) {
+          const { started } = await limits.countUnknown(ip);
+          if (started) store.audit.record({ type: 'share.locked', ip, detail: 'unknown-link lookups' });
+        }
+        return notFound(req, res, 'password link not unlocked');
+      }
     }
     if (rule.when?.length) {
       if (!link) return notFound(req, res, 'link state unknown');

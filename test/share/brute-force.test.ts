@@ -68,3 +68,17 @@ test('unknown key and slug lookups are limited per client; once locked even vali
     await s.close();
   }
 });
+
+test('unlock cookies Immich does not accept count as guesses too', async () => {
+  const s = await startShare({ share: { rateLimits: { unknownLinksPerIp: 3 } } });
+  try {
+    const link = s.origin.library.createLink({ password: 'pw' });
+    const thumb = `/api/assets/${s.origin.library.album.assetIds[0]}/thumbnail?key=${link.key}`;
+    for (let i = 0; i < 3; i++) assert.equal((await s.share(thumb, { headers: { cookie: `immich_shared_link_token=guess${i}` } })).status, 404);
+    assert.equal((await s.share(thumb, { headers: { cookie: 'immich_shared_link_token=guess9' } })).status, 429);
+    const lookups = s.origin.received.filter((r) => r.url.startsWith('/api/shared-links/me') && r.headers.cookie !== undefined).length;
+    assert.equal(lookups, 3);
+  } finally {
+    await s.close();
+  }
+});
