@@ -82,3 +82,11 @@ test('unlock cookies Immich does not accept count as guesses too', async () => {
     await s.close();
   }
 });
+
+test('IPv6 clients are counted per /64, IPv4 per address', async () => {
+  const { clientBucket } = await import('../../src/share/limits.js');
+  assert.equal(clientBucket('2001:db8:1:2:aaaa::1'), clientBucket('2001:db8:1:2:bbbb:cccc:dddd:eeee'));
+  assert.notEqual(clientBucket('2001:db8:1:2::1'), clientBucket('2001:db8:1:3::1'));
+  assert.equal(clientBucket('::1'), '0:0:0:0::/64');
+  assert.equal(clientBucket('192.0.2.7'), '192.0.2.7');
+});
