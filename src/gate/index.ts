@@ -8,6 +8,7 @@ import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
+import { isImmichSetupRequest } from '../share/setup.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
 import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS } from './devices.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
@@ -121,6 +122,11 @@ export function createGate(deps: GatewayDeps): HostHandler {
     surface: 'private',
     handle(req, res, ctx) {
       if (isReserved(req.url!)) return gatePage(req, res, ctx);
+      // Immich's first-admin sign-up and restore stay shut even for signed-in people, unless set-up is on.
+      if (!config.allowImmichSetup && req.method !== 'GET' && req.method !== 'HEAD' && isImmichSetupRequest(req.method, req.url)) {
+        if (hasBody(req)) res.setHeader('connection', 'close');
+        return refuse(req, res, { kind: 'forbidden' }, 'private');
+      }
       // A device header alone decides, cookie or not: a wrong token is refused (and counted), never ignored.
       const device = req.headers[DEVICE_HEADER];
       if (device !== undefined) {

@@ -106,6 +106,8 @@ export const FORBIDDEN_PARAMS: ReadonlySet<string> = new Set(['apiKey', 'session
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'authorization', 'x-api-key', 'x-immich-user-token', 'x-immich-session-token', 'x-immich-share-key', 'x-immich-share-slug',
   'x-immich-checksum', 'x-http-method-override', 'x-method-override', 'x-original-url', 'x-rewrite-url',
+  // The private host's device token: a secret that is no business of the share host or of Immich.
+  'x-porthole-device',
 ]);
 
 /** The only cookie Immich's share page needs: the password-unlock token. */

@@ -334,6 +334,13 @@ test('the share host does not honour the header', async () => {
   const res = await gate.request('GET', '/api/users/me', { host: `${SHARE_HOST}:${gate.port}`, headers: { [HEADER]: token } });
   assert.equal(res.status, 404);
   assert.equal((await gate.request('GET', '/photos', { host: `${SHARE_HOST}:${gate.port}`, headers: { [HEADER]: token } })).status, 404);
+  // Where the share host does forward (its public server endpoints), the token is dropped on the way.
+  const before = gate.origin.received.length;
+  const config = await gate.request('GET', '/api/server/config', { host: `${SHARE_HOST}:${gate.port}`, headers: { [HEADER]: token } });
+  assert.equal(config.status, 200);
+  const forwarded = gate.origin.received.slice(before);
+  assert.ok(forwarded.some((r) => r.url === '/api/server/config'));
+  assert.ok(forwarded.every((r) => r.headers[HEADER.toLowerCase()] === undefined), 'the device token reached Immich through the share host');
 });
 
 test('the database keeps only hashes of device tokens', () => {
