@@ -13,7 +13,7 @@ export interface GatewayChild extends GatewayProcessReady {
   peakRss(): number;
   /** Clears the peak so the next peakRss() covers only what happens from now on. */
   resetPeak(): void;
-  /** User + system CPU time used so far, in microseconds. */
+  /** User + system CPU time used so far by every gateway process, in microseconds. */
   cpuMicros(): number;
   stop(): Promise<void>;
 }
@@ -50,7 +50,7 @@ export async function spawnGateway(options: GatewayProcessOptions, execArgv: str
     rss: () => statusKb(pid, 'VmRSS') * 1024,
     peakRss: () => statusKb(pid, 'VmHWM') * 1024,
     resetPeak: () => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'),
-    cpuMicros: () => cpuMicrosOf(pid),
+    cpuMicros: () => ready.pids.reduce((sum, p) => sum + cpuMicrosOf(p), 0),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
