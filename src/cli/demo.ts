@@ -26,13 +26,17 @@ export async function demo(options: { port: number }): Promise<void> {
   const logger = createLogger(config.log.level);
   const gateway = await startGateway(config, createConsoleMailer(), logger);
   const port = gateway.httpPort;
+  const openLink = origin.library.createLink({ description: 'Demo album' });
+  const passwordLink = origin.library.createLink({ slug: 'family-trip', password: 'demo', showMetadata: false });
+  const shareBase = `http://share.localhost:${port}`;
   process.stdout.write(
     [
       '',
       'Porthole demo is running (sample photo server, NOT for production).',
       '',
       `  Private host: http://photos.localhost:${port}   sign in as demo@example.com (or anyone@example.org)`,
-      `  Share host:   http://share.localhost:${port}`,
+      `  Share host:   ${shareBase}/share/${openLink.key}`,
+      `                ${shareBase}/s/${passwordLink.slug}   (password "demo", location and camera data removed)`,
       '',
       'The sign-in code is "mailed" to this terminal: watch for "--- mail to ...".',
       'Press Ctrl+C to stop.',
