@@ -79,7 +79,17 @@ export function createListener(options: ListenerOptions): http.Server {
   server.on('request', onRequest);
   // With this listener Node no longer answers "100 Continue" by itself: the handler decides (gate first).
   server.on('checkContinue', onRequest);
+  // Upgraded sockets leave node:http's connection tracking: remember them so closeAllConnections() (what a
+  // shutdown calls) ends open WebSockets too instead of waiting for them forever.
+  const upgraded = new Set<Duplex>();
+  const closeAllConnections = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    closeAllConnections();
+    for (const socket of upgraded) socket.destroy();
+  };
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.on('close', () => upgraded.delete(socket));
     socket.on('error', () => socket.destroy());
     if (!isOriginForm(req.url)) return refuseUpgrade(socket, 404);
     const found = contextFor(req, options);

@@ -54,12 +54,6 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
     onError: (error) => errors.push(error),
   });
-  // Upgraded sockets leave the server's connection tracking, so closeAllConnections() would not end them.
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   await new Promise<void>((resolve) => server.listen(0, options.listenAddress ?? '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -68,8 +62,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // The listener's closeAllConnections() also ends upgraded (WebSocket) sockets.
         server.closeAllConnections();
-        for (const socket of sockets) socket.destroy();
       });
       await origin.close();
     },

@@ -47,7 +47,7 @@ test('socket.io WebSocket is proxied with text and binary both ways', async () =
   const [echoed, isBinary] = await once<[Buffer, boolean]>(ws, 'message');
   assert.equal(isBinary, true);
   assert.deepEqual(echoed, blob);
-  const upgrade = immich.received.findLast((r) => r.url.startsWith('/api/socket.io'))!;
+  const upgrade = immich.received.filter((r) => r.url.startsWith('/api/socket.io')).at(-1)!;
   assert.equal(upgrade.headers.upgrade, 'websocket');
   assert.equal(upgrade.headers['x-forwarded-for'], '127.0.0.1');
   ws.close();
@@ -117,4 +117,15 @@ test('an unreachable origin refuses the upgrade with 502', async () => {
   } finally {
     await down.close();
   }
+});
+
+test('shutting the listener down ends open WebSockets instead of waiting for them', { timeout: 10_000 }, async () => {
+  const proxy = await startHarness({ originUrl: origin.url });
+  const ws = open(proxy.port, '/ws');
+  await once(ws, 'open');
+  const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  ws.on('error', () => {});
+  // Without the listener ending upgraded sockets, close() would never resolve while this socket is open.
+  await proxy.close();
+  await closed;
 });
