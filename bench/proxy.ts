@@ -89,6 +89,10 @@ async function main(): Promise<void> {
         bulk: { url: `http://127.0.0.1:${bulk.port}`, headers: [`Host: ${HOST}`, `Cookie: ${bulk.cookie}`], pids: () => [bulk.pid] },
       });
     }
+    // The proxy layer alone (listener + forward, no gate): tells the gate's share of the cost from the proxy's.
+    const bare = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, mode: 'pass-through' });
+    stops.push(() => bare.stop());
+    targets.push({ name: 'porthole-no-gate', small: { url: `http://127.0.0.1:${bare.port}/small`, headers: [`Host: ${HOST}`], pids: () => bare.pids } });
     // Several gateway processes on one port: more req/s only if the cores are free; CPU per request is the
     // sum over all of them, so it stays honest.
     const clustered = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, workers: WORKERS });
@@ -186,7 +190,7 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
   const n = rows.get('nginx')!;
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   for (const [name, p] of rows) {
-    if (!name.startsWith('porthole')) continue;
+    if (!name.startsWith('porthole') || name === 'porthole-no-gate') continue;
     console.log(`\n${name} against nginx (targets from the issue):`);
     console.log(`  req/s            ${(p.rps / n.rps).toFixed(2)}x  (>= 0.80, never < 0.60: ${verdict(p.rps / n.rps >= 0.8)})`);
     console.log(`  CPU per request  ${(p.cpu / n.cpu).toFixed(2)}x  (<= 1.5: ${verdict(p.cpu / n.cpu <= 1.5)})`);
