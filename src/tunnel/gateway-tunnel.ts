@@ -1,0 +1,93 @@
+// One call for `porthole serve` in tunnel mode: the certificate, the token store (its own table in the
+// gateway's SQLite file), the hub and the TLS listener on the HTTPS port, with browser sockets handed to
+// the existing HTTP server. Returns the hub's Origin to use in place of the direct one.
+import fs from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type tls from 'node:tls';
+import Database from 'better-sqlite3';
+import type { Origin } from '../origin/origin.js';
+import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelLogger } from './hub.js';
+import { statusFilePath } from './status.js';
+import { createGatewayTlsServer, loadGatewayCertificate, type GatewayCertificate } from './tls-listener.js';
+import { sqliteTunnelTokenStore, storeTokenVerifier, type TunnelTokenStore } from './token-store.js';
+
+/** The gateway's SQLite file (the core store's); the tunnel only touches its own table in it. */
+export function openTunnelTokenStore(dataDir: string): { store: TunnelTokenStore; close(): void } {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, 'porthole.db'));
+  db.pragma('busy_timeout = 5000');
+  return { store: sqliteTunnelTokenStore(db), close: () => db.close() };
+}
+
+export interface GatewayTunnelOptions {
+  dataDir: string;
+  /** Where the HTTPS port listens. */
+  address: string;
+  httpsPort: number;
+  /** Operator certificate; without it a self-signed one is generated once and kept in the data dir. */
+  certFile?: string;
+  keyFile?: string;
+  /** Names for a generated certificate (the private and share host names). */
+  hostnames: string[];
+  /** The origin as Immich knows itself (config origin.url): only the Host/target of forwarded requests. */
+  originUrl: URL;
+  /** Browser sockets on the HTTPS port go here (emit 'connection'); HTTP/1.1 only until it speaks h2. */
+  httpServer: http.Server;
+  logger?: TunnelLogger;
+  audit?: TunnelAudit;
+}
+
+export interface GatewayTunnel {
+  hub: TunnelHub;
+  origin: Origin;
+  certificate: GatewayCertificate;
+  tlsServer: tls.Server;
+  httpsPort: number;
+  close(): Promise<void>;
+}
+
+export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise<GatewayTunnel> {
+  const certificate = await loadGatewayCertificate({
+    dataDir: options.dataDir,
+    certFile: options.certFile,
+    keyFile: options.keyFile,
+    hostnames: options.hostnames,
+  });
+  const tokens = openTunnelTokenStore(options.dataDir);
+  const hub = createTunnelHub({
+    verifier: storeTokenVerifier(tokens.store),
+    target: { protocol: 'http:', hostname: options.originUrl.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.originUrl.port || 80) },
+    logger: options.logger,
+    audit: options.audit,
+    statusFile: statusFilePath(options.dataDir),
+  });
+  const tlsServer = createGatewayTlsServer({
+    certificate,
+    onTunnelSocket: (socket) => hub.handleSecureSocket(socket),
+    onHttpSocket: (socket) => options.httpServer.emit('connection', socket),
+  });
+  await new Promise<void>((resolve, reject) => {
+    tlsServer.once('error', reject);
+    tlsServer.listen(options.httpsPort, options.address, () => {
+      tlsServer.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    hub,
+    origin: hub.origin,
+    certificate,
+    tlsServer,
+    httpsPort: (tlsServer.address() as AddressInfo).port,
+    async close() {
+      // Tunnel sockets keep the TLS server open until the hub drops them; browser sockets belong to the HTTP
+      // server, which the caller closes first.
+      const closed = new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+      await hub.close();
+      await closed;
+      tokens.close();
+    },
+  };
+}
