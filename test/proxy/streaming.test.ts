@@ -63,7 +63,7 @@ test('a POST without a body reaches the origin with Content-Length 0', async () 
   assert.equal(lastSeen().headers['transfer-encoding'], undefined);
 });
 
-/** Waits until a counter stops moving for a few event-loop-independent ticks (the pipe is stalled). */
+/** Waits until a counter has not moved for half a second: the pipe is stalled by backpressure. */
 async function settledValue(read: () => number): Promise<number> {
   let last = -1;
   let stable = 0;
