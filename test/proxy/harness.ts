@@ -22,6 +22,10 @@ export interface HarnessOptions {
   /** Address to listen on (default 127.0.0.1; use 0.0.0.0 to accept from 127.0.0.2 too). */
   listenAddress?: string;
   filterCookie?: ForwardOptions['filterCookie'];
+  dropRequestHeaders?: ForwardOptions['dropRequestHeaders'];
+  responseHeaders?: ForwardOptions['responseHeaders'];
+  /** Runs in the handler before forwarding, like a gate renewing its cookie with res.setHeader. */
+  beforeForward?: (res: http.ServerResponse) => void;
 }
 
 export interface Harness {
@@ -39,10 +43,16 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     idleTimeoutMs: options.originIdleTimeoutMs ?? 60_000,
     maxBodyBytes: options.maxBodyBytes,
     filterCookie: options.filterCookie,
+    dropRequestHeaders: options.dropRequestHeaders,
+    responseHeaders: options.responseHeaders,
   };
+  const beforeForward = options.beforeForward;
   const passThrough: HostHandler = {
     surface: 'private',
-    handle: (req, res, ctx) => forward(req, res, ctx, forwardOptions),
+    handle: (req, res, ctx) => {
+      beforeForward?.(res);
+      forward(req, res, ctx, forwardOptions);
+    },
     upgrade: (req, socket, head, ctx) => forwardUpgrade(req, socket, head, ctx, forwardOptions),
   };
   const errors: unknown[] = [];

@@ -108,3 +108,29 @@ test('custom client headers (e.g. the Immich app\'s proxy headers) pass unchange
   assert.equal(raw[raw.indexOf('CF-Access-Client-Id') + 1], 'id-1');
   assert.deepEqual(raw.filter((_, i) => i % 2 === 1 && raw[i - 1] === 'X-Custom'), ['a', 'b']);
 });
+
+test('headers the handler names (e.g. Porthole\'s own device headers) are removed before forwarding', async (t) => {
+  const dropping = await startHarness({ originUrl: origin.url, dropRequestHeaders: new Set(['x-porthole-device']) });
+  t.after(() => dropping.close());
+  await request(dropping.port, { path: '/echo', headers: { 'X-Porthole-Device': 'secret-token', 'x-kept': '1' } });
+  assert.equal(lastSeen().headers['x-porthole-device'], undefined);
+  assert.equal(lastSeen().headers['x-kept'], '1');
+});
+
+test('extra response headers from the handler replace the origin\'s of the same name', async (t) => {
+  const adding = await startHarness({ originUrl: origin.url, responseHeaders: { 'x-end-to-end': 'replaced', 'x-robots-tag': 'noindex' } });
+  t.after(() => adding.close());
+  const res = await request(adding.port, { path: '/hop' });
+  assert.equal(res.headers['x-end-to-end'], 'replaced');
+  assert.equal(res.headers['x-robots-tag'], 'noindex');
+  assert.deepEqual(res.rawHeaders.filter((name) => name.toLowerCase() === 'x-end-to-end').length, 1);
+});
+
+test('a cookie the handler set before forwarding is sent along with every Set-Cookie from the origin', async (t) => {
+  const renewing = await startHarness({ originUrl: origin.url, beforeForward: (res) => res.setHeader('set-cookie', 'porthole_session=renewed; HttpOnly') });
+  t.after(() => renewing.close());
+  const res = await request(renewing.port, { path: '/hop' });
+  assert.deepEqual(res.headers['set-cookie'], ['porthole_session=renewed; HttpOnly', 'a=1', 'b=2']);
+  assert.equal(res.headers['x-hop-secret'], undefined);
+  assert.equal(res.headers['x-end-to-end'], 'kept');
+});
