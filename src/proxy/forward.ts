@@ -10,6 +10,7 @@ import type { Origin } from '../origin/origin.js';
 import { classifyOriginError, refuse, type RefusalSurface } from '../http/refuse.js';
 import type { RequestContext } from '../http/context.js';
 import { buildOriginHeaders, buildResponseHeaders } from './headers.js';
+import { leanForward, type OriginPool } from './lean-client.js';
 
 export { buildOriginHeaders } from './headers.js';
 export { forwardUpgrade } from './upgrade.js';
@@ -128,6 +129,12 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx
   if (options.maxBodyBytes !== undefined && declared !== undefined && Number(declared) > options.maxBodyBytes) {
     // Refused before a byte of the body is read; refuse() closes the connection so it is never read.
     return refuse(req, res, { kind: 'too-large', limitBytes: options.maxBodyBytes }, options.surface);
+  }
+
+  // Body-less requests (the bulk of traffic, downloads included) take the lean client when the origin has one.
+  const pool = (options.origin as { leanPool?: OriginPool }).leanPool;
+  if (pool !== undefined && !hasBody && req.headers.expect === undefined) {
+    return leanForward(pool, req, res, options, buildOriginHeaders(req, ctx, options, false));
   }
 
   const { target } = options.origin;

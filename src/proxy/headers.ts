@@ -72,7 +72,11 @@ export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContex
 
 /** The origin's end-to-end response headers as a flat list, plus the caller's extras (which win). */
 export function buildResponseHeaders(proxyRes: http.IncomingMessage, extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
-  const raw = proxyRes.rawHeaders;
+  return buildResponseHeadersFromRaw(proxyRes.rawHeaders, extra, close);
+}
+
+/** The same from a raw [name, value, ...] list (the lean origin client parses heads itself). */
+export function buildResponseHeadersFromRaw(raw: string[], extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
   // Read Connection from the raw list: touching proxyRes.headers would build a second copy of every header.
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {

@@ -1,0 +1,308 @@
+// The lean origin client: forwards requests without a body (GET, HEAD, most API reads, every download) over
+// pooled keep-alive sockets, writing the request head directly and relaying the response body as the socket
+// delivers it. node:http's client costs about as much CPU as all the rest of a proxied request and copies every
+// response byte once more (docs/performance.md); this path does neither. Requests with a body, Expect and
+// upgrades keep using node:http (forward.ts, upgrade.ts), as does any origin without a pool (the tunnel).
+//
+// Socket listeners are installed once per connection; a request only points the connection at its exchange.
+import net from 'node:net';
+import type http from 'node:http';
+import { classifyOriginError, refuse } from '../http/refuse.js';
+import { buildResponseHeadersFromRaw } from './headers.js';
+import { BadResponse, parseResponseHead, type ResponseHead } from './response-head.js';
+import type { ForwardOptions } from './forward.js';
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_CHUNK_LINE = 4096;
+/** Idle pooled sockets are dropped before a typical origin keep-alive timeout (Node's default is 5 s). */
+const POOL_IDLE_MS = 4_000;
+const MAX_IDLE_SOCKETS = 256;
+/** Safe to send again when a reused connection turns out to have been closed by the origin. */
+const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+type Phase = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'until-close' | 'done';
+
+interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  options: ForwardOptions;
+  requestHead: string;
+  conn: Connection | null;
+  phase: Phase;
+  /** Bytes of an unfinished head or chunk-size/trailer line. */
+  pending: Buffer | null;
+  remaining: number;
+  keepAlive: boolean;
+  keepAliveMs: number;
+  retried: boolean;
+}
+
+interface Connection {
+  socket: net.Socket;
+  pool: OriginPool;
+  exchange: Exchange | null;
+  /** Served at least one response: a close before any byte may just be a stale keep-alive socket. */
+  reused: boolean;
+  received: number;
+  error: NodeJS.ErrnoException | null;
+  resume: () => void;
+}
+
+const LEAN = Symbol('porthole.lean');
+type LeanResponse = http.ServerResponse & { [LEAN]?: Exchange };
+
+export class OriginPool {
+  private readonly idle: Connection[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly highWaterMark: number,
+  ) {}
+
+  acquire(fresh: boolean): Connection {
+    while (!fresh && this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (!conn.socket.destroyed && conn.socket.writable) return conn;
+    }
+    return this.connect();
+  }
+
+  release(conn: Connection, keepAliveMs: number): void {
+    if (this.closed || this.idle.length >= MAX_IDLE_SOCKETS) return void conn.socket.destroy();
+    conn.reused = true;
+    conn.socket.setTimeout(keepAliveMs > 0 ? Math.max(500, Math.min(POOL_IDLE_MS, keepAliveMs - 1000)) : POOL_IDLE_MS);
+    conn.socket.resume();
+    this.idle.push(conn);
+  }
+
+  forget(conn: Connection): void {
+    const at = this.idle.indexOf(conn);
+    if (at !== -1) this.idle.splice(at, 1);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
+  }
+
+  private connect(): Connection {
+    const socket = net.connect({ host: this.host, port: this.port, noDelay: true, highWaterMark: this.highWaterMark } as net.NetConnectOpts);
+    const conn: Connection = { socket, pool: this, exchange: null, reused: false, received: 0, error: null, resume: () => socket.resume() };
+    socket.on('data', (chunk: Buffer) => onData(conn, chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => (conn.error ??= error));
+    socket.on('timeout', () => {
+      conn.error ??= Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' });
+      socket.destroy();
+    });
+    socket.on('close', () => onClose(conn));
+    return conn;
+  }
+}
+
+/** Forwards a request that has no body. `headers` is the flat list from buildOriginHeaders. */
+export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: http.ServerResponse, options: ForwardOptions, headers: string[]): void {
+  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  const exchange: Exchange = {
+    req, res, options, requestHead: `${head}\r\n`, conn: null, phase: 'head', pending: null, remaining: 0, keepAlive: true, keepAliveMs: -1, retried: false,
+  };
+  (res as LeanResponse)[LEAN] = exchange;
+  res.on('close', onClientClosed);
+  send(exchange, pool.acquire(false));
+}
+
+function send(exchange: Exchange, conn: Connection): void {
+  exchange.conn = conn;
+  conn.exchange = exchange;
+  conn.received = 0;
+  conn.socket.setTimeout(exchange.options.idleTimeoutMs);
+  conn.socket.write(exchange.requestHead);
+}
+
+function onClientClosed(this: LeanResponse): void {
+  const exchange = this[LEAN];
+  if (!exchange || exchange.phase === 'done') return;
+  // The client left mid-response: the rest of this response can never be delivered, so the socket is spent.
+  exchange.phase = 'done';
+  const conn = exchange.conn;
+  if (conn) {
+    conn.exchange = null;
+    conn.socket.destroy();
+  }
+}
+
+function onData(conn: Connection, chunk: Buffer): void {
+  const exchange = conn.exchange;
+  // Bytes nobody asked for (idle socket, or after a complete response): the connection cannot be trusted.
+  if (!exchange) return void conn.socket.destroy();
+  conn.received += chunk.length;
+  try {
+    feed(exchange, conn, chunk);
+  } catch (error) {
+    fail(exchange, conn, error as NodeJS.ErrnoException);
+  }
+}
+
+function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
+  let data = chunk;
+  while (data.length > 0 || exchange.phase === 'done') {
+    switch (exchange.phase) {
+      case 'head': {
+        const buffered = exchange.pending ? Buffer.concat([exchange.pending, data]) : data;
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end === -1) {
+          if (buffered.length > MAX_HEAD_BYTES) throw new BadResponse('response head too large');
+          // A head ending in bare LFs would never match CRLF CRLF: refuse it now instead of waiting for a timeout.
+          const lf = buffered.indexOf(10);
+          if (lf !== -1 && buffered[lf - 1] !== 13) throw new BadResponse('bare LF in response head');
+          exchange.pending = buffered;
+          return;
+        }
+        exchange.pending = null;
+        data = buffered.subarray(end + 4);
+        const head = parseResponseHead(buffered.toString('latin1', 0, end));
+        if (head.status < 200) {
+          if (head.status === 101) throw new BadResponse('unexpected 101 on a plain request');
+          continue; // 1xx interim answers (e.g. 103 Early Hints) are not relayed on this path
+        }
+        startResponse(exchange, head);
+        break;
+      }
+      case 'length': {
+        const n = Math.min(data.length, exchange.remaining);
+        exchange.remaining -= n;
+        write(exchange, conn, n === data.length ? data : data.subarray(0, n));
+        data = data.subarray(n);
+        if (exchange.remaining === 0) exchange.phase = 'done';
+        break;
+      }
+      case 'until-close':
+        write(exchange, conn, data);
+        return;
+      case 'chunk-size':
+      case 'trailers': {
+        const buffered = exchange.pending ? Buffer.concat([exchange.pending, data]) : data;
+        const eol = buffered.indexOf('\r\n');
+        if (eol === -1) {
+          if (buffered.length > MAX_CHUNK_LINE && exchange.phase === 'chunk-size') throw new BadResponse('chunk size line too long');
+          if (buffered.length > MAX_HEAD_BYTES) throw new BadResponse('trailers too large');
+          exchange.pending = buffered;
+          return;
+        }
+        exchange.pending = null;
+        const line = buffered.toString('latin1', 0, eol);
+        data = buffered.subarray(eol + 2);
+        if (line.includes('\r') || line.includes('\n')) throw new BadResponse('bare CR or LF in chunked framing');
+        if (exchange.phase === 'trailers') {
+          if (line === '') exchange.phase = 'done';
+          break;
+        }
+        const size = /^([0-9A-Fa-f]{1,12})(?:[ \t]*;.*)?$/.exec(line);
+        if (!size) throw new BadResponse('invalid chunk size');
+        exchange.remaining = parseInt(size[1]!, 16);
+        exchange.phase = exchange.remaining === 0 ? 'trailers' : 'chunk-data';
+        break;
+      }
+      case 'chunk-data': {
+        const n = Math.min(data.length, exchange.remaining);
+        exchange.remaining -= n;
+        write(exchange, conn, n === data.length ? data : data.subarray(0, n));
+        data = data.subarray(n);
+        if (exchange.remaining === 0) exchange.phase = 'chunk-crlf';
+        break;
+      }
+      case 'chunk-crlf': {
+        const buffered = exchange.pending ? Buffer.concat([exchange.pending, data]) : data;
+        if (buffered.length < 2) {
+          exchange.pending = buffered;
+          return;
+        }
+        exchange.pending = null;
+        if (buffered[0] !== 13 || buffered[1] !== 10) throw new BadResponse('chunk not followed by CRLF');
+        data = buffered.subarray(2);
+        exchange.phase = 'chunk-size';
+        break;
+      }
+      case 'done':
+        return finish(exchange, conn, data.length === 0);
+    }
+  }
+}
+
+const NO_BODY_STATUS = (status: number) => status === 204 || status === 304;
+
+function startResponse(exchange: Exchange, head: ResponseHead): void {
+  const { req, res, options } = exchange;
+  exchange.keepAlive = !head.close;
+  exchange.keepAliveMs = head.keepAliveMs;
+  const headers = buildResponseHeadersFromRaw(head.raw, options.responseHeaders, false);
+  if (res.getHeaderNames().length === 0) {
+    res.writeHead(head.status, head.message, headers);
+  } else {
+    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+    res.writeHead(head.status, head.message);
+  }
+  if (req.method === 'HEAD' || NO_BODY_STATUS(head.status)) exchange.phase = 'done';
+  else if (head.chunked) exchange.phase = 'chunk-size';
+  else if (head.contentLength >= 0) {
+    exchange.remaining = head.contentLength;
+    exchange.phase = head.contentLength === 0 ? 'done' : 'length';
+  } else {
+    // No framing: the body ends when the origin closes, so this connection ends with it.
+    exchange.keepAlive = false;
+    exchange.phase = 'until-close';
+  }
+}
+
+function write(exchange: Exchange, conn: Connection, data: Buffer): void {
+  if (data.length === 0) return;
+  if (!exchange.res.write(data)) {
+    conn.socket.pause();
+    exchange.res.once('drain', conn.resume);
+  }
+}
+
+function finish(exchange: Exchange, conn: Connection, clean: boolean): void {
+  exchange.phase = 'done';
+  conn.exchange = null;
+  exchange.res.end();
+  if (clean && exchange.keepAlive) conn.pool.release(conn, exchange.keepAliveMs);
+  else conn.socket.destroy();
+}
+
+function fail(exchange: Exchange, conn: Connection, error: NodeJS.ErrnoException): void {
+  conn.error ??= error;
+  conn.exchange = null;
+  conn.socket.destroy();
+  settleBroken(exchange, conn);
+}
+
+function onClose(conn: Connection): void {
+  conn.pool.forget(conn);
+  const exchange = conn.exchange;
+  if (!exchange) return;
+  conn.exchange = null;
+  if (exchange.phase === 'until-close' && !conn.error) {
+    exchange.phase = 'done';
+    return void exchange.res.end();
+  }
+  // A pooled socket the origin had already closed: nothing was received, so send once more on a new one.
+  if (exchange.phase === 'head' && conn.reused && conn.received === 0 && !exchange.retried && RETRYABLE.has(exchange.req.method!)) {
+    exchange.retried = true;
+    return send(exchange, conn.pool.acquire(true));
+  }
+  settleBroken(exchange, conn);
+}
+
+/** Before the answer started: a refusal naming the cause. After: abort the client, never a short success. */
+function settleBroken(exchange: Exchange, conn: Connection): void {
+  const { req, res, options } = exchange;
+  const started = exchange.phase !== 'head';
+  exchange.phase = 'done';
+  if (started || res.headersSent) return void res.destroy();
+  if (res.destroyed) return;
+  const error = conn.error ?? Object.assign(new Error('origin closed the connection'), { code: 'ECONNRESET' });
+  refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: options.origin.describe(), code: error.code }, options.surface);
+}

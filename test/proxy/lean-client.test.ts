@@ -1,0 +1,140 @@
+// The lean origin client (body-less requests over pooled sockets, response heads parsed by Porthole): framing
+// of every kind relayed exactly, malformed origin answers refused with 502 and never reused, stale keep-alive
+// sockets retried once for safe methods only. The origin here is a raw socket server scripted per request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { startHarness, rawExchange, request, statusOf, HOST, type Harness } from './harness.js';
+
+/** What the scripted origin does for a request line; `socket` lets a script close or misbehave. */
+type Script = (socket: net.Socket) => void;
+
+let scripts = new Map<string, Script>();
+let connections = 0;
+let requestsSeen: string[] = [];
+let origin: net.Server;
+let proxy: Harness;
+
+before(async () => {
+  origin = net.createServer((socket) => {
+    connections++;
+    let buffered = '';
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('latin1');
+      let end: number;
+      while ((end = buffered.indexOf('\r\n\r\n')) !== -1) {
+        const head = buffered.slice(0, end);
+        buffered = buffered.slice(end + 4);
+        const path = head.split(' ')[1]!;
+        requestsSeen.push(`${head.split(' ')[0]} ${path}`);
+        const script = scripts.get(path);
+        if (script) script(socket);
+        else socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  proxy = await startHarness({ originUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` });
+});
+after(async () => {
+  await proxy.close();
+  origin.close();
+});
+
+function reset(next: Record<string, Script>): void {
+  scripts = new Map(Object.entries(next));
+  requestsSeen = [];
+}
+
+const reply = (text: string): Script => (socket) => void socket.write(text);
+
+test('a chunked answer with extensions and trailers arrives whole and re-framed', async () => {
+  reset({ '/chunked': reply('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n') });
+  const res = await request(proxy.port, { path: '/chunked' });
+  assert.equal(res.status, 200);
+  assert.equal(res.body.toString(), 'hello world');
+  // The connection stays usable: a second request reuses it.
+  const before = connections;
+  assert.equal((await request(proxy.port, { path: '/chunked' })).body.toString(), 'hello world');
+  assert.equal(connections, before);
+});
+
+test('a close-delimited answer is relayed until the origin closes', async () => {
+  reset({ '/until-close': (socket) => socket.end('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it') });
+  const res = await request(proxy.port, { path: '/until-close' });
+  assert.equal(res.status, 200);
+  assert.equal(res.body.toString(), 'all of it');
+});
+
+test('HEAD, 204 and 304 answers carry no body and keep the connection usable', async () => {
+  reset({
+    '/head': reply('HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n'),
+    '/204': reply('HTTP/1.1 204 No Content\r\n\r\n'),
+    '/304': reply('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n'),
+  });
+  const head = await request(proxy.port, { method: 'HEAD', path: '/head' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], '1234');
+  assert.equal((await request(proxy.port, { path: '/204' })).status, 204);
+  const notModified = await request(proxy.port, { path: '/304' });
+  assert.equal(notModified.status, 304);
+  assert.equal(notModified.headers.etag, '"x"');
+});
+
+test('malformed origin answers become a 502, never a relayed response', async () => {
+  const bad: Record<string, string> = {
+    '/bare-lf': 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
+    '/obs-fold': 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok',
+    '/cl-te': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    '/two-cl': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
+    '/bad-name': 'HTTP/1.1 200 OK\r\nX A: b\r\nContent-Length: 2\r\n\r\nok',
+    '/bad-status': 'HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok',
+    '/bad-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
+  };
+  reset(Object.fromEntries(Object.entries(bad).map(([path, text]) => [path, reply(text)])));
+  for (const path of Object.keys(bad)) {
+    const result = await rawExchange(proxy.port, [`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`]);
+    const status = statusOf(result.text);
+    // Either refused before anything was relayed, or (bad chunk, found mid-body) the client connection aborted.
+    if (path === '/bad-chunk') assert.doesNotMatch(result.text, /hello/, path);
+    else assert.equal(status, 502, `${path} answered ${status}`);
+  }
+});
+
+test('bytes after a complete answer are never taken as the next answer', async () => {
+  reset({
+    '/extra': reply(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled`),
+    '/next': reply('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext'),
+  });
+  assert.equal((await request(proxy.port, { path: '/extra' })).body.toString(), 'ok');
+  assert.equal((await request(proxy.port, { path: '/next' })).body.toString(), 'next');
+});
+
+test('a keep-alive socket the origin closed meanwhile is not used for the next GET', async () => {
+  reset({ '/then-close': (socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    // The origin drops the idle connection without a hint, just as the proxy might reuse it.
+    setTimeout(() => socket.destroy(), 20);
+  } });
+  assert.equal((await request(proxy.port, { path: '/then-close' })).status, 200);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const again = await request(proxy.port, { path: '/then-close' });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.toString(), 'ok');
+});
+
+test('a DELETE is not resent when its connection dies without an answer', async () => {
+  reset({ '/delete-dies': (socket) => socket.destroy() });
+  const res = await request(proxy.port, { method: 'DELETE', path: '/delete-dies' });
+  assert.equal(res.status, 502);
+  assert.deepEqual(requestsSeen, ['DELETE /delete-dies']);
+});
+
+test('a 103 Early Hints before the answer is skipped, the answer relayed', async () => {
+  reset({ '/hints': reply('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') });
+  const res = await request(proxy.port, { path: '/hints' });
+  assert.equal(res.status, 200);
+  assert.equal(res.body.toString(), 'ok');
+});
