@@ -19,6 +19,7 @@ const POOL_IDLE_MS = 4_000;
 const MAX_IDLE_SOCKETS = 256;
 /** Safe to send again when a reused connection turns out to have been closed by the origin. */
 const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+const UNSAFE_VALUE = /[\0\r\n]/;
 
 type Phase = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'until-close' | 'done';
 
@@ -104,7 +105,12 @@ export class OriginPool {
 /** Forwards a request that has no body. `headers` is the flat list from buildOriginHeaders. */
 export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: http.ServerResponse, options: ForwardOptions, headers: string[]): void {
   let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const value = headers[i + 1]!;
+    // Node's parser already refused such bytes from the client; this guards values a handler rewrote.
+    if (UNSAFE_VALUE.test(value)) return refuse(req, res, { kind: 'bad-request', reason: 'Invalid header value.' }, options.surface);
+    head += `${headers[i]}: ${value}\r\n`;
+  }
   const exchange: Exchange = {
     req, res, options, requestHead: `${head}\r\n`, conn: null, phase: 'head', pending: null, remaining: 0, keepAlive: true, keepAliveMs: -1, retried: false,
   };

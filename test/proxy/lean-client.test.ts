@@ -138,3 +138,12 @@ test('a 103 Early Hints before the answer is skipped, the answer relayed', async
   assert.equal(res.status, 200);
   assert.equal(res.body.toString(), 'ok');
 });
+
+test('a header value a handler rewrote with CR or LF is refused, never written to the origin', async (t) => {
+  const injecting = await startHarness({ originUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`, filterCookie: (cookie) => `${cookie}\r\nX-Injected: 1` });
+  t.after(() => injecting.close());
+  reset({ '/injected': reply('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') });
+  const res = await request(injecting.port, { path: '/injected', headers: { cookie: 'a=1' } });
+  assert.equal(res.status, 400);
+  assert.deepEqual(requestsSeen, []);
+});
