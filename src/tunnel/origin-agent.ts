@@ -56,6 +56,12 @@ export function openStream(session: http2.ClientHttp2Session): http2.ClientHttp2
 
 // node:http and ws call these socket-only methods; on a multiplexed stream they have no meaning.
 function asSocket(s: http2.ClientHttp2Stream): stream.Duplex {
+  // Like a TCP socket without allowHalfOpen: when the origin closes its side (an idle keep-alive connection
+  // timing out), close ours too, so the stream ends and the agent forgets it instead of reusing a dead
+  // connection for the next request.
+  s.once('end', () => {
+    if (!s.writableEnded) s.end();
+  });
   const socketLike = s as unknown as Record<string, unknown>;
   socketLike.setNoDelay = () => s;
   socketLike.setKeepAlive = () => s;

@@ -197,3 +197,37 @@ test('status names each connector with id, address, streams and bytes, and is wr
   const written = readStatusFile(gateway.statusFile);
   assert.equal(written?.connectors[0]?.id, c.id);
 });
+
+test('an origin closing an idle keep-alive connection is not reused for the next request', async () => {
+  const quick = http.createServer((req, res) => res.end(`ok ${req.url}`));
+  quick.keepAliveTimeout = 100;
+  await new Promise<void>((r) => quick.listen(0, '127.0.0.1', r));
+  const d = tempDir();
+  const g = await startGateway({ dataDir: d.dir });
+  const c = spawnConnector({ token: g.newToken().token, origin: `http://127.0.0.1:${(quick.address() as net.AddressInfo).port}` });
+  const get = (path: string) =>
+    new Promise<{ body: string; socket: import('node:stream').Duplex }>((resolve, reject) => {
+      http
+        .get({ agent: g.hub.origin.agent, host: 'immich-server', port: 2283, path }, (res) => {
+          const socket = res.socket;
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve({ body, socket }));
+        })
+        .on('error', reject);
+    });
+  try {
+    await g.waitForConnectors(1);
+    const first = await get('/one');
+    assert.equal(first.body, 'ok /one');
+    // The origin drops the idle connection; the tunnel stream must close with it.
+    await new Promise((r) => (first.socket.destroyed ? r(null) : first.socket.once('close', r)));
+    assert.equal((await get('/two')).body, 'ok /two');
+  } finally {
+    await c.kill();
+    await g.close();
+    d.remove();
+    quick.closeAllConnections();
+    quick.close();
+  }
+});
