@@ -66,6 +66,10 @@ export function createListener(options: ListenerOptions): http.Server {
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!isOriginForm(req.url)) return refuse(req, res, { kind: 'bad-request', reason: 'Only origin-form request targets are accepted.' }, 'none');
+    // Node hands over "Transfer-Encoding: gzip" (and friends) before failing on the body: only plain chunked
+    // framing is ever forwarded, so nothing else may start a request to the origin.
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && te.toLowerCase() !== 'chunked') return refuse(req, res, { kind: 'bad-request', reason: 'Only chunked transfer coding is accepted.' }, 'none');
     const found = contextFor(req, options);
     if (!found) return refuse(req, res, { kind: 'misdirected' }, 'none');
     try {

@@ -131,11 +131,9 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx
     return refuse(req, res, { kind: 'too-large', limitBytes: options.maxBodyBytes }, options.surface);
   }
 
-  // Body-less requests (the bulk of traffic, downloads included) take the lean client when the origin has one.
+  // The direct origin has a lean client (src/proxy/lean-client.ts); the tunnel keeps node:http below.
   const pool = (options.origin as { leanPool?: OriginPool }).leanPool;
-  if (pool !== undefined && !hasBody && req.headers.expect === undefined) {
-    return leanForward(pool, req, res, options, buildOriginHeaders(req, ctx, options, false));
-  }
+  if (pool !== undefined) return leanForward(pool, req, res, options, buildOriginHeaders(req, ctx, options, false), hasBody);
 
   const { target } = options.origin;
   const proxyReq = http.request({

@@ -1,8 +1,8 @@
-// The lean origin client: forwards requests without a body (GET, HEAD, most API reads, every download) over
-// pooled keep-alive sockets, writing the request head directly and relaying the response body as the socket
-// delivers it. node:http's client costs about as much CPU as all the rest of a proxied request and copies every
-// response byte once more (docs/performance.md); this path does neither. Requests with a body, Expect and
-// upgrades keep using node:http (forward.ts, upgrade.ts), as does any origin without a pool (the tunnel).
+// The lean origin client: forwards requests to the direct origin over pooled keep-alive sockets, writing the
+// request head directly, streaming a request body straight to the socket (chunk-encoded when the client sent
+// chunked), and relaying the response body as the socket delivers it. node:http's client costs about as much CPU
+// as all the rest of a proxied request and copies every response byte once more (docs/performance.md); this
+// path does neither. Upgrades keep using node:http (upgrade.ts), as does any origin without a pool (the tunnel).
 //
 // Socket listeners are installed once per connection; a request only points the connection at its exchange.
 import net from 'node:net';
@@ -36,6 +36,16 @@ interface Exchange {
   keepAlive: boolean;
   keepAliveMs: number;
   retried: boolean;
+  /** The request has a body to stream ('length': as is; 'chunked': chunk-encoded by us). */
+  body: 'none' | 'length' | 'chunked';
+  /** Every body byte was handed to the origin socket. */
+  bodyDone: boolean;
+  /** Body bytes read from the client (counted only under a cap). */
+  received: number;
+  /** The client asked for "100 Continue" and the origin sent it. */
+  continued: boolean;
+  /** The origin socket pushed back on the body: a timeout now is the origin's, not the client's. */
+  originBusy: boolean;
 }
 
 interface Connection {
@@ -47,6 +57,8 @@ interface Connection {
   received: number;
   error: NodeJS.ErrnoException | null;
   resume: () => void;
+  /** The origin took the body chunk that filled its buffer: let the client's body flow again. */
+  drained: () => void;
 }
 
 const LEAN = Symbol('porthole.lean');
@@ -90,7 +102,16 @@ export class OriginPool {
 
   private connect(): Connection {
     const socket = net.connect({ host: this.host, port: this.port, noDelay: true, highWaterMark: this.highWaterMark } as net.NetConnectOpts);
-    const conn: Connection = { socket, pool: this, exchange: null, reused: false, received: 0, error: null, resume: () => socket.resume() };
+    const conn: Connection = {
+      socket, pool: this, exchange: null, reused: false, received: 0, error: null,
+      resume: () => socket.resume(),
+      drained: () => {
+        const exchange = conn.exchange;
+        if (!exchange) return;
+        exchange.originBusy = false;
+        if (exchange.phase !== 'done') exchange.req.resume();
+      },
+    };
     socket.on('data', (chunk: Buffer) => onData(conn, chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => (conn.error ??= error));
     socket.on('timeout', () => {
@@ -103,7 +124,7 @@ export class OriginPool {
 }
 
 /** Forwards a request that has no body. `headers` is the flat list from buildOriginHeaders. */
-export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: http.ServerResponse, options: ForwardOptions, headers: string[]): void {
+export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: http.ServerResponse, options: ForwardOptions, headers: string[], hasBody: boolean): void {
   let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
     const value = headers[i + 1]!;
@@ -113,10 +134,66 @@ export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: ht
   }
   const exchange: Exchange = {
     req, res, options, requestHead: `${head}\r\n`, conn: null, phase: 'head', pending: null, remaining: 0, keepAlive: true, keepAliveMs: -1, retried: false,
+    body: !hasBody ? 'none' : req.headers['transfer-encoding'] !== undefined ? 'chunked' : 'length',
+    bodyDone: !hasBody, received: 0, continued: false, originBusy: false,
   };
   (res as LeanResponse)[LEAN] = exchange;
   res.on('close', onClientClosed);
   send(exchange, pool.acquire(false));
+  if (hasBody) {
+    (req as LeanRequest)[LEAN] = exchange;
+    req.on('data', onBodyData);
+    req.on('end', onBodyEnd);
+  }
+}
+
+type LeanRequest = http.IncomingMessage & { [LEAN]?: Exchange };
+
+/** Streams one body chunk to the origin, with backpressure, the optional cap, and chunk framing. */
+function onBodyData(this: LeanRequest, chunk: Buffer): void {
+  const exchange = this[LEAN]!;
+  const conn = exchange.conn;
+  if (exchange.phase === 'done' || !conn) return;
+  const limit = exchange.options.maxBodyBytes;
+  if (limit !== undefined) {
+    exchange.received += chunk.length;
+    if (exchange.received > limit) return overCap(exchange, conn, limit);
+  }
+  const socket = conn.socket;
+  let flushed: boolean;
+  if (exchange.body === 'chunked') {
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`);
+    socket.write(chunk);
+    flushed = socket.write('\r\n');
+    socket.uncork();
+  } else {
+    flushed = socket.write(chunk);
+  }
+  if (!flushed) {
+    exchange.originBusy = true;
+    this.pause();
+    socket.once('drain', conn.drained);
+  }
+}
+
+function onBodyEnd(this: LeanRequest): void {
+  const exchange = this[LEAN]!;
+  const conn = exchange.conn;
+  if (exchange.phase === 'done' || !conn) return;
+  if (exchange.body === 'chunked') conn.socket.write('0\r\n\r\n');
+  exchange.bodyDone = true;
+}
+
+function overCap(exchange: Exchange, conn: Connection, limit: number): void {
+  const { req, res, options } = exchange;
+  req.off('data', onBodyData);
+  const answered = exchange.phase !== 'head';
+  exchange.phase = 'done';
+  conn.exchange = null;
+  conn.socket.destroy();
+  if (!answered) refuse(req, res, { kind: 'too-large', limitBytes: limit }, options.surface);
+  else res.destroy();
 }
 
 function send(exchange: Exchange, conn: Connection): void {
@@ -171,7 +248,12 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
         const head = parseResponseHead(buffered.toString('latin1', 0, end));
         if (head.status < 200) {
           if (head.status === 101) throw new BadResponse('unexpected 101 on a plain request');
-          continue; // 1xx interim answers (e.g. 103 Early Hints) are not relayed on this path
+          // The origin, not Porthole, says whether a body is welcome; other 1xx answers are not relayed.
+          if (head.status === 100 && exchange.req.headers.expect !== undefined && !exchange.continued) {
+            exchange.continued = true;
+            exchange.res.writeContinue();
+          }
+          continue;
         }
         startResponse(exchange, head);
         break;
@@ -243,7 +325,9 @@ function startResponse(exchange: Exchange, head: ResponseHead): void {
   const { req, res, options } = exchange;
   exchange.keepAlive = !head.close;
   exchange.keepAliveMs = head.keepAliveMs;
-  const headers = buildResponseHeadersFromRaw(head.raw, options.responseHeaders, false);
+  // The client waited for "100 Continue" that never came: its body is unsent, so this connection is done.
+  const closeAfter = !exchange.continued && req.headers.expect !== undefined && !req.complete;
+  const headers = buildResponseHeadersFromRaw(head.raw, options.responseHeaders, closeAfter);
   if (res.getHeaderNames().length === 0) {
     res.writeHead(head.status, head.message, headers);
   } else {
@@ -273,8 +357,10 @@ function write(exchange: Exchange, conn: Connection, data: Buffer): void {
 function finish(exchange: Exchange, conn: Connection, clean: boolean): void {
   exchange.phase = 'done';
   conn.exchange = null;
+  if (!exchange.bodyDone) exchange.req.off('data', onBodyData);
   exchange.res.end();
-  if (clean && exchange.keepAlive) conn.pool.release(conn, exchange.keepAliveMs);
+  // A connection whose request body did not go out whole can never carry another request.
+  if (clean && exchange.keepAlive && exchange.bodyDone) conn.pool.release(conn, exchange.keepAliveMs);
   else conn.socket.destroy();
 }
 
@@ -295,7 +381,7 @@ function onClose(conn: Connection): void {
     return void exchange.res.end();
   }
   // A pooled socket the origin had already closed: nothing was received, so send once more on a new one.
-  if (exchange.phase === 'head' && conn.reused && conn.received === 0 && !exchange.retried && RETRYABLE.has(exchange.req.method!)) {
+  if (exchange.phase === 'head' && exchange.body === 'none' && conn.reused && conn.received === 0 && !exchange.retried && RETRYABLE.has(exchange.req.method!)) {
     exchange.retried = true;
     return send(exchange, conn.pool.acquire(true));
   }
@@ -310,5 +396,8 @@ function settleBroken(exchange: Exchange, conn: Connection): void {
   if (started || res.headersSent) return void res.destroy();
   if (res.destroyed) return;
   const error = conn.error ?? Object.assign(new Error('origin closed the connection'), { code: 'ECONNRESET' });
+  // Idle while the origin was ready for more body: the client stalled, not Immich. Drop it like the
+  // listener's own idle timeout would, rather than blaming the origin.
+  if (error.code === 'ETIMEDOUT' && !exchange.bodyDone && !exchange.originBusy) return void res.destroy();
   refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: options.origin.describe(), code: error.code }, options.surface);
 }
