@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import type { ResolvedConfig } from '../config/load.js';
+import { createSmtpTransport } from '../mail/smtp.js';
 
 export type Verdict = 'pass' | 'warn' | 'fail';
 
@@ -105,18 +105,7 @@ export async function checkMail(config: ResolvedConfig): Promise<CheckResult> {
     return { name, verdict: 'warn', detail: 'mail.transport is console: codes are printed to the log, not sent', fix: 'Configure mail.smtp for real use.' };
   }
   const smtp = config.mail.smtp!;
-  const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    secure: smtp.security === 'tls',
-    requireTLS: smtp.security === 'starttls',
-    ignoreTLS: smtp.security === 'none',
-    auth: smtp.user ? { user: smtp.user, pass: smtp.password ?? '' } : undefined,
-    tls: { rejectUnauthorized: !smtp.allowInvalidCertificate },
-    connectionTimeout: TIMEOUT_MS,
-    greetingTimeout: TIMEOUT_MS,
-    socketTimeout: TIMEOUT_MS,
-  });
+  const transport = createSmtpTransport(smtp, TIMEOUT_MS);
   try {
     await transport.verify();
     return { name, verdict: 'pass', detail: `${smtp.host}:${smtp.port} (${smtp.security}${smtp.user ? ', authenticated' : ''})` };

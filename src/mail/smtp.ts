@@ -5,10 +5,11 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from './mailer.js';
 
-export function createSmtpMailer(mail: ResolvedConfig['mail'], logger: Logger): Mailer {
-  const smtp = mail.smtp;
-  if (!smtp) throw new Error('mail.smtp is required for the smtp transport');
-  const transport = nodemailer.createTransport({
+type SmtpSettings = NonNullable<ResolvedConfig['mail']['smtp']>;
+
+/** The one mapping from mail.smtp to a nodemailer transport; `porthole doctor` verifies with the same one. */
+export function createSmtpTransport(smtp: SmtpSettings, timeoutMs = 15_000) {
+  return nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,
     secure: smtp.security === 'tls',
@@ -16,10 +17,16 @@ export function createSmtpMailer(mail: ResolvedConfig['mail'], logger: Logger): 
     ignoreTLS: smtp.security === 'none',
     auth: smtp.user ? { user: smtp.user, pass: smtp.password ?? '' } : undefined,
     tls: { rejectUnauthorized: !smtp.allowInvalidCertificate, minVersion: 'TLSv1.2' },
-    connectionTimeout: 15_000,
-    greetingTimeout: 15_000,
-    socketTimeout: 30_000,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: 2 * timeoutMs,
   });
+}
+
+export function createSmtpMailer(mail: ResolvedConfig['mail'], logger: Logger): Mailer {
+  const smtp = mail.smtp;
+  if (!smtp) throw new Error('mail.smtp is required for the smtp transport');
+  const transport = createSmtpTransport(smtp);
   return {
     async send(message) {
       // Only the fields we built are sent; nodemailer may never read files or fetch URLs for a message.
