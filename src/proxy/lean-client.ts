@@ -123,7 +123,7 @@ export class OriginPool {
   }
 }
 
-/** Forwards a request that has no body. `headers` is the flat list from buildOriginHeaders. */
+/** Forwards a request (its body, if any, follows as the client sends it). `headers` is from buildOriginHeaders. */
 export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: http.ServerResponse, options: ForwardOptions, headers: string[], hasBody: boolean): void {
   let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
@@ -153,7 +153,8 @@ type LeanRequest = http.IncomingMessage & { [LEAN]?: Exchange };
 function onBodyData(this: LeanRequest, chunk: Buffer): void {
   const exchange = this[LEAN]!;
   const conn = exchange.conn;
-  if (exchange.phase === 'done' || !conn) return;
+  // An empty chunk would be written as "0\r\n\r\n", the end of a chunked body: never send one mid-body.
+  if (exchange.phase === 'done' || !conn || chunk.length === 0) return;
   const limit = exchange.options.maxBodyBytes;
   if (limit !== undefined) {
     exchange.received += chunk.length;

@@ -1,4 +1,4 @@
-// The lean origin client (body-less requests over pooled sockets, response heads parsed by Porthole): framing
+// The lean origin client (requests over pooled sockets, response heads parsed by Porthole): framing
 // of every kind relayed exactly, malformed origin answers refused with 502 and never reused, stale keep-alive
 // sockets retried once for safe methods only. The origin here is a raw socket server scripted per request.
 import { test, before, after } from 'node:test';
