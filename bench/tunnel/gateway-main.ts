@@ -9,6 +9,7 @@ import { createGatewayTlsServer, loadGatewayCertificate } from '../../src/tunnel
 import { createTunnelHub } from '../../src/tunnel/hub.js';
 import { createTunnelToken, sqliteTunnelTokenStore, storeTokenVerifier } from '../../src/tunnel/token-store.js';
 import { encodeToken } from '../../src/tunnel/token.js';
+import { corkingPipe } from '../../src/tunnel/cork-pipe.js';
 
 const tlsHost = process.argv[2] ?? '127.0.0.1';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-gw-'));
@@ -22,7 +23,8 @@ const forward = net.createServer((client) => {
   const upstream = hub.origin.agent.createConnection({}, () => {});
   if (!upstream) return client.destroy();
   client.pipe(upstream);
-  upstream.pipe(client);
+  // What the gateway's proxy should do too: batch the tunnel's 16 KiB pieces into one write per tick.
+  corkingPipe(upstream, client);
   client.on('error', () => upstream.destroy());
   upstream.on('error', () => client.destroy());
   client.on('close', () => upstream.destroy());

@@ -23,6 +23,7 @@ import {
   TUNNEL_ALPN,
   WELCOME_PATH,
 } from './protocol.js';
+import { corkingPipe } from './cork-pipe.js';
 import { credentialOf, decodeToken, parseGatewayAddress, type TunnelToken } from './token.js';
 import type { TunnelLogger } from './hub.js';
 
@@ -119,7 +120,7 @@ export function runConnector(options: ConnectorOptions): Connector {
     });
     // Bytes the gateway sends before the origin answers wait in the socket's buffer; half-close (END_STREAM)
     // becomes a FIN to the origin via pipe's end().
-    stream.pipe(upstream);
+    corkingPipe(stream, upstream);
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
       if (stream.destroyed || stream.closed) return;
