@@ -2,7 +2,6 @@
 // gateway's SQLite file), the hub and the TLS listener on the HTTPS port, with browser sockets handed to
 // the existing HTTP server. Returns the hub's Origin to use in place of the direct one.
 import fs from 'node:fs';
-import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
@@ -33,8 +32,11 @@ export interface GatewayTunnelOptions {
   hostnames: string[];
   /** The origin as Immich knows itself (config origin.url): only the Host/target of forwarded requests. */
   originUrl: URL;
-  /** Browser sockets on the HTTPS port go here (emit 'connection'); HTTP/1.1 only until it speaks h2. */
-  httpServer: http.Server;
+  /**
+   * Browser sockets on the HTTPS port (ALPN http/1.1 or none): `(s) => httpsListener.emit('connection', s)`.
+   * A callback, not the server, so the tunnel (whose Origin the host handlers need) can start first.
+   */
+  onHttpSocket: (socket: tls.TLSSocket) => void;
   logger?: TunnelLogger;
   audit?: TunnelAudit;
 }
@@ -66,7 +68,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
   const tlsServer = createGatewayTlsServer({
     certificate,
     onTunnelSocket: (socket) => hub.handleSecureSocket(socket),
-    onHttpSocket: (socket) => options.httpServer.emit('connection', socket),
+    onHttpSocket: options.onHttpSocket,
   });
   await new Promise<void>((resolve, reject) => {
     tlsServer.once('error', reject);

@@ -21,7 +21,7 @@ test('one HTTPS port: browsers reach the HTTP server, connectors the hub, and th
     httpsPort: 0,
     hostnames: ['photos.localhost'],
     originUrl: new URL('http://immich-server:2283'),
-    httpServer: app,
+    onHttpSocket: (socket) => app.emit('connection', socket),
   });
   // The CLI creates the token through its own connection to the same file.
   const cli = openTunnelTokenStore(d.dir);
