@@ -1,11 +1,20 @@
 // The `porthole` command line: parses arguments (commander) and hands off to one module per subcommand.
 import { Command, InvalidArgumentError } from 'commander';
-import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import { auditCommand } from './audit.js';
 import { devicesCommand } from './devices.js';
 import { sessionsCommand } from './sessions.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+/** Our package.json, found upwards from this file (the sources and the compiled build sit at different depths). */
+function ownVersion(): string {
+  let dir = new URL('.', import.meta.url);
+  for (let depth = 0; depth < 5; depth++, dir = new URL('..', dir)) {
+    const file = new URL('package.json', dir);
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  return 'unknown';
+}
+const version = ownVersion();
 
 function portNumber(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
