@@ -1,6 +1,9 @@
-// Assembles a running gateway from a validated config: state, mail, origin, the two host faces, the listener.
+// Assembles a running gateway from a validated config: state, mail, origin, the two host faces, the listeners
+// (plain HTTP, and the HTTPS port whose sockets are split by ALPN between browsers and home connectors).
 // This is the only file that knows how the pieces fit; each piece only knows its own job.
 import type http from 'node:http';
+import type tls from 'node:tls';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ResolvedConfig } from './config/load.js';
 import { createAddressMatcher } from './http/client-address.js';
@@ -14,6 +17,7 @@ import { createGate } from './gate/index.js';
 import { createShareHost } from './share/index.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
+import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate } from './tunnel/index.js';
 
 export interface GatewayDeps {
   config: ResolvedConfig;
@@ -30,6 +34,8 @@ export interface Gateway {
   readonly server: http.Server;
   /** The port the HTTP listener actually bound (useful with port 0 in tests). */
   readonly httpPort: number;
+  /** The HTTPS port actually bound and its certificate, when listen.httpsPort is set. */
+  readonly https?: { port: number; certificate: GatewayCertificate };
   close(): Promise<void>;
 }
 
@@ -39,42 +45,94 @@ export interface GatewayOverrides {
   now?: () => number;
 }
 
+function listen(server: net.Server, port: number, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+interface HttpsSide {
+  origin?: Origin;
+  port: number;
+  certificate: GatewayCertificate;
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTPS port. Browser sockets go to `browsers` (created later, once the handlers exist, hence a getter);
+ * with the tunnel on, sockets that negotiate the tunnel's ALPN become the origin.
+ */
+async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, browsers: () => http.Server | undefined): Promise<HttpsSide> {
+  const toBrowsers = (socket: tls.TLSSocket) => {
+    const server = browsers();
+    if (server) server.emit('connection', socket);
+    else socket.destroy();
+  };
+  const hostnames = [config.hosts.private, config.hosts.share].filter((h): h is string => Boolean(h));
+  if (config.tunnel.enabled) {
+    const tunnel = await startGatewayTunnel({
+      dataDir: config.dataDir,
+      address: config.listen.address,
+      httpsPort: config.listen.httpsPort!,
+      certFile: config.tls?.certFile,
+      keyFile: config.tls?.keyFile,
+      hostnames,
+      originUrl: new URL(config.origin.url),
+      onHttpSocket: toBrowsers,
+      logger: logger.child({ part: 'tunnel' }),
+      audit: store.audit,
+    });
+    return { origin: tunnel.origin, port: tunnel.httpsPort, certificate: tunnel.certificate, close: () => tunnel.close() };
+  }
+  const certificate = await loadGatewayCertificate({ dataDir: config.dataDir, certFile: config.tls?.certFile, keyFile: config.tls?.keyFile, hostnames });
+  // Without the tunnel nobody may speak its protocol here.
+  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers });
+  const port = await listen(server, config.listen.httpsPort!, config.listen.address);
+  return { port, certificate, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const store = overrides.store ?? openSqliteStore(config.dataDir);
-  const origin = overrides.origin ?? createDirectOrigin(new URL(config.origin.url));
+  let httpsListener: http.Server | undefined;
+  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener);
+  const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
   const deps: GatewayDeps = { config, store, mailer, origin, logger, now: overrides.now };
 
   const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
   if (config.hosts.share) hosts.set(config.hosts.share, createShareHost(deps));
 
-  const server = createListener({
-    handlerFor: createHostDispatcher(hosts),
-    isTrustedProxy: createAddressMatcher(config.trustedProxies),
-    scheme: 'http',
-    headersTimeoutMs: config.proxy.headersTimeout,
-    idleTimeoutMs: config.proxy.idleTimeout,
-    onError: (error, req) => logger.error({ err: error, url: req.url }, 'handler failed'),
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.httpPort, config.listen.address, () => {
-      server.off('error', reject);
-      resolve();
+  const listenerFor = (scheme: 'http' | 'https') =>
+    createListener({
+      handlerFor: createHostDispatcher(hosts),
+      isTrustedProxy: createAddressMatcher(config.trustedProxies),
+      scheme,
+      headersTimeoutMs: config.proxy.headersTimeout,
+      idleTimeoutMs: config.proxy.idleTimeout,
+      onError: (error, req) => logger.error({ err: error, url: req.url }, 'handler failed'),
     });
-  });
-  const httpPort = (server.address() as AddressInfo).port;
-  logger.info({ address: config.listen.address, port: httpPort, origin: origin.describe() }, 'listening');
+  const server = listenerFor('http');
+  if (https) httpsListener = listenerFor('https');
+  const httpPort = await listen(server, config.listen.httpPort, config.listen.address);
+  logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, origin: origin.describe() }, 'listening');
 
+  const closeServer = (s: http.Server) =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
   return {
     deps,
     server,
     httpPort,
+    https: https && { port: https.port, certificate: https.certificate },
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all([closeServer(server), httpsListener ? closeServer(httpsListener) : undefined]);
       await origin.close();
+      await https?.close();
       if (!overrides.store) store.close();
       mailer.close();
     },

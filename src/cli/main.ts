@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { auditCommand } from './audit.js';
 import { devicesCommand } from './devices.js';
 import { sessionsCommand } from './sessions.js';
+import { registerTunnel } from './tunnel.js';
 
 /** Our package.json, found upwards from this file (the sources and the compiled build sit at different depths). */
 function ownVersion(): string {
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
 
   program.addCommand(sessionsCommand());
   program.addCommand(auditCommand());
+  registerTunnel(program);
   program.addCommand(devicesCommand());
 
   return program;

@@ -163,6 +163,19 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    /** Certificate for the HTTPS port; without it a self-signed one is made once and kept in the data dir. */
+    tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    /** The far end of the tunnel: home connectors (`porthole connect`) dial the HTTPS port. */
+    tunnel: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** host:port connectors dial, written into tokens (the public name of listen.httpsPort). */
+        publicAddress: z
+          .string()
+          .regex(/^([a-z0-9.-]{1,253}|\[[0-9a-f:.]{2,45}\]):\d{1,5}$/i, 'expected host:port such as gateway.example.com:443')
+          .optional(),
+      })
+      .prefault({}),
     /** Lets Immich's first-admin sign-up and restore endpoints through; off once Immich is set up. */
     allowImmichSetup: z.boolean().default(false),
     log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
@@ -170,6 +183,9 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     if (config.hosts.share && config.hosts.share === config.hosts.private) {
       ctx.addIssue({ code: 'custom', path: ['hosts', 'share'], message: 'the share host must differ from the private host' });
+    }
+    if (config.tunnel.enabled && config.listen.httpsPort === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listen', 'httpsPort'], message: 'required when tunnel.enabled is true: connectors dial the HTTPS port' });
     }
     if (config.mail.transport === 'smtp' && !config.mail.smtp) {
       ctx.addIssue({ code: 'custom', path: ['mail', 'smtp'], message: 'required when mail.transport is smtp' });

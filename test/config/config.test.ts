@@ -59,6 +59,9 @@ test('each kind of bad value names its key and what was expected', () => {
     [{ ...valid, mail: { from: 'a@b.c', transport: 'smtp' } }, /^mail\.smtp: required when mail\.transport is smtp/],
     [{ ...valid, mail: { from: 'a@b.c', smtp: { host: 'mail', security: 'maybe' } } }, /^mail\.smtp\.security: /],
     [{ ...valid, mail: { from: 'a@b.c', smtp: { host: 'mail', password: { env: 'SMTP PASS' } } } }, /^mail\.smtp\.password/],
+    [{ ...valid, tunnel: { enabled: true } }, /^listen\.httpsPort: required when tunnel\.enabled/],
+    [{ ...valid, tunnel: { publicAddress: 'https://gw.example.com' } }, /^tunnel\.publicAddress: expected host:port/],
+    [{ ...valid, tls: { certFile: '/etc/cert.pem' } }, /^tls\.keyFile: required/],
   ];
   for (const [document, expected] of cases) {
     const found = problems(document);
