@@ -1,5 +1,7 @@
 // `porthole demo`: the sample photo server with Porthole in front, console mail, a demo allowlist.
-// Everything on loopback; nothing here is meant for production.
+// With --tunnel the gateway reaches the sample server only through a home connector (`porthole connect`
+// started as a second process), as on a VPS. Everything on loopback; nothing here is meant for production.
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,12 +11,30 @@ import { createLogger } from '../log.js';
 import { createConsoleMailer } from '../mail/console.js';
 import { stopOnSignals } from './serve.js';
 import { startSampleImmich } from '../../test/fixtures/sample-immich/server.js';
+import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../tunnel/index.js';
+import type { Gateway } from '../gateway.js';
 
-export async function demo(options: { port: number }): Promise<void> {
+/** Enrols a connector and starts `porthole connect` as its own process, pointed at the sample server. */
+function startDemoConnector(gateway: Gateway, dataDir: string, originUrl: string): ChildProcess {
+  const tokens = openTunnelTokenStore(dataDir);
+  const { id, secret } = createTunnelToken(tokens.store, 'demo-home');
+  tokens.close();
+  const https = gateway.https!;
+  const token = encodeToken({ id, secret, gateway: `127.0.0.1:${https.port}`, fingerprint: https.certificate.fingerprint });
+  const bin = new URL('../../bin/porthole.js', import.meta.url);
+  const exists = fs.existsSync(bin) ? bin : new URL('../../../bin/porthole.js', import.meta.url);
+  return spawn(process.execPath, [exists.pathname, 'connect', '--origin', originUrl, '--name', 'demo-home'], {
+    env: { ...process.env, PORTHOLE_TUNNEL_TOKEN: token },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
+export async function demo(options: { port: number; tunnel?: boolean }): Promise<void> {
   const origin = await startSampleImmich();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-demo-'));
   const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: options.port },
+    listen: { address: '127.0.0.1', httpPort: options.port, ...(options.tunnel ? { httpsPort: 0 } : {}) },
+    tunnel: { enabled: Boolean(options.tunnel) },
     hosts: { private: 'photos.localhost', share: 'share.localhost' },
     publicScheme: 'http',
     origin: { url: origin.url },
@@ -26,6 +46,7 @@ export async function demo(options: { port: number }): Promise<void> {
   const logger = createLogger(config.log.level);
   const gateway = await startGateway(config, createConsoleMailer(), logger);
   const port = gateway.httpPort;
+  const connector = options.tunnel ? startDemoConnector(gateway, dataDir, origin.url) : undefined;
   const openLink = origin.library.createLink({ description: 'Demo album' });
   const passwordLink = origin.library.createLink({ slug: 'family-trip', password: 'demo', showMetadata: false });
   const shareBase = `http://share.localhost:${port}`;
@@ -38,11 +59,14 @@ export async function demo(options: { port: number }): Promise<void> {
       `  Share host:   ${shareBase}/share/${openLink.key}`,
       `                ${shareBase}/s/${passwordLink.slug}   (password "demo", location and camera data removed)`,
       '',
+      ...(connector
+        ? [`Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`, `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it and the hosts show "offline".`, '']
+        : []),
       'The sign-in code is "mailed" to this terminal: watch for "--- mail to ...".',
       'Press Ctrl+C to stop.',
       '',
     ].join('\n'),
   );
   const close = gateway.close.bind(gateway);
-  stopOnSignals({ ...gateway, close: async () => { await close(); await origin.close(); fs.rmSync(dataDir, { recursive: true, force: true }); } }, logger);
+  stopOnSignals({ ...gateway, close: async () => { connector?.kill(); await close(); await origin.close(); fs.rmSync(dataDir, { recursive: true, force: true }); } }, logger);
 }

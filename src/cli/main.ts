@@ -45,7 +45,8 @@ export function buildProgram(): Command {
     .command('demo')
     .description('run the gateway in front of the built-in sample photo server (not for production)')
     .option('-p, --port <port>', 'port for both demo hosts', portNumber, 8080)
-    .action(async (options: { port: number }) => (await import('./demo.js')).demo(options));
+    .option('--tunnel', 'reach the sample server through a home connector started as a second process')
+    .action(async (options: { port: number; tunnel?: boolean }) => (await import('./demo.js')).demo(options));
 
   program.addCommand(sessionsCommand());
   program.addCommand(auditCommand());
