@@ -9,7 +9,7 @@ import { createGatewayTlsServer, loadGatewayCertificate } from '../../src/tunnel
 import { createTunnelHub } from '../../src/tunnel/hub.js';
 import { createTunnelToken, sqliteTunnelTokenStore, storeTokenVerifier } from '../../src/tunnel/token-store.js';
 import { encodeToken } from '../../src/tunnel/token.js';
-import { corkingPipe } from '../../src/tunnel/cork-pipe.js';
+import { corkingPipe } from '../../src/proxy/cork-pipe.js';
 
 const tlsHost = process.argv[2] ?? '127.0.0.1';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-gw-'));

@@ -6,6 +6,7 @@
 // This is the hot path of every gated request. Per-request state lives on the request objects themselves
 // and the event handlers are shared functions, so forwarding a request allocates no closures.
 import http from 'node:http';
+import { corkingPipe } from './cork-pipe.js';
 import type { Origin } from '../origin/origin.js';
 import { classifyOriginError, refuse, type RefusalSurface } from '../http/refuse.js';
 import type { RequestContext } from '../http/context.js';
@@ -75,7 +76,8 @@ function onResponse(this: ProxyRequest, proxyRes: http.IncomingMessage): void {
   (proxyRes as http.IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = exchange;
   proxyRes.on('error', onOriginBodyBroken);
   proxyRes.on('close', onOriginBodyClosed);
-  proxyRes.pipe(res);
+  // This path serves the tunnel (and upgrades' fallbacks); its 16 KiB HTTP/2 pieces are batched per tick.
+  corkingPipe(proxyRes, res);
 }
 
 /** The origin's body failed part-way: the client must see an aborted message, not a short success. */
