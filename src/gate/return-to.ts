@@ -36,5 +36,8 @@ export function safeReturnTo(value: unknown): string {
   }
   if (parsed.origin !== 'http://same.invalid') return FALLBACK;
   if (/^\/\.porthole(\/|$)/i.test(decoded)) return FALLBACK;
-  return parsed.pathname + parsed.search + parsed.hash;
+  // Judge what the browser will be sent, after URL parsing resolved dot segments ("/.//x" becomes "//x").
+  const result = parsed.pathname + parsed.search + parsed.hash;
+  if (result[1] === '/' || result[1] === '\\' || /^\/(\.|%2e)porthole(\/|$)/i.test(result)) return FALLBACK;
+  return result;
 }
