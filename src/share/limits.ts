@@ -35,7 +35,10 @@ function expand(ip: string): string[] {
 
 /** A non-secret name for a link credential (for limiter keys and audit lines). */
 export function linkTag(credential: LinkCredential): string {
-  return crypto.createHash('sha256').update(`${credential.kind}:${credential.value}`).digest('base64url').slice(0, 16);
+  // Immich decodes keys leniently (hex in any case, base64url ignoring the last character's spare bits): name
+  // a key by its bytes, so every spelling of one link shares its limits.
+  const value = credential.kind === 'key' ? Buffer.from(credential.value, credential.value.length === 100 ? 'hex' : 'base64url').toString('base64url') : credential.value;
+  return crypto.createHash('sha256').update(`${credential.kind}:${value}`).digest('base64url').slice(0, 16);
 }
 
 export function createShareLimits(store: Store, config: ShareLimitsConfig) {
