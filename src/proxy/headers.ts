@@ -48,7 +48,8 @@ export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContex
     const name = raw[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || REPLACED.has(lower)) continue;
-    if ((named !== null && named.has(lower)) || (drop !== undefined && drop.has(lower))) continue;
+    // Content-Length frames the body that follows: a client naming it in Connection must not unframe it.
+    if (lower !== 'content-length' && ((named !== null && named.has(lower)) || (drop !== undefined && drop.has(lower)))) continue;
     out.push(name, raw[i + 1]!);
   }
   const headers = req.headers;

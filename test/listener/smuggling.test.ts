@@ -139,3 +139,10 @@ test('a well-framed pipelined pair reaches the origin as exactly the two request
   assert.equal(result.text.match(/HTTP\/1\.1 200/g)?.length, 2);
   assert.deepEqual(origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]), [['/echo?first', 5], ['/echo?second', 0]]);
 });
+
+test('a client naming Content-Length in its Connection header cannot strip its body\'s framing', async () => {
+  const before = origin.seen.length;
+  const { status } = await attempt(`POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close, Content-Length\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`);
+  assert.equal(status, 200);
+  assert.deepEqual(origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]), [['/echo', HIDDEN.length]]);
+});
