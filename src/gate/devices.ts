@@ -12,6 +12,7 @@ import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { DeviceRecord, Store } from '../store/store.js';
+import { clientBucket } from '../share/limits.js';
 import { createAllowlist, normalizeEmail } from './email.js';
 import { hashToken } from './session.js';
 
@@ -195,7 +196,8 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
   /** Counts the wrong token; resolves to seconds to wait when the IP is over the limit, else null. */
   async function overLimit(ip: string): Promise<number | null> {
     try {
-      await limiter.consume(ip);
+      // A /64 is one IPv6 client: rotating through it must not reset the count.
+      await limiter.consume(clientBucket(ip));
       return null;
     } catch (error) {
       if (error instanceof RateLimiterRes) return Math.max(1, Math.ceil(error.msBeforeNext / 1000));

@@ -18,6 +18,7 @@ import { createAllowlist, normalizeEmail } from './email.js';
 import { field, readForm } from './form.js';
 import { codePage, confirmPage, linkGonePage, loginPage, logoutPage, PATHS, say, type GatePage } from './pages.js';
 import { decodePending, encodePending } from './pending.js';
+import { clientBucket } from '../share/limits.js';
 import { safeReturnTo } from './return-to.js';
 import { deriveKeys, loadOrCreateSecret } from './secret.js';
 import { cookieHeader, cookieNames, issueSession, readCookie, type SessionChecker } from './session.js';
@@ -166,7 +167,7 @@ export function createSignIn(deps: SignInDeps) {
     if (!email) {
       return page(req, res, 400, (token) => loginPage({ locale, csrf: token, next, email: typed?.slice(0, 254), error: say('badEmail', locale) }));
     }
-    if (await rateLimited(req, res, ctx, [[limiters.codeIp, ctx.client.ip, 'code request per IP'], [limiters.codeAddress, email, 'code request per address']], email)) return;
+    if (await rateLimited(req, res, ctx, [[limiters.codeIp, clientBucket(ctx.client.ip), 'code request per IP'], [limiters.codeAddress, email, 'code request per address']], email)) return;
     const at = now();
     sweep(at);
     const allowed = isAllowed(email);
@@ -213,7 +214,7 @@ export function createSignIn(deps: SignInDeps) {
     const pending = decodePending(keys.pending, readCookie(req.headers.cookie, names.pending), now());
     if (!pending) return redirect(res, loginLocation('/', 'again'));
     const { email } = pending;
-    if (await rateLimited(req, res, ctx, [[limiters.verifyIp, ctx.client.ip, 'code verify per IP']], email)) return;
+    if (await rateLimited(req, res, ctx, [[limiters.verifyIp, clientBucket(ctx.client.ip), 'code verify per IP']], email)) return;
     const locale = pickLocale(req.headers['accept-language']);
     const again = (status: number, error: string, dead = false) =>
       page(req, res, status, (token) => codePage({ locale, csrf: token, email, minutes, error, dead }));
@@ -259,7 +260,7 @@ export function createSignIn(deps: SignInDeps) {
   async function confirmLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) {
     const form = await acceptForm(req, res, ctx);
     if (!form) return;
-    if (await rateLimited(req, res, ctx, [[limiters.verifyIp, ctx.client.ip, 'link confirm per IP']], null)) return;
+    if (await rateLimited(req, res, ctx, [[limiters.verifyIp, clientBucket(ctx.client.ip), 'link confirm per IP']], null)) return;
     const record = linkRecord(field(form, 't', 64));
     if (!record) {
       audit('code.expired', ctx, null, 'sign-in link expired, used or unknown');
