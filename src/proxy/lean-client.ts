@@ -244,6 +244,8 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
           exchange.pending = buffered;
           return;
         }
+        // The bound holds however the head was split into reads, not only while it is incomplete.
+        if (end > MAX_HEAD_BYTES) throw new BadResponse('response head too large');
         exchange.pending = null;
         data = buffered.subarray(end + 4);
         const head = parseResponseHead(buffered.toString('latin1', 0, end));

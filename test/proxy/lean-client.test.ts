@@ -147,3 +147,9 @@ test('a header value a handler rewrote with CR or LF is refused, never written t
   assert.equal(res.status, 400);
   assert.deepEqual(requestsSeen, []);
 });
+
+test('an answer head over the 64 KiB bound is refused even when it arrives in one piece', async () => {
+  reset({ '/big-head': reply(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 2\r\n\r\nok`) });
+  const result = await rawExchange(proxy.port, [`GET /big-head HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`]);
+  assert.equal(statusOf(result.text), 502);
+});
