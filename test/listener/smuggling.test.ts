@@ -146,3 +146,14 @@ test('a client naming Content-Length in its Connection header cannot strip its b
   assert.equal(status, 200);
   assert.deepEqual(origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]), [['/echo', HIDDEN.length]]);
 });
+
+test('a malformed request pipelined behind an answer in flight never writes a 400 into that answer', async () => {
+  const result = await rawExchange(proxy.port, [
+    `GET /stall HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
+    (peer) => peer.until((text) => text.includes('started')),
+    `GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n`,
+  ]);
+  assert.equal(statusOf(result.text), 200);
+  // The client must see a cut-off first answer, not another status line spliced into its body.
+  assert.equal(result.text.match(/HTTP\/1\.1 /g)?.length, 1, JSON.stringify(result.text));
+});
