@@ -5,17 +5,29 @@ import type http from 'node:http';
 
 export const NO_INDEX = 'noindex, nofollow, noarchive';
 
+const SHARE_HEADERS = new Map<string, Readonly<http.OutgoingHttpHeaders>>();
+
+/**
+ * Headers every share-host answer carries. Four variants at most, built once and shared (frozen: nothing may
+ * edit them), because this runs on every request.
+ */
 export function shareHeaders(options: { indexable: boolean; passwordProtected: boolean }): http.OutgoingHttpHeaders {
-  const headers: http.OutgoingHttpHeaders = {
-    'referrer-policy': 'no-referrer',
-    // X-Frame-Options rather than a CSP: replacing Immich's own Content-Security-Policy (helmet, when an admin
-    // enables it) with a frame-only one would weaken it.
-    'x-frame-options': 'DENY',
-    'x-content-type-options': 'nosniff',
-  };
-  if (!options.indexable) headers['x-robots-tag'] = NO_INDEX;
-  if (options.passwordProtected) headers['cache-control'] = 'private, no-store';
-  return headers;
+  const key = `${options.indexable}|${options.passwordProtected}`;
+  let headers = SHARE_HEADERS.get(key);
+  if (!headers) {
+    const built: http.OutgoingHttpHeaders = {
+      'referrer-policy': 'no-referrer',
+      // X-Frame-Options rather than a CSP: replacing Immich's own Content-Security-Policy (helmet, when an admin
+      // enables it) with a frame-only one would weaken it.
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+    };
+    if (!options.indexable) built['x-robots-tag'] = NO_INDEX;
+    if (options.passwordProtected) built['cache-control'] = 'private, no-store';
+    headers = Object.freeze(built);
+    SHARE_HEADERS.set(key, headers);
+  }
+  return headers as http.OutgoingHttpHeaders;
 }
 
 /** robots.txt: everything disallowed, except the pages of links the owner chose to make public. */
