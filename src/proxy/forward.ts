@@ -12,6 +12,7 @@ import { classifyOriginError, refuse, type RefusalSurface } from '../http/refuse
 import type { RequestContext } from '../http/context.js';
 import { buildOriginHeaders, buildResponseHeaders } from './headers.js';
 import { leanForward, type OriginPool } from './lean-client.js';
+import { originRequest } from './origin-request.js';
 
 export { buildOriginHeaders } from './headers.js';
 export { forwardUpgrade } from './upgrade.js';
@@ -137,20 +138,7 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx
   const pool = (options.origin as { leanPool?: OriginPool }).leanPool;
   if (pool !== undefined) return leanForward(pool, req, res, options, buildOriginHeaders(req, ctx, options, false), hasBody);
 
-  const { target } = options.origin;
-  const proxyReq = http.request({
-    agent: options.origin.agent,
-    protocol: target.protocol,
-    hostname: target.hostname,
-    port: target.port,
-    method: req.method,
-    path: req.url,
-    headers: buildOriginHeaders(req, ctx, options, false) as unknown as http.OutgoingHttpHeaders,
-    setHost: false,
-    // Idle, not total: re-armed by every byte on the origin socket (set per request, as pooled sockets
-    // may carry a shorter keep-alive timeout from the origin's hint).
-    timeout: options.idleTimeoutMs,
-  }) as ProxyRequest;
+  const proxyReq = originRequest(req, ctx, options, false) as ProxyRequest;
   const exchange: Exchange = { req, res, options, answered: false, continued: false, received: 0 };
   proxyReq[EXCHANGE] = exchange;
   (res as ClientResponse).proxyReq = proxyReq;

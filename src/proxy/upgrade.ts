@@ -1,12 +1,13 @@
 // Proxies Upgrade requests (WebSocket: Immich's socket.io at /api/socket.io). The handler has already decided
 // the request may pass. After the origin's 101 both sockets are spliced; either side closing or going idle
 // closes the other, so no half-dead tunnel outlives its client.
-import http from 'node:http';
+import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../http/context.js';
 import { refuseUpgrade } from '../http/refuse.js';
-import { buildOriginHeaders, HOP_BY_HOP } from './headers.js';
+import { HOP_BY_HOP } from './headers.js';
 import type { ForwardOptions } from './forward.js';
+import { originRequest } from './origin-request.js';
 
 function statusBlock(status: number, message: string | undefined, raw: string[], keep: (lowerName: string) => boolean, tail: string): string {
   let head = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
@@ -18,18 +19,8 @@ function statusBlock(status: number, message: string | undefined, raw: string[],
 
 export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, options: ForwardOptions): void {
   if (options.origin.unavailable()) return refuseUpgrade(socket, 503);
-  const { target } = options.origin;
-  const proxyReq = http.request({
-    agent: options.origin.agent,
-    protocol: target.protocol,
-    hostname: target.hostname,
-    port: target.port,
-    method: req.method,
-    path: req.url,
-    headers: buildOriginHeaders(req, ctx, options, true) as unknown as http.OutgoingHttpHeaders,
-    setHost: false,
-  });
-  proxyReq.setTimeout(options.idleTimeoutMs, () => proxyReq.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' })));
+  const proxyReq = originRequest(req, ctx, options, true);
+  proxyReq.on('timeout', () => proxyReq.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' })));
   const clientGone = () => proxyReq.destroy();
   socket.on('close', clientGone);
   proxyReq.on('error', () => refuseUpgrade(socket, 502));
