@@ -74,7 +74,8 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     const locked = limits.unknownLocked(ip);
     if (!locked.ok) return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: locked.retryAfterSeconds });
 
-    const found = await resolver.lookup(credential);
+    // A cached answer keeps this request synchronous up to forward(); only a miss waits for Immich.
+    const found = resolver.peek(credential) ?? (await resolver.lookup(credential));
     if (found.kind === 'unknown') {
       const { started } = await limits.countUnknown(ip);
       if (started) store.audit.record({ type: 'share.locked', ip, detail: 'unknown-link lookups' });

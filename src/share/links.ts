@@ -20,6 +20,8 @@ export type Lookup = { kind: 'open'; link: LinkState } | { kind: 'password' } | 
 export interface LinkResolver {
   /** The link as an anonymous visitor sees it. */
   lookup(credential: LinkCredential): Promise<Lookup>;
+  /** The cached answer of lookup(), if still fresh, without waiting: the hot path of every share request. */
+  peek(credential: LinkCredential): Lookup | undefined;
   /** The link's state if this unlock cookie value opens it (Immich accepted the password), else null. */
   unlock(credential: LinkCredential, cookieValue: string): Promise<LinkState | null>;
 }
@@ -139,6 +141,12 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
   const credKey = (c: LinkCredential) => `${c.kind}:${c.value}`;
 
   return {
+    peek(credential) {
+      const hit = cache.get(`l|${credKey(credential)}`);
+      if (!hit || hit.until <= now()) return undefined;
+      const result = hit.value as Lookup;
+      return result.kind === 'open' && expired(result.link) ? { kind: 'unknown' } : result;
+    },
     async lookup(credential) {
       const result = await cached(`l|${credKey(credential)}`, async (): Promise<Lookup> => {
         const answer = await ask(credential, undefined);
