@@ -18,7 +18,7 @@ import { startGateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
 import { SAMPLE_SESSION_TOKEN } from '../fixtures/sample-immich/server.js';
-import { CookieJar, SHARE_HOST, startTestGate, type Response, type TestGate } from './harness.js';
+import { CookieJar, expectUpload, SHARE_HOST, startTestGate, type Response, type TestGate } from './harness.js';
 
 let gate: TestGate;
 before(async () => {
@@ -242,33 +242,17 @@ test('WebSocket to /api/socket.io: opens with the header (which Immich never see
 });
 
 /** An upload the way the app and curl send large ones: headers first, the body only after "100 Continue". */
-function expectUpload(headers: http.OutgoingHttpHeaders, body: Buffer): Promise<{ status: number; continued: boolean; body: string }> {
-  return new Promise((resolve, reject) => {
-    const all: http.OutgoingHttpHeaders = { host: gate.host, expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers };
-    let continued = false;
-    const req = http.request({ host: '127.0.0.1', port: gate.port, method: 'POST', path: '/api/debug/upload', headers: all, agent: false });
-    req.on('continue', () => ((continued = true), req.end(body)));
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, continued, body: text }));
-      if (!continued) req.destroy();
-    });
-    req.on('error', (error) => (continued ? reject(error) : undefined));
-    req.flushHeaders();
-  });
-}
 
 test('Expect: 100-continue upload with the header: continued and streamed intact; a wrong token is refused unread', async () => {
   const { token } = add();
   const body = crypto.randomBytes(3 * 1024 * 1024);
   const before = gate.origin.received.length;
-  const ok = await expectUpload({ [HEADER]: token }, body);
+  const ok = await expectUpload(gate, { [HEADER]: token }, body);
   assert.equal(ok.status, 201, ok.body);
   assert.equal(ok.continued, true);
   assert.equal(JSON.parse(ok.body).sha256, crypto.createHash('sha256').update(body).digest('hex'));
   assert.equal(gate.origin.received.at(-1)!.headers[HEADER], undefined);
-  const refused = await expectUpload({ [HEADER]: newDeviceToken() }, body);
+  const refused = await expectUpload(gate, { [HEADER]: newDeviceToken() }, body);
   assert.equal(refused.status, 401);
   assert.equal(refused.continued, false, 'no 100 Continue for a refused device');
   assert.equal(gate.origin.received.length, before + 1);

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { safeReturnTo } from '../../src/gate/return-to.js';
 import { withoutOwnCookies } from '../../src/gate/index.js';
-import { CookieJar, SHARE_HOST, startTestGate, type TestGate } from './harness.js';
+import { CookieJar, expectUpload, SHARE_HOST, startTestGate, type TestGate } from './harness.js';
 
 let gate: TestGate;
 let signedIn: CookieJar;
@@ -170,32 +170,14 @@ test('WebSocket: refused with 401 before the upgrade without a session, proxied 
   assert.equal(upgrade.headers.cookie, undefined, 'the session cookie was stripped from the upgrade');
 });
 
-/** An upload the way curl sends one over 1 MiB: headers first, the body only after "100 Continue". */
-function expectUpload(cookie: string | undefined, body: Buffer): Promise<{ status: number; continued: boolean; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = { host: gate.host, expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': body.length };
-    if (cookie) headers.cookie = cookie;
-    let continued = false;
-    const req = http.request({ host: '127.0.0.1', port: gate.port, method: 'POST', path: '/api/debug/upload', headers, agent: false });
-    req.on('continue', () => ((continued = true), req.end(body)));
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, continued, body: text }));
-      if (!continued) req.destroy();
-    });
-    req.on('error', (error) => (continued ? reject(error) : undefined));
-    req.flushHeaders();
-  });
-}
 
 test('Expect: 100-continue uploads: continued and streamed with a session, refused without reading the body', async () => {
   const body = crypto.randomBytes(3 * 1024 * 1024);
-  const ok = await expectUpload(signedIn.header(), body);
+  const ok = await expectUpload(gate, { cookie: signedIn.header() }, body);
   assert.equal(ok.status, 201);
   assert.equal(ok.continued, true);
   assert.equal(JSON.parse(ok.body).sha256, crypto.createHash('sha256').update(body).digest('hex'));
-  const refused = await expectUpload(undefined, body);
+  const refused = await expectUpload(gate, {}, body);
   assert.equal(refused.status, 401);
   assert.equal(refused.continued, false, 'no 100 Continue for a request that will be refused');
 });

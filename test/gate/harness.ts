@@ -299,3 +299,21 @@ function hiddenFields(html: string): Array<[string, string]> {
     .filter((m) => m[1] !== 'csrf')
     .map((m) => [m[1]!, m[2]!.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>')]);
 }
+
+/** An upload the way curl sends one over 1 MiB: headers first, the body only after "100 Continue". */
+export function expectUpload(gate: TestGate, headers: http.OutgoingHttpHeaders, body: Buffer): Promise<{ status: number; continued: boolean; body: string }> {
+  return new Promise((resolve, reject) => {
+    const all: http.OutgoingHttpHeaders = { host: gate.host, expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers };
+    let continued = false;
+    const req = http.request({ host: '127.0.0.1', port: gate.port, method: 'POST', path: '/api/debug/upload', headers: all, agent: false });
+    req.on('continue', () => ((continued = true), req.end(body)));
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, continued, body: text }));
+      if (!continued) req.destroy();
+    });
+    req.on('error', (error) => (continued ? reject(error) : undefined));
+    req.flushHeaders();
+  });
+}

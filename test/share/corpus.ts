@@ -2,24 +2,13 @@
 // in many ways (case, percent-encoding, dot segments, separators, parameters, methods, headers, cookies).
 import type { SampleImmich } from '../fixtures/sample-immich/server.js';
 import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN } from '../fixtures/sample-immich/server.js';
+import { prng } from '../prng.js';
 
 export interface AttackRequest {
   method: string;
   target: string;
   headers: Record<string, string>;
   body?: string;
-}
-
-/** mulberry32: tiny deterministic PRNG so a failing case replays from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface CorpusLinks {

@@ -104,14 +104,4 @@ export function leaks(tags: Record<string, unknown>): string[] {
     .map(([key, value]) => `${key}=${JSON.stringify(value).slice(0, 80)}`);
 }
 
-/** Deterministic PRNG (mulberry32) so random ranges and fuzz cases replay exactly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../prng.js';
