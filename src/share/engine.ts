@@ -4,11 +4,6 @@ import type http from 'node:http';
 import { FORBIDDEN_PARAMS, PLACEHOLDERS, SHARE_POLICY, ALWAYS_REFUSED, type Condition, type Rule } from './policy.js';
 import type { Target } from './normalise.js';
 
-export interface CompiledRule {
-  readonly rule: Rule;
-  readonly pattern: RegExp;
-}
-
 export interface RouteMatch {
   readonly rule: Rule;
   /** Named placeholder captures (e.g. key, slug, uuid). */
@@ -28,23 +23,79 @@ export function compileTemplate(template: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-const COMPILED: readonly CompiledRule[] = SHARE_POLICY.map((rule) => ({ rule, pattern: compileTemplate(rule.path) }));
-const REFUSED: readonly { method: string; pattern: RegExp; why: string }[] = ALWAYS_REFUSED.map((r) => ({ method: r.method, pattern: compileTemplate(r.path), why: r.why }));
+interface IndexedRow {
+  readonly rule: Rule | null; // null: a deliberately refused route (ALWAYS_REFUSED), checked before the rows
+  readonly methods: readonly string[];
+  readonly template: string;
+  readonly pattern: RegExp;
+}
+
+const ROWS: readonly IndexedRow[] = [
+  ...ALWAYS_REFUSED.map((r) => ({ rule: null, methods: [r.method], template: r.path, pattern: compileTemplate(r.path) })),
+  ...SHARE_POLICY.map((rule) => ({ rule, methods: rule.methods, template: rule.path, pattern: compileTemplate(rule.path) })),
+];
+
+/**
+ * The literal leading segments of a template, at most two ('/api/assets/{uuid}' -> 'api/assets'). A segment
+ * counts only when a literal '/' that is not optional, or the end of the template, closes it; anything else
+ * (a placeholder, a group, an alternation) leaves the row in the bucket of the segments before it.
+ */
+export function literalPrefix(template: string): string {
+  const closed: string[] = [];
+  let at = 1;
+  while (closed.length < 2) {
+    const literal = /^[A-Za-z0-9_.-]+/.exec(template.slice(at))?.[0];
+    if (!literal) break;
+    const next = at + literal.length;
+    const endsSegment = next === template.length || (template[next] === '/' && !/^(?:[?*+]|\{\d)/.test(template.slice(next + 1, next + 3)));
+    if (!endsSegment) break;
+    closed.push(literal);
+    at = next + 1;
+  }
+  return closed.join('/');
+}
+
+/**
+ * Rows that can match a path, by method and by the path's first one or two segments, in table order. A path's
+ * candidates are the rows filed under its two first segments, its first segment, or none; each bucket holds
+ * the rows of the shorter prefixes too, so one lookup finds them all and the first matching row still wins.
+ */
+function buildIndex(): Map<string, Map<string, readonly IndexedRow[]>> {
+  const byMethod = new Map<string, Map<string, readonly IndexedRow[]>>();
+  const prefixes = ROWS.map((row) => literalPrefix(row.template));
+  for (const method of new Set(ROWS.flatMap((row) => row.methods))) {
+    const buckets = new Map<string, readonly IndexedRow[]>();
+    const keys = new Set(prefixes.flatMap((p) => (p.includes('/') ? [p, p.slice(0, p.indexOf('/'))] : [p])));
+    for (const key of keys) {
+      const covers = (prefix: string) => prefix === '' || prefix === key || key.startsWith(`${prefix}/`);
+      buckets.set(key, ROWS.filter((row, i) => row.methods.includes(method) && covers(prefixes[i]!)));
+    }
+    byMethod.set(method, buckets);
+  }
+  return byMethod;
+}
+const INDEX = buildIndex();
+const NO_GROUPS: Readonly<Record<string, string | undefined>> = Object.freeze({});
 
 /** The row for this method and path, or null (refused). Deliberately refused routes never match. */
 export function matchRoute(method: string, path: string): RouteMatch | null {
-  if (REFUSED.some((r) => r.method === method && r.pattern.test(path))) return null;
-  for (const { rule, pattern } of COMPILED) {
-    if (!(rule.methods as readonly string[]).includes(method)) continue;
+  const buckets = INDEX.get(method);
+  if (buckets === undefined) return null;
+  const first = path.indexOf('/', 1);
+  const second = first === -1 ? -1 : path.indexOf('/', first + 1);
+  const one = first === -1 ? path.slice(1) : path.slice(1, first);
+  const two = first === -1 ? undefined : path.slice(1, second === -1 ? undefined : second);
+  const rows = (two !== undefined ? buckets.get(two) : undefined) ?? buckets.get(one) ?? buckets.get('')!;
+  for (const { rule, pattern } of rows) {
     const m = pattern.exec(path);
-    if (m) return { rule, groups: { ...m.groups } };
+    if (m) return rule === null ? null : { rule, groups: m.groups ?? NO_GROUPS };
   }
   return null;
 }
 
 /** Why a route is deliberately refused (for docs and tests), or undefined. */
 export function deliberateRefusal(method: string, path: string): string | undefined {
-  return REFUSED.find((r) => r.method === method && r.pattern.test(path))?.why;
+  return ALWAYS_REFUSED.find((r) => r.method === method && compileTemplate(r.path).test(path))?.why;
 }
 
 export const SLUG_MAX_LENGTH = 200;
@@ -60,6 +111,19 @@ export function isSlug(value: string): boolean {
   return value.length > 0 && value.length <= SLUG_MAX_LENGTH && !/[\u0000-\u001f\u007f]/.test(value);
 }
 
+const ALLOWED_PARAMS = new WeakMap<Rule, ReadonlySet<string>>();
+
+/** The parameter names a row accepts, its credential parameters included; built once per row. */
+function allowedParams(rule: Rule): ReadonlySet<string> {
+  let allowed = ALLOWED_PARAMS.get(rule);
+  if (allowed === undefined) {
+    const names = new Set<string>(rule.params === 'page' ? [] : (rule.params ?? []));
+    if (rule.link === 'query') names.add('key').add('slug');
+    ALLOWED_PARAMS.set(rule, (allowed = names));
+  }
+  return allowed;
+}
+
 /** Checks the query against the row: allowed names only, credentials where (and only where) the row wants them. */
 export function checkQuery(rule: Rule, target: Target): { ok: true; credential?: LinkCredential } | { ok: false; reason: string } {
   const { query } = target;
@@ -70,8 +134,7 @@ export function checkQuery(rule: Rule, target: Target): { ok: true; credential?:
     if (key !== undefined || slug !== undefined) return { ok: false, reason: 'link credential where none belongs' };
   }
   if (rule.params !== 'page') {
-    const allowed = new Set<string>(rule.params ?? []);
-    if (rule.link === 'query') allowed.add('key').add('slug');
+    const allowed = allowedParams(rule);
     for (const name of query.keys()) if (!allowed.has(name)) return { ok: false, reason: `parameter ${name} not allowed here` };
   }
   if (rule.link !== 'query') return { ok: true };

@@ -6,6 +6,7 @@ import { checkBody, checkQuery, compileTemplate, deliberateRefusal, failedCondit
 import { parseTarget, type Target } from '../../src/share/normalise.js';
 import { ALWAYS_REFUSED, PLACEHOLDERS, SHARE_POLICY } from '../../src/share/policy.js';
 import { isImmichSetupRequest } from '../../src/share/setup.js';
+import { prng } from '../prng.js';
 
 const KEY = 'A'.repeat(60) + 'bcd_-12';
 const HEX = 'ab'.repeat(50);
@@ -138,4 +139,43 @@ test('isImmichSetupRequest recognises sign-up and restore in every spelling Immi
   for (const [m, t] of [['GET', '/api/auth/admin-sign-up'], ['POST', '/api/auth/login'], ['POST', '/api/admin/database-backups'], ['POST', undefined]] as const) {
     assert.equal(isImmichSetupRequest(m, t), false, `${m} ${t}`);
   }
+});
+
+test('the indexed route lookup picks the same row as trying every row in table order (seeded paths)', () => {
+  const linear = (method: string, path: string) => {
+    if (ALWAYS_REFUSED.some((r) => r.method === method && compileTemplate(r.path).test(path))) return null;
+    return SHARE_POLICY.find((rule) => (rule.methods as readonly string[]).includes(method) && compileTemplate(rule.path).test(path))?.id ?? null;
+  };
+  const segments = ['api', 'assets', 'albums', 'share', 's', '_app', 'shared-links', 'me', 'login', 'server', 'config', 'timeline', 'bucket', 'buckets',
+    'download', 'info', 'archive', 'search', 'metadata', 'video', 'stream', 'playback', 'original', 'thumbnail', 'map-markers', 'photos', 'main.m3u8',
+    'playlist.m3u8', 'seg-1.m4s', '0', 'abc', 'robots.txt', 'favicon.ico', 'immutable', '', UUID, ALBUM, KEY, HEX, 'summer'];
+  const methods = ['GET', 'HEAD', 'POST', 'DELETE', 'PUT'];
+  const samples: Record<string, string> = { uuid: UUID, key: KEY, slug: 'summer', appfile: 'immutable/x.js', static: 'favicon.ico', session: 'abc', variant: '0', segment: 'seg-1.m4s' };
+  const random = prng(7);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  // A row's template made concrete: placeholders filled, optional groups kept or dropped, one alternative chosen.
+  const instantiate = (template: string) =>
+    template
+      .replace(/\{([a-z]+)\}/g, (_m, name: string) => samples[name]!)
+      .replace(/\(([^()]*)\)\?/g, (_m, body: string) => (random() < 0.5 ? body : ''))
+      .replace(/\(([^()]*)\)/g, (_m, body: string) => pick(body.split('|')))
+      .replace(/\/\?$/, () => (random() < 0.5 ? '/' : ''));
+  const templates = [...SHARE_POLICY.map((r) => r.path), ...ALWAYS_REFUSED.map((r) => r.path)];
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 40_000; i++) {
+    const parts = instantiate(pick(templates)).split('/').slice(1);
+    // Then mutate it: a segment replaced, dropped or doubled, or nothing.
+    const at = Math.floor(random() * parts.length);
+    const mutation = random();
+    if (mutation < 0.2) parts[at] = pick(segments);
+    else if (mutation < 0.3) parts.splice(at, 1);
+    else if (mutation < 0.4) parts.splice(at, 0, parts[at]!);
+    const path = `/${parts.join('/')}`;
+    const method = pick(methods);
+    const expected = linear(method, path);
+    assert.equal(matchRoute(method, path)?.rule.id ?? null, expected, `${method} ${path}`);
+    seen.set(expected ?? 'refused', (seen.get(expected ?? 'refused') ?? 0) + 1);
+  }
+  // The random paths must reach a fair share of the rows, or the comparison proves little.
+  assert.equal(seen.size, SHARE_POLICY.length + 1, `only ${[...seen.keys()].join(', ')} reached`);
 });
