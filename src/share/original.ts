@@ -32,6 +32,14 @@ interface CachedPlan {
   until: number;
 }
 
+/** An answer that is not the plain file (e.g. compressed by a proxy in front of Immich): offsets would be wrong. */
+class NotPlainFile extends Error {}
+
+function encoded(answer: http.IncomingMessage): boolean {
+  const encoding = answer.headers['content-encoding'];
+  return encoding !== undefined && encoding.trim().toLowerCase() !== 'identity';
+}
+
 class OriginStatus extends Error {
   constructor(readonly status: number) {
     super(`origin answered ${status}`);
@@ -59,6 +67,8 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       'x-forwarded-proto': ctx.client.scheme,
       'x-forwarded-host': ctx.rawHost,
       'x-real-ip': ctx.client.ip,
+      // The overwrite plan is made of byte offsets into the file itself, so only the file itself will do.
+      'accept-encoding': 'identity',
     };
     for (const name of PASSED) if (name !== 'range' && req.headers[name] !== undefined) headers[name] = req.headers[name];
     if (range) headers.range = range;
@@ -99,6 +109,10 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
           res.resume();
           throw new OriginStatus(res.statusCode ?? 502);
         }
+        if (encoded(res)) {
+          res.resume();
+          throw new NotPlainFile('it reached Porthole compressed');
+        }
         const range = contentRange(res.headers['content-range']);
         if (!range || range.start !== offset) {
           res.resume();
@@ -119,10 +133,17 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       await reader.read(0, 1);
     } catch (error) {
       if (error instanceof OriginStatus) return { status: error.status };
+      if (error instanceof NotPlainFile) return { refused: error.message };
       throw error;
     }
     const size = learned.size!;
-    const plan = await findMetadataRegions(reader, size);
+    let plan: Awaited<ReturnType<typeof findMetadataRegions>>;
+    try {
+      plan = await findMetadataRegions(reader, size);
+    } catch (error) {
+      if (error instanceof NotPlainFile) return { refused: error.message };
+      throw error;
+    }
     if (!plan.ok) return { refused: plan.reason };
     const entry: CachedPlan = { patches: plan.patches, size, etag: learned.etag, until: Date.now() + PLAN_TTL_MS };
     if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
@@ -163,6 +184,10 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       res.writeHead(status, headers);
       answer.pipe(res);
       return;
+    }
+    if (encoded(answer)) {
+      answer.resume();
+      return refuse(req, res, { kind: 'unsupported-media', reason: 'This file cannot be downloaded without its location and camera data (it reached Porthole compressed).' }, 'share');
     }
     const range = sameFile(answer, plan);
     if (!range) {

@@ -3,8 +3,11 @@
 // about a link is read strictly (anything odd means "unknown link", refused).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { parseLinkState } from '../../src/share/links.js';
 import { sampleUuid } from '../fixtures/sample-immich/server.js';
@@ -87,4 +90,37 @@ test('a cached overwrite plan is never applied to a file that changed: Porthole 
   assert.equal(after.status, 200);
   assert.equal(after.body.length, fs.statSync(second.file).size);
   assert.doesNotMatch(after.body.toString('latin1'), /FixtureCam|SampleCam/);
+});
+
+test('an original that reaches Porthole compressed (a proxy in front of Immich) is refused, never passed on', async () => {
+  // A misconfigured proxy between Porthole and Immich that gzips originals, ignoring no-transform.
+  let target = 0;
+  const compressing = http.createServer((req, res) => {
+    const upstream = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (!req.url!.includes('/original')) return void (res.writeHead(answer.statusCode ?? 502, answer.headers), answer.pipe(res));
+      const headers = { ...answer.headers, 'content-encoding': 'gzip' };
+      delete headers['content-length'];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      answer.pipe(zlib.createGzip()).pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => compressing.listen(0, '127.0.0.1', resolve));
+  const behind = await startShare({ origin: { url: `http://127.0.0.1:${(compressing.address() as AddressInfo).port}` } });
+  target = behind.origin.port;
+  try {
+    const lib = behind.origin.library;
+    const link = lib.createLink({ showMetadata: false });
+    lib.updateLink(link.id, { allowDownload: true });
+    const id = lib.album.assetIds.find((a) => lib.assets.get(a)!.mime === 'image/jpeg')!;
+    const refused = await behind.share(`/api/assets/${id}/original?key=${link.key}`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(refused.status, 415);
+    assert.match(refused.text, /reached Porthole compressed/);
+    // Porthole asked for the plain file; it was the proxy that compressed it anyway.
+    const asked = behind.origin.received.filter((r) => r.url.includes('/original'));
+    assert.ok(asked.length > 0 && asked.every((r) => r.headers['accept-encoding'] === 'identity'));
+  } finally {
+    await behind.close();
+    compressing.close();
+  }
 });
