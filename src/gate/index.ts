@@ -7,6 +7,7 @@ import type http from 'node:http';
 import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
+import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { isImmichSetupRequest } from '../share/setup.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
@@ -102,10 +103,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
     if ((req.method === 'GET' || req.method === 'HEAD') && isNavigation(req)) {
       // A share link opened on the private host belongs on the share host, where it works without signing in.
       if (shareHost && (url.startsWith('/share/') || url.startsWith('/s/'))) {
-        const port = /:(\d{1,5})$/.exec(ctx.rawHost)?.[1];
-        const standard = config.publicScheme === 'https' ? '443' : '80';
-        const host = port && port !== standard ? `${shareHost}:${port}` : shareHost;
-        res.writeHead(302, { location: `${config.publicScheme}://${host}${url}`, 'cache-control': 'no-store', 'content-length': 0 });
+        res.writeHead(302, { location: `${publicOrigin(config, shareHost, ctx, req.socket.localPort)}${url}`, 'cache-control': 'no-store', 'content-length': 0 });
         return void res.end();
       }
       const next = safeReturnTo(url);

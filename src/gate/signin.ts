@@ -8,6 +8,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
+import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
@@ -185,7 +186,7 @@ export function createSignIn(deps: SignInDeps) {
       locale,
     };
     audit(allowed ? 'code.requested' : 'code.refused', ctx, email, allowed ? undefined : 'not on the allowlist');
-    const link = `${config.publicScheme}://${publicHost(config, ctx)}${PATHS.link}?t=${linkToken}`;
+    const link = `${publicOrigin(config, config.hosts.private, ctx, req.socket.localPort)}${PATHS.link}?t=${linkToken}`;
     setImmediate(() => afterResponse(() => {
       store.codes.put(record);
       if (!allowed) return;
@@ -286,11 +287,4 @@ export function createSignIn(deps: SignInDeps) {
   }
 
   return { showLogin, requestCode, showCode, verifyCode, showConfirm, confirmLink, showLogout, logout };
-}
-
-/** The private host as the person reached it (the configured name, plus the port they used, if any). */
-function publicHost(config: ResolvedConfig, ctx: RequestContext): string {
-  const port = /:(\d{1,5})$/.exec(ctx.rawHost)?.[1];
-  const standard = config.publicScheme === 'https' ? '443' : '80';
-  return port && port !== standard ? `${config.hosts.private}:${port}` : config.hosts.private;
 }

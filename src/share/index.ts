@@ -7,6 +7,7 @@ import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
 import { sendPage } from '../http/page.js';
+import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
 import { forward } from '../proxy/forward.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
@@ -40,9 +41,8 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     refuseShare(req, res, { kind: 'not-found' });
   };
 
-  function redirectToPrivateHost(res: http.ServerResponse, ctx: RequestContext, path: string): void {
-    const port = /:(\d{1,5})$/.exec(ctx.rawHost)?.[1];
-    const location = `${config.publicScheme}://${config.hosts.private}${port ? `:${port}` : ''}${path}`;
+  function redirectToPrivateHost(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, path: string): void {
+    const location = `${publicOrigin(config, config.hosts.private, ctx, req.socket.localPort)}${path}`;
     res.writeHead(302, { ...shareHeaders({ indexable: false, passwordProtected: false }), location, 'content-length': 0, 'cache-control': 'no-store' });
     res.end();
   }
@@ -58,7 +58,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
         else sendPage(res, { status: 200, locale: 'en', title: 'Shared photos', body: '<h1>Shared photos</h1><p>This address only opens shared photo links.</p>', headers: { 'x-robots-tag': NO_INDEX } }, req.method);
         return true;
       case 'to-private-host':
-        redirectToPrivateHost(res, ctx, target.path);
+        redirectToPrivateHost(req, res, ctx, target.path);
         return true;
       default:
         return false;
