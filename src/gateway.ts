@@ -15,6 +15,7 @@ import { createDirectOrigin } from './origin/direct.js';
 import type { Origin } from './origin/origin.js';
 import { createGate } from './gate/index.js';
 import { createShareHost } from './share/index.js';
+import { keepAuditWithin } from './store/retention.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate } from './tunnel/index.js';
@@ -97,6 +98,7 @@ async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, 
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const store = overrides.store ?? openSqliteStore(config.dataDir);
+  const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
@@ -133,6 +135,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       await Promise.all([closeServer(server), httpsListener ? closeServer(httpsListener) : undefined]);
       await origin.close();
       await https?.close();
+      stopRetention();
       if (!overrides.store) store.close();
       mailer.close();
     },

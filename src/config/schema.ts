@@ -131,6 +131,8 @@ export const configSchema = z
       smtp: smtp.optional(),
     }),
     dataDir: z.string().min(1).default('./data'),
+    /** How long audit events are kept; older ones are deleted hourly, so the log cannot grow without bound. */
+    auditRetention: duration.prefault('180d'),
     /** Only these peers may tell us the client address and scheme (X-Forwarded-*). */
     trustedProxies: z.array(cidr).default([]),
     proxy: z

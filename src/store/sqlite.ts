@@ -265,7 +265,9 @@ function foreignChanges(db: Database.Database): () => number {
 
 function auditLog(db: Database.Database): AuditLog {
   const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail) VALUES (?, ?, ?, ?, ?)');
+  const deleteOlder = db.prepare('DELETE FROM audit WHERE at < ?');
   return {
+    deleteOlderThan: (before) => deleteOlder.run(before).changes,
     record: (event) => void insert.run(event.at ?? Date.now(), event.type, event.email ?? null, event.ip ?? null, event.detail ?? null),
     list: (filter = {}) => {
       const where: string[] = [];

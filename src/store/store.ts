@@ -132,6 +132,8 @@ export interface AuditEvent {
 export interface AuditLog {
   record(event: Omit<AuditEvent, 'id' | 'at'> & { at?: number }): void;
   list(filter?: { limit?: number; type?: string; email?: string; sinceMs?: number }): AuditEvent[];
+  /** Forgets events recorded before `before` (ms); returns how many. */
+  deleteOlderThan(before: number): number;
 }
 
 export interface LimiterOptions {
