@@ -1,5 +1,6 @@
 // npm run bench: what the proxy costs. Direct to the origin vs through Porthole (real gate, signed-in session)
-// vs nginx as a reverse proxy with the fair configuration, against the same origins in the same run:
+// vs nginx as a reverse proxy with the fair configuration, and a bare Node TCP pipe (the ceiling for any Node
+// proxy here), against the same origins in the same run:
 //   (a) 20 KiB GETs at 64 connections (wrk): req/s, p50/p99, the proxy's CPU time per request;
 //   (b) 2 GiB download and upload (curl, data generated on the fly): MB/s and the proxy's peak RSS.
 // Rounds are interleaved and medians reported. Options: --rounds N --seconds S --bulk-gib G --workers N --skip-bulk --skip-small.
@@ -8,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startBulkOrigin } from './lib/bulk-origin.js';
 import { download, upload, type Transfer } from './lib/curl.js';
+import { startNodePipe } from './lib/node-pipe.js';
 import { freePort, proxyServerBlock, startNginx, staticServerBlock, type NginxInstance } from './lib/nginx.js';
 import { cpuMicrosOf, spawnGateway, statusKb } from '../test/proxy/spawn-gateway.js';
 import { TUNED_ENV, TUNED_NODE_FLAGS } from './lib/runtime.js';
@@ -101,6 +103,16 @@ async function main(): Promise<void> {
       name: `porthole-${WORKERS}-workers`,
       small: { url: `http://127.0.0.1:${clustered.port}/small`, headers: [`Host: ${HOST}`, `Cookie: ${clustered.cookie}`], pids: () => clustered.pids },
     });
+    // The ceiling for a proxy written in Node here: a bare socket-to-socket pipe (no HTTP, no gate).
+    const pipeSmall = await startNodePipe(origin.port);
+    stops.push(() => pipeSmall.stop());
+    const pipeBulk = await startNodePipe(bulkOrigin.port);
+    stops.push(() => pipeBulk.stop());
+    targets.push({
+      name: 'node-tcp-pipe',
+      small: { url: `http://127.0.0.1:${pipeSmall.port}/small`, headers: [`Host: ${HOST}`], pids: () => [pipeSmall.pid] },
+      bulk: { url: `http://127.0.0.1:${pipeBulk.port}`, headers: [`Host: ${HOST}`], pids: () => [pipeBulk.pid] },
+    });
     targets.push({
       name: 'nginx',
       small: { url: `http://127.0.0.1:${nginxSmall.port}/small`, headers: [`Host: ${HOST}`], pids: () => nginxSmall.pids() },
@@ -190,8 +202,8 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
   const n = rows.get('nginx')!;
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   for (const [name, p] of rows) {
-    if (!name.startsWith('porthole') || name === 'porthole-no-gate') continue;
-    console.log(`\n${name} against nginx (targets from the issue):`);
+    if (name !== 'node-tcp-pipe' && (!name.startsWith('porthole') || name === 'porthole-no-gate')) continue;
+    console.log(name === 'node-tcp-pipe' ? '\nnode-tcp-pipe against nginx (the ceiling for any Node proxy on this machine, not a target):' : `\n${name} against nginx (targets from the issue):`);
     console.log(`  req/s            ${(p.rps / n.rps).toFixed(2)}x  (>= 0.80, never < 0.60: ${verdict(p.rps / n.rps >= 0.8)})`);
     console.log(`  CPU per request  ${(p.cpu / n.cpu).toFixed(2)}x  (<= 1.5: ${verdict(p.cpu / n.cpu <= 1.5)})`);
     if (Number.isNaN(p.down)) continue;
