@@ -16,6 +16,8 @@ import type { Origin } from './origin/origin.js';
 import { createGate } from './gate/index.js';
 import { createShareHost } from './share/index.js';
 import { keepAuditWithin } from './store/retention.js';
+import { planReload, type ReloadPlan } from './config/reload.js';
+import { LiveAllowlist } from './gate/email.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate } from './tunnel/index.js';
@@ -26,6 +28,8 @@ export interface GatewayDeps {
   mailer: Mailer;
   origin: Origin;
   logger: Logger;
+  /** Who may sign in; replaced in place by reload(). */
+  allowlist: LiveAllowlist;
   /** The gate's clock (code and session expiry); tests inject one so they never sleep. */
   now?: () => number;
 }
@@ -37,6 +41,8 @@ export interface Gateway {
   readonly httpPort: number;
   /** The HTTPS port actually bound and its certificate, when listen.httpsPort is set. */
   readonly https?: { port: number; certificate: GatewayCertificate };
+  /** Applies what can change live from a freshly loaded config (gate.allow) and names what needs a restart. */
+  reload(next: ResolvedConfig): ReloadPlan;
   close(): Promise<void>;
 }
 
@@ -102,7 +108,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   let httpsListener: http.Server | undefined;
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
-  const deps: GatewayDeps = { config, store, mailer, origin, logger, now: overrides.now };
+  const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now };
+  let running = config;
 
   const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
   if (config.hosts.share) hosts.set(config.hosts.share, createShareHost(deps));
@@ -131,6 +138,13 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     server,
     httpPort,
     https: https && { port: https.port, certificate: https.certificate },
+    reload(next) {
+      const plan = planReload(running, next);
+      if (plan.applied.includes('gate.allow')) deps.allowlist.replace(next.gate.allow);
+      running = { ...running, gate: { ...running.gate, allow: next.gate.allow } };
+      logger.info({ applied: plan.applied, needRestart: plan.needRestart }, 'config reloaded');
+      return plan;
+    },
     async close() {
       await Promise.all([closeServer(server), httpsListener ? closeServer(httpsListener) : undefined]);
       await origin.close();

@@ -23,6 +23,19 @@ export function loadConfigOrExit(file: string): ResolvedConfig {
   }
 }
 
+/** SIGHUP: read the config file again; apply what can change live, keep running on any error. */
+export function reloadOnHangup(gateway: Gateway, configFile: string, logger: Logger): void {
+  process.on('SIGHUP', () => {
+    try {
+      const plan = gateway.reload(loadConfigFile(configFile));
+      if (plan.needRestart.length > 0) logger.warn({ keys: plan.needRestart }, 'these changes take effect after a restart');
+    } catch (error) {
+      // A broken file must not take down a running gateway: say what is wrong and keep the running config.
+      logger.error({ err: error instanceof ConfigError ? error.message : error }, 'config reload failed; nothing changed');
+    }
+  });
+}
+
 export function stopOnSignals(gateway: Gateway, logger: Logger): void {
   let stopping = false;
   const stop = (signal: string) => {
@@ -41,6 +54,7 @@ export async function serve(configFile: string): Promise<void> {
   try {
     const gateway = await startGateway(config, mailerFor(config, logger), logger);
     stopOnSignals(gateway, logger);
+    reloadOnHangup(gateway, configFile, logger);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     const hint = e.code === 'EADDRINUSE' ? ' (another program already listens on that port)' : e.code === 'EACCES' ? ' (ports below 1024 need privileges)' : '';

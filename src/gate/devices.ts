@@ -13,7 +13,7 @@ import { refuse, refuseUpgrade } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { DeviceRecord, Store } from '../store/store.js';
 import { clientBucket } from '../share/limits.js';
-import { createAllowlist, normalizeEmail } from './email.js';
+import { createAllowlist, normalizeEmail, type Allowlist } from './email.js';
 import { hashToken } from './session.js';
 
 /** The header the app sends, as node:http presents it (lower case) and as a person types it into the app. */
@@ -130,6 +130,8 @@ const AUDIT_MEMORY_LIMIT = 4096;
 
 export interface DeviceGateDeps {
   config: Pick<ResolvedConfig, 'gate'>;
+  /** The running gateway's allowlist (it may change on reload). */
+  allowlist: Allowlist;
   store: Store;
   logger: Logger;
   now: () => number;
@@ -137,7 +139,6 @@ export interface DeviceGateDeps {
 
 export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
   const { store, logger, now } = deps;
-  const isAllowed = createAllowlist(deps.config.gate.allow);
   // Counted apart from code verification, so a revoked phone retrying at home cannot block sign-ins there;
   // the number is the one configured for code verification.
   const limiter: RateLimiterAbstract = store.limiter('gate_device_ip', { points: deps.config.gate.rateLimits.verifiesPerIpPerHour, durationSeconds: 3600 });
@@ -183,7 +184,7 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
       cache.set(value, device);
     }
     // The allowlist of the running config decides now, not the one in force when the device was added.
-    if (!isAllowed(device.email)) return refused(`device ${device.id} "${device.name}": address no longer on gate.allow`, device.email);
+    if (!deps.allowlist.allows(device.email)) return refused(`device ${device.id} "${device.name}": address no longer on gate.allow`, device.email);
     const ip = ctx.client.ip;
     if (device.lastUsedAt === null || at - device.lastUsedAt >= TOUCH_INTERVAL_MS || at < device.lastUsedAt) {
       device = { ...device, lastUsedAt: at, lastIp: ip };

@@ -14,6 +14,31 @@ export function normalizeEmail(input: unknown): string | null {
   return ADDRESS.test(email) ? email : null;
 }
 
+/** Who may sign in, as the running gateway sees it now; `version` changes whenever the list is replaced. */
+export interface Allowlist {
+  allows(email: string): boolean;
+  readonly version: number;
+}
+
+/** The gateway's allowlist: replaced in place when the config is reloaded (SIGHUP), so no restart is needed. */
+export class LiveAllowlist implements Allowlist {
+  private check: (email: string) => boolean;
+  version = 0;
+
+  constructor(entries: readonly string[]) {
+    this.check = createAllowlist(entries);
+  }
+
+  allows(email: string): boolean {
+    return this.check(email);
+  }
+
+  replace(entries: readonly string[]): void {
+    this.check = createAllowlist(entries);
+    this.version++;
+  }
+}
+
 /** Exact addresses and `*@domain` entries (already lower-cased by the config schema). */
 export function createAllowlist(entries: readonly string[]): (email: string) => boolean {
   const exact = new Set<string>();

@@ -52,8 +52,8 @@ const hasBody = (req: http.IncomingMessage) =>
 export function createGate(deps: GatewayDeps): HostHandler {
   const { config, store, origin } = deps;
   const now = deps.now ?? Date.now;
-  const sessions = createSessionChecker(store, config);
-  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger: deps.logger, sessions, now });
+  const sessions = createSessionChecker(store, config, deps.allowlist);
+  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger: deps.logger, sessions, allowlist: deps.allowlist, now });
   const forwardOptions: ForwardOptions = {
     origin,
     surface: 'private',
@@ -62,7 +62,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
     idleTimeoutMs: config.proxy.idleTimeout,
   };
   const shareHost = config.hosts.share;
-  const devices = createDeviceGate({ config, store, logger: deps.logger, now });
+  const devices = createDeviceGate({ config, store, allowlist: deps.allowlist, logger: deps.logger, now });
   const deviceForwardOptions: ForwardOptions = { ...forwardOptions, dropRequestHeaders: DEVICE_HEADERS };
 
   function gatePage(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {

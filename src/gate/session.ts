@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import type { ResolvedConfig } from '../config/load.js';
 import type { SessionRecord, Store } from '../store/store.js';
-import { createAllowlist } from './email.js';
+import type { Allowlist } from './email.js';
 
 /** 256-bit tokens, base64url without padding: always exactly this many characters. */
 const TOKEN_BYTES = 32;
@@ -110,23 +110,28 @@ export interface SessionChecker {
 /** Recently validated sessions kept in memory, so most requests cost no hash and no query. */
 const CACHE_LIMIT = 2048;
 
-export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 'publicScheme' | 'gate'>): SessionChecker {
+export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 'publicScheme' | 'gate'>, allowlist: Allowlist): SessionChecker {
   const name = sessionCookieName(config);
   const lifetime = config.gate.sessionLifetime;
   // Keyed by the token the browser sent; emptied whenever the store says a session may have been revoked
   // (logout here, or `porthole sessions revoke` in another process), so revocation is never outlived.
   const cache = new Map<string, SessionRecord>();
   let cacheRevision = store.sessions.revision();
-  // Sessions outlive restarts; someone taken off gate.allow must not keep a working browser session.
-  const isAllowed = createAllowlist(config.gate.allow);
+  // Sessions outlive restarts and reloads; someone taken off gate.allow must not keep a working session,
+  // so a replaced allowlist empties the cache and every session is checked against the new one.
+  let allowlistVersion = allowlist.version;
 
   const lookup = (token: string, now: number): SessionRecord | undefined => {
     const revision = store.sessions.revision();
-    if (revision !== cacheRevision) (cache.clear(), (cacheRevision = revision));
+    if (revision !== cacheRevision || allowlist.version !== allowlistVersion) {
+      cache.clear();
+      cacheRevision = revision;
+      allowlistVersion = allowlist.version;
+    }
     let record = cache.get(token);
     if (!record) {
       record = store.sessions.findByTokenHash(hashToken(token));
-      if (!record || !isAllowed(record.email)) return undefined;
+      if (!record || !allowlist.allows(record.email)) return undefined;
       if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
       cache.set(token, record);
     }

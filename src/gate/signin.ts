@@ -15,7 +15,7 @@ import type { Mailer } from '../mail/mailer.js';
 import type { AuditEventType, Store } from '../store/store.js';
 import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newLinkToken, normalizeCode } from './codes.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
-import { createAllowlist, normalizeEmail } from './email.js';
+import { normalizeEmail, type Allowlist } from './email.js';
 import { field, readForm } from './form.js';
 import { codePage, confirmPage, linkGonePage, loginPage, logoutPage, PATHS, say, type GatePage } from './pages.js';
 import { decodePending, encodePending } from './pending.js';
@@ -31,6 +31,8 @@ export interface SignInDeps {
   mailer: Mailer;
   logger: Logger;
   sessions: SessionChecker;
+  /** The running gateway's allowlist (it may change on reload). */
+  allowlist: Allowlist;
   now: () => number;
 }
 
@@ -38,11 +40,10 @@ export interface SignInDeps {
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 export function createSignIn(deps: SignInDeps) {
-  const { config, store, mailer, logger, sessions, now } = deps;
+  const { config, store, mailer, logger, sessions, allowlist, now } = deps;
   const keys = deriveKeys(loadOrCreateSecret(config.dataDir));
   const names = cookieNames(config);
   const csrf = createCsrf(keys.csrf, names.csrf, config.publicScheme);
-  const isAllowed = createAllowlist(config.gate.allow);
   const minutes = Math.max(1, Math.round(config.gate.codeLifetime / 60_000));
   const limits = config.gate.rateLimits;
   const limiters = {
@@ -171,7 +172,7 @@ export function createSignIn(deps: SignInDeps) {
     if (await rateLimited(req, res, ctx, [[limiters.codeIp, clientBucket(ctx.client.ip), 'code request per IP'], [limiters.codeAddress, email, 'code request per address']], email)) return;
     const at = now();
     sweep(at);
-    const allowed = isAllowed(email);
+    const allowed = allowlist.allows(email);
     // The same work for both: a code and link token are made and stored; only an allowed address gets mail.
     const code = newCode();
     const linkToken = newLinkToken();
@@ -233,7 +234,7 @@ export function createSignIn(deps: SignInDeps) {
       return again(400, say('codeGone', locale), true);
     }
     // A decoy code for an address not on the allowlist can never sign anyone in, even if guessed.
-    if (codeMatches(keys.code, email, typed, record.codeHash) && isAllowed(email)) return signIn(req, res, ctx, email, record.returnTo, 'code');
+    if (codeMatches(keys.code, email, typed, record.codeHash) && allowlist.allows(email)) return signIn(req, res, ctx, email, record.returnTo, 'code');
     const failures = store.codes.recordFailure(email);
     if (failures >= config.gate.maxCodeAttempts) {
       store.codes.delete(email);
@@ -247,7 +248,7 @@ export function createSignIn(deps: SignInDeps) {
   const linkRecord = (token: string | null) => {
     if (!token || !LINK_TOKEN_SHAPE.test(token)) return undefined;
     const record = store.codes.getByLinkTokenHash(hashLinkToken(keys.code, token));
-    return record && record.expiresAt > now() && isAllowed(record.email) ? record : undefined;
+    return record && record.expiresAt > now() && allowlist.allows(record.email) ? record : undefined;
   };
 
   /** GET of a mailed link: only shows the confirmation button, so a scanner following it spends nothing. */
