@@ -349,11 +349,26 @@ function startResponse(exchange: Exchange, head: ResponseHead): void {
   }
 }
 
+// node:http internals read here: `_headerSent` (the head is on the wire, unlike `headersSent`, which only says it
+// was built) and `outputSize` (bytes this response still holds back). Both exist in every Node release since 0.x.
+type DirectResponse = http.ServerResponse & { outputSize: number; _headerSent: boolean };
+
 function write(exchange: Exchange, conn: Connection, data: Buffer): void {
   if (data.length === 0) return;
-  if (!exchange.res.write(data)) {
+  const res = exchange.res as DirectResponse;
+  const socket = res.socket;
+  // Once the head is out and nothing of this response waits inside node:http, body bytes go straight to the
+  // client socket: ServerResponse would only pass them on, at a cost per chunk.
+  if (exchange.phase === 'length' && socket !== null && socket.writable && res._headerSent && res.outputSize === 0) {
+    if (!socket.write(data)) {
+      conn.socket.pause();
+      socket.once('drain', conn.resume);
+    }
+    return;
+  }
+  if (!res.write(data)) {
     conn.socket.pause();
-    exchange.res.once('drain', conn.resume);
+    res.once('drain', conn.resume);
   }
 }
 

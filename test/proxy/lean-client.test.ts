@@ -153,3 +153,34 @@ test('an answer head over the 64 KiB bound is refused even when it arrives in on
   const result = await rawExchange(proxy.port, [`GET /big-head HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`]);
   assert.equal(statusOf(result.text), 502);
 });
+
+test('pipelined requests: a large answer still in flight is never interleaved with the next one', async () => {
+  const size = 4 * 1024 * 1024;
+  const slow: Script = (socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    let sent = 0;
+    const piece = Buffer.alloc(size / 16, 'a');
+    const next = () => {
+      if (socket.destroyed || sent >= size) return;
+      socket.write(piece);
+      sent += piece.length;
+      setTimeout(next, 10);
+    };
+    next();
+  };
+  // The second answer is complete at the gateway while the first is still arriving.
+  const fast: Script = (socket) => void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`), Buffer.alloc(size, 'b')]));
+  reset({ '/big-a': slow, '/big-b': fast });
+  const both = `GET /big-a HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /big-b HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`;
+  const { text } = await rawExchange(proxy.port, [both]);
+  const first = text.indexOf('\r\n\r\n');
+  assert.equal(statusOf(text), 200);
+  const bodyA = text.slice(first + 4, first + 4 + size);
+  const rest = text.slice(first + 4 + size);
+  assert.equal(bodyA.length, size);
+  assert.ok(/^a+$/.test(bodyA), 'the first body holds only its own bytes');
+  assert.equal(statusOf(rest), 200);
+  const bodyB = rest.slice(rest.indexOf('\r\n\r\n') + 4);
+  assert.equal(bodyB.length, size);
+  assert.ok(/^b+$/.test(bodyB), 'the second body follows whole, after the first');
+});
