@@ -5,6 +5,9 @@
 // path does neither. Upgrades keep using node:http (upgrade.ts), as does any origin without a pool (the tunnel).
 //
 // Socket listeners are installed once per connection; a request only points the connection at its exchange.
+// Each connection reads into one reused buffer and, once a Content-Length response's head is out, writes body
+// bytes straight to the client socket: a long download then allocates nothing per chunk. A buffer whose bytes
+// may outlive the read (queued by the client socket or held by node:http) is never reused (see write()).
 import net from 'node:net';
 import type http from 'node:http';
 import { classifyOriginError, refuse } from '../http/refuse.js';
@@ -14,6 +17,8 @@ import type { ForwardOptions } from './forward.js';
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
+/** One socket read, as node's own default. */
+const READ_SIZE = 64 * 1024;
 /** Idle pooled sockets are dropped before a typical origin keep-alive timeout (Node's default is 5 s). */
 const POOL_IDLE_MS = 4_000;
 const MAX_IDLE_SOCKETS = 256;
@@ -57,6 +62,12 @@ interface Connection {
   received: number;
   error: NodeJS.ErrnoException | null;
   resume: () => void;
+  /**
+   * Where the next socket read lands. Reused from read to read, so a long download allocates (and page-faults)
+   * no fresh memory per chunk; set to null whenever its bytes may still be referenced after the read (held by
+   * the client socket's queue or by node:http), so the next read gets a new one.
+   */
+  readBuffer: Buffer | null;
   /** The origin took the body chunk that filled its buffer: let the client's body flow again. */
   drained: () => void;
 }
@@ -101,10 +112,10 @@ export class OriginPool {
   }
 
   private connect(): Connection {
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true, highWaterMark: this.highWaterMark } as net.NetConnectOpts);
     const conn: Connection = {
-      socket, pool: this, exchange: null, reused: false, received: 0, error: null,
-      resume: () => socket.resume(),
+      socket: null as unknown as net.Socket, // set just below: node asks for the first read buffer inside net.connect
+      pool: this, exchange: null, reused: false, received: 0, error: null, readBuffer: null,
+      resume: () => conn.socket.resume(),
       drained: () => {
         const exchange = conn.exchange;
         if (!exchange) return;
@@ -112,7 +123,15 @@ export class OriginPool {
         if (exchange.phase !== 'done') exchange.req.resume();
       },
     };
-    socket.on('data', (chunk: Buffer) => onData(conn, chunk));
+    const onread = {
+      buffer: () => (conn.readBuffer ??= Buffer.allocUnsafe(READ_SIZE)),
+      callback: (size: number, buffer: Buffer) => {
+        onData(conn, buffer.subarray(0, size));
+        return true;
+      },
+    };
+    const socket = net.connect({ host: this.host, port: this.port, noDelay: true, highWaterMark: this.highWaterMark, onread } as net.NetConnectOpts);
+    conn.socket = socket;
     socket.on('error', (error: NodeJS.ErrnoException) => (conn.error ??= error));
     socket.on('timeout', () => {
       conn.error ??= Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' });
@@ -241,7 +260,7 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
           // A head ending in bare LFs would never match CRLF CRLF: refuse it now instead of waiting for a timeout.
           const lf = buffered.indexOf(10);
           if (lf !== -1 && buffered[lf - 1] !== 13) throw new BadResponse('bare LF in response head');
-          exchange.pending = buffered;
+          exchange.pending = buffered === data ? Buffer.from(data) : buffered; // data lives in the reused read buffer
           return;
         }
         // The bound holds however the head was split into reads, not only while it is incomplete.
@@ -279,7 +298,7 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
         if (eol === -1) {
           if (buffered.length > MAX_CHUNK_LINE && exchange.phase === 'chunk-size') throw new BadResponse('chunk size line too long');
           if (buffered.length > MAX_HEAD_BYTES) throw new BadResponse('trailers too large');
-          exchange.pending = buffered;
+          exchange.pending = buffered === data ? Buffer.from(data) : buffered; // data lives in the reused read buffer
           return;
         }
         exchange.pending = null;
@@ -307,7 +326,7 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
       case 'chunk-crlf': {
         const buffered = exchange.pending ? Buffer.concat([exchange.pending, data]) : data;
         if (buffered.length < 2) {
-          exchange.pending = buffered;
+          exchange.pending = buffered === data ? Buffer.from(data) : buffered; // data lives in the reused read buffer
           return;
         }
         exchange.pending = null;
@@ -360,12 +379,17 @@ function write(exchange: Exchange, conn: Connection, data: Buffer): void {
   // Once the head is out and nothing of this response waits inside node:http, body bytes go straight to the
   // client socket: ServerResponse would only pass them on, at a cost per chunk.
   if (exchange.phase === 'length' && socket !== null && socket.writable && res._headerSent && res.outputSize === 0) {
-    if (!socket.write(data)) {
+    const flushed = socket.write(data);
+    // Written out at once (the usual case): the read buffer is free again. Otherwise the socket queued it.
+    if (socket.writableLength > 0) conn.readBuffer = null;
+    if (!flushed) {
       conn.socket.pause();
       socket.once('drain', conn.resume);
     }
     return;
   }
+  // node:http may keep these bytes (behind the head, or for a response waiting its turn): never reuse them.
+  conn.readBuffer = null;
   if (!res.write(data)) {
     conn.socket.pause();
     res.once('drain', conn.resume);

@@ -3,6 +3,8 @@
 // sockets retried once for safe methods only. The origin here is a raw socket server scripted per request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startHarness, rawExchange, request, statusOf, HOST, type Harness } from './harness.js';
@@ -168,8 +170,10 @@ test('pipelined requests: a large answer still in flight is never interleaved wi
     };
     next();
   };
-  // The second answer is complete at the gateway while the first is still arriving.
-  const fast: Script = (socket) => void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`), Buffer.alloc(size, 'b')]));
+  // The second answer is complete at the gateway while the first is still arriving, so node:http holds it;
+  // random bytes, so any mix-up of its pieces shows.
+  const second = crypto.randomBytes(size);
+  const fast: Script = (socket) => void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`), second]));
   reset({ '/big-a': slow, '/big-b': fast });
   const both = `GET /big-a HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /big-b HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`;
   const { text } = await rawExchange(proxy.port, [both]);
@@ -180,7 +184,55 @@ test('pipelined requests: a large answer still in flight is never interleaved wi
   assert.equal(bodyA.length, size);
   assert.ok(/^a+$/.test(bodyA), 'the first body holds only its own bytes');
   assert.equal(statusOf(rest), 200);
-  const bodyB = rest.slice(rest.indexOf('\r\n\r\n') + 4);
+  const bodyB = Buffer.from(rest.slice(rest.indexOf('\r\n\r\n') + 4), 'latin1');
   assert.equal(bodyB.length, size);
-  assert.ok(/^b+$/.test(bodyB), 'the second body follows whole, after the first');
+  assert.ok(bodyB.equals(second), 'the second body follows whole, after the first');
+});
+
+test('a large random body arrives byte for byte for a fast and for a slow reader (read buffers reused safely)', async () => {
+  const body = crypto.randomBytes(48 * 1024 * 1024 + 12_345);
+  const expected = crypto.createHash('sha256').update(body).digest('hex');
+  reset({ '/random': (socket) => void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body])) });
+  for (const slow of [false, true]) {
+    const got = await new Promise<{ size: number; sha256: string }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: proxy.port, path: '/random', headers: { host: HOST }, agent: false }, (res) => {
+        const hash = crypto.createHash('sha256');
+        let size = 0;
+        let sincePause = 0;
+        res.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          size += chunk.length;
+          sincePause += chunk.length;
+          // The slow reader stalls every 2 MiB, so the gateway's writes to it back up and complete later.
+          if (slow && sincePause >= 2 * 1024 * 1024) {
+            sincePause = 0;
+            res.pause();
+            setTimeout(() => res.resume(), 20);
+          }
+        });
+        res.on('end', () => resolve({ size, sha256: hash.digest('hex') }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    assert.equal(got.size, body.length, slow ? 'slow reader' : 'fast reader');
+    assert.equal(got.sha256, expected, slow ? 'slow reader' : 'fast reader');
+  }
+});
+
+test('a head and chunk framing split across many reads are put together right', async () => {
+  const pieces = ['HTTP/1.1 200 OK\r\nTransfer-Enc', 'oding: chunked\r\nX-Split: y', 'es\r\n\r\n', '5', '\r\nhel', 'lo\r', '\n0\r\n', '\r\n'];
+  reset({
+    '/split': (socket) => {
+      const next = (i: number) => {
+        if (i >= pieces.length || socket.destroyed) return;
+        socket.write(pieces[i]!);
+        setTimeout(() => next(i + 1), 15);
+      };
+      next(0);
+    },
+  });
+  const res = await request(proxy.port, { path: '/split' });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers['x-split'], 'yes');
+  assert.equal(res.body.toString(), 'hello');
 });
