@@ -3,7 +3,7 @@
 // proxy here), against the same origins in the same run:
 //   (a) 20 KiB GETs at 64 connections (wrk): req/s, p50/p99, the proxy's CPU time per request;
 //   (b) 2 GiB download and upload (curl, data generated on the fly): MB/s and the proxy's peak RSS.
-// Rounds are interleaved and medians reported. Options: --rounds N --seconds S --bulk-gib G --workers N --skip-bulk --skip-small.
+// Rounds are interleaved and medians reported. Options: --rounds N --seconds S --bulk-gib G --skip-bulk --skip-small.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { download, upload, type Transfer } from './lib/curl.js';
 import { startNodePipe } from './lib/node-pipe.js';
 import { freePort, proxyServerBlock, startNginx, staticServerBlock, type NginxInstance } from './lib/nginx.js';
 import { cpuMicrosOf, spawnGateway, statusKb } from '../test/proxy/spawn-gateway.js';
-import { TUNED_ENV, TUNED_NODE_FLAGS } from './lib/runtime.js';
+import { TUNED_ENV } from './lib/runtime.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 
 const HOST = 'photos.localhost';
@@ -27,7 +27,6 @@ const SECONDS = arg('seconds', 8);
 const BULK_BYTES = Math.round(arg('bulk-gib', 2) * 1024 ** 3);
 const SKIP_BULK = process.argv.includes('--skip-bulk');
 const SKIP_SMALL = process.argv.includes('--skip-small');
-const WORKERS = arg('workers', 2);
 
 interface Leg {
   url: string;
@@ -39,7 +38,7 @@ interface Leg {
 interface Target {
   name: string;
   small: Leg;
-  /** Absent where a bulk run would say nothing new (one stream uses one worker). */
+  /** Absent where a bulk run would say nothing new. */
   bulk?: Leg;
 }
 
@@ -79,11 +78,11 @@ async function main(): Promise<void> {
     const targets: Target[] = [
       { name: 'direct', small: { url: `http://127.0.0.1:${origin.port}/small`, headers: [], pids: () => [] }, bulk: { url: `http://127.0.0.1:${bulkOrigin.port}`, headers: [], pids: () => [] } },
     ];
-    // Porthole as the CLI starts it today, and with the runtime settings from bench/lib/runtime.ts.
-    for (const [name, flags, env] of [['porthole', [], {}], ['porthole-tuned', TUNED_NODE_FLAGS, TUNED_ENV]] as const) {
-      const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST }, [...flags], env);
+    // Porthole as `porthole serve` runs it (the compiled build), with default and with tuned malloc settings.
+    for (const [name, env] of [['porthole', {}], ['porthole-tuned', TUNED_ENV]] as const) {
+      const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, compiled: true }, [], env);
       stops.push(() => small.stop());
-      const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST }, [...flags], env);
+      const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST, compiled: true }, [], env);
       stops.push(() => bulk.stop());
       targets.push({
         name,
@@ -91,18 +90,6 @@ async function main(): Promise<void> {
         bulk: { url: `http://127.0.0.1:${bulk.port}`, headers: [`Host: ${HOST}`, `Cookie: ${bulk.cookie}`], pids: () => [bulk.pid] },
       });
     }
-    // The proxy layer alone (listener + forward, no gate): tells the gate's share of the cost from the proxy's.
-    const bare = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, mode: 'pass-through' });
-    stops.push(() => bare.stop());
-    targets.push({ name: 'porthole-no-gate', small: { url: `http://127.0.0.1:${bare.port}/small`, headers: [`Host: ${HOST}`], pids: () => bare.pids } });
-    // Several gateway processes on one port: more req/s only if the cores are free; CPU per request is the
-    // sum over all of them, so it stays honest.
-    const clustered = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, workers: WORKERS });
-    stops.push(() => clustered.stop());
-    targets.push({
-      name: `porthole-${WORKERS}-workers`,
-      small: { url: `http://127.0.0.1:${clustered.port}/small`, headers: [`Host: ${HOST}`, `Cookie: ${clustered.cookie}`], pids: () => clustered.pids },
-    });
     // The ceiling for a proxy written in Node here: a bare socket-to-socket pipe (no HTTP, no gate).
     const pipeSmall = await startNodePipe(origin.port);
     stops.push(() => pipeSmall.stop());
@@ -169,7 +156,8 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
   console.log(`Medians of ${ROUNDS} interleaved rounds. Origin, proxy, wrk and curl share the cores.`);
   console.log(`(a) ${SMALL_BYTES / 1024} KiB GETs from a static nginx origin, 64 connections, wrk -t2, ${SECONDS}s per run; Porthole: 1 process, gated with a signed-in session; nginx: 1 worker`);
   console.log(`(b) ${gib} GiB bodies with curl from/to a Node origin that generates/swallows them; peak RSS (VmHWM) of the proxy during each transfer`);
-  console.log(`porthole-tuned: the same gateway started as: ${[...Object.entries(TUNED_ENV).map(([k, v]) => `${k}=${v}`), 'node', ...TUNED_NODE_FLAGS].join(' ')}\n`);
+  console.log('porthole: the compiled build under plain node, as `porthole serve` runs it');
+  console.log(`porthole-tuned: the same, started with ${Object.entries(TUNED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
   const m = (list: number[]) => (list.length ? median(list) : NaN);
   const rows = new Map(
     names.map((name) => {
@@ -202,7 +190,7 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
   const n = rows.get('nginx')!;
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   for (const [name, p] of rows) {
-    if (name !== 'node-tcp-pipe' && (!name.startsWith('porthole') || name === 'porthole-no-gate')) continue;
+    if (name !== 'node-tcp-pipe' && !name.startsWith('porthole')) continue;
     console.log(name === 'node-tcp-pipe' ? '\nnode-tcp-pipe against nginx (the ceiling for any Node proxy on this machine, not a target):' : `\n${name} against nginx (targets from the issue):`);
     console.log(`  req/s            ${(p.rps / n.rps).toFixed(2)}x  (>= 0.80, never < 0.60: ${verdict(p.rps / n.rps >= 0.8)})`);
     console.log(`  CPU per request  ${(p.cpu / n.cpu).toFixed(2)}x  (<= 1.5: ${verdict(p.cpu / n.cpu <= 1.5)})`);

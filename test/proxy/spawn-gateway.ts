@@ -19,6 +19,8 @@ export interface GatewayChild extends GatewayProcessReady {
 }
 
 const script = fileURLToPath(new URL('./gateway-process.ts', import.meta.url));
+// The same file compiled by `npm run build` (tsconfig.build.json includes it), run by plain node.
+const compiledScript = fileURLToPath(new URL('../../dist/test/proxy/gateway-process.js', import.meta.url));
 const TICK_MICROS = 1_000_000 / 100;
 
 export function statusKb(pid: number, field: string): number {
@@ -33,9 +35,13 @@ export function cpuMicrosOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
 }
 
-export async function spawnGateway(options: GatewayProcessOptions, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayChild> {
-  const child: ChildProcess = fork(script, [JSON.stringify(options)], {
-    execArgv: ['--import', 'tsx', ...execArgv],
+/**
+ * Starts a gateway process. With `compiled`, the build in dist/ under plain node (how `porthole serve` runs,
+ * what the benchmark measures); otherwise the sources through tsx (how the tests run).
+ */
+export async function spawnGateway(options: GatewayProcessOptions & { compiled?: boolean }, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayChild> {
+  const child: ChildProcess = fork(options.compiled ? compiledScript : script, [JSON.stringify(options)], {
+    execArgv: options.compiled ? execArgv : ['--import', 'tsx', ...execArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
