@@ -76,6 +76,30 @@ export function buildResponseHeaders(proxyRes: http.IncomingMessage, extra: http
   return buildResponseHeadersFromRaw(proxyRes.rawHeaders, extra, close);
 }
 
+/** A caller's extra response headers, prepared once per (frozen, shared) object: their lower-case names and a flat list. */
+interface PreparedExtra {
+  readonly names: ReadonlySet<string>;
+  readonly flat: readonly string[];
+}
+const PREPARED = new WeakMap<http.OutgoingHttpHeaders, PreparedExtra>();
+
+function prepare(extra: http.OutgoingHttpHeaders): PreparedExtra {
+  let prepared = PREPARED.get(extra);
+  if (prepared === undefined) {
+    const flat: string[] = [];
+    for (const name in extra) {
+      const value = extra[name];
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const item of value) flat.push(name, item);
+      else flat.push(name, String(value));
+    }
+    prepared = { names: new Set(Object.keys(extra).map((n) => n.toLowerCase())), flat };
+    // Only frozen objects can be cached: anything else might be edited after this call.
+    if (Object.isFrozen(extra)) PREPARED.set(extra, prepared);
+  }
+  return prepared;
+}
+
 /** The same from a raw [name, value, ...] list (the lean origin client parses heads itself). */
 export function buildResponseHeadersFromRaw(raw: string[], extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
   // Read Connection from the raw list: touching proxyRes.headers would build a second copy of every header.
@@ -85,21 +109,15 @@ export function buildResponseHeadersFromRaw(raw: string[], extra: http.OutgoingH
     if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]}`;
   }
   const named = connectionNamed(connection);
+  const added = extra === undefined ? undefined : prepare(extra);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower)) || (extra !== undefined && lower in extra)) continue;
+    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower)) || (added !== undefined && added.names.has(lower))) continue;
     out.push(name, raw[i + 1]!);
   }
-  if (extra !== undefined) {
-    for (const name in extra) {
-      const value = extra[name];
-      if (value === undefined) continue;
-      if (Array.isArray(value)) for (const item of value) out.push(name, item);
-      else out.push(name, String(value));
-    }
-  }
+  if (added !== undefined) for (let i = 0; i < added.flat.length; i++) out.push(added.flat[i]!);
   if (close) out.push('Connection', 'close');
   return out;
 }

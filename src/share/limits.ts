@@ -2,7 +2,6 @@
 // keys or slugs that do not exist per client. Lockouts are audited once, when they start. Secrets never reach
 // the store or the audit log: links are named by a short hash of their credential.
 import crypto from 'node:crypto';
-import net from 'node:net';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Store } from '../store/store.js';
 import type { LinkCredential } from './engine.js';
@@ -19,7 +18,8 @@ export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 /** IPv6 clients usually own a whole /64: count them together so rotating addresses does not reset a limit. */
 export function clientBucket(ip: string): string {
-  if (net.isIPv6(ip)) {
+  // The address comes from the socket or a trusted proxy's validated header: a colon means IPv6.
+  if (ip.includes(':')) {
     const full = ip.includes('::') ? expand(ip) : ip.split(':');
     return `${full.slice(0, 4).join(':')}::/64`;
   }
