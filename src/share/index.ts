@@ -9,11 +9,11 @@ import type { RequestContext } from '../http/context.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
-import { forward } from '../proxy/forward.js';
+import { forward, type ForwardOptions } from '../proxy/forward.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
-import { createLinkResolver, OriginLookupError, type LinkState } from './links.js';
+import { createLinkResolver, OriginLookupError, type LinkState, type Lookup } from './links.js';
 import { createShareLimits, linkTag } from './limits.js';
 import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
@@ -65,37 +65,43 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     }
   }
 
-  async function handleLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> {
-    const { rule } = match;
-    const ip = ctx.client.ip;
+  // The link path is synchronous on a cached link (the common case: every thumbnail of an open album); it
+  // returns a promise only where it must wait for Immich or the store (a lookup, an unlock, a limiter).
+  function handleLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> | void {
     // Say "offline" plainly (before a lookup that could only fail) when the home connector is away.
     const unavailable = origin.unavailable();
     if (unavailable) return refuseShare(req, res, { kind: 'tunnel-offline', since: unavailable.since });
-    const locked = limits.unknownLocked(ip);
+    const locked = limits.unknownLocked(ctx.client.ip);
     if (!locked.ok) return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: locked.retryAfterSeconds });
+    const found = resolver.peek(credential);
+    if (found === undefined) return resolver.lookup(credential).then((looked) => withLinkState(req, res, ctx, match, target, credential, looked));
+    return withLinkState(req, res, ctx, match, target, credential, found);
+  }
 
-    // A cached answer keeps this request synchronous up to forward(); only a miss waits for Immich.
-    const found = resolver.peek(credential) ?? (await resolver.lookup(credential));
-    if (found.kind === 'unknown') {
-      const { started } = await limits.countUnknown(ip);
-      if (started) store.audit.record({ type: 'share.locked', ip, detail: 'unknown-link lookups' });
-      return notFound(req, res, 'unknown link');
-    }
-    let link: LinkState | null = found.kind === 'open' ? found.link : null;
-    const passwordProtected = found.kind === 'password';
-    if (passwordProtected && rule.password !== 'exempt') {
-      const cookie = shareCookieValue(req.headers.cookie);
-      link = cookie ? await resolver.unlock(credential, cookie) : null;
-      if (!link) {
-        // A cookie Immich does not accept is a guess (the web page only calls these after /me said yes):
-        // it counts like a lookup of an unknown link, so guessing tokens cannot hammer Immich either.
-        if (cookie) {
-          const { started } = await limits.countUnknown(ip);
-          if (started) store.audit.record({ type: 'share.locked', ip, detail: 'unknown-link lookups' });
-        }
-        return notFound(req, res, 'password link not unlocked');
-      }
-    }
+  function withLinkState(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential, found: Lookup): Promise<void> | void {
+    if (found.kind === 'unknown') return refuseUnknownLink(req, res, ctx.client.ip, 'unknown link');
+    if (found.kind === 'password' && match.rule.password !== 'exempt') return unlockThenServe(req, res, ctx, match, target, credential);
+    return serveLink(req, res, ctx, match, target, credential, found.kind === 'open' ? found.link : null, found.kind === 'password');
+  }
+
+  async function refuseUnknownLink(req: http.IncomingMessage, res: http.ServerResponse, ip: string, why: string): Promise<void> {
+    const { started } = await limits.countUnknown(ip);
+    if (started) store.audit.record({ type: 'share.locked', ip, detail: 'unknown-link lookups' });
+    notFound(req, res, why);
+  }
+
+  async function unlockThenServe(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> {
+    const cookie = shareCookieValue(req.headers.cookie);
+    const link = cookie ? await resolver.unlock(credential, cookie) : null;
+    if (link) return serveLink(req, res, ctx, match, target, credential, link, true);
+    // A cookie Immich does not accept is a guess (the web page only calls these after /me said yes):
+    // it counts like a lookup of an unknown link, so guessing tokens cannot hammer Immich either.
+    if (cookie) return refuseUnknownLink(req, res, ctx.client.ip, 'password link not unlocked');
+    notFound(req, res, 'password link not unlocked');
+  }
+
+  function serveLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential, link: LinkState | null, passwordProtected: boolean): Promise<void> | void {
+    const { rule } = match;
     if (rule.when?.length) {
       if (!link) return notFound(req, res, 'link state unknown');
       const failed = failedCondition(rule.when, link, target, match, { uploadsEnabled: config.share.allowUploads });
@@ -117,18 +123,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       maxBodyBytes: rule.body?.type === 'multipart' ? config.share.maxUploadSize : (rule.body?.maxBytes ?? 0),
       responseHeaders: headers,
     };
-
-    if (rule.special === 'login') {
-      const verdict = await limits.passwordAttempt(ip, credential);
-      if (!verdict.ok) {
-        if (verdict.lockout) store.audit.record({ type: 'share.locked', ip, detail: `password attempts per ${verdict.lockout}, link ${linkTag(credential)}` });
-        return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds });
-      }
-      res.on('finish', () => {
-        if (res.statusCode >= 200 && res.statusCode < 300) void limits.passwordSucceeded(ip, credential).catch(() => undefined);
-        else if (res.statusCode === 401) store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
-      });
-    }
+    if (rule.special === 'login') return loginThenForward(req, res, ctx, credential, options);
     if (rule.special === 'clean-media' && link && !link.showMetadata) {
       res.setHeader('x-robots-tag', NO_INDEX);
       return original.serve(req, res, ctx, { assetId: match.groups.uuid!, responseHeaders: headers, cookie: shareCookieValue(req.headers.cookie) });
@@ -136,7 +131,21 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     forward(req, res, ctx, options);
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+  async function loginThenForward(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, credential: LinkCredential, options: ForwardOptions): Promise<void> {
+    const ip = ctx.client.ip;
+    const verdict = await limits.passwordAttempt(ip, credential);
+    if (!verdict.ok) {
+      if (verdict.lockout) store.audit.record({ type: 'share.locked', ip, detail: `password attempts per ${verdict.lockout}, link ${linkTag(credential)}` });
+      return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds });
+    }
+    res.on('finish', () => {
+      if (res.statusCode >= 200 && res.statusCode < 300) void limits.passwordSucceeded(ip, credential).catch(() => undefined);
+      else if (res.statusCode === 401) store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
+    });
+    forward(req, res, ctx, options);
+  }
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<void> | void {
     const parsed = parseTarget(req.url);
     if (!parsed.ok) return notFound(req, res, parsed.reason);
     const { target } = parsed;
@@ -164,17 +173,24 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     });
   }
 
+  const failed = (req: http.IncomingMessage, res: http.ServerResponse, error: unknown) => {
+    const refusal: Refusal =
+      error instanceof OriginLookupError
+        ? { kind: 'origin-unreachable', cause: classifyOriginError(Object.assign(new Error(error.message), { code: error.code })), origin: origin.describe(), code: error.code }
+        : { kind: 'not-found' };
+    if (!(error instanceof OriginLookupError)) logger.error({ err: error }, 'share handler failed');
+    refuseShare(req, res, refusal);
+  };
+
   return {
     surface: 'share',
     handle(req, res, ctx) {
-      handle(req, res, ctx).catch((error: unknown) => {
-        const refusal: Refusal =
-          error instanceof OriginLookupError
-            ? { kind: 'origin-unreachable', cause: classifyOriginError(Object.assign(new Error(error.message), { code: error.code })), origin: origin.describe(), code: error.code }
-            : { kind: 'not-found' };
-        if (!(error instanceof OriginLookupError)) logger.error({ err: error }, 'share handler failed');
-        refuseShare(req, res, refusal);
-      });
+      try {
+        const waiting = handle(req, res, ctx);
+        if (waiting) waiting.catch((error: unknown) => failed(req, res, error));
+      } catch (error) {
+        failed(req, res, error);
+      }
     },
     upgrade: (_req, socket) => refuseUpgrade(socket, 404),
   };
