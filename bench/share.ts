@@ -123,10 +123,16 @@ async function main(): Promise<void> {
     const priv = rows[1]!;
     const share = rows[2]!;
     const throughputCost = 1 - share.rps / priv.rps;
-    const cpuCost = share.cpu / priv.cpu - 1;
+    // The policy's cost is judged per round (share against private in the same round, back to back) and the
+    // median taken, so a slow spell of the machine that hits one round does not decide the verdict.
+    const privateRuns = results.get('private host')!;
+    const shareRuns = results.get('share host')!;
+    const perRound = shareRuns.map((run, i) => run.cpuPerReq / privateRuns[i]!.cpuPerReq - 1);
+    const cpuCost = median(perRound);
+    process.stdout.write(`\nShare vs private CPU per request, per round: ${perRound.map((c) => `${(c * 100).toFixed(1)}%`).join(', ')}\n`);
     // CPU per request is the figure that travels between machines; req/s on shared cores is reported alongside.
     const ok = cpuCost <= 0.1;
-    process.stdout.write(`\nShare policy vs private host: ${(throughputCost * 100).toFixed(1)}% fewer req/s, ${(cpuCost * 100).toFixed(1)}% more CPU per request: ${ok ? 'within' : 'OVER'} the 10% budget\n`);
+    process.stdout.write(`\nShare policy vs private host: ${(throughputCost * 100).toFixed(1)}% fewer req/s, ${(cpuCost * 100).toFixed(1)}% more CPU per request (median of rounds): ${ok ? 'within' : 'OVER'} the 10% budget\n`);
     if (!ok) process.exitCode = 1;
   } finally {
     gateway.stop();
