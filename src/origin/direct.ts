@@ -1,6 +1,6 @@
 // Direct origin: plain TCP from the gateway to Immich, with keep-alive connection reuse.
-// Two ways out: an http.Agent (requests with a body, WebSocket upgrades, and the seam every Origin offers) and
-// a lean socket pool the proxy uses for body-less requests (src/proxy/lean-client.ts).
+// Two ways out: an http.Agent (WebSocket upgrades, link lookups, originals, and the seam every Origin offers)
+// and a lean socket pool the proxy forwards requests through (src/proxy/lean-client.ts).
 import http from 'node:http';
 import { OriginPool } from '../proxy/lean-client.js';
 import type { Origin } from './origin.js';
@@ -10,7 +10,7 @@ export interface DirectOriginOptions {
   highWaterMark?: number;
 }
 
-export function createDirectOrigin(url: URL, options: DirectOriginOptions = {}): Origin & { readonly leanPool: OriginPool } {
+export function createDirectOrigin(url: URL, options: DirectOriginOptions = {}): Origin {
   if (url.protocol !== 'http:') throw new Error(`origin.url must be http://, got ${url.protocol}`);
   const target = {
     protocol: 'http:' as const,
@@ -28,7 +28,7 @@ export function createDirectOrigin(url: URL, options: DirectOriginOptions = {}):
     noDelay: true,
     highWaterMark,
   } as http.AgentOptions);
-  const leanPool = new OriginPool(target.hostname, target.port, highWaterMark);
+  const leanPool = new OriginPool({ kind: 'tcp', host: target.hostname, port: target.port, highWaterMark });
   return {
     agent,
     target,

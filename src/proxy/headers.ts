@@ -71,11 +71,6 @@ export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContex
   return out;
 }
 
-/** The origin's end-to-end response headers as a flat list, plus the caller's extras (which win). */
-export function buildResponseHeaders(proxyRes: http.IncomingMessage, extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
-  return buildResponseHeadersFromRaw(proxyRes.rawHeaders, extra, close);
-}
-
 /** A caller's extra response headers, prepared once per (frozen, shared) object: their lower-case names and a flat list. */
 interface PreparedExtra {
   readonly names: ReadonlySet<string>;
@@ -100,7 +95,7 @@ function prepare(extra: http.OutgoingHttpHeaders): PreparedExtra {
   return prepared;
 }
 
-/** The same from a raw [name, value, ...] list (the lean origin client parses heads itself). */
+/** The origin's end-to-end response headers (a raw [name, value, ...] list) plus the caller's extras (which win). */
 export function buildResponseHeadersFromRaw(raw: string[], extra: http.OutgoingHttpHeaders | undefined, close: boolean): string[] {
   // Read Connection from the raw list: touching proxyRes.headers would build a second copy of every header.
   let connection: string | undefined;

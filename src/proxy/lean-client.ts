@@ -1,14 +1,16 @@
-// The lean origin client: forwards requests to the direct origin over pooled keep-alive sockets, writing the
+// The lean origin client: forwards requests to the origin over pooled keep-alive sockets, writing the
 // request head directly, streaming a request body straight to the socket (chunk-encoded when the client sent
 // chunked), and relaying the response body as the socket delivers it. node:http's client costs about as much CPU
 // as all the rest of a proxied request and copies every response byte once more (docs/performance.md); this
-// path does neither. Upgrades keep using node:http (upgrade.ts), as does any origin without a pool (the tunnel).
+// path does neither. Upgrades keep using node:http (upgrade.ts). Connections are TCP sockets to a direct origin
+// or, in tunnel mode, streams to a home connector (OriginDialer).
 //
 // Socket listeners are installed once per connection; a request only points the connection at its exchange.
 // Each connection reads into one reused buffer and, once a Content-Length response's head is out, writes body
 // bytes straight to the client socket: a long download then allocates nothing per chunk. A buffer whose bytes
 // may outlive the read (queued by the client socket or held by node:http) is never reused (see write()).
 import net from 'node:net';
+import stream from 'node:stream';
 import type http from 'node:http';
 import { classifyOriginError, refuse } from '../http/refuse.js';
 import { buildResponseHeadersFromRaw } from './headers.js';
@@ -53,8 +55,19 @@ interface Exchange {
   originBusy: boolean;
 }
 
+/** What the pool needs of an origin connection: a TCP socket, or a tunnel stream that behaves like one. */
+export type OriginSocket = stream.Duplex & { setTimeout(ms: number): unknown };
+
+/**
+ * How the pool reaches the origin: TCP to an address (reading into reused buffers), or a stream opener (the
+ * tunnel: each connection is one stream to a home connector, which pipes it to Immich).
+ */
+export type OriginDialer =
+  | { kind: 'tcp'; host: string; port: number; highWaterMark: number }
+  | { kind: 'stream'; open: () => OriginSocket | Error };
+
 interface Connection {
-  socket: net.Socket;
+  socket: OriginSocket;
   pool: OriginPool;
   exchange: Exchange | null;
   /** Served at least one response: a close before any byte may just be a stale keep-alive socket. */
@@ -79,11 +92,7 @@ export class OriginPool {
   private readonly idle: Connection[] = [];
   private closed = false;
 
-  constructor(
-    private readonly host: string,
-    private readonly port: number,
-    private readonly highWaterMark: number,
-  ) {}
+  constructor(private readonly dialer: OriginDialer) {}
 
   acquire(fresh: boolean): Connection {
     while (!fresh && this.idle.length > 0) {
@@ -113,7 +122,7 @@ export class OriginPool {
 
   private connect(): Connection {
     const conn: Connection = {
-      socket: null as unknown as net.Socket, // set just below: node asks for the first read buffer inside net.connect
+      socket: null as unknown as OriginSocket, // set just below: node asks for the first read buffer inside net.connect
       pool: this, exchange: null, reused: false, received: 0, error: null, readBuffer: null,
       resume: () => conn.socket.resume(),
       drained: () => {
@@ -123,14 +132,7 @@ export class OriginPool {
         if (exchange.phase !== 'done') exchange.req.resume();
       },
     };
-    const onread = {
-      buffer: () => (conn.readBuffer ??= Buffer.allocUnsafe(READ_SIZE)),
-      callback: (size: number, buffer: Buffer) => {
-        onData(conn, buffer.subarray(0, size));
-        return true;
-      },
-    };
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true, highWaterMark: this.highWaterMark, onread } as net.NetConnectOpts);
+    const socket = this.dial(conn);
     conn.socket = socket;
     socket.on('error', (error: NodeJS.ErrnoException) => (conn.error ??= error));
     socket.on('timeout', () => {
@@ -139,6 +141,30 @@ export class OriginPool {
     });
     socket.on('close', () => onClose(conn));
     return conn;
+  }
+
+  private dial(conn: Connection): OriginSocket {
+    const dialer = this.dialer;
+    if (dialer.kind === 'tcp') {
+      const onread = {
+        buffer: () => (conn.readBuffer ??= Buffer.allocUnsafe(READ_SIZE)),
+        callback: (size: number, buffer: Buffer) => {
+          onData(conn, buffer.subarray(0, size));
+          return true;
+        },
+      };
+      return net.connect({ host: dialer.host, port: dialer.port, noDelay: true, highWaterMark: dialer.highWaterMark, onread } as net.NetConnectOpts);
+    }
+    const opened = dialer.open();
+    if (opened instanceof Error) {
+      // No stream to be had (no connector): a connection that fails at once takes the usual failure path.
+      const failed = Object.assign(new stream.PassThrough(), { setTimeout: () => failed });
+      process.nextTick(() => failed.destroy(opened));
+      return failed;
+    }
+    // A stream's reads are fresh buffers already; readBuffer stays unused.
+    opened.on('data', (chunk: Buffer) => onData(conn, chunk));
+    return opened;
   }
 }
 

@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import type tls from 'node:tls';
 import type { Origin, OriginUnavailable } from '../origin/origin.js';
 import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
-import { openStream, TunnelAgent, TunnelOriginError } from './origin-agent.js';
+import { openOriginSocket, openStream, TunnelAgent, TunnelOriginError, type StreamOpener } from './origin-agent.js';
+import { OriginPool } from '../proxy/lean-client.js';
 import {
   GOAWAY_UNAUTHORIZED,
   H2_SETTINGS,
@@ -100,28 +101,29 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     return best;
   }
 
-  const agent = new TunnelAgent(
-    {
-      openOriginStream() {
-        const c = pick();
-        if (!c) return new TunnelOriginError('the home connector is offline', 'ETUNNELOFFLINE');
-        let s: http2.ClientHttp2Stream;
-        try {
-          s = openStream(c.session);
-        } catch (err) {
-          return err as Error;
-        }
-        c.openStreams++;
-        c.streamsTotal++;
-        s.once('close', () => c.openStreams--);
-        return s;
-      },
+  const opener: StreamOpener = {
+    openOriginStream() {
+      const c = pick();
+      if (!c) return new TunnelOriginError('the home connector is offline', 'ETUNNELOFFLINE');
+      let s: http2.ClientHttp2Stream;
+      try {
+        s = openStream(c.session);
+      } catch (err) {
+        return err as Error;
+      }
+      c.openStreams++;
+      c.streamsTotal++;
+      s.once('close', () => c.openStreams--);
+      return s;
     },
-    { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' },
-  );
+  };
+  // node:http's agent for what needs it (upgrades, link lookups, originals); the lean client for the rest.
+  const agent = new TunnelAgent(opener, { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' });
+  const leanPool = new OriginPool({ kind: 'stream', open: () => openOriginSocket(opener) });
 
   const origin: Origin = {
     agent,
+    leanPool,
     target: options.target,
     describe: () => `tunnel (${connectors.size} connector${connectors.size === 1 ? '' : 's'})`,
     unavailable(): OriginUnavailable | null {
@@ -327,6 +329,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     clearInterval(statusTimer);
     clearInterval(revocationTimer);
     agent.destroy();
+    leanPool.close();
     const all = [...sessions];
     for (const s of all) s.destroy();
     await Promise.all(all.map((s) => (s.closed && s.destroyed ? null : new Promise((r) => s.once('close', r)))));

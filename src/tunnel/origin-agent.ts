@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type http2 from 'node:http2';
 import type stream from 'node:stream';
+import type { OriginSocket } from '../proxy/lean-client.js';
 import { HEADER_ERROR_CODE, HEADER_ERROR_MESSAGE, ORIGIN_AUTHORITY } from './protocol.js';
 
 /** A connector the agent may open a stream on; the hub decides which one (least loaded). */
@@ -52,6 +53,12 @@ export function openStream(session: http2.ClientHttp2Session): http2.ClientHttp2
     s.destroy(new TunnelOriginError(`the home connector could not reach the origin: ${detail}`, code));
   });
   return s;
+}
+
+/** One origin connection for the proxy's lean client: a stream that behaves like a TCP socket, or why not. */
+export function openOriginSocket(opener: StreamOpener): OriginSocket | Error {
+  const opened = opener.openOriginStream();
+  return opened instanceof Error ? opened : (asSocket(opened) as OriginSocket);
 }
 
 // node:http and ws call these socket-only methods; on a multiplexed stream they have no meaning.

@@ -10,6 +10,7 @@ import { startGateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
 import type { Origin } from '../../src/origin/origin.js';
+import { OriginPool } from '../../src/proxy/lean-client.js';
 import { configFor, send } from './harness.js';
 
 test('share links answer 503 tunnel-offline while no connector is attached', async () => {
@@ -18,6 +19,7 @@ test('share links answer 503 tunnel-offline while no connector is attached', asy
   let dialled = 0;
   const origin: Origin = {
     agent: Object.assign(new http.Agent(), { createConnection: () => (dialled++, null as never) }),
+    leanPool: new OriginPool({ kind: 'stream', open: () => (dialled++, new Error('no connector')) }),
     target: { protocol: 'http:', hostname: '127.0.0.1', port: 9 },
     describe: () => 'tunnel (test)',
     unavailable: () => ({ kind: 'tunnel-offline', since: null }),
