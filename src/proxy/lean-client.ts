@@ -306,14 +306,9 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
         startResponse(exchange, head);
         break;
       }
-      case 'length': {
-        const n = Math.min(data.length, exchange.remaining);
-        exchange.remaining -= n;
-        write(exchange, conn, n === data.length ? data : data.subarray(0, n));
-        data = data.subarray(n);
-        if (exchange.remaining === 0) exchange.phase = 'done';
+      case 'length':
+        data = relayCounted(exchange, conn, data, 'done');
         break;
-      }
       case 'until-close':
         write(exchange, conn, data);
         return;
@@ -341,14 +336,9 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
         exchange.phase = exchange.remaining === 0 ? 'trailers' : 'chunk-data';
         break;
       }
-      case 'chunk-data': {
-        const n = Math.min(data.length, exchange.remaining);
-        exchange.remaining -= n;
-        write(exchange, conn, n === data.length ? data : data.subarray(0, n));
-        data = data.subarray(n);
-        if (exchange.remaining === 0) exchange.phase = 'chunk-crlf';
+      case 'chunk-data':
+        data = relayCounted(exchange, conn, data, 'chunk-crlf');
         break;
-      }
       case 'chunk-crlf': {
         const buffered = exchange.pending ? Buffer.concat([exchange.pending, data]) : data;
         if (buffered.length < 2) {
@@ -365,6 +355,15 @@ function feed(exchange: Exchange, conn: Connection, chunk: Buffer): void {
         return finish(exchange, conn, data.length === 0);
     }
   }
+}
+
+/** Relays up to `exchange.remaining` body bytes of `data`; returns the rest, moving to `next` once they are all out. */
+function relayCounted(exchange: Exchange, conn: Connection, data: Buffer, next: Phase): Buffer {
+  const n = Math.min(data.length, exchange.remaining);
+  exchange.remaining -= n;
+  write(exchange, conn, n === data.length ? data : data.subarray(0, n));
+  if (exchange.remaining === 0) exchange.phase = next;
+  return data.subarray(n);
 }
 
 const NO_BODY_STATUS = (status: number) => status === 204 || status === 304;

@@ -28,10 +28,12 @@ interface IndexedRow {
   readonly methods: readonly string[];
   readonly template: string;
   readonly pattern: RegExp;
+  /** For a deliberately refused route: why. */
+  readonly why?: string;
 }
 
 const ROWS: readonly IndexedRow[] = [
-  ...ALWAYS_REFUSED.map((r) => ({ rule: null, methods: [r.method], template: r.path, pattern: compileTemplate(r.path) })),
+  ...ALWAYS_REFUSED.map((r) => ({ rule: null, methods: [r.method], template: r.path, pattern: compileTemplate(r.path), why: r.why })),
   ...SHARE_POLICY.map((rule) => ({ rule, methods: rule.methods, template: rule.path, pattern: compileTemplate(rule.path) })),
 ];
 
@@ -95,7 +97,7 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
 
 /** Why a route is deliberately refused (for docs and tests), or undefined. */
 export function deliberateRefusal(method: string, path: string): string | undefined {
-  return ALWAYS_REFUSED.find((r) => r.method === method && compileTemplate(r.path).test(path))?.why;
+  return ROWS.find((row) => row.rule === null && row.methods.includes(method) && row.pattern.test(path))?.why;
 }
 
 export const SLUG_MAX_LENGTH = 200;

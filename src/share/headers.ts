@@ -5,16 +5,9 @@ import type http from 'node:http';
 
 export const NO_INDEX = 'noindex, nofollow, noarchive';
 
-const SHARE_HEADERS = new Map<string, Readonly<http.OutgoingHttpHeaders>>();
-
-/**
- * Headers every share-host answer carries. Four variants at most, built once and shared (frozen: nothing may
- * edit them), because this runs on every request.
- */
-export function shareHeaders(options: { indexable: boolean; passwordProtected: boolean }): http.OutgoingHttpHeaders {
-  const key = `${options.indexable}|${options.passwordProtected}`;
-  let headers = SHARE_HEADERS.get(key);
-  if (!headers) {
+/** The four variants, built once and shared (frozen: nothing may edit them), indexed by indexable and password. */
+const SHARE_HEADERS: readonly Readonly<http.OutgoingHttpHeaders>[] = [false, true].flatMap((indexable) =>
+  [false, true].map((passwordProtected) => {
     const built: http.OutgoingHttpHeaders = {
       'referrer-policy': 'no-referrer',
       // X-Frame-Options rather than a CSP: replacing Immich's own Content-Security-Policy (helmet, when an admin
@@ -22,12 +15,15 @@ export function shareHeaders(options: { indexable: boolean; passwordProtected: b
       'x-frame-options': 'DENY',
       'x-content-type-options': 'nosniff',
     };
-    if (!options.indexable) built['x-robots-tag'] = NO_INDEX;
-    if (options.passwordProtected) built['cache-control'] = 'private, no-store';
-    headers = Object.freeze(built);
-    SHARE_HEADERS.set(key, headers);
-  }
-  return headers as http.OutgoingHttpHeaders;
+    if (!indexable) built['x-robots-tag'] = NO_INDEX;
+    if (passwordProtected) built['cache-control'] = 'private, no-store';
+    return Object.freeze(built);
+  }),
+);
+
+/** Headers every share-host answer carries; this runs on every request, so it only picks a prebuilt variant. */
+export function shareHeaders(options: { indexable: boolean; passwordProtected: boolean }): http.OutgoingHttpHeaders {
+  return SHARE_HEADERS[(options.indexable ? 2 : 0) + (options.passwordProtected ? 1 : 0)] as http.OutgoingHttpHeaders;
 }
 
 /** robots.txt: everything disallowed, except the pages of links the owner chose to make public. */
