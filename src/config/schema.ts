@@ -102,7 +102,7 @@ export const configSchema = z
     /** Whether browsers reach Porthole over HTTPS (directly or through a TLS proxy): drives Secure/__Host- cookies. */
     publicScheme: z.enum(['https', 'http']).default('https'),
     /** The port people reach Porthole on when a proxy or port forward in front maps it (links name it). */
-    publicPort: port.optional(),
+    publicPort: port.min(1, 'expected a port from 1 to 65535').optional(),
     origin: z.strictObject({
       url: z
         .url({ protocol: /^http$/, error: 'expected an http:// URL such as http://immich-server:2283' })
