@@ -171,12 +171,13 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
   }, options.revocationCheckMs ?? 2000);
   revocationTimer.unref();
 
-  function detach(c: LiveConnector): void {
+  /** A connector is gone: warn, because with the last one gone the origin is offline for everyone. */
+  function detach(c: LiveConnector, why: string): void {
     if (connectors.get(c.id) !== c) return;
     connectors.delete(c.id);
     if (connectors.size === 0) offlineSince = new Date();
-    logger.info(
-      { connector: c.id, name: c.name, remoteAddress: c.remoteAddress, bytesIn: c.socket.bytesRead, bytesOut: c.socket.bytesWritten },
+    logger.warn(
+      { connector: c.id, name: c.name, remoteAddress: c.remoteAddress, why, connectorsLeft: connectors.size, bytesIn: c.socket.bytesRead, bytesOut: c.socket.bytesWritten },
       'tunnel: connector disconnected',
     );
     options.audit?.record({ type: 'tunnel.disconnected', ip: c.socket.remoteAddress ?? null, detail: `${c.id} ${c.name}` });
@@ -222,10 +223,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     // Any sign of death ends the connector at once: waiting for the session's own 'close' can take as long
     // as a graceful TLS shutdown towards a peer that no longer exists.
     const gone = (why: string) => {
-      if (connector) {
-        if (connectors.get(connector.id) === connector) logger.info({ connector: connector.id, why }, 'tunnel: link lost');
-        detach(connector);
-      }
+      if (connector) detach(connector, why);
       if (!session.destroyed) session.destroy();
       if (!socket.destroyed) socket.destroy();
     };
@@ -317,7 +315,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     for (const c of [...connectors.values()]) {
       if (c.tokenId !== tokenId) continue;
       logger.info({ connector: c.id, name: c.name, reason }, 'tunnel: dropping connector');
-      detach(c);
+      detach(c, reason);
       refuse(c.session, reason);
       dropped++;
     }
