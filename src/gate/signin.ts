@@ -136,7 +136,7 @@ export function createSignIn(deps: SignInDeps) {
       const retryAfterSeconds = await overLimit(limiter, key);
       if (retryAfterSeconds !== null) {
         audit('rate.limited', ctx, email, what);
-        refuse(req, res, { kind: 'rate-limited', retryAfterSeconds }, 'private');
+        refuse(req, res, { kind: 'rate-limited', retryAfterSeconds, backTo: PATHS.login }, 'private');
         return true;
       }
     }
@@ -255,6 +255,8 @@ export function createSignIn(deps: SignInDeps) {
   function showConfirm(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
     const token = url.searchParams.get('t');
     const record = linkRecord(token);
+    // A link opened again (it is spent) in a browser that is signed in anyway: nothing to confirm, go in.
+    if (!record && sessions.peek(req.headers.cookie, now())) return redirect(res, '/');
     if (!record) return page(req, res, 404, (_t, locale) => linkGonePage({ locale }));
     page(req, res, 200, (csrfToken, locale) => confirmPage({ locale, csrf: csrfToken, token: token!, email: record.email }));
   }
@@ -264,6 +266,7 @@ export function createSignIn(deps: SignInDeps) {
     if (!form) return;
     if (await rateLimited(req, res, ctx, [[limiters.verifyIp, clientBucket(ctx.client.ip), 'link confirm per IP']], null)) return;
     const record = linkRecord(field(form, 't', 64));
+    if (!record && sessions.peek(req.headers.cookie, now())) return redirect(res, '/');
     if (!record) {
       audit('code.expired', ctx, null, 'sign-in link expired, used or unknown');
       return page(req, res, 404, (_t, locale) => linkGonePage({ locale }));

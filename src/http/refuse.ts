@@ -1,9 +1,12 @@
 // The one place that decides how every refusal looks. Handlers say *why* they refuse (a Refusal);
 // this module picks status, headers and body. On the share host all policy refusals collapse into one
-// identical 404 so that no refusal can be told apart from another (no oracle for keys, slugs or routes).
+// identical 404 so that no refusal can be told apart from another (no oracle for keys, slugs or routes):
+// browsers get one styled page per language, scripts one JSON body, both built once at start. An origin
+// that is away shows guests a neutral "temporarily unavailable" there; the cause (connector, Docker
+// network, ...) is for the private host and the logs only.
 import type http from 'node:http';
 import { pickLocale, type Locale } from './locale.js';
-import { escapeHtml, PAGE_SECURITY_HEADERS, sendPage } from './page.js';
+import { escapeHtml, PAGE_SECURITY_HEADERS, renderPage, sendPage } from './page.js';
 
 export type OriginFailureCause = 'name-not-found' | 'connection-refused' | 'timeout' | 'connection-reset' | 'unreachable' | 'other';
 
@@ -15,7 +18,7 @@ export type Refusal =
   | { kind: 'bad-request'; reason: string }
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'too-large'; limitBytes: number }
-  | { kind: 'rate-limited'; retryAfterSeconds: number }
+  | { kind: 'rate-limited'; retryAfterSeconds: number; /** A page to go back to (the gate's sign-in page). */ backTo?: string }
   | { kind: 'csrf' }
   | { kind: 'unsupported-media'; reason: string }
   | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
@@ -117,6 +120,8 @@ export function classifyOriginError(error: NodeJS.ErrnoException): OriginFailure
   }
 }
 
+const BACK_TO_SIGN_IN = t('Back to sign-in', 'Zurück zur Anmeldung');
+
 function message(refusal: Refusal, locale: Locale): string {
   switch (refusal.kind) {
     case 'rate-limited': {
@@ -156,13 +161,72 @@ function formatBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** "/api" as the first path segment, however it is spelled (case, percent-encoding, doubled slashes). */
+const API_PATH = /^\/+(?:a|%61|%41)(?:p|%70|%50)(?:i|%69|%49)(?:\/|%2f|\?|$)/i;
+
 /** Browsers navigating get a page; scripts and the mobile app get JSON. */
 export function wantsHtml(req: http.IncomingMessage): boolean {
   const accept = req.headers.accept ?? '';
-  return accept.includes('text/html') && !(req.url ?? '').startsWith('/api/');
+  return accept.includes('text/html') && !API_PATH.test(req.url ?? '');
 }
 
-const SHARE_NOT_FOUND = 'Not Found\n';
+/** A finished answer: the same bytes for every request that gets it. */
+interface Prebuilt {
+  status: number;
+  headers: http.OutgoingHttpHeaders;
+  body: Buffer;
+}
+
+/** Share-host answers are never indexed (same value as the share host's own X-Robots-Tag). */
+const SHARE_NO_INDEX = 'noindex, nofollow, noarchive';
+
+function prebuilt(status: number, contentType: string, body: string): Prebuilt {
+  const bytes = Buffer.from(body, 'utf8');
+  return {
+    status,
+    body: bytes,
+    // Vary: the answer depends on these two request headers and nothing else (never on why it was refused).
+    headers: { ...PAGE_SECURITY_HEADERS, 'content-type': contentType, 'content-length': bytes.length, vary: 'Accept, Accept-Language', 'x-robots-tag': SHARE_NO_INDEX },
+  };
+}
+
+interface ShareFace {
+  html: Record<Locale, Prebuilt>;
+  json: Prebuilt;
+}
+
+function shareFace(status: number, json: { error: string; message: string }, title: Text, text: Text): ShareFace {
+  const page = (locale: Locale) => prebuilt(status, 'text/html; charset=utf-8', renderPage(title[locale], `<h1>${escapeHtml(title[locale])}</h1><p>${escapeHtml(text[locale])}</p>`, locale));
+  return {
+    html: { en: page('en'), de: page('de') },
+    json: prebuilt(status, 'application/json; charset=utf-8', JSON.stringify({ ...json, statusCode: status })),
+  };
+}
+
+/** The share host's one refusal: whatever rule, key, slug, method or spelling refused the request. */
+const SHARE_NOT_FOUND = shareFace(
+  404,
+  { error: 'not-found', message: 'Not found' },
+  t('Nothing to see here', 'Hier gibt es nichts zu sehen'),
+  t(
+    'This address does not open anything. If someone sent you a link, check that it was copied completely, or ask them for a new one.',
+    'Unter dieser Adresse gibt es nichts. Wenn dir jemand einen Link geschickt hat, prüfe, ob er vollständig kopiert wurde, oder bitte um einen neuen.',
+  ),
+);
+
+/** The share host when the photos cannot be reached (tunnel down, origin unreachable): no word on why. */
+const SHARE_UNAVAILABLE = shareFace(
+  503,
+  { error: 'unavailable', message: 'Temporarily unavailable. Please try again later.' },
+  t('Temporarily unavailable', 'Vorübergehend nicht erreichbar'),
+  t('The photos cannot be shown right now. Please try again in a few minutes.', 'Die Fotos können gerade nicht angezeigt werden. Bitte versuche es in ein paar Minuten erneut.'),
+);
+
+function sendPrebuilt(req: http.IncomingMessage, res: http.ServerResponse, face: ShareFace): void {
+  const answer = wantsHtml(req) ? face.html[pickLocale(req.headers['accept-language'])] : face.json;
+  res.writeHead(answer.status, answer.headers);
+  res.end(req.method === 'HEAD' ? undefined : answer.body);
+}
 
 /** Ends the response with the refusal. Safe to call whatever the handler already did, unless headers went out. */
 export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, surface: RefusalSurface): void {
@@ -170,12 +234,11 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
     res.destroy();
     return;
   }
-  // The share host shows exactly one refusal to the world, except for these which a visitor must understand.
-  const shareVisible = refusal.kind === 'rate-limited' || refusal.kind === 'unsupported-media' || refusal.kind === 'tunnel-offline' || refusal.kind === 'too-large';
-  if (surface === 'share' && !shareVisible) {
-    res.writeHead(404, { ...PAGE_SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': SHARE_NOT_FOUND.length });
-    res.end(req.method === 'HEAD' ? undefined : SHARE_NOT_FOUND);
-    return;
+  if (surface === 'share') {
+    if (refusal.kind === 'tunnel-offline' || refusal.kind === 'origin-unreachable') return sendPrebuilt(req, res, SHARE_UNAVAILABLE);
+    // The share host shows exactly one refusal to the world, except for these which a visitor must understand.
+    const shareVisible = refusal.kind === 'rate-limited' || refusal.kind === 'unsupported-media' || refusal.kind === 'too-large';
+    if (!shareVisible) return sendPrebuilt(req, res, SHARE_NOT_FOUND);
   }
   const status = STATUS[refusal.kind];
   const locale = pickLocale(req.headers['accept-language']);
@@ -188,7 +251,9 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   const title = TITLES[refusal.kind][locale];
   const text = message(refusal, locale);
   if (wantsHtml(req)) {
-    const extra = refusal.kind === 'origin-unreachable' ? `<p class="muted">${escapeHtml(refusal.origin)}${refusal.code ? ` (${escapeHtml(refusal.code)})` : ''}</p>` : '';
+    let extra = '';
+    if (refusal.kind === 'origin-unreachable') extra = `<p class="muted">${escapeHtml(refusal.origin)}${refusal.code ? ` (${escapeHtml(refusal.code)})` : ''}</p>`;
+    if (refusal.kind === 'rate-limited' && refusal.backTo) extra = `<p><a href="${escapeHtml(refusal.backTo)}">${escapeHtml(BACK_TO_SIGN_IN[locale])}</a></p>`;
     sendPage(res, { status, locale, title, body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${extra}`, headers }, req.method);
     return;
   }

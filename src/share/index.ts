@@ -1,11 +1,13 @@
 // The share host: Immich's own share pages for anyone holding a link, and nothing else. Each request is
 // normalised, matched against the policy table (policy.ts), its link looked up at Immich and checked against
 // what the owner chose (password, downloads, uploads, metadata), then streamed to Immich with every foreign
-// credential removed. Every refusal goes through refuse() and looks the same: one plain 404.
+// credential removed. Every refusal goes through refuse() and looks the same: one 404 (a page for browsers,
+// JSON for scripts).
 import type http from 'node:http';
 import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
+import { pickLocale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
@@ -55,7 +57,11 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
         return true;
       case 'root':
         if (config.share.root === 'not-found') notFound(req, res, 'root');
-        else sendPage(res, { status: 200, locale: 'en', title: 'Shared photos', body: '<h1>Shared photos</h1><p>This address only opens shared photo links.</p>', headers: { 'x-robots-tag': NO_INDEX } }, req.method);
+        else {
+          const locale = pickLocale(req.headers['accept-language']);
+          const [title, text] = locale === 'de' ? ['Geteilte Fotos', 'Diese Adresse öffnet nur geteilte Foto-Links.'] : ['Shared photos', 'This address only opens shared photo links.'];
+          sendPage(res, { status: 200, locale, title, body: `<h1>${title}</h1><p>${text}</p>`, headers: { 'x-robots-tag': NO_INDEX } }, req.method);
+        }
         return true;
       case 'to-private-host':
         redirectToPrivateHost(req, res, ctx, target.path);

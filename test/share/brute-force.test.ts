@@ -53,7 +53,7 @@ test('unknown key and slug lookups are limited per client; once locked even vali
     const refusals = await Promise.all(guesses.map((g) => s.share(g)));
     for (const r of refusals) {
       assert.equal(r.status, 404);
-      assert.equal(r.text, 'Not Found\n');
+      assert.equal(r.json<{ error: string }>().error, 'not-found');
     }
     // The unknown-link 404 is byte-identical to a no-such-route 404 (no oracle).
     const noRoute = await s.share('/api/users/me');

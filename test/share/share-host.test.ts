@@ -23,10 +23,13 @@ const asset = () => lib().album.assetIds[0]!;
 const since = () => s.origin.received.length;
 const reachedOrigin = (from: number, pattern: RegExp) => s.origin.received.slice(from).filter((r) => pattern.test(r.url));
 
+/** The share host's one refusal as a script (no text/html in Accept) sees it. */
+const SHARE_NOT_FOUND_JSON = '{"error":"not-found","message":"Not found","statusCode":404}';
+
 function assertShareNotFound(reply: Reply, what: string): void {
   assert.equal(reply.status, 404, what);
-  assert.equal(reply.text, 'Not Found\n', what);
-  assert.equal(reply.headers['content-type'], 'text/plain; charset=utf-8', what);
+  assert.equal(reply.text, SHARE_NOT_FOUND_JSON, what);
+  assert.equal(reply.headers['content-type'], 'application/json; charset=utf-8', what);
   assert.equal(reply.headers['x-robots-tag'], 'noindex, nofollow, noarchive', what);
 }
 
@@ -53,7 +56,7 @@ test('share page, web app, static files and public server config pass; OpenGraph
   assert.match(deep.headers['content-type'] ?? '', /text\/html/);
 });
 
-test('everything outside the policy is the same plain 404 and never reaches Immich', async () => {
+test('everything outside the policy is the same 404 and never reaches Immich', async () => {
   const link = lib().createLink({});
   const from = since();
   const refused = [
@@ -296,6 +299,9 @@ test('/ can be a neutral page instead', async () => {
     assert.equal(root.status, 200);
     assert.match(root.text, /only opens shared photo links/);
     assert.doesNotMatch(root.text, /Immich/);
+    const german = await t.share('/', { headers: { 'accept-language': 'de' } });
+    assert.match(german.text, /<html lang="de">/);
+    assert.match(german.text, /öffnet nur geteilte Foto-Links/);
     assert.equal(t.origin.received.length, 0);
   } finally {
     await t.close();
