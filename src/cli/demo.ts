@@ -1,4 +1,6 @@
-// `porthole demo`: the sample photo server with Porthole in front, console mail, a demo allowlist.
+// `porthole demo`: the sample photo server with Porthole in front, console mail, a demo allowlist, three share
+// links (open; password and metadata hidden; downloads on and metadata hidden, with an exiftool one-liner that
+// shows the GPS at the origin and none through the share host).
 // With --tunnel the gateway reaches the sample server only through a home connector (`porthole connect`
 // started as a second process), as on a VPS. Everything on loopback; nothing here is meant for production.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -49,7 +51,13 @@ export async function demo(options: { port: number; tunnel?: boolean }): Promise
   const connector = options.tunnel ? startDemoConnector(gateway, dataDir, origin.url) : undefined;
   const openLink = origin.library.createLink({ description: 'Demo album' });
   const passwordLink = origin.library.createLink({ slug: 'family-trip', password: 'demo', showMetadata: false });
+  // Downloads on with metadata hidden: the one setting where Porthole's cleaning of originals can be seen.
+  const cleanLink = origin.library.createLink({ description: 'Demo album, location hidden', showMetadata: false });
+  origin.library.updateLink(cleanLink.id, { allowDownload: true });
   const shareBase = `http://share.localhost:${port}`;
+  const photo = origin.library.album.assetIds[0]!;
+  const originalPath = `/api/assets/${photo}/original?key=${cleanLink.key}`;
+  const exiftool = `p='${originalPath}'; for h in ${origin.url} ${shareBase}; do echo "$h"; curl -s "$h$p" | exiftool -f -s -GPSPosition -Make -Model -; done`;
   process.stdout.write(
     [
       '',
@@ -58,6 +66,11 @@ export async function demo(options: { port: number; tunnel?: boolean }): Promise
       `  Private host: http://photos.localhost:${port}   sign in as demo@example.com (or anyone@example.org)`,
       `  Share host:   ${shareBase}/share/${openLink.key}`,
       `                ${shareBase}/s/${passwordLink.slug}   (password "demo", location and camera data removed)`,
+      `                ${shareBase}/share/${cleanLink.key}   (downloads on, location and camera data removed)`,
+      '',
+      'The same original straight from the sample server (GPS and camera) and through the share host (none left),',
+      'with curl and exiftool:',
+      `  ${exiftool}`,
       '',
       ...(connector
         ? [`Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`, `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it and the hosts show "offline".`, '']

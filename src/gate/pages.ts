@@ -47,6 +47,7 @@ export const TEXT = {
   logoutIntro: t('Signed in as {email}.', 'Angemeldet als {email}.'),
   logoutButton: t('Sign out', 'Abmelden'),
   notSignedIn: t('You are not signed in.', 'Du bist nicht angemeldet.'),
+  backToPhotos: t('Back to the photos', 'Zurück zu den Fotos'),
   footer: t('Protected by Porthole', 'Geschützt durch Porthole'),
 } satisfies Record<string, Text>;
 
@@ -126,6 +127,7 @@ export function logoutPage(o: { locale: Locale; csrf: string; email: string | nu
     title,
     body: `<h1>${escapeHtml(title)}</h1><p>${sayHtml('logoutIntro', o.locale, { email: o.email })}</p>
 <form method="post" action="${PATHS.logout}">${hidden('csrf', o.csrf)}
-<button type="submit">${escapeHtml(say('logoutButton', o.locale))}</button></form>${footer(o.locale)}`,
+<button type="submit">${escapeHtml(say('logoutButton', o.locale))}</button></form>
+<p><a href="/">${escapeHtml(say('backToPhotos', o.locale))}</a></p>${footer(o.locale)}`,
   };
 }

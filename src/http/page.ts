@@ -22,6 +22,7 @@ input.code{font-size:1.6rem;letter-spacing:.4em;text-align:center;font-variant-n
 button{width:100%;margin-top:1rem;font:inherit;font-weight:600;padding:.8rem;border:0;border-radius:10px;background:var(--accent);color:var(--card);cursor:pointer}
 button.link{background:none;color:var(--accent);padding:.4rem;width:auto;margin:0}
 .error{color:var(--err);font-weight:600}
+a{color:var(--accent);font-weight:600;text-underline-offset:.15em}
 code{font-size:.9em}
 `;
 

@@ -98,7 +98,7 @@ test('German, and the mailed link: confirm on another device', async () => {
   await linkPage.screenshot({ path: path.join(SHOTS, 'gate-confirm-de.png'), fullPage: true });
   await linkPage.getByRole('button', { name: 'Anmelden' }).click();
   await linkPage.waitForURL(`${base}/`);
-  assert.match(await linkPage.textContent('h1') ?? '', /Sample photo library/);
+  assert.match(await linkPage.textContent('h1') ?? '', /Beispiel-Fotobibliothek/);
   await other.close();
   await requester.close();
 });
