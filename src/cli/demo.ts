@@ -73,7 +73,7 @@ export async function demo(options: { port: number; tunnel?: boolean }): Promise
       `  ${exiftool}`,
       '',
       ...(connector
-        ? [`Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`, `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it and the hosts show "offline".`, '']
+        ? [`Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`, `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it: the private host says the connector is offline,`, 'share links say "temporarily unavailable" (guests learn nothing about how the photos are reached).', '']
         : []),
       'The sign-in code is "mailed" to this terminal: watch for "--- mail to ...".',
       'Press Ctrl+C to stop.',

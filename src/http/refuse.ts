@@ -148,8 +148,14 @@ function message(refusal: Refusal, locale: Locale): string {
     }
     case 'unauthenticated':
       return locale === 'de' ? 'Bitte zuerst anmelden.' : 'Please sign in first.';
-    default:
-      return TITLES[refusal.kind][locale];
+    case 'not-found':
+      return locale === 'de' ? 'Unter dieser Adresse gibt es nichts.' : 'There is nothing at this address.';
+    case 'misdirected':
+      return locale === 'de' ? 'Dieser Server ist nicht für diesen Namen eingerichtet.' : 'This server is not set up for this name.';
+    case 'forbidden':
+      return locale === 'de' ? 'Das ist hier nicht erlaubt.' : 'This is not allowed here.';
+    case 'method-not-allowed':
+      return locale === 'de' ? 'Diese Adresse kann so nicht benutzt werden.' : 'This address cannot be used this way.';
   }
 }
 
