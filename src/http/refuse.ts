@@ -20,7 +20,7 @@ export type Refusal =
   | { kind: 'too-large'; limitBytes: number }
   | { kind: 'rate-limited'; retryAfterSeconds: number; /** A page to go back to (the gate's sign-in page). */ backTo?: string }
   | { kind: 'csrf' }
-  | { kind: 'unsupported-media'; reason: string }
+  | { kind: 'unsupported-media'; what: 'zip-with-location' | 'uncleanable-file'; /** Why the file cannot be cleaned (technical, English). */ detail?: string }
   | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
   | { kind: 'tunnel-offline'; since: Date | null };
 
@@ -137,8 +137,16 @@ function message(refusal: Refusal, locale: Locale): string {
     case 'csrf':
       return locale === 'de' ? 'Bitte die Seite neu laden und erneut versuchen.' : 'Please reload the page and try again.';
     case 'bad-request':
-    case 'unsupported-media':
       return refusal.reason;
+    case 'unsupported-media':
+      if (refusal.what === 'zip-with-location') {
+        return locale === 'de'
+          ? 'Zip-Downloads gibt es für diesen Link nicht, weil seine Fotos Ortsdaten enthalten. Bitte lade einzelne Fotos herunter.'
+          : 'Zip downloads are not available for this link because its photos carry location data. Download single photos instead.';
+      }
+      return locale === 'de'
+        ? 'Diese Datei kann nicht ohne ihre Orts- und Kameradaten heruntergeladen werden.'
+        : 'This file cannot be downloaded without its location and camera data.';
     case 'origin-unreachable':
       return `${CAUSES[refusal.cause].what[locale]} ${CAUSES[refusal.cause].fix[locale]}`;
     case 'tunnel-offline': {
@@ -259,11 +267,13 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   if (wantsHtml(req)) {
     let extra = '';
     if (refusal.kind === 'origin-unreachable') extra = `<p class="muted">${escapeHtml(refusal.origin)}${refusal.code ? ` (${escapeHtml(refusal.code)})` : ''}</p>`;
+    if (refusal.kind === 'unsupported-media' && refusal.detail) extra = `<p class="muted">${escapeHtml(refusal.detail)}</p>`;
     if (refusal.kind === 'rate-limited' && refusal.backTo) extra = `<p><a href="${escapeHtml(refusal.backTo)}">${escapeHtml(BACK_TO_SIGN_IN[locale])}</a></p>`;
     sendPage(res, { status, locale, title, body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${extra}`, headers }, req.method);
     return;
   }
-  const body = JSON.stringify({ error: refusal.kind, message: text, statusCode: status });
+  const detail = refusal.kind === 'unsupported-media' && refusal.detail ? ` (${refusal.detail})` : '';
+  const body = JSON.stringify({ error: refusal.kind, message: text + detail, statusCode: status });
   res.writeHead(status, { ...PAGE_SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

@@ -113,7 +113,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       const failed = failedCondition(rule.when, link, target, match, { uploadsEnabled: config.share.allowUploads });
       if (failed === 'metadataShown') {
         // A valid link holder asked for a zip we cannot clean: say so instead of a bare 404.
-        return refuseShare(req, res, { kind: 'unsupported-media', reason: 'Zip downloads are not available for this link because its photos carry location data. Download single photos instead.' });
+        return refuseShare(req, res, { kind: 'unsupported-media', what: 'zip-with-location' });
       }
       if (failed) return notFound(req, res, `condition ${failed}`);
     }

@@ -168,7 +168,7 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     const cached = fresh ? undefined : plans.get(path);
     const plan = cached && cached.until > Date.now() ? cached : await planFor(path, (range) => originHeaders(req, ctx, r.cookie, range));
     if ('refused' in plan) {
-      return refuse(req, res, { kind: 'unsupported-media', reason: `This file cannot be downloaded without its location and camera data (${plan.refused}).` }, 'share');
+      return refuse(req, res, { kind: 'unsupported-media', what: 'uncleanable-file', detail: plan.refused }, 'share');
     }
     const clientRange = typeof req.headers.range === 'string' ? req.headers.range : undefined;
     const answer = await request(path, originHeaders(req, ctx, r.cookie, clientRange));
@@ -187,7 +187,7 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     }
     if (encoded(answer)) {
       answer.resume();
-      return refuse(req, res, { kind: 'unsupported-media', reason: 'This file cannot be downloaded without its location and camera data (it reached Porthole compressed).' }, 'share');
+      return refuse(req, res, { kind: 'unsupported-media', what: 'uncleanable-file', detail: 'it reached Porthole compressed' }, 'share');
     }
     const range = sameFile(answer, plan);
     if (!range) {

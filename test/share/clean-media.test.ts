@@ -37,6 +37,10 @@ test('a format that cannot be cleaned is refused with a message, never sent', as
   assert.equal(refused.status, 415);
   assert.match(refused.text, /cannot be downloaded without its location and camera data/);
   assert.doesNotMatch(refused.text, /GIF89a/);
+  // The web app shows the message to a person: in their language, with the technical cause after it.
+  const german = await s.share(`/api/assets/${id}/original?key=${link.key}`, { headers: { accept: 'application/json', 'accept-language': 'de' } });
+  assert.equal(german.status, 415);
+  assert.match(german.json<{ message: string }>().message, /^Diese Datei kann nicht ohne ihre Orts- und Kameradaten heruntergeladen werden\. \(.+\)$/);
 });
 
 test('links that show metadata get originals byte for byte, with Immich\'s file name', async () => {
