@@ -7,9 +7,10 @@ import type http from 'node:http';
 import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
+import { withoutOwnCookies } from '../http/cookies.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
-import { isImmichSetupRequest } from '../share/setup.js';
+import { isImmichSetupRequest } from './setup.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
 import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS } from './devices.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
@@ -17,19 +18,8 @@ import { safeReturnTo } from './return-to.js';
 import { createSessionChecker } from './session.js';
 import { createSignIn } from './signin.js';
 
-/** Cookies only Porthole reads; Immich never sees them. */
-const OWN_COOKIE = /^(__Host-)?porthole_(session|csrf|pending)$/;
-
-/** Removes Porthole's cookies from a Cookie header, leaving Immich's untouched. */
-export function withoutOwnCookies(cookie: string): string | undefined {
-  if (!cookie.includes('porthole_')) return cookie;
-  const kept = cookie.split(';').filter((pair) => {
-    const name = pair.slice(0, pair.indexOf('=') >>> 0).trim();
-    return !OWN_COOKIE.test(name);
-  });
-  const result = kept.map((pair) => pair.trim()).filter(Boolean).join('; ');
-  return result || undefined;
-}
+/** Removes Porthole's cookies from a Cookie header (the pairs the gate reads), leaving Immich's untouched. */
+export { withoutOwnCookies } from '../http/cookies.js';
 
 /** Is this under the gate's reserved prefix, however the client spelled the dot? */
 export function isReserved(url: string): boolean {
