@@ -13,6 +13,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { parseConfig } from '../../src/config/load.js';
+import { eachCookie, readCookie, withoutOwnCookies } from '../../src/http/cookies.js';
+import { prng } from '../prng.js';
 import { issueSession, RENEW_INTERVAL_MS } from '../../src/gate/session.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
@@ -134,6 +136,23 @@ function assertNeverForwarded(s: Setup, from: number, tokens: string[]): void {
     for (const token of tokens) assert.ok(!(request.cookie ?? '').includes(token), `${request.url} reached the origin with a Porthole token: ${request.cookie}`);
   }
 }
+
+test('the gate\'s fast lookup reads exactly the pairs the filter sees (seeded headers built from tricky pieces)', () => {
+  const random = prng(9);
+  const pieces = ['porthole_session', '__Host-porthole_session', 'x', '=', ';', ' ', '\t', 'a', 'porthole_sessionx', '"', ',', 'V', 'porthole_csrf'];
+  for (let i = 0; i < 50_000; i++) {
+    let header = '';
+    for (let n = Math.floor(random() * 12); n > 0; n--) header += pieces[Math.floor(random() * pieces.length)];
+    for (const name of ['porthole_session', '__Host-porthole_session', 'x']) {
+      let first: string | undefined;
+      eachCookie(header, (pairName, value) => (pairName === name ? ((first = value), true) : false));
+      assert.equal(readCookie(header, name), first, `${JSON.stringify(header)} ${name}`);
+    }
+    // Whatever the gate could read as a Porthole cookie is gone after the filter.
+    const filtered = withoutOwnCookies(header);
+    for (const name of ['porthole_session', '__Host-porthole_session', 'porthole_csrf']) assert.equal(readCookie(filtered, name), undefined, JSON.stringify(header));
+  }
+});
 
 for (const scheme of ['http', 'https'] as const) {
   describe(`one strict cookie parser for the gate and the filter (publicScheme ${scheme})`, () => {
