@@ -197,3 +197,36 @@ test('taking an address off gate.allow and sending SIGHUP closes its open WebSoc
   assert.equal(await refusedUpgrade({ 'x-porthole-device': davePhone.token }), 401);
   bystander.client.close();
 });
+
+test('one change signal for all sockets: no lookups while nothing changes, one per open socket when something does', async () => {
+  const store = gate.gateway.deps.store;
+  const people = ['alice@example.com', 'bob@example.com', 'carol@example.com'];
+  const sessions = people.map((email) => cookieFor(email));
+  const open: Live[] = [];
+  for (const session of sessions) open.push(await openSocket(session.headers));
+  const spied = store.sessions as { findByTokenHash: typeof store.sessions.findByTokenHash; revision: typeof store.sessions.revision };
+  const original = { find: spied.findByTokenHash, revision: spied.revision };
+  let lookups = 0;
+  let samples = 0;
+  let onSample: (() => void) | undefined;
+  spied.findByTokenHash = (hash) => (lookups++, original.find.call(store.sessions, hash));
+  spied.revision = () => (samples++, onSample?.(), original.revision.call(store.sessions));
+  /** Resolves once the gateway has sampled the signal `n` more times (no requests run meanwhile). */
+  const samplesPass = (n: number) => new Promise<void>((resolve) => {
+    const target = samples + n;
+    onSample = () => void (samples >= target && resolve());
+  });
+  try {
+    await samplesPass(4);
+    assert.equal(lookups, 0, 'an unchanged signal costs no query per socket');
+    store.sessions.revokeById(sessions[0]!.id);
+    await bothLegsClose(open[0]!, Date.now(), 'revoked through the store');
+    assert.equal(lookups, open.length, 'one lookup per socket that was open when the signal moved');
+    await samplesPass(4);
+    assert.equal(lookups, open.length);
+  } finally {
+    spied.findByTokenHash = original.find;
+    spied.revision = original.revision;
+    for (const live of open) live.client.close();
+  }
+});
