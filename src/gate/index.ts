@@ -126,7 +126,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
       }
       const session = sessions.check(req.headers.cookie, now());
       if (!session) return turnAway(req, res, ctx);
-      // If Immich sets cookies on this same response, its header wins; ours is refreshed on a later request.
+      // Sent along with any cookies Immich sets; withheld from answers a shared cache may keep (proxy/headers.ts).
       if (session.renewedCookie) res.setHeader('set-cookie', session.renewedCookie);
       forward(req, res, ctx, forwardOptions);
     },
