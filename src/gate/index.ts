@@ -2,34 +2,26 @@
 // (never forwarded), a valid session is forwarded to Immich with Porthole's cookies removed, and everything
 // else is turned away: page navigations to the sign-in page (share links to the share host), API calls with
 // 401 JSON, WebSocket upgrades before they happen. The session check is the hot path of every proxied request.
-// The Immich mobile app shows a device token (devices.ts) in a header instead of a cookie.
+// The Immich mobile app shows a device token (devices.ts) in a header instead of a cookie. Open WebSockets are
+// closed when the sign-in that opened them ends (live.ts).
 import type http from 'node:http';
 import type { GatewayDeps } from '../gateway.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
+import { withoutOwnCookies } from '../http/cookies.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
-import { isImmichSetupRequest } from '../share/setup.js';
+import { isImmichSetupRequest } from './setup.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
 import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS } from './devices.js';
+import { createLiveConnections } from './live.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
 import { safeReturnTo } from './return-to.js';
 import { createSessionChecker } from './session.js';
 import { createSignIn } from './signin.js';
 
-/** Cookies only Porthole reads; Immich never sees them. */
-const OWN_COOKIE = /^(__Host-)?porthole_(session|csrf|pending)$/;
-
-/** Removes Porthole's cookies from a Cookie header, leaving Immich's untouched. */
-export function withoutOwnCookies(cookie: string): string | undefined {
-  if (!cookie.includes('porthole_')) return cookie;
-  const kept = cookie.split(';').filter((pair) => {
-    const name = pair.slice(0, pair.indexOf('=') >>> 0).trim();
-    return !OWN_COOKIE.test(name);
-  });
-  const result = kept.map((pair) => pair.trim()).filter(Boolean).join('; ');
-  return result || undefined;
-}
+/** Removes Porthole's cookies from a Cookie header (the pairs the gate reads), leaving Immich's untouched. */
+export { withoutOwnCookies } from '../http/cookies.js';
 
 /** Is this under the gate's reserved prefix, however the client spelled the dot? */
 export function isReserved(url: string): boolean {
@@ -64,6 +56,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
   const shareHost = config.hosts.share;
   const devices = createDeviceGate({ config, store, allowlist: deps.allowlist, logger: deps.logger, now });
   const deviceForwardOptions: ForwardOptions = { ...forwardOptions, dropRequestHeaders: DEVICE_HEADERS };
+  const live = createLiveConnections({ store, allowlist: deps.allowlist, logger: deps.logger });
 
   function gatePage(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
     const url = new URL(req.url!, 'http://gate.invalid');
@@ -133,7 +126,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
       }
       const session = sessions.check(req.headers.cookie, now());
       if (!session) return turnAway(req, res, ctx);
-      // If Immich sets cookies on this same response, its header wins; ours is refreshed on a later request.
+      // Sent along with any cookies Immich sets; withheld from answers a shared cache may keep (proxy/headers.ts).
       if (session.renewedCookie) res.setHeader('set-cookie', session.renewedCookie);
       forward(req, res, ctx, forwardOptions);
     },
@@ -142,9 +135,16 @@ export function createGate(deps: GatewayDeps): HostHandler {
       const device = req.headers[DEVICE_HEADER];
       if (device !== undefined) {
         const verdict = devices.check(device, ctx, now());
-        return verdict.ok ? forwardUpgrade(req, socket, head, ctx, deviceForwardOptions) : devices.refuseUpgrade(socket, ctx, verdict);
+        if (!verdict.ok) return devices.refuseUpgrade(socket, ctx, verdict);
+        const { id, tokenHash, email } = verdict.device;
+        live.track(socket, { kind: 'device', id, tokenHash, email });
+        return forwardUpgrade(req, socket, head, ctx, deviceForwardOptions);
       }
-      if (!sessions.check(req.headers.cookie, now())) return refuseUpgrade(socket, 401);
+      const session = sessions.check(req.headers.cookie, now());
+      if (!session) return refuseUpgrade(socket, 401);
+      // The connection lives on after this check: it is closed when the session or the address ends.
+      const { id, tokenHash, email } = session.record;
+      live.track(socket, { kind: 'session', id, tokenHash, email });
       forwardUpgrade(req, socket, head, ctx, forwardOptions);
     },
   };

@@ -3,6 +3,7 @@
 // its SHA-256, so a copy of the database cannot be replayed as a cookie.
 import crypto from 'node:crypto';
 import type { ResolvedConfig } from '../config/load.js';
+import { readCookie } from '../http/cookies.js';
 import type { SessionRecord, Store } from '../store/store.js';
 import type { Allowlist } from './email.js';
 
@@ -74,25 +75,8 @@ export function issueSession(store: Store, config: Pick<ResolvedConfig, 'publicS
   };
 }
 
-/**
- * Finds one cookie's value in a Cookie header without parsing the others (the header can carry Immich's
- * large cookies too). Returns the first occurrence, or undefined.
- */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  let from = 0;
-  for (;;) {
-    const at = header.indexOf(name, from);
-    if (at < 0) return undefined;
-    const end = at + name.length;
-    const startsPair = at === 0 || header.charCodeAt(at - 1) === 0x20 || header.charCodeAt(at - 1) === 0x3b;
-    if (startsPair && header.charCodeAt(end) === 0x3d) {
-      const stop = header.indexOf(';', end + 1);
-      return (stop < 0 ? header.slice(end + 1) : header.slice(end + 1, stop)).trim();
-    }
-    from = end;
-  }
-}
+/** The gate reads cookies with the one strict parser the forwarding filter uses too. */
+export { readCookie };
 
 export interface ValidSession {
   record: SessionRecord;

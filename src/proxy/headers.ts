@@ -3,6 +3,7 @@
 import type http from 'node:http';
 import type { RequestContext } from '../http/context.js';
 import { unmapIPv4 } from '../http/client-address.js';
+import { setsOwnCookie } from '../http/cookies.js';
 
 /** Headers that describe one hop, never the message (RFC 9110 section 7.6.1). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -71,6 +72,28 @@ export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContex
   return out;
 }
 
+/**
+ * A response that carries one person's cookie (the gate's renewed session) must never be kept by a shared cache
+ * and handed to others. `headers` is the flat list about to be sent. Answers the origin marked public or s-maxage
+ * (e.g. Immich's /_app/immutable/ files) keep their caching and must go without the cookie: returns false.
+ * Any other answer keeps the cookie and, unless already private or no-store, is marked private in place (a
+ * browser's own cache treats it as before).
+ */
+export function mayCarryPersonalCookie(headers: string[]): boolean {
+  let cacheControl = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== 'cache-control') continue;
+    const value = headers[i + 1]!;
+    if (/(?:^|[\s,])(?:public|s-maxage)(?:$|[\s,=])/i.test(value)) return false;
+    if (/(?:^|[\s,])(?:private|no-store)(?:$|[\s,=])/i.test(value)) return true;
+    cacheControl = i;
+  }
+  if (cacheControl === -1) headers.push('Cache-Control', 'private');
+  else headers[cacheControl + 1] = `private, ${headers[cacheControl + 1]}`;
+  return true;
+}
+
 /** A caller's extra response headers, prepared once per (frozen, shared) object: their lower-case names and a flat list. */
 interface PreparedExtra {
   readonly names: ReadonlySet<string>;
@@ -110,6 +133,8 @@ export function buildResponseHeadersFromRaw(raw: string[], extra: http.OutgoingH
     const name = raw[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower)) || (added !== undefined && added.names.has(lower))) continue;
+    // Only Porthole sets Porthole's cookies: an origin (or a tunnel-token holder) must not fix someone's session.
+    if (lower === 'set-cookie' && setsOwnCookie(raw[i + 1]!)) continue;
     out.push(name, raw[i + 1]!);
   }
   if (added !== undefined) for (let i = 0; i < added.flat.length; i++) out.push(added.flat[i]!);

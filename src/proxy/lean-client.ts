@@ -13,7 +13,7 @@ import net from 'node:net';
 import stream from 'node:stream';
 import type http from 'node:http';
 import { classifyOriginError, refuse } from '../http/refuse.js';
-import { buildResponseHeadersFromRaw } from './headers.js';
+import { buildResponseHeadersFromRaw, mayCarryPersonalCookie } from './headers.js';
 import { BadResponse, parseResponseHead, type ResponseHead } from './response-head.js';
 import type { ForwardOptions } from './forward.js';
 
@@ -378,6 +378,8 @@ function startResponse(exchange: Exchange, head: ResponseHead): void {
   if (res.getHeaderNames().length === 0) {
     res.writeHead(head.status, head.message, headers);
   } else {
+    // A cookie Porthole set on this response (the gate's renewed session) never goes where a shared cache may keep it.
+    if (res.hasHeader('set-cookie') && !mayCarryPersonalCookie(headers)) res.removeHeader('set-cookie');
     for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
     res.writeHead(head.status, head.message);
   }

@@ -5,6 +5,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../http/context.js';
 import { refuseUpgrade } from '../http/refuse.js';
+import { setsOwnCookie } from '../http/cookies.js';
 import { HOP_BY_HOP } from './headers.js';
 import type { ForwardOptions } from './forward.js';
 import { originRequest } from './origin-request.js';
@@ -12,7 +13,9 @@ import { originRequest } from './origin-request.js';
 function statusBlock(status: number, message: string | undefined, raw: string[], keep: (lowerName: string) => boolean, tail: string): string {
   let head = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
   for (let i = 0; i < raw.length; i += 2) {
-    if (keep(raw[i]!.toLowerCase())) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    const lower = raw[i]!.toLowerCase();
+    // Porthole's own cookies are never set by the origin, on an upgrade answer either.
+    if (keep(lower) && !(lower === 'set-cookie' && setsOwnCookie(raw[i + 1]!))) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   }
   return `${head}${tail}\r\n`;
 }

@@ -21,7 +21,6 @@ import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
 import { createOriginalHandler, type OriginalHandler } from './original.js';
 
-export { isImmichSetupRequest } from './setup.js';
 
 export function createShareHost(deps: GatewayDeps): HostHandler {
   const { config, store, origin } = deps;

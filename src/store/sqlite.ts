@@ -282,12 +282,31 @@ function auditLog(db: Database.Database): AuditLog {
   };
 }
 
+/**
+ * The database holds addresses, client IPs and the audit log: readable by its owner only, whatever the folder's
+ * mode (a Docker volume usually exists already, 0755). Created 0600 before SQLite opens it, because SQLite gives
+ * its -wal and -shm files the database file's mode; an older world-readable file is tightened.
+ */
+function ownerOnlyDatabaseFile(file: string): void {
+  fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((fs.statSync(name).mode & 0o077) !== 0) fs.chmodSync(name, 0o600);
+    } catch (error) {
+      // Gone, or another user's file (a command run by someone else): nothing this process may change.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error;
+    }
+  }
+}
+
 /** Opens (creating if needed) the store at `<dataDir>/porthole.db`; ':memory:' for throwaway stores. */
 export function openSqliteStore(dataDir: string | ':memory:'): Store {
   let file = ':memory:';
   if (dataDir !== ':memory:') {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     file = path.join(dataDir, 'porthole.db');
+    ownerOnlyDatabaseFile(file);
   }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { checkBody, checkQuery, compileTemplate, deliberateRefusal, failedCondition, matchRoute, type LinkFacts } from '../../src/share/engine.js';
 import { parseTarget, type Target } from '../../src/share/normalise.js';
 import { ALWAYS_REFUSED, PLACEHOLDERS, SHARE_POLICY } from '../../src/share/policy.js';
-import { isImmichSetupRequest } from '../../src/share/setup.js';
+import { isImmichSetupRequest } from '../../src/gate/setup.js';
 import { prng } from '../prng.js';
 
 const KEY = 'A'.repeat(60) + 'bcd_-12';
@@ -133,10 +133,13 @@ test('conditions: downloads, uploads (link and config), own album, no coordinate
 });
 
 test('isImmichSetupRequest recognises sign-up and restore in every spelling Immich routes alike', () => {
-  for (const [m, t] of [['POST', '/api/auth/admin-sign-up'], ['post', '/API/Auth/Admin-Sign-Up/'], ['POST', '/api/auth/admin-sign-up?x=1'], ['POST', '/api/auth/%61dmin-sign-up'], ['POST', '//api//auth/admin-sign-up'], ['POST', '/api/admin/database-backups/start-restore']]) {
+  for (const [m, t] of [['POST', '/api/auth/admin-sign-up'], ['post', '/API/Auth/Admin-Sign-Up/'], ['POST', '/api/auth/admin-sign-up?x=1'], ['POST', '/api/auth/%61dmin-sign-up'], ['POST', '//api//auth/admin-sign-up'], ['POST', '/api/admin/database-backups/start-restore'],
+    ['POST', '/api/auth/./admin-sign-up'], ['POST', '/api/auth/x/../admin-sign-up'], ['POST', '/api/auth/admin-sign-up;'], ['POST', '/api/auth/admin-sign-up%00'],
+    ['POST', '/api/auth/admin-sign-up%20'], ['POST', '/api/auth/admin-sign-up.json'], ['POST', '/api/admin/database-backups/start-restore/./'], ['POST', '/api%2fauth%2Fadmin-sign-up']]) {
     assert.equal(isImmichSetupRequest(m, t), true, `${m} ${t}`);
   }
-  for (const [m, t] of [['GET', '/api/auth/admin-sign-up'], ['POST', '/api/auth/login'], ['POST', '/api/admin/database-backups'], ['POST', undefined]] as const) {
+  for (const [m, t] of [['GET', '/api/auth/admin-sign-up'], ['POST', '/api/auth/login'], ['POST', '/api/admin/database-backups'], ['POST', undefined], ['POST', '/api/auth/admin-sign-up-status'], ['PUT', '/api/auth/admin-sign-up'],
+    ['POST', '/api/auth/admin-sign-up/../login']] as const) {
     assert.equal(isImmichSetupRequest(m, t), false, `${m} ${t}`);
   }
 });
