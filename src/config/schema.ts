@@ -156,14 +156,24 @@ export const configSchema = z
         root: z.enum(['not-found', 'neutral-page']).default('not-found'),
         /** How long Porthole trusts what Immich said about a link (expiry, password, download, upload, metadata). */
         linkCacheTtl: duration.prefault('10s'),
-        /** Brute-force limits; each counts within `window` and, once exceeded, refuses for the rest of it. */
+        /**
+         * Brute-force limits. Wrong link passwords are counted per link and client (IPv6 by /64): a few are free,
+         * then each waits twice as long as the one before, then that client is stopped on that link until
+         * `window` passes without a wrong one. The per-link ceiling is a last resort and never stops a client
+         * that has no wrong password of its own.
+         */
         rateLimits: z
           .strictObject({
-            passwordAttemptsPerLink: z.number().int().min(1).max(10_000).default(10),
-            passwordAttemptsPerIp: z.number().int().min(1).max(10_000).default(20),
+            passwordFreeFailures: z.number().int().min(0).max(1_000).default(3),
+            passwordFirstDelay: duration.prefault('2s'),
+            passwordMaxDelay: duration.prefault('5m'),
+            passwordFailuresPerClient: z.number().int().min(1).max(10_000).default(20),
+            passwordFailuresPerIp: z.number().int().min(1).max(100_000).default(100),
+            passwordFailuresPerLink: z.number().int().min(1).max(1_000_000).default(500),
             unknownLinksPerIp: z.number().int().min(1).max(100_000).default(30),
             window: duration.prefault('15m'),
           })
+          .refine((limits) => limits.passwordFirstDelay <= limits.passwordMaxDelay, { message: 'passwordFirstDelay must not exceed passwordMaxDelay', path: ['passwordFirstDelay'] })
           .prefault({}),
       })
       .prefault({}),

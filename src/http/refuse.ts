@@ -18,7 +18,11 @@ export type Refusal =
   | { kind: 'bad-request'; reason: string }
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'too-large'; limitBytes: number }
-  | { kind: 'rate-limited'; retryAfterSeconds: number; /** A page to go back to (the gate's sign-in page). */ backTo?: string }
+  /**
+   * backTo: a page to go back to (the gate's sign-in page). subject 'password': wrong link passwords from this
+   * client (Immich's share page shows the message as is).
+   */
+  | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password' }
   | { kind: 'csrf' }
   | { kind: 'unsupported-media'; what: 'zip-with-location' | 'uncleanable-file'; /** Why the file cannot be cleaned (technical, English). */ detail?: string }
   | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
@@ -125,6 +129,8 @@ const BACK_TO_SIGN_IN = t('Back to sign-in', 'Zurück zur Anmeldung');
 function message(refusal: Refusal, locale: Locale): string {
   switch (refusal.kind) {
     case 'rate-limited': {
+      // At most 75 characters: Immich's web shows that much of a server message.
+      if (refusal.subject === 'password') return passwordLimited(refusal.retryAfterSeconds, locale);
       const minutes = Math.max(1, Math.ceil(refusal.retryAfterSeconds / 60));
       return locale === 'de'
         ? `Bitte in ${minutes} ${minutes === 1 ? 'Minute' : 'Minuten'} erneut versuchen.`
@@ -165,6 +171,17 @@ function message(refusal: Refusal, locale: Locale): string {
     case 'method-not-allowed':
       return locale === 'de' ? 'Diese Adresse kann so nicht benutzt werden.' : 'This address cannot be used this way.';
   }
+}
+
+function passwordLimited(retryAfterSeconds: number, locale: Locale): string {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  const n = seconds < 90 ? seconds : Math.ceil(seconds / 60);
+  if (locale === 'de') {
+    const unit = seconds < 90 ? (n === 1 ? 'Sekunde' : 'Sekunden') : n === 1 ? 'Minute' : 'Minuten';
+    return `Zu viele falsche Passwörter. Bitte in ${n} ${unit} erneut versuchen.`;
+  }
+  const unit = seconds < 90 ? (n === 1 ? 'second' : 'seconds') : n === 1 ? 'minute' : 'minutes';
+  return `Too many wrong passwords. Please try again in ${n} ${unit}.`;
 }
 
 function formatBytes(bytes: number): string {

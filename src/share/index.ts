@@ -22,12 +22,17 @@ import { DROPPED_REQUEST_HEADERS } from './policy.js';
 import { createOriginalHandler, type OriginalHandler } from './original.js';
 
 
+const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as const;
+
 export function createShareHost(deps: GatewayDeps): HostHandler {
   const { config, store, origin } = deps;
   const logger = deps.logger.child({ module: 'share' });
   const shareHost = config.hosts.share ?? 'share.invalid';
   const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl });
-  const limits = createShareLimits(store, config.share.rateLimits);
+  const limits = createShareLimits(store, config.share.rateLimits, {
+    now: deps.now,
+    onLockout: (limit, ip, link) => store.audit.record({ type: 'share.locked', ip, detail: `password failures per ${LOCKOUT_NAMES[limit]}, link ${link}` }),
+  });
   const publicLinks = new Set(config.share.publicLinks);
   const robots = robotsTxt(config.share.publicLinks);
   const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout });
@@ -140,12 +145,17 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     const ip = ctx.client.ip;
     const verdict = await limits.passwordAttempt(ip, credential);
     if (!verdict.ok) {
-      if (verdict.lockout) store.audit.record({ type: 'share.locked', ip, detail: `password attempts per ${verdict.lockout}, link ${linkTag(credential)}` });
-      return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds });
+      logger.debug({ limit: verdict.limit }, 'share password attempt refused');
+      return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, subject: 'password' });
     }
-    res.on('finish', () => {
-      if (res.statusCode >= 200 && res.statusCode < 300) void limits.passwordSucceeded(ip, credential).catch(() => undefined);
-      else if (res.statusCode === 401) store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
+    // Settled once, however the exchange ends: a closed connection before an answer says nothing about the password.
+    res.on('close', () => {
+      const status = res.writableFinished ? res.statusCode : 0;
+      if (status >= 200 && status < 300) verdict.settle('right');
+      else if (status === 401) {
+        verdict.settle('wrong');
+        store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
+      } else verdict.settle('other');
     });
     forward(req, res, ctx, options);
   }

@@ -1,20 +1,40 @@
-// Brute force and enumeration on the share host: link-password attempts per link and per client, lookups of
-// keys or slugs that do not exist per client. Lockouts are audited once, when they start. Secrets never reach
-// the store or the audit log: links are named by a short hash of their credential.
+// Brute force and enumeration on the share host: link-password guessing and lookups of keys or slugs that do
+// not exist. Password guessing is slowed per link and client address (IPv6 by /64) with growing delays, then
+// stopped for that client alone; a per-link ceiling is the last resort and never refuses a client that has
+// no wrong passwords of its own, so one visitor cannot close a widely shared link for the family. Lockouts
+// are audited once, when they start. Secrets never reach the store or the audit log: links are named by a
+// short hash of their credential.
 import crypto from 'node:crypto';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Store } from '../store/store.js';
 import type { LinkCredential } from './engine.js';
 
 export interface ShareLimitsConfig {
-  passwordAttemptsPerLink: number;
-  passwordAttemptsPerIp: number;
+  /** Wrong passwords per link and client that cost nothing; each one after that waits longer. */
+  passwordFreeFailures: number;
+  /** The wait after the first wrong password past the free ones, in ms; it doubles with each further one. */
+  passwordFirstDelay: number;
+  /** The longest wait between two attempts, in ms. */
+  passwordMaxDelay: number;
+  /** Wrong passwords per link and client before that client may not try this link until `window` passes. */
+  passwordFailuresPerClient: number;
+  /** Wrong passwords per client across all links within `window`. */
+  passwordFailuresPerIp: number;
+  /** Wrong passwords per link from all clients within `window`: beyond it, only clients without failures of their own try. */
+  passwordFailuresPerLink: number;
   unknownLinksPerIp: number;
   /** Window in ms. */
   window: number;
 }
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+/** Which limit refused a password attempt: `slowed` waits a little, the others until their window ends. */
+export type PasswordLimit = 'slowed' | 'client' | 'ip' | 'link';
+
+export type PasswordVerdict =
+  | { ok: true; settle(outcome: 'right' | 'wrong' | 'other'): void }
+  | { ok: false; retryAfterSeconds: number; limit: PasswordLimit };
 
 /** IPv6 clients usually own a whole /64: count them together so rotating addresses does not reset a limit. */
 export function clientBucket(ip: string): string {
@@ -41,22 +61,52 @@ export function linkTag(credential: LinkCredential): string {
   return crypto.createHash('sha256').update(`${credential.kind}:${value}`).digest('base64url').slice(0, 16);
 }
 
-export function createShareLimits(store: Store, config: ShareLimitsConfig) {
-  const seconds = Math.max(1, Math.round(config.window / 1000));
-  const perLink = store.limiter('share_password_link', { points: config.passwordAttemptsPerLink, durationSeconds: seconds, blockSeconds: seconds });
-  const perIp = store.limiter('share_password_ip', { points: config.passwordAttemptsPerIp, durationSeconds: seconds, blockSeconds: seconds });
-  const unknown = store.limiter('share_unknown_ip', { points: config.unknownLinksPerIp, durationSeconds: seconds, blockSeconds: seconds });
+/** One client's guessing at one link: wrong passwords so far, attempts still waiting for Immich, the last one's time. */
+interface Guessing {
+  failures: number;
+  pending: number;
+  lastAt: number;
+}
 
-  async function consume(limiter: RateLimiterAbstract, key: string, points: number): Promise<Verdict & { started?: boolean }> {
-    try {
-      await limiter.consume(key);
-      return { ok: true };
-    } catch (rejection) {
-      if (rejection instanceof Error) throw rejection;
-      const res = rejection as RateLimiterRes;
-      return { ok: false, retryAfterSeconds: Math.ceil(res.msBeforeNext / 1000), started: res.consumedPoints === points + 1 };
+const MAX_TRACKED = 100_000;
+
+export interface ShareLimitsHooks {
+  /** The clock of the per-client delays (tests advance it instead of sleeping). */
+  now?: () => number;
+  /** Told once when a lockout starts: a client's own limit on a link, a client's limit over all links, or a link's ceiling. */
+  onLockout?: (limit: Exclude<PasswordLimit, 'slowed'>, ip: string, link: string) => void;
+}
+
+export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks: ShareLimitsHooks = {}) {
+  const now = hooks.now ?? Date.now;
+  const seconds = Math.max(1, Math.round(config.window / 1000));
+  const unknown = store.limiter('share_unknown_ip', { points: config.unknownLinksPerIp, durationSeconds: seconds, blockSeconds: seconds });
+  // The ceilings count wrong passwords only (a right one costs nothing) and persist across restarts.
+  const linkFailures = store.limiter('share_password_failures_link', { points: config.passwordFailuresPerLink, durationSeconds: seconds });
+  const ipFailures = store.limiter('share_password_failures_ip', { points: config.passwordFailuresPerIp, durationSeconds: seconds });
+
+  // Per link and client, in memory: checked and updated synchronously, so parallel guesses from one client
+  // cannot slip past a delay between a read and a write. A restart forgets them; the ceilings above remain.
+  const guessing = new Map<string, Guessing>();
+  const current = (key: string, at: number): Guessing | undefined => {
+    const entry = guessing.get(key);
+    if (entry && entry.pending === 0 && at - entry.lastAt >= config.window) {
+      guessing.delete(key);
+      return undefined;
     }
-  }
+    return entry;
+  };
+  const track = (key: string, entry: Guessing, at: number) => {
+    if (guessing.size >= MAX_TRACKED) {
+      for (const [k, e] of guessing) if (e.pending === 0 && at - e.lastAt >= config.window) guessing.delete(k);
+      if (guessing.size >= MAX_TRACKED) guessing.delete(guessing.keys().next().value!);
+    }
+    guessing.set(key, entry);
+  };
+  /** How long a client waits after its `failures`-th wrong password before it may try again. */
+  const delayAfter = (failures: number) =>
+    failures < config.passwordFreeFailures ? 0 : Math.min(config.passwordMaxDelay, config.passwordFirstDelay * 2 ** Math.min(30, failures - config.passwordFreeFailures));
+  const refusedFor = (ms: number, limit: PasswordLimit) => ({ ok: false as const, retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)), limit });
 
   // Clients that used up their unknown-link allowance, so the check on every link request is a map lookup,
   // not a store read. Filled whenever the persistent counter says so (also after a restart, at the next miss).
@@ -64,6 +114,11 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig) {
   const lockClient = (bucket: string, msBeforeNext: number) => {
     if (lockedUntil.size >= 100_000) lockedUntil.delete(lockedUntil.keys().next().value!);
     lockedUntil.set(bucket, Date.now() + msBeforeNext);
+  };
+
+  const penalise = async (limiter: RateLimiterAbstract, key: string, ceiling: number): Promise<boolean> => {
+    const res: RateLimiterRes = await limiter.penalty(key, 1);
+    return res.consumedPoints === ceiling;
   };
 
   return {
@@ -90,18 +145,57 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig) {
         return { started: false };
       }
     },
-    /** Counts one password attempt (before it is tried, so parallel guesses count too). */
-    async passwordAttempt(ip: string, credential: LinkCredential): Promise<Verdict & { lockout?: 'link' | 'ip' }> {
+    /**
+     * Decides whether a password attempt may reach Immich. An allowed attempt counts as pending until
+     * settle() says how it went, so parallel guesses wait their turn like sequential ones.
+     */
+    async passwordAttempt(ip: string, credential: LinkCredential): Promise<PasswordVerdict> {
       const link = linkTag(credential);
-      const ipVerdict = await consume(perIp, clientBucket(ip), config.passwordAttemptsPerIp);
-      if (!ipVerdict.ok) return { ...ipVerdict, lockout: ipVerdict.started ? 'ip' : undefined };
-      const linkVerdict = await consume(perLink, link, config.passwordAttemptsPerLink);
-      if (!linkVerdict.ok) return { ...linkVerdict, lockout: linkVerdict.started ? 'link' : undefined };
-      return { ok: true };
-    },
-    /** A right password gives its attempt back, so a visitor who types it correctly is never locked out by it. */
-    async passwordSucceeded(ip: string, credential: LinkCredential): Promise<void> {
-      await Promise.all([perIp.reward(clientBucket(ip), 1), perLink.reward(linkTag(credential), 1)]);
+      const bucket = clientBucket(ip);
+      const key = `${link}|${bucket}`;
+      const [linkCount, ipCount] = await Promise.all([linkFailures.get(link), ipFailures.get(bucket)]);
+      // From here on synchronous: the decision and the pending count cannot interleave with another attempt.
+      const at = now();
+      const entry = current(key, at);
+      const own = entry ? entry.failures + entry.pending : 0;
+      if (entry && own >= config.passwordFailuresPerClient) return refusedFor(entry.lastAt + config.window - at, 'client');
+      if (ipCount && ipCount.consumedPoints >= config.passwordFailuresPerIp) return refusedFor(ipCount.msBeforeNext, 'ip');
+      // The last resort: a link under a wide attack still opens for anyone who has not guessed wrong yet.
+      if (own > 0 && linkCount && linkCount.consumedPoints >= config.passwordFailuresPerLink) return refusedFor(linkCount.msBeforeNext, 'link');
+      if (entry) {
+        const wait = entry.lastAt + delayAfter(own) - at;
+        if (wait > 0) return refusedFor(wait, 'slowed');
+      }
+      const mine = entry ?? { failures: 0, pending: 0, lastAt: at };
+      mine.pending++;
+      mine.lastAt = at;
+      if (!entry) track(key, mine, at);
+      let settled = false;
+      return {
+        ok: true,
+        settle(outcome) {
+          if (settled) return;
+          settled = true;
+          mine.pending--;
+          if (outcome === 'right') {
+            // A right password forgives this client's wrong ones on this link (the ceilings keep theirs).
+            if (guessing.get(key) === mine) guessing.delete(key);
+            return;
+          }
+          if (outcome !== 'wrong') return;
+          mine.failures++;
+          mine.lastAt = now();
+          if (guessing.get(key) !== mine) track(key, mine, mine.lastAt);
+          if (mine.failures === config.passwordFailuresPerClient) hooks.onLockout?.('client', ip, link);
+          // The counters are only ever read before an attempt: they may land a moment later.
+          void Promise.all([penalise(linkFailures, link, config.passwordFailuresPerLink), penalise(ipFailures, bucket, config.passwordFailuresPerIp)])
+            .then(([linkCeiling, ipCeiling]) => {
+              if (linkCeiling) hooks.onLockout?.('link', ip, link);
+              if (ipCeiling) hooks.onLockout?.('ip', ip, link);
+            })
+            .catch(() => undefined);
+        },
+      };
     },
   };
 }

@@ -76,3 +76,36 @@ test('a password page shows the form, refuses a wrong password and opens with th
     await context.close();
   }
 });
+
+for (const [locale, limited] of [
+  ['en-US', /^Too many wrong passwords\. Please try again in \d+ seconds?\.\n\(Immich Server Error\)$/],
+  ['de-DE', /^Zu viele falsche Passwörter\. Bitte in \d+ Sekunden? erneut versuchen\.\n\(Immich Server Error\)$/],
+] as const) {
+  test(`a visitor who is being slowed down is told so (${locale}), even when typing the right password`, async () => {
+    const link = s.origin.library.createLink({ password: 'letmein' });
+    const context = await browser.newContext({ locale });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${base()}/share/${link.key}`);
+      await page.waitForSelector('body[data-state="password"]');
+      const submit = async (password: string) => {
+        await page.fill('#password', password);
+        // The page hides the previous message as the form is sent, so the one awaited below is this answer's.
+        const [response] = await Promise.all([page.waitForResponse((r) => r.url().includes('/api/shared-links/login')), page.click('button[type="submit"]')]);
+        await page.waitForSelector('#password-error:not([hidden])');
+        return { status: response.status(), text: (await page.textContent('#password-error')) ?? '' };
+      };
+      // The default allows three wrong passwords per link and address before the first delay.
+      for (let i = 0; i < 3; i++) {
+        const wrong = await submit(`wrong-${i}`);
+        assert.equal(wrong.status, 401);
+        assert.equal(wrong.text, 'Invalid password\n(Immich Server Error)');
+      }
+      const slowed = await submit('letmein');
+      assert.equal(slowed.status, 429);
+      assert.match(slowed.text, limited);
+    } finally {
+      await context.close();
+    }
+  });
+}

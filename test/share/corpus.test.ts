@@ -37,7 +37,7 @@ function fire(port: number, agent: http.Agent, request: AttackRequest): Promise<
 }
 
 test(`attack corpus: ${COUNT} seeded requests reach no forbidden route and nothing a link forbids`, async () => {
-  const s = await startShare({ share: { allowUploads: false, rateLimits: { unknownLinksPerIp: 100_000, passwordAttemptsPerIp: 10_000, passwordAttemptsPerLink: 10_000 } } });
+  const s = await startShare({ share: { allowUploads: false, rateLimits: { unknownLinksPerIp: 100_000, passwordFreeFailures: 1_000, passwordFailuresPerClient: 10_000, passwordFailuresPerIp: 100_000 } } });
   try {
     const links = corpusLinks(s.origin);
     const corpus = generateCorpus(SEED, COUNT, links);

@@ -31,6 +31,8 @@ export interface RequestOptions {
   headers?: http.OutgoingHttpHeaders;
   body?: string | Buffer;
   host?: string;
+  /** The client address to connect from (the loopback range has many: 127.0.0.2, 127.0.0.3, ...). */
+  localAddress?: string;
 }
 
 export function send(port: number, agent: http.Agent, target: string, options: RequestOptions = {}): Promise<Reply> {
@@ -39,7 +41,7 @@ export function send(port: number, agent: http.Agent, target: string, options: R
     if (options.body !== undefined && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) {
       headers['content-length'] = Buffer.byteLength(options.body);
     }
-    const req = http.request({ host: '127.0.0.1', port, agent, method: options.method ?? 'GET', path: target, headers, setHost: false });
+    const req = http.request({ host: '127.0.0.1', port, agent, method: options.method ?? 'GET', path: target, headers, setHost: false, localAddress: options.localAddress });
     req.on('error', reject);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -65,7 +67,7 @@ export interface ShareSetup {
   close(): Promise<void>;
 }
 
-export async function startShare(overrides: Partial<ConfigInput> & { share?: ConfigInput['share'] } = {}, sample: SampleOptions = {}): Promise<ShareSetup> {
+export async function startShare(overrides: Partial<ConfigInput> & { share?: ConfigInput['share'] } = {}, sample: SampleOptions = {}, gatewayOptions: { now?: () => number } = {}): Promise<ShareSetup> {
   const origin = await startSampleImmich(0, '127.0.0.1', sample);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-share-test-'));
   const cleanup = async () => {
@@ -74,7 +76,7 @@ export async function startShare(overrides: Partial<ConfigInput> & { share?: Con
   };
   let gateway: Gateway;
   try {
-    gateway = await startGateway(configFor(origin.url, dataDir, overrides), createConsoleMailer(() => undefined), silentLogger);
+    gateway = await startGateway(configFor(origin.url, dataDir, overrides), createConsoleMailer(() => undefined), silentLogger, { now: gatewayOptions.now });
   } catch (error) {
     await cleanup();
     throw error;

@@ -21,8 +21,8 @@ function hexSpellings(key: string, count: number): string[] {
 }
 
 for (const legacyHexKey of [false, true]) {
-  test(`password attempts per link count every spelling of its ${legacyHexKey ? 'hex' : 'base64url'} key together`, async () => {
-    const s = await startShare({ share: { rateLimits: { passwordAttemptsPerLink: 3, passwordAttemptsPerIp: 1000 } } });
+  test(`password failures per link and client count every spelling of its ${legacyHexKey ? 'hex' : 'base64url'} key together`, async () => {
+    const s = await startShare({ share: { rateLimits: { passwordFreeFailures: 3, passwordFailuresPerClient: 3, passwordFailuresPerIp: 1000 } } });
     try {
       const link = s.origin.library.createLink({ password: 'correct', legacyHexKey });
       const spellings = legacyHexKey ? hexSpellings(link.key, 4) : base64Spellings(link.key);
