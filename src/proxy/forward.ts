@@ -28,6 +28,21 @@ export interface ForwardOptions {
   idleTimeoutMs: number;
   /** Extra response headers (e.g. X-Robots-Tag on the share host), as lower-case name to value. */
   responseHeaders?: http.OutgoingHttpHeaders;
+  /** Looks at every answer before it is relayed (the share host keeps secrets and addresses from guests). */
+  answerFilter?: AnswerFilter;
+}
+
+/** Sees the head of each origin answer; may edit its header values and ask for its (small) body to rewrite it. */
+export interface AnswerFilter {
+  /** May edit values in `raw` (name, value, ...) in place; returns a rewriter to buffer the body, or null to stream it untouched. */
+  head(status: number, raw: string[]): BodyRewriter | null;
+}
+
+export interface BodyRewriter {
+  /** Bodies over this are not relayed at all (the answer fails like an unreachable origin). */
+  readonly maxBytes: number;
+  /** The body to send instead, or null to refuse the answer. */
+  rewrite(body: Buffer): Buffer | null;
 }
 
 export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, options: ForwardOptions): void {

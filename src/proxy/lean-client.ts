@@ -15,7 +15,7 @@ import type http from 'node:http';
 import { classifyOriginError, refuse } from '../http/refuse.js';
 import { buildResponseHeadersFromRaw, mayCarryPersonalCookie } from './headers.js';
 import { BadResponse, parseResponseHead, type ResponseHead } from './response-head.js';
-import type { ForwardOptions } from './forward.js';
+import type { BodyRewriter, ForwardOptions } from './forward.js';
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
@@ -53,6 +53,17 @@ interface Exchange {
   continued: boolean;
   /** The origin socket pushed back on the body: a timeout now is the origin's, not the client's. */
   originBusy: boolean;
+  /** An answer held back whole to be rewritten (options.answerFilter); its head is sent with the new body. */
+  held: HeldAnswer | null;
+}
+
+interface HeldAnswer {
+  rewriter: BodyRewriter;
+  status: number;
+  message: string;
+  headers: string[];
+  chunks: Buffer[];
+  size: number;
 }
 
 /** What the pool needs of an origin connection: a TCP socket, or a tunnel stream that behaves like one. */
@@ -180,7 +191,7 @@ export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: ht
   const exchange: Exchange = {
     req, res, options, requestHead: `${head}\r\n`, conn: null, phase: 'head', pending: null, remaining: 0, keepAlive: true, keepAliveMs: -1, retried: false,
     body: !hasBody ? 'none' : req.headers['transfer-encoding'] !== undefined ? 'chunked' : 'length',
-    bodyDone: !hasBody, received: 0, continued: false, originBusy: false,
+    bodyDone: !hasBody, received: 0, continued: false, originBusy: false, held: null,
   };
   (res as LeanResponse)[LEAN] = exchange;
   res.on('close', onClientClosed);
@@ -374,16 +385,12 @@ function startResponse(exchange: Exchange, head: ResponseHead): void {
   exchange.keepAliveMs = head.keepAliveMs;
   // The client waited for "100 Continue" that never came: its body is unsent, so this connection is done.
   const closeAfter = !exchange.continued && req.headers.expect !== undefined && !req.complete;
+  const rewriter = options.answerFilter ? options.answerFilter.head(head.status, head.raw) : null;
   const headers = buildResponseHeadersFromRaw(head.raw, options.responseHeaders, closeAfter);
-  if (res.getHeaderNames().length === 0) {
-    res.writeHead(head.status, head.message, headers);
-  } else {
-    // A cookie Porthole set on this response (the gate's renewed session) never goes where a shared cache may keep it.
-    if (res.hasHeader('set-cookie') && !mayCarryPersonalCookie(headers)) res.removeHeader('set-cookie');
-    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
-    res.writeHead(head.status, head.message);
-  }
-  if (req.method === 'HEAD' || NO_BODY_STATUS(head.status)) exchange.phase = 'done';
+  const bodyless = req.method === 'HEAD' || NO_BODY_STATUS(head.status);
+  if (rewriter !== null && !bodyless) exchange.held = { rewriter, status: head.status, message: head.message, headers, chunks: [], size: 0 };
+  else writeHead(res, head.status, head.message, headers);
+  if (bodyless) exchange.phase = 'done';
   else if (head.chunked) exchange.phase = 'chunk-size';
   else if (head.contentLength >= 0) {
     exchange.remaining = head.contentLength;
@@ -395,12 +402,47 @@ function startResponse(exchange: Exchange, head: ResponseHead): void {
   }
 }
 
+function writeHead(res: http.ServerResponse, status: number, message: string, headers: string[]): void {
+  if (res.getHeaderNames().length === 0) {
+    res.writeHead(status, message, headers);
+  } else {
+    // A cookie Porthole set on this response (the gate's renewed session) never goes where a shared cache may keep it.
+    if (res.hasHeader('set-cookie') && !mayCarryPersonalCookie(headers)) res.removeHeader('set-cookie');
+    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+    res.writeHead(status, message);
+  }
+}
+
+/** Ends the client's response: a held answer goes out now, rewritten, with its new length. */
+function endResponse(exchange: Exchange): void {
+  const held = exchange.held;
+  if (held === null) return void exchange.res.end();
+  exchange.held = null;
+  const body = held.rewriter.rewrite(Buffer.concat(held.chunks, held.size));
+  if (body === null) {
+    const { req, res, options } = exchange;
+    return refuse(req, res, { kind: 'origin-unreachable', cause: 'other', origin: options.origin.describe(), code: 'EANSWERREFUSED' }, options.surface);
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < held.headers.length; i += 2) if (held.headers[i]!.toLowerCase() !== 'content-length') headers.push(held.headers[i]!, held.headers[i + 1]!);
+  headers.push('Content-Length', String(body.length));
+  writeHead(exchange.res, held.status, held.message, headers);
+  exchange.res.end(body);
+}
+
 // node:http internals read here: `_headerSent` (the head is on the wire, unlike `headersSent`, which only says it
 // was built) and `outputSize` (bytes this response still holds back). Both exist in every Node release since 0.x.
 type DirectResponse = http.ServerResponse & { outputSize: number; _headerSent: boolean };
 
 function write(exchange: Exchange, conn: Connection, data: Buffer): void {
   if (data.length === 0) return;
+  const held = exchange.held;
+  if (held !== null) {
+    held.size += data.length;
+    if (held.size > held.rewriter.maxBytes) throw new BadResponse('answer too large to check');
+    held.chunks.push(Buffer.from(data)); // data may live in the reused read buffer
+    return;
+  }
   const res = exchange.res as DirectResponse;
   const socket = res.socket;
   // Once the head is out and nothing of this response waits inside node:http, body bytes go straight to the
@@ -427,7 +469,7 @@ function finish(exchange: Exchange, conn: Connection, clean: boolean): void {
   exchange.phase = 'done';
   conn.exchange = null;
   if (!exchange.bodyDone) exchange.req.off('data', onBodyData);
-  exchange.res.end();
+  endResponse(exchange);
   // A connection whose request body did not go out whole can never carry another request.
   if (clean && exchange.keepAlive && exchange.bodyDone) conn.pool.release(conn, exchange.keepAliveMs);
   else conn.socket.destroy();
@@ -447,7 +489,7 @@ function onClose(conn: Connection): void {
   conn.exchange = null;
   if (exchange.phase === 'until-close' && !conn.error) {
     exchange.phase = 'done';
-    return void exchange.res.end();
+    return endResponse(exchange);
   }
   // A pooled socket the origin had already closed: nothing was received, so send once more on a new one.
   if (exchange.phase === 'head' && exchange.body === 'none' && conn.reused && conn.received === 0 && !exchange.retried && RETRYABLE.has(exchange.req.method!)) {
@@ -460,7 +502,9 @@ function onClose(conn: Connection): void {
 /** Before the answer started: a refusal naming the cause. After: abort the client, never a short success. */
 function settleBroken(exchange: Exchange, conn: Connection): void {
   const { req, res, options } = exchange;
-  const started = exchange.phase !== 'head';
+  // A held answer has not started: nothing of it reached the client yet.
+  const started = exchange.phase !== 'head' && exchange.held === null;
+  exchange.held = null;
   exchange.phase = 'done';
   if (started || res.headersSent) return void res.destroy();
   if (res.destroyed) return;

@@ -20,6 +20,7 @@ import { createShareLimits, linkTag } from './limits.js';
 import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
 import { createOriginalHandler, type OriginalHandler } from './original.js';
+import { guestAnswers } from './guest-answers.js';
 
 
 const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as const;
@@ -132,6 +133,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       idleTimeoutMs: config.proxy.idleTimeout,
       maxBodyBytes: rule.body?.type === 'multipart' ? config.share.maxUploadSize : (rule.body?.maxBytes ?? 0),
       responseHeaders: headers,
+      answerFilter: guestAnswers,
     };
     if (rule.special === 'login') return loginThenForward(req, res, ctx, credential, options);
     if (rule.special === 'clean-media' && link && !link.showMetadata) {
@@ -185,6 +187,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       idleTimeoutMs: config.proxy.idleTimeout,
       maxBodyBytes: 0,
       responseHeaders: shareHeaders({ indexable: publicLinks.size > 0 && match.rule.id === 'web-app', passwordProtected: false }),
+      answerFilter: guestAnswers,
     });
   }
 

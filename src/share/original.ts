@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { RequestContext } from '../http/context.js';
 import { classifyOriginError, refuse } from '../http/refuse.js';
 import type { Origin } from '../origin/origin.js';
+import { guestJson } from './guest-answers.js';
 import { applyPatches, blockCachedReader, findMetadataRegions, type Patch, type RandomAccessReader } from './strip/index.js';
 
 export interface OriginalRequest {
@@ -49,6 +50,23 @@ class OriginStatus extends Error {
 function contentRange(value: string | undefined): { start: number; size: number } | null {
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '');
   return m ? { start: Number(m[1]), size: Number(m[3]) } : null;
+}
+
+/** An error answer's body, if it is small (errors are); null otherwise. */
+function readSmall(answer: http.IncomingMessage, limit = 64 * 1024): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    answer.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        answer.destroy();
+        resolve(null);
+      } else chunks.push(chunk);
+    });
+    answer.on('end', () => resolve(Buffer.concat(chunks)));
+    answer.on('error', () => resolve(null));
+  });
 }
 
 function extensionOf(disposition: string | undefined): string {
@@ -181,8 +199,12 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       }
       const headers: http.OutgoingHttpHeaders = { ...r.responseHeaders, 'content-type': answer.headers['content-type'] ?? 'application/json' };
       if (answer.headers['content-range']) headers['content-range'] = answer.headers['content-range'];
-      res.writeHead(status, headers);
-      answer.pipe(res);
+      // Immich's error answer, checked like every other JSON answer on the share host (guest-answers.ts).
+      const body = await readSmall(answer);
+      const checked = body && answer.headers['content-encoding'] === undefined && /json/i.test(String(headers['content-type'])) ? guestJson(body) : body?.length === 0 ? body : null;
+      if (checked === null) return refuse(req, res, { kind: 'not-found' }, 'share');
+      res.writeHead(status, { ...headers, 'content-length': checked.length });
+      res.end(req.method === 'HEAD' ? undefined : checked);
       return;
     }
     if (encoded(answer)) {
