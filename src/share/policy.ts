@@ -52,6 +52,10 @@ export const SHARE_POLICY: readonly Rule[] = [
   { id: 'slug-page',      methods: PAGE, path: '/s/{slug}(/photos/{uuid})?/?',                       link: 'path',  password: 'exempt',   params: 'page' },
   { id: 'web-app',        methods: PAGE, path: '/_app/{appfile}',                                    link: 'none',                         params: 'page' },
   { id: 'static',         methods: PAGE, path: '/({static})',                                        link: 'none',                         params: 'page' },
+  // Immich's service worker (registered by the web app, scope /): it fetches thumbnails itself, drops duplicate
+  // requests and cancels those scrolled off screen. Its own requests are ordinary share-host requests, so every
+  // one of them meets this table like the page's.
+  { id: 'service-worker', methods: PAGE, path: '/service-worker.js',                                 link: 'none',                         params: [] },
   { id: 'robots',         methods: PAGE, path: '/robots.txt',                                        link: 'none',  special: 'robots',     params: 'page' },
   { id: 'root',           methods: PAGE, path: '/',                                                  link: 'none',  special: 'root',       params: 'page' },
   { id: 'email-link',     methods: PAGE, path: '/(albums|photos)/{uuid}',                            link: 'none',  special: 'to-private-host', params: 'page' },

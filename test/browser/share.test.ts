@@ -109,3 +109,47 @@ for (const [locale, limited] of [
     }
   });
 }
+
+test("the share page registers Immich's service worker without a page error; the worker's requests go through the policy", { timeout: 120_000 }, async () => {
+  const link = s.origin.library.createLink({});
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    let failed!: (error: Error) => void;
+    // A failed registration is an uncaught page error: it ends the waits below at once instead of leaving them hanging.
+    const firstError = new Promise<never>((_, reject) => (failed = reject));
+    firstError.catch(() => undefined);
+    const noteError = (what: string) => {
+      errors.push(what);
+      failed(new Error(what));
+    };
+    page.on('pageerror', (error) => noteError(`pageerror: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') noteError(`console: ${message.text()}`);
+    });
+    const fromWorker: Promise<{ path: string; status: number }>[] = [];
+    context.on('requestfinished', (request) => {
+      if (request.serviceWorker()) fromWorker.push(request.response().then((response) => ({ path: new URL(request.url()).pathname, status: response?.status() ?? 0 })));
+    });
+    const from = s.origin.received.length;
+    await page.goto(`${base()}/share/${link.key}`);
+    await page.waitForSelector('body[data-state="ready"]');
+    const scriptURL = await Promise.race([page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL), firstError]);
+    assert.equal(scriptURL, `${base()}/service-worker.js`);
+    // Once it controls the page (it claims it on activation), the worker fetches the thumbnails.
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+    const thumbnailsByWorker = page.waitForEvent('response', (r) => r.fromServiceWorker() && r.url().includes('/thumbnail'));
+    await page.reload();
+    await page.waitForSelector('body[data-state="ready"]');
+    assert.equal((await thumbnailsByWorker).status(), 200);
+    assert.equal(await page.locator('img.thumb.loaded').count(), s.origin.library.album.assetIds.length);
+    assert.equal(await page.locator('img.thumb.failed').count(), 0);
+    const workerRequests = await Promise.all(fromWorker);
+    assert.ok(workerRequests.some((r) => /^\/api\/assets\/[0-9a-f-]+\/thumbnail$/.test(r.path) && r.status === 200), JSON.stringify(workerRequests));
+    assert.ok(s.origin.received.slice(from).some((r) => r.url === '/service-worker.js'), 'the worker script came from Immich through the share host');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -37,6 +37,7 @@ function calls(s: ShareSetup, key: string, slug: string, hiddenKey: string): Cal
     { method: 'GET', target: `/s/${slug}` },
     { method: 'GET', target: '/_app/immutable/entry/share.js' },
     { method: 'GET', target: '/manifest.json' },
+    { method: 'GET', target: '/service-worker.js' },
     { method: 'GET', target: '/favicon.ico' },
     { method: 'GET', target: '/robots.txt' },
     { method: 'GET', target: '/' },

@@ -51,6 +51,7 @@ test('rows: share pages, static files and the share API match; everything else d
     ['HEAD', `/s/summer/`, 'slug-page'],
     ['GET', `/_app/immutable/chunks/x.js`, 'web-app'],
     ['GET', `/favicon-32.png`, 'static'],
+    ['GET', `/service-worker.js`, 'service-worker'],
     ['GET', `/api/server/config`, 'server-public'],
     ['GET', `/api/shared-links/me`, 'link-me'],
     ['POST', `/api/shared-links/login`, 'link-login'],
