@@ -20,7 +20,7 @@ const EMAIL = /[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)
 const HAS_EMAIL = /[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]@[A-Za-z0-9-]+\.[A-Za-z0-9-]/;
 
 /** Keys whose values a guest never gets: the link password, and users (Immich v3.1.0's own guest shape). */
-const REPLACED: ReadonlyMap<string, () => unknown> = new Map([
+const REPLACED: ReadonlyMap<string, () => unknown> = new Map<string, () => unknown>([
   ['password', () => null],
   ['owner', () => null],
   ['albumUsers', () => []],
