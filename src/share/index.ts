@@ -150,9 +150,10 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       logger.debug({ limit: verdict.limit }, 'share password attempt refused');
       return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, subject: 'password' });
     }
-    // Settled once, however the exchange ends: a closed connection before an answer says nothing about the password.
+    // Settled once, however the exchange ends. A status that went out counts even if the client hung up before
+    // the body: the status alone tells a guess apart. No status sent says nothing about the password.
     res.on('close', () => {
-      const status = res.writableFinished ? res.statusCode : 0;
+      const status = res.headersSent ? res.statusCode : 0;
       if (status >= 200 && status < 300) verdict.settle('right');
       else if (status === 401) {
         verdict.settle('wrong');
