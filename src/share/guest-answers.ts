@@ -31,18 +31,32 @@ export function hideEmails(text: string): string {
   return text.includes('@') ? text.replace(EMAIL, HIDDEN) : text;
 }
 
-/** A JSON value as a guest may see it (a fresh copy; prototype keys stay plain data). */
+/** A JSON value as a guest may see it; objects and arrays (fresh from JSON.parse) are edited in place. */
 export function forGuest(value: unknown): unknown {
   if (typeof value === 'string') return hideEmails(value);
-  if (Array.isArray(value)) return value.map(forGuest);
   if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const [key, item] of Object.entries(value)) {
-    if (key === 'email' || key.includes('@')) continue;
-    const replace = REPLACED.get(key);
-    out[key] = replace ? replace() : forGuest(item);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' ? item !== null : typeof item === 'string') value[i] = forGuest(item);
+    }
+    return value;
   }
-  return out;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (key === 'email' || key.includes('@')) {
+      delete record[key];
+      continue;
+    }
+    const replace = REPLACED.get(key);
+    const item = record[key];
+    const next = replace ? replace() : forGuest(item);
+    if (next === item) continue;
+    // A "__proto__" key from JSON.parse is plain data: defined, never assigned (which would set the prototype).
+    if (key === '__proto__') Object.defineProperty(record, key, { value: next, writable: true, enumerable: true, configurable: true });
+    else record[key] = next;
+  }
+  return record;
 }
 
 /** The body as a guest may see it, or null when it cannot be checked (not JSON): then it is not sent at all. */
