@@ -24,6 +24,7 @@ export interface HarnessOptions {
   filterCookie?: ForwardOptions['filterCookie'];
   dropRequestHeaders?: ForwardOptions['dropRequestHeaders'];
   responseHeaders?: ForwardOptions['responseHeaders'];
+  answerFilter?: ForwardOptions['answerFilter'];
   /** Runs in the handler before forwarding, like a gate renewing its cookie with res.setHeader. */
   beforeForward?: (res: http.ServerResponse) => void;
 }
@@ -45,6 +46,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     filterCookie: options.filterCookie,
     dropRequestHeaders: options.dropRequestHeaders,
     responseHeaders: options.responseHeaders,
+    answerFilter: options.answerFilter,
   };
   const beforeForward = options.beforeForward;
   const passThrough: HostHandler = {
