@@ -112,6 +112,21 @@ test('the per-link ceiling stops only addresses with wrong passwords of their ow
   }
 });
 
+test('IPv6 clients of one /64 share their allowance on a link; another /64 has its own', async () => {
+  const s = await startShare({ trustedProxies: ['127.0.0.1/32'], share: { rateLimits: { passwordFreeFailures: 10, passwordFailuresPerClient: 2, passwordFailuresPerIp: 1000 } } });
+  try {
+    const link = s.origin.library.createLink({ password: 'pw' });
+    const login = (password: string, from: string) =>
+      s.share(`/api/shared-links/login?key=${link.key}`, { method: 'POST', headers: { ...json, 'x-forwarded-for': from }, body: JSON.stringify({ password }) });
+    assert.equal((await login('wrong', '2001:db8:1:2::a')).status, 401);
+    assert.equal((await login('wrong', '2001:db8:1:2:ffff:eeee:dddd:cccc')).status, 401);
+    assert.equal((await login('pw', '2001:db8:1:2::77')).status, 429, 'a new address in the same /64 is the same client');
+    assert.equal((await login('pw', '2001:db8:1:3::a')).status, 201, 'the next /64 is someone else');
+  } finally {
+    await s.close();
+  }
+});
+
 test('wrong passwords are limited per client across links; right passwords never count', async () => {
   const s = await startShare({ share: { rateLimits: { passwordFreeFailures: 100, passwordFailuresPerClient: 100, passwordFailuresPerIp: 4 } } });
   try {
