@@ -121,7 +121,7 @@ for (const leaky of [false, true]) {
         const headers: Record<string, string> = { cookie, accept: 'application/json, text/html' };
         if (call.type) headers['content-type'] = call.type;
         const reply = await s.share(call.target, { method: call.method, headers, body: call.body });
-        assert.notEqual(reply.status, 502, `${call.method} ${call.target}`);
+        assert.ok(reply.status < 500, `${call.method} ${call.target} -> ${reply.status}`);
         assertNothingLeaks(s, call, reply, [...emails, PASSWORD]);
       }
       assert.deepEqual([...walked].sort(), SHARE_POLICY.map((r) => r.id).sort(), 'every policy row walked');
