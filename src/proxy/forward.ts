@@ -36,6 +36,8 @@ export interface ForwardOptions {
 export interface AnswerFilter {
   /** May edit values in `raw` (name, value, ...) in place; returns a rewriter to buffer the body, or null to stream it untouched. */
   head(status: number, raw: string[]): BodyRewriter | null;
+  /** Told when a held answer was not sent (too large, or refused by its rewriter), so the log can say why. */
+  withheld?(why: string): void;
 }
 
 export interface BodyRewriter {

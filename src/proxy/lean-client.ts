@@ -421,6 +421,7 @@ function endResponse(exchange: Exchange): void {
   const body = held.rewriter.rewrite(Buffer.concat(held.chunks, held.size));
   if (body === null) {
     const { req, res, options } = exchange;
+    options.answerFilter?.withheld?.('answer could not be checked');
     return refuse(req, res, { kind: 'origin-unreachable', cause: 'other', origin: options.origin.describe(), code: 'EANSWERREFUSED' }, options.surface);
   }
   const headers: string[] = [];
@@ -439,7 +440,10 @@ function write(exchange: Exchange, conn: Connection, data: Buffer): void {
   const held = exchange.held;
   if (held !== null) {
     held.size += data.length;
-    if (held.size > held.rewriter.maxBytes) throw new BadResponse('answer too large to check');
+    if (held.size > held.rewriter.maxBytes) {
+      exchange.options.answerFilter?.withheld?.(`answer larger than ${held.rewriter.maxBytes} bytes`);
+      throw new BadResponse('answer too large to check');
+    }
     held.chunks.push(Buffer.from(data)); // data may live in the reused read buffer
     return;
   }

@@ -11,7 +11,7 @@ import { pickLocale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
-import { forward, type ForwardOptions } from '../proxy/forward.js';
+import { forward, type AnswerFilter, type ForwardOptions } from '../proxy/forward.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
@@ -36,6 +36,8 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   });
   const publicLinks = new Set(config.share.publicLinks);
   const robots = robotsTxt(config.share.publicLinks);
+  // Immich's answers as a guest may see them; one that cannot be checked is withheld and the log says so.
+  const answerFilter: AnswerFilter = { head: guestAnswers.head, withheld: (why) => logger.warn({ why }, 'share answer withheld: it could not be checked for secrets') };
   const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout });
 
   /** Every refusal on this host: the share host's one 404 (or a visible rate limit), never indexed. */
@@ -133,7 +135,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       idleTimeoutMs: config.proxy.idleTimeout,
       maxBodyBytes: rule.body?.type === 'multipart' ? config.share.maxUploadSize : (rule.body?.maxBytes ?? 0),
       responseHeaders: headers,
-      answerFilter: guestAnswers,
+      answerFilter,
     };
     if (rule.special === 'login') return loginThenForward(req, res, ctx, credential, options);
     if (rule.special === 'clean-media' && link && !link.showMetadata) {
@@ -188,7 +190,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       idleTimeoutMs: config.proxy.idleTimeout,
       maxBodyBytes: 0,
       responseHeaders: shareHeaders({ indexable: publicLinks.size > 0 && match.rule.id === 'web-app', passwordProtected: false }),
-      answerFilter: guestAnswers,
+      answerFilter,
     });
   }
 

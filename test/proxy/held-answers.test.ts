@@ -14,8 +14,11 @@ let connections = 0;
 let origin: net.Server;
 let proxy: Harness;
 
+const withheld: string[] = [];
+
 /** JSON answers are upper-cased, at most 64 bytes, and refused when they say "refuse"; header values marked. */
 const filter: AnswerFilter = {
+  withheld: (why) => void withheld.push(why),
   head(_status, raw) {
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'x-secret') raw[i + 1] = 'hidden';
     const type = raw.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-type');
@@ -81,6 +84,7 @@ test('an answer over the bound, or one the rewriter refuses, never reaches the c
     assert.equal(res.status, 502, path);
     assert.ok(!res.body.toString().includes('xxxx') && !res.body.toString().includes('refuse!!'), path);
   }
+  assert.deepEqual(withheld, ['answer larger than 64 bytes', 'answer larger than 64 bytes', 'answer could not be checked'], 'the log is told why');
 });
 
 test('answers the filter does not ask for stream untouched', async () => {
