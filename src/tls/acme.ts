@@ -219,7 +219,9 @@ export class AcmeManager extends EventEmitter {
         challengeCreateFn: async (authz, ch, keyAuthorization) => {
           if (ch.type === 'http-01') this.httpTokens.set(ch.token, keyAuthorization);
           else if ((ch.type as string) === 'tls-alpn-01') {
-            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+            // ECDSA like the stand-in: OpenSSL keeps one certificate per key type, and a client preferring ECDSA
+            // would otherwise be shown the stand-in instead of an RSA challenge certificate.
+            const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
             this.options.live.setAlpnChallenge(authz.identifier.value, { cert: alpnCert.toString(), key: alpnKey.toString() });
           } else throw new Error(`the CA offered no ${challenge} challenge for ${name}`);
         },
