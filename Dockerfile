@@ -20,8 +20,13 @@ COPY bin ./bin
 COPY src ./src
 COPY test/fixtures ./test/fixtures
 COPY test/proxy/gateway-process.ts ./test/proxy/gateway-process.ts
+# Keep only better-sqlite3's compiled module: its SQLite sources and object files are half the image otherwise.
 RUN node scripts/build.mjs \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && cd node_modules/better-sqlite3 \
+ && find build -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} + \
+ && find build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} + \
+ && rm -rf deps src
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
