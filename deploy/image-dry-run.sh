@@ -25,7 +25,14 @@ done
 # The runtime stage: only these four.
 mkdir -p "$work/app" "$work/data" "$work/config"
 for f in package.json node_modules dist bin; do cp -r "$work/build/$f" "$work/app/$f"; done
+# Every production dependency loads from the runtime tree alone.
+( cd "$work/app" && node --input-type=module -e "
+  const pkg = JSON.parse(await (await import('node:fs/promises')).readFile('package.json', 'utf8'));
+  for (const name of Object.keys(pkg.dependencies)) await import(name);
+  console.log('production dependencies load:', Object.keys(pkg.dependencies).length);
+" )
 echo "runtime image content: $(du -sh "$work/app" | cut -f1) (node_modules $(du -sh "$work/app/node_modules" | cut -f1))"
+health_port=${HEALTH_PORT:-$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
 cat > "$work/config/porthole.yaml" <<YAML
 listen: { address: 127.0.0.1, httpPort: 0, httpsPort: 0 }
 hosts: { private: photos.localhost, share: share.localhost }
@@ -33,7 +40,7 @@ origin: { url: "http://127.0.0.1:9" }
 gate: { allow: [alice@example.com] }
 mail: { from: porthole@example.com, transport: console }
 dataDir: $work/data
-health: { address: 127.0.0.1, port: ${HEALTH_PORT:-18081} }
+health: { address: 127.0.0.1, port: $health_port }
 YAML
 chmod -R a-w "$work/app" "$work/config"
 chown -R nobody "$work/data" && chmod 700 "$work/data"
@@ -43,7 +50,9 @@ as_nobody node "$work/app/bin/porthole.js" --version
 as_nobody env NODE_ENV=production node "$work/app/bin/porthole.js" serve --config "$work/config/porthole.yaml" &
 pid=$!
 for _ in $(seq 1 100); do
-  if PORTHOLE_HEALTH_URL="http://127.0.0.1:${HEALTH_PORT:-18081}/live" as_nobody node "$work/app/bin/healthcheck.mjs"; then
+  # Only our own process counts: it must still be running when the check passes.
+  kill -0 "$pid" 2>/dev/null || { echo "porthole serve exited" >&2; exit 1; }
+  if PORTHOLE_HEALTH_URL="http://127.0.0.1:$health_port/live" as_nobody node "$work/app/bin/healthcheck.mjs" && kill -0 "$pid" 2>/dev/null; then
     echo "healthcheck: healthy"
     kill "$pid"; wait "$pid" || true
     echo "written outside the data directory: $(find "$work/app" "$work/config" -newer "$work/config/porthole.yaml" | wc -l) files"
