@@ -180,6 +180,8 @@ export const configSchema = z
               .default('letsencrypt'),
             email: z.email().optional(),
             challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
+            /** External account binding, for CAs that require one (ZeroSSL, Google): key id and HMAC key from the CA. */
+            eab: z.strictObject({ kid: z.string().min(1), hmacKey: secret }).optional(),
           })
           .optional(),
         /** Plain HTTP answers with a redirect to HTTPS (ACME challenges excepted); default: on with acme. */

@@ -27,6 +27,8 @@ export function directoryUrlFor(directory: string): string {
 export interface AcmeManagerOptions {
   directoryUrl: string;
   email?: string;
+  /** External account binding (CAs that require it); the HMAC key as the CA gives it (base64url). */
+  eab?: { kid: string; hmacKey: string };
   challenge: AcmeChallenge;
   /** DNS names, one certificate each (one name failing never holds up the others). */
   names: string[];
@@ -96,6 +98,9 @@ export function explainFailure(error: unknown, name: string, challenge: AcmeChal
   }
   if (/rate ?limit|too many/i.test(reason)) {
     return { reason, check: `the CA is rate-limiting this account or name: wait, and try changes against tls.acme.directory: letsencrypt-staging first` };
+  }
+  if (/externalAccountBinding|external account/i.test(reason)) {
+    return { reason, check: 'this CA requires an external account binding: set tls.acme.eab (kid and hmacKey from the CA\'s account page), and check that the key is the current one' };
   }
   if (/caa/i.test(reason)) {
     return { reason, check: `a DNS CAA record for ${name} forbids this CA: allow it in the CAA record or remove the record` };
@@ -195,7 +200,7 @@ export class AcmeManager extends EventEmitter {
       writePrivate(keyFile, accountKey);
     }
     const pollMin = this.options.pollMinMs ?? 5000;
-    this.client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey, backoffMin: pollMin, backoffMax: Math.max(pollMin * 6, 1000), backoffAttempts: 10 });
+    this.client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey, externalAccountBinding: this.options.eab, backoffMin: pollMin, backoffMax: Math.max(pollMin * 6, 1000), backoffAttempts: 10 });
     return this.client;
   }
 

@@ -31,6 +31,7 @@ export function createAcme(config: ResolvedConfig, fallback: CertificatePair, lo
   const manager = new AcmeManager({
     directoryUrl: directoryUrlFor(acme.directory),
     email: acme.email,
+    eab: acme.eab,
     challenge: acme.challenge,
     names: acmeNamesFor(config),
     dataDir: config.dataDir,

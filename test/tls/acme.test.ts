@@ -20,6 +20,7 @@ import { acmeDirFor, type AcmeManager, type FailedEvent, type IssuedEvent } from
 import { freePort, startPebble, type Pebble } from './pebble.js';
 
 const PRIVATE = 'photos.porthole.test';
+const EAB_HMAC = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
 const SHARE = 'share.porthole.test';
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -36,7 +37,7 @@ interface Started {
   log: () => string;
 }
 
-async function startAcmeGateway(pebble: Pebble, ports: { httpPort: number; httpsPort: number }, extra: { challenge?: 'http-01' | 'tls-alpn-01'; share?: boolean; dataDir?: string } = {}): Promise<Started> {
+async function startAcmeGateway(pebble: Pebble, ports: { httpPort: number; httpsPort: number }, extra: { challenge?: 'http-01' | 'tls-alpn-01'; share?: boolean; dataDir?: string; eab?: unknown } = {}): Promise<Started> {
   const dataDir = extra.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-acme-'));
   const config = parseConfig({
     listen: { address: '127.0.0.1', httpPort: ports.httpPort, httpsPort: ports.httpsPort },
@@ -45,8 +46,8 @@ async function startAcmeGateway(pebble: Pebble, ports: { httpPort: number; https
     gate: { allow: ['alice@example.com'] },
     mail: { from: 'porthole@example.com', transport: 'console' },
     dataDir,
-    tls: { acme: { directory: pebble.directoryUrl, email: 'admin@example.com', challenge: extra.challenge ?? 'http-01' } },
-  });
+    tls: { acme: { directory: pebble.directoryUrl, email: 'admin@example.com', challenge: extra.challenge ?? 'http-01', ...(extra.eab ? { eab: extra.eab } : {}) } },
+  }, 'test config', { ...process.env, TEST_EAB_HMAC: EAB_HMAC });
   let logged = '';
   const stream = new PassThrough();
   stream.setEncoding('utf8').on('data', (c: string) => (logged += c));
@@ -215,4 +216,18 @@ test('short-lived certificates are renewed and served without a restart; a faili
   assert.match(entry.msg, /keeps serving/);
   assert.equal((await served(g.httpsPort, PRIVATE)).serialNumber, renewed.serial, 'the last good certificate still serves');
   assert.equal(g.acme.current(PRIVATE)?.serial, renewed.serial);
+});
+
+test('a CA that requires external account binding: refused without the right key, issued with it (HMAC key from the environment)', { timeout: 180_000 }, async () => {
+  const ports = { httpPort: await freePort(), httpsPort: await freePort() };
+  const pebble = await startPebble({ ...ports, eabKeys: { 'kid-1': EAB_HMAC } });
+  cleanups.push(() => pebble.stop());
+  const without = await startAcmeGateway(pebble, ports, { share: false });
+  const refused = await failed(without.acme, PRIVATE);
+  assert.match(refused.reason, /externalAccountBinding/, 'the CA says what it wants');
+  assert.match(refused.check, /tls\.acme\.eab/);
+  await without.gateway.close();
+  const bound = await startAcmeGateway(pebble, ports, { share: false, eab: { kid: 'kid-1', hmacKey: { env: 'TEST_EAB_HMAC' } } });
+  const issuedNow = await issued(bound.acme, PRIVATE);
+  assert.equal((await served(bound.httpsPort, PRIVATE, await pebble.root())).serialNumber, issuedNow.serial);
 });

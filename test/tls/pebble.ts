@@ -34,6 +34,8 @@ export interface PebbleOptions {
   httpsPort: number;
   /** Certificate lifetime in seconds (pebble's default is five years). */
   validitySeconds?: number;
+  /** Require external account binding with these key ids and base64url HMAC keys. */
+  eabKeys?: Record<string, string>;
 }
 
 function waitForExitOnStop(child: ChildProcess): Promise<void> {
@@ -88,7 +90,8 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
         httpPort: options.httpPort,
         tlsPort: options.httpsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: Boolean(options.eabKeys),
+        ...(options.eabKeys ? { externalAccountMACKeys: options.eabKeys } : {}),
         ...(options.validitySeconds ? { certificateValidityPeriod: options.validitySeconds } : {}),
       },
     }),
