@@ -23,10 +23,9 @@ COPY test/proxy/gateway-process.ts ./test/proxy/gateway-process.ts
 # Keep only better-sqlite3's compiled module: its SQLite sources and object files are half the image otherwise.
 RUN node scripts/build.mjs \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
- && cd node_modules/better-sqlite3 \
- && find build -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} + \
- && find build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} + \
- && rm -rf deps src
+ && find node_modules/better-sqlite3/build -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} + \
+ && find node_modules/better-sqlite3/build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} + \
+ && rm -rf node_modules/better-sqlite3/deps node_modules/better-sqlite3/src
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \

@@ -18,10 +18,9 @@ done
   npm rebuild better-sqlite3 esbuild >/dev/null
   node scripts/build.mjs
   npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null
-  cd node_modules/better-sqlite3
-  find build -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
-  find build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} +
-  rm -rf deps src )
+  find node_modules/better-sqlite3/build -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
+  find node_modules/better-sqlite3/build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} +
+  rm -rf node_modules/better-sqlite3/deps node_modules/better-sqlite3/src )
 # The runtime stage: only these four.
 mkdir -p "$work/app" "$work/data" "$work/config"
 for f in package.json node_modules dist bin; do cp -r "$work/build/$f" "$work/app/$f"; done

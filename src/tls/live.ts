@@ -21,6 +21,9 @@ export class LiveCertificates {
    * The name whose handshake just asked for acme-tls/1. With TLS 1.3 OpenSSL runs the ALPN callback and then
    * the certificate callback inside one synchronous read of the ClientHello, so nothing else can run between
    * them; the flag is cleared on the next turn of the event loop so it can never leak into another handshake.
+   * With TLS 1.2 OpenSSL asks for the certificate first, so a TLS 1.2-only validator would be shown the normal
+   * certificate: TLS-ALPN-01 relies on validators speaking TLS 1.3, as Let's Encrypt's do (HTTP-01 has no such
+   * limit and is the default).
    */
   private acmeHandshake: string | null = null;
 

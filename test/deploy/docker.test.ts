@@ -65,6 +65,7 @@ test('Dockerfile: multi-stage on Node 24, non-root, data volume, healthcheck, le
     assert.match(i.args, /rm -rf \/var\/lib\/apt\/lists/);
   }
   assert.ok(!all.some((i) => i.op === 'ADD'), 'COPY, never ADD');
+  assert.ok(!all.some((i) => i.op === 'RUN' && /(^|&&\s*)cd\s/.test(i.args)), 'WORKDIR, not cd, changes directories');
   // Production modules only in what is copied over.
   assert.ok(all.some((i) => i.op === 'RUN' && /npm prune --omit=dev/.test(i.args)));
 });
