@@ -21,6 +21,8 @@ import { LiveAllowlist } from './gate/email.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate } from './tunnel/index.js';
+import { acmeNamesFor, createAcme, hstsHeader, httpPortHandlers, withHsts, type AcmeManager, type AcmeTuning, type LiveCertificates } from './tls/index.js';
+import { startHealth, type HealthServer } from './health/index.js';
 
 export interface GatewayDeps {
   config: ResolvedConfig;
@@ -41,6 +43,10 @@ export interface Gateway {
   readonly httpPort: number;
   /** The HTTPS port actually bound and its certificate, when listen.httpsPort is set. */
   readonly https?: { port: number; certificate: GatewayCertificate };
+  /** Issues and renews certificates when tls.acme is set. */
+  readonly acme?: AcmeManager;
+  /** The liveness/readiness listener when health is set. */
+  readonly health?: HealthServer;
   /** Applies what can change live from a freshly loaded config (gate.allow) and names what needs a restart. */
   reload(next: ResolvedConfig): ReloadPlan;
   close(): Promise<void>;
@@ -50,6 +56,8 @@ export interface GatewayOverrides {
   store?: Store;
   origin?: Origin;
   now?: () => number;
+  /** CA pacing and backoff for ACME (tests shorten them). */
+  acme?: AcmeTuning;
 }
 
 function listen(server: net.Server, port: number, address: string): Promise<number> {
@@ -66,6 +74,7 @@ interface HttpsSide {
   origin?: Origin;
   port: number;
   certificate: GatewayCertificate;
+  acme?: AcmeManager;
   close(): Promise<void>;
 }
 
@@ -73,13 +82,20 @@ interface HttpsSide {
  * The HTTPS port. Browser sockets go to `browsers` (created later, once the handlers exist, hence a getter);
  * with the tunnel on, sockets that negotiate the tunnel's ALPN become the origin.
  */
-async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, browsers: () => http.Server | undefined): Promise<HttpsSide> {
+async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, browsers: () => http.Server | undefined, acmeTuning?: AcmeTuning): Promise<HttpsSide> {
   const toBrowsers = (socket: tls.TLSSocket) => {
     const server = browsers();
     if (server) server.emit('connection', socket);
     else socket.destroy();
   };
   const hostnames = [config.hosts.private, config.hosts.share].filter((h): h is string => Boolean(h));
+  // With ACME the self-signed certificate only stands in for names whose certificate is not issued yet.
+  let live: LiveCertificates | undefined;
+  let acme: AcmeManager | undefined;
+  if (config.tls.acme) {
+    const standIn = await loadGatewayCertificate({ dataDir: config.dataDir, hostnames: acmeNamesFor(config) });
+    ({ live, manager: acme } = createAcme(config, standIn, logger, acmeTuning));
+  }
   if (config.tunnel.enabled) {
     const tunnel = await startGatewayTunnel({
       dataDir: config.dataDir,
@@ -92,21 +108,22 @@ async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, 
       onHttpSocket: toBrowsers,
       logger: logger.child({ part: 'tunnel' }),
       audit: store.audit,
+      live,
     });
-    return { origin: tunnel.origin, port: tunnel.httpsPort, certificate: tunnel.certificate, close: () => tunnel.close() };
+    return { origin: tunnel.origin, port: tunnel.httpsPort, certificate: tunnel.certificate, acme, close: () => tunnel.close() };
   }
   const certificate = await loadGatewayCertificate({ dataDir: config.dataDir, certFile: config.tls?.certFile, keyFile: config.tls?.keyFile, hostnames });
   // Without the tunnel nobody may speak its protocol here.
-  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers });
+  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers, live });
   const port = await listen(server, config.listen.httpsPort!, config.listen.address);
-  return { port, certificate, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { port, certificate, acme, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const store = overrides.store ?? openSqliteStore(config.dataDir);
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
-  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener);
+  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, overrides.acme);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
   const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now };
   let running = config;
@@ -114,9 +131,23 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
   if (config.hosts.share) hosts.set(config.hosts.share, createShareHost(deps));
 
+  const dispatcher = createHostDispatcher(hosts);
+  const redirectHttp = https !== undefined && (config.tls.redirectHttp ?? Boolean(config.tls.acme));
+  const acme = https?.acme;
+  // The HTTP port answers ACME challenges and, with HTTPS on, redirects; the HTTPS port adds HSTS.
+  const handlersFor = (scheme: 'http' | 'https') => {
+    if (scheme === 'https') return config.tls.hsts === false ? dispatcher : withHsts(dispatcher, hstsHeader({ maxAgeMs: config.tls.hsts.maxAge, includeSubDomains: config.tls.hsts.includeSubDomains }));
+    if (!acme && !redirectHttp) return dispatcher;
+    return httpPortHandlers({
+      handlerFor: dispatcher,
+      answerChallenge: acme && config.tls.acme?.challenge === 'http-01' ? (token) => acme.answerHttpChallenge(token) : undefined,
+      acmeNames: acme ? acmeNamesFor(config) : [],
+      redirectToHttpsPort: redirectHttp ? (config.publicPort ?? https!.port) : undefined,
+    });
+  };
   const listenerFor = (scheme: 'http' | 'https') =>
     createListener({
-      handlerFor: createHostDispatcher(hosts),
+      handlerFor: handlersFor(scheme),
       isTrustedProxy: createAddressMatcher(config.trustedProxies),
       scheme,
       headersTimeoutMs: config.proxy.headersTimeout,
@@ -127,6 +158,9 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   if (https) httpsListener = listenerFor('https');
   const httpPort = await listen(server, config.listen.httpPort, config.listen.address);
   logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, origin: origin.describe() }, 'listening');
+  // Challenges can be answered only now that both ports are up.
+  acme?.start();
+  const health = config.health ? await startHealth({ origin, address: config.health.address, port: config.health.port }) : undefined;
 
   const closeServer = (s: http.Server) =>
     new Promise<void>((resolve) => {
@@ -138,6 +172,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     server,
     httpPort,
     https: https && { port: https.port, certificate: https.certificate },
+    acme,
+    health,
     reload(next) {
       const plan = planReload(running, next);
       if (plan.applied.includes('gate.allow')) deps.allowlist.replace(next.gate.allow);
@@ -146,7 +182,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       return plan;
     },
     async close() {
-      await Promise.all([closeServer(server), httpsListener ? closeServer(httpsListener) : undefined]);
+      acme?.stop();
+      await Promise.all([closeServer(server), httpsListener ? closeServer(httpsListener) : undefined, health?.close()]);
       await origin.close();
       await https?.close();
       stopRetention();

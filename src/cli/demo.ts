@@ -2,7 +2,8 @@
 // links (open; password and metadata hidden; downloads on and metadata hidden, with an exiftool one-liner that
 // shows the GPS at the origin and none through the share host).
 // With --tunnel the gateway reaches the sample server only through a home connector (`porthole connect`
-// started as a second process), as on a VPS. Everything on loopback; nothing here is meant for production.
+// started as a second process), as on a VPS. With --https both hosts are served over HTTPS with a self-signed
+// certificate (the browser warns once) and plain HTTP redirects. Everything on loopback; not for production.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,14 +32,16 @@ function startDemoConnector(gateway: Gateway, dataDir: string, originUrl: string
   });
 }
 
-export async function demo(options: { port: number; tunnel?: boolean }): Promise<void> {
+export async function demo(options: { port: number; tunnel?: boolean; https?: boolean; httpsPort?: number }): Promise<void> {
   const origin = await startSampleImmich();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-demo-'));
   const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: options.port, ...(options.tunnel ? { httpsPort: 0 } : {}) },
+    listen: { address: '127.0.0.1', httpPort: options.port, ...(options.https ? { httpsPort: options.httpsPort ?? 8443 } : options.tunnel ? { httpsPort: 0 } : {}) },
     tunnel: { enabled: Boolean(options.tunnel) },
     hosts: { private: 'photos.localhost', share: 'share.localhost' },
-    publicScheme: 'http',
+    publicScheme: options.https ? 'https' : 'http',
+    // A self-signed certificate must never be pinned by HSTS in a browser that visits the real site later.
+    ...(options.https ? { tls: { redirectHttp: true, hsts: false } } : {}),
     origin: { url: origin.url },
     gate: { allow: ['demo@example.com', '*@example.org'] },
     mail: { from: 'Porthole demo <porthole@example.com>', transport: 'console' },
@@ -47,23 +50,25 @@ export async function demo(options: { port: number; tunnel?: boolean }): Promise
   }, 'demo config');
   const logger = createLogger(config.log.level);
   const gateway = await startGateway(config, createConsoleMailer(), logger);
-  const port = gateway.httpPort;
+  const port = options.https ? gateway.https!.port : gateway.httpPort;
+  const scheme = options.https ? 'https' : 'http';
   const connector = options.tunnel ? startDemoConnector(gateway, dataDir, origin.url) : undefined;
   const openLink = origin.library.createLink({ description: 'Demo album' });
   const passwordLink = origin.library.createLink({ slug: 'family-trip', password: 'demo', showMetadata: false });
   // Downloads on with metadata hidden: the one setting where Porthole's cleaning of originals can be seen.
   const cleanLink = origin.library.createLink({ description: 'Demo album, location hidden', showMetadata: false });
   origin.library.updateLink(cleanLink.id, { allowDownload: true });
-  const shareBase = `http://share.localhost:${port}`;
+  const shareBase = `${scheme}://share.localhost:${port}`;
   const photo = origin.library.album.assetIds[0]!;
   const originalPath = `/api/assets/${photo}/original?key=${cleanLink.key}`;
-  const exiftool = `p='${originalPath}'; for h in ${origin.url} ${shareBase}; do echo "$h"; curl -s "$h$p" | exiftool -f -s -GPSPosition -Make -Model -; done`;
+  // -k with --https: the demo's certificate is self-signed.
+  const exiftool = `p='${originalPath}'; for h in ${origin.url} ${shareBase}; do echo "$h"; curl -s${options.https ? 'k' : ''} "$h$p" | exiftool -f -s -GPSPosition -Make -Model -; done`;
   process.stdout.write(
     [
       '',
       'Porthole demo is running (sample photo server, NOT for production).',
       '',
-      `  Private host: http://photos.localhost:${port}   sign in as demo@example.com (or anyone@example.org)`,
+      `  Private host: ${scheme}://photos.localhost:${port}   sign in as demo@example.com (or anyone@example.org)`,
       `  Share host:   ${shareBase}/share/${openLink.key}`,
       `                ${shareBase}/s/${passwordLink.slug}   (password "demo", location and camera data removed)`,
       `                ${shareBase}/share/${cleanLink.key}   (downloads on, location and camera data removed)`,
@@ -72,6 +77,9 @@ export async function demo(options: { port: number; tunnel?: boolean }): Promise
       'with curl and exiftool:',
       `  ${exiftool}`,
       '',
+      ...(options.https
+        ? [`HTTPS with a self-signed certificate (fingerprint ${gateway.https!.certificate.fingerprint.slice(0, 16)}...): the browser warns once per host.`, `Plain HTTP on port ${gateway.httpPort} redirects here.`, '']
+        : []),
       ...(connector
         ? [`Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`, `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it: the private host says the connector is offline,`, 'share links say "temporarily unavailable" (guests learn nothing about how the photos are reached).', '']
         : []),

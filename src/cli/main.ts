@@ -46,7 +46,9 @@ export function buildProgram(): Command {
     .description('run the gateway in front of the built-in sample photo server (not for production)')
     .option('-p, --port <port>', 'port for both demo hosts', portNumber, 8080)
     .option('--tunnel', 'reach the sample server through a home connector started as a second process')
-    .action(async (options: { port: number; tunnel?: boolean }) => (await import('./demo.js')).demo(options));
+    .option('--https', 'serve both hosts over HTTPS (self-signed certificate); plain HTTP on --port redirects')
+    .option('--https-port <port>', 'HTTPS port with --https', portNumber, 8443)
+    .action(async (options: { port: number; tunnel?: boolean; https?: boolean; httpsPort: number }) => (await import('./demo.js')).demo(options));
 
   program.addCommand(sessionsCommand());
   program.addCommand(auditCommand());

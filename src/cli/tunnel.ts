@@ -16,8 +16,8 @@ async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
   return {
     store: tokens.store,
     gatewayAddress: config.tunnel.publicAddress ?? null,
-    // A self-signed gateway is trusted by its fingerprint, carried in the token.
-    pinFingerprint: certificate.selfSigned ? certificate.fingerprint : null,
+    // A self-signed gateway is trusted by its fingerprint, carried in the token; ACME certificates by their CA.
+    pinFingerprint: certificate.selfSigned && !config.tls.acme ? certificate.fingerprint : null,
     statusFile: statusFilePath(config.dataDir),
     close: tokens.close,
   };

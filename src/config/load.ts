@@ -13,9 +13,12 @@ export class ConfigError extends Error {
 }
 
 /** The validated config with every secret reference replaced by its value. */
-export type ResolvedConfig = Omit<Config, 'mail'> & {
+export type ResolvedConfig = Omit<Config, 'mail' | 'tls'> & {
   mail: Omit<Config['mail'], 'smtp'> & {
     smtp?: Omit<NonNullable<Config['mail']['smtp']>, 'password'> & { password?: string };
+  };
+  tls: Omit<Config['tls'], 'acme'> & {
+    acme?: Omit<NonNullable<Config['tls']['acme']>, 'eab'> & { eab?: { kid: string; hmacKey: string } };
   };
 };
 
@@ -56,8 +59,13 @@ export function parseConfig(document: unknown, source = 'config', env: NodeJS.Pr
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), source);
   const config = result.data;
   const smtp = config.mail.smtp;
+  const acme = config.tls.acme;
   return {
     ...config,
+    tls: {
+      ...config.tls,
+      acme: acme && { ...acme, eab: acme.eab && { kid: acme.eab.kid, hmacKey: readSecret(acme.eab.hmacKey, 'tls.acme.eab.hmacKey', env) } },
+    },
     mail: {
       ...config.mail,
       smtp: smtp && {

@@ -177,8 +177,32 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
-    /** Certificate for the HTTPS port; without it a self-signed one is made once and kept in the data dir. */
-    tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    /** Certificate for the HTTPS port: files, ACME, or (neither) a self-signed one made once and kept in the data dir. */
+    tls: z
+      .strictObject({
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        /** Certificates from an ACME CA (src/tls/acme.ts) for the private, share and tunnel names. */
+        acme: z
+          .strictObject({
+            directory: z
+              .union([z.enum(['letsencrypt', 'letsencrypt-staging']), z.url({ protocol: /^https$/, error: 'expected letsencrypt, letsencrypt-staging or an https:// ACME directory URL' })])
+              .default('letsencrypt'),
+            email: z.email().optional(),
+            challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
+            /** External account binding, for CAs that require one (ZeroSSL, Google): key id and HMAC key from the CA. */
+            eab: z.strictObject({ kid: z.string().min(1), hmacKey: secret }).optional(),
+          })
+          .optional(),
+        /** Plain HTTP answers with a redirect to HTTPS (ACME challenges excepted); default: on with acme. */
+        redirectHttp: z.boolean().optional(),
+        hsts: z
+          .union([z.literal(false), z.strictObject({ maxAge: duration.prefault('365d'), includeSubDomains: z.boolean().default(false) })])
+          .prefault({}),
+      })
+      .prefault({}),
+    /** Liveness and readiness for Docker and load balancers, on their own address (off unless set). */
+    health: z.strictObject({ address: listenAddress.default('127.0.0.1'), port }).optional(),
     /** The far end of the tunnel: home connectors (`porthole connect`) dial the HTTPS port. */
     tunnel: z
       .strictObject({
@@ -200,6 +224,14 @@ export const configSchema = z
     }
     if (config.tunnel.enabled && config.listen.httpsPort === undefined) {
       ctx.addIssue({ code: 'custom', path: ['listen', 'httpsPort'], message: 'required when tunnel.enabled is true: connectors dial the HTTPS port' });
+    }
+    if (config.tls.certFile && !config.tls.keyFile) ctx.addIssue({ code: 'custom', path: ['tls', 'keyFile'], message: 'required when tls.certFile is set' });
+    if (config.tls.keyFile && !config.tls.certFile) ctx.addIssue({ code: 'custom', path: ['tls', 'certFile'], message: 'required when tls.keyFile is set' });
+    if (config.tls.acme && config.tls.certFile) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'acme'], message: 'give either tls.acme or tls.certFile/keyFile, not both' });
+    }
+    if ((config.tls.acme || config.tls.redirectHttp) && config.listen.httpsPort === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listen', 'httpsPort'], message: 'required with tls.acme or tls.redirectHttp: Porthole must serve HTTPS itself' });
     }
     if (config.mail.transport === 'smtp' && !config.mail.smtp) {
       ctx.addIssue({ code: 'custom', path: ['mail', 'smtp'], message: 'required when mail.transport is smtp' });

@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { createSmtpTransport } from '../mail/smtp.js';
+import { checkCertificates, checkConnector, checkPublicNames } from './deploy-checks.js';
 
 export type Verdict = 'pass' | 'warn' | 'fail';
 
@@ -151,14 +152,18 @@ export function checkSettings(config: ResolvedConfig): CheckResult[] {
 }
 
 export async function runDoctor(config: ResolvedConfig): Promise<CheckResult[]> {
-  const [name, immich, dataDir, mail, port] = await Promise.all([
-    checkOriginName(config),
-    checkOriginIsImmich(config),
+  // In tunnel mode Immich is at home, out of the gateway's reach: the connector check stands in for it.
+  const tunnel = config.tunnel.enabled;
+  const [name, immich, dataDir, mail, port, names] = await Promise.all([
+    tunnel ? undefined : checkOriginName(config),
+    tunnel ? undefined : checkOriginIsImmich(config),
     checkDataDir(config),
     checkMail(config),
     checkPortFree(config),
+    checkPublicNames(config),
   ]);
-  return [name, immich, dataDir, mail, port, ...checkSettings(config)];
+  const origin = tunnel ? checkConnector(config) : [name!, immich!];
+  return [...origin, dataDir, mail, port, ...names, ...checkCertificates(config), ...checkSettings(config)];
 }
 
 export function formatResults(results: CheckResult[]): string {

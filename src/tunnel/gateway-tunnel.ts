@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import type { Origin } from '../origin/origin.js';
 import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelLogger } from './hub.js';
 import { statusFilePath } from './status.js';
-import { createGatewayTlsServer, loadGatewayCertificate, type GatewayCertificate } from './tls-listener.js';
+import { createGatewayTlsServer, loadGatewayCertificate, type GatewayCertificate, type GatewayTlsServerOptions } from './tls-listener.js';
 import { sqliteTunnelTokenStore, storeTokenVerifier, type TunnelTokenStore } from './token-store.js';
 
 /** The gateway's SQLite file (the core store's); the tunnel only touches its own table in it. */
@@ -39,6 +39,8 @@ export interface GatewayTunnelOptions {
   onHttpSocket: (socket: tls.TLSSocket) => void;
   logger?: TunnelLogger;
   audit?: TunnelAudit;
+  /** Per-name certificates swapped live (ACME); see createGatewayTlsServer. */
+  live?: GatewayTlsServerOptions['live'];
 }
 
 export interface GatewayTunnel {
@@ -69,6 +71,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     certificate,
     onTunnelSocket: (socket) => hub.handleSecureSocket(socket),
     onHttpSocket: options.onHttpSocket,
+    live: options.live,
   });
   await new Promise<void>((resolve, reject) => {
     tlsServer.once('error', reject);

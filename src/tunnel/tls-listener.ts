@@ -108,13 +108,15 @@ export interface GatewayTlsServerOptions {
   onHttpSocket: (socket: tls.TLSSocket) => void;
   /** Bound on the TLS handshake, against idle half-open clients. */
   handshakeTimeoutMs?: number;
+  /** Certificates chosen per name and swapped live (src/tls/live.ts); without it `certificate` serves every name. */
+  live?: { serverOptions(alpn: string[]): Pick<tls.TlsOptions, 'SNICallback' | 'ALPNCallback' | 'ALPNProtocols'> };
 }
 
 export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Server {
   const server = tls.createServer({
     cert: options.certificate.cert,
     key: options.certificate.key,
-    ALPNProtocols: [TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])],
+    ...(options.live ? options.live.serverOptions([TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])]) : { ALPNProtocols: [TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])] }),
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     minVersion: 'TLSv1.2',
   });

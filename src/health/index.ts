@@ -1,0 +1,75 @@
+// Liveness and readiness for Docker's HEALTHCHECK and load balancers, on an address of their own so the two
+// public hosts gain no extra path. GET /live: the process answers. GET /ready: Immich can be reached (direct
+// mode: it answers /api/server/ping) or a home connector is attached (tunnel mode). The answer is a status
+// and one word; nothing about the origin, versions or reasons is told.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { refuse } from '../http/refuse.js';
+import type { Origin } from '../origin/origin.js';
+
+export interface HealthOptions {
+  origin: Origin;
+  address: string;
+  port: number;
+  /** How long a readiness probe of the origin may take. */
+  probeTimeoutMs?: number;
+}
+
+export interface HealthServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** True when a request could be served now; concurrent probes share one request to the origin. */
+export function readinessProbe(origin: Origin, timeoutMs: number): () => Promise<boolean> {
+  let inFlight: Promise<boolean> | undefined;
+  const probe = () =>
+    new Promise<boolean>((resolve) => {
+      const { hostname, port } = origin.target;
+      const req = http.request({ agent: origin.agent, host: hostname, port, path: '/api/server/ping', method: 'GET', timeout: timeoutMs }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+  return () => {
+    // In tunnel mode the connector being attached is the answer: it dials Immich next to it.
+    if (origin.describe().startsWith('tunnel')) return Promise.resolve(origin.unavailable() === null);
+    inFlight ??= probe().finally(() => (inFlight = undefined));
+    return inFlight;
+  };
+}
+
+export async function startHealth(options: HealthOptions): Promise<HealthServer> {
+  const ready = readinessProbe(options.origin, options.probeTimeoutMs ?? 3000);
+  const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10_000, maxHeaderSize: 8 * 1024 }, (req, res) => {
+    const answer = (ok: boolean) => {
+      const body = ok ? 'ok\n' : 'not ready\n';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    const path = req.url?.split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(req, res, { kind: 'not-found' }, 'share');
+    if (path === '/live') return answer(true);
+    if (path === '/ready') return void ready().then(answer, () => answer(false));
+    refuse(req, res, { kind: 'not-found' }, 'share');
+  });
+  server.keepAliveTimeout = 2000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
