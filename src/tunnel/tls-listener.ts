@@ -108,6 +108,8 @@ export interface GatewayTlsServerOptions {
   onHttpSocket: (socket: tls.TLSSocket) => void;
   /** Bound on the TLS handshake, against idle half-open clients. */
   handshakeTimeoutMs?: number;
+  /** Admission of each raw TCP connection before any TLS work (per-address caps); false: refused and destroyed. */
+  admitConnection?: (socket: net.Socket) => boolean;
 }
 
 export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Server {
@@ -118,6 +120,8 @@ export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Se
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     minVersion: 'TLSv1.2',
   });
+  const admit = options.admitConnection;
+  if (admit) server.on('connection', (socket: net.Socket) => void admit(socket));
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     if (socket.alpnProtocol === TUNNEL_ALPN) options.onTunnelSocket(socket);
     else options.onHttpSocket(socket);
