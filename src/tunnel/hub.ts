@@ -160,7 +160,13 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       bytesIn: c.socket.bytesRead,
       bytesOut: c.socket.bytesWritten,
     }));
-    return { writtenAt: new Date().toISOString(), pid: process.pid, offlineSince: offlineSince?.toISOString() ?? null, connectors: list };
+    return {
+      writtenAt: new Date().toISOString(),
+      pid: process.pid,
+      offlineSince: offlineSince?.toISOString() ?? null,
+      connectors: list,
+      unauthenticated: pendingTotal,
+    };
   }
 
   function saveStatus(): void {
