@@ -343,8 +343,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       if (sameToken.length >= maxConnectorsPerToken) {
         // The newcomer just proved it is alive; the oldest is most likely a link that died without a word.
         const oldest = sameToken[0]!;
-        logger.info({ connector: oldest.id, name: oldest.name, limit: maxConnectorsPerToken }, 'tunnel: replacing the oldest connector of this token');
-        detach(oldest);
+        detach(oldest, `replaced by a newer connection with the same token (at most ${maxConnectorsPerToken} per token)`);
         oldest.session.close();
         setTimeout(() => oldest.session.destroy(), 30_000).unref();
       }

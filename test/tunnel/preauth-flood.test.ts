@@ -115,7 +115,8 @@ test('65 idle tunnel connections from one address, renewed as they close, keep n
         `${flood.stats.closed} closed by the gateway; unauthenticated held: ${held}; warn lines: ${log.warnings().length} (tunnel ${tunnelWarnings.length})`,
     );
     assert.ok(flood.stats.closed >= 465, 'the flood was refused hundreds of times');
-    assert.ok(log.warnings().length <= 3, `warn lines stay a handful under ${flood.stats.closed} refusals: ${log.warnings().length}`);
+    // The first refusal, the killed connector's loss, and perhaps a summary: a handful, whatever the flood.
+    assert.ok(log.warnings().length <= 5, `warn lines stay a handful under ${flood.stats.closed} refusals: ${log.warnings().length}`);
     assert.ok(tunnelWarnings.length >= 1, 'the refusals are logged (once, then as summaries)');
     assert.ok(held !== undefined && held <= 5, `unauthenticated sockets held: ${held} (4 for the attacking address, at most one more)`);
     assert.equal(online(gate), true, 'the connector is still attached');
@@ -149,7 +150,7 @@ test('a flood from 70 addresses that fills the unauthenticated table still lets 
     const held = readStatusFile(statusFilePath(gate.dataDir))?.unauthenticated;
     t.diagnostic(`attach under a 70-address flood: ${restarted.attachMs} ms; flood: ${flood.stats.handshakes} handshakes, ${flood.stats.closed} closed; unauthenticated held: ${held}; warn lines: ${log.warnings().length}`);
     assert.ok(held !== undefined && held <= 256, `the unauthenticated table stays bounded: ${held}`);
-    assert.ok(log.warnings().length <= 3, `warn lines: ${log.warnings().length}`);
+    assert.ok(log.warnings().length <= 5, `warn lines: ${log.warnings().length}`);
   } finally {
     await flood?.stop();
     await connector.kill();
