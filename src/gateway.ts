@@ -9,6 +9,8 @@ import type { ResolvedConfig } from './config/load.js';
 import { createAddressMatcher } from './http/client-address.js';
 import { createHostDispatcher, type HostHandler } from './hosts/dispatch.js';
 import { createListener } from './listener/server.js';
+import { AddressLimiter } from './listener/connections.js';
+import { RefusalSummary } from './listener/refusal-log.js';
 import type { Logger } from './log.js';
 import type { Mailer } from './mail/mailer.js';
 import { createDirectOrigin } from './origin/direct.js';
@@ -42,7 +44,7 @@ export interface Gateway {
   /** The port the HTTP listener actually bound (useful with port 0 in tests). */
   readonly httpPort: number;
   /** The HTTPS port actually bound and its certificate, when listen.httpsPort is set. */
-  readonly https?: { port: number; certificate: GatewayCertificate };
+  readonly https?: { port: number; certificate: GatewayCertificate; server: net.Server };
   /** Issues and renews certificates when tls.acme is set. */
   readonly acme?: AcmeManager;
   /** The liveness/readiness listener when health is set. */
@@ -75,6 +77,7 @@ interface HttpsSide {
   port: number;
   certificate: GatewayCertificate;
   acme?: AcmeManager;
+  server: net.Server;
   close(): Promise<void>;
 }
 
@@ -82,7 +85,14 @@ interface HttpsSide {
  * The HTTPS port. Browser sockets go to `browsers` (created later, once the handlers exist, hence a getter);
  * with the tunnel on, sockets that negotiate the tunnel's ALPN become the origin.
  */
-async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, browsers: () => http.Server | undefined, acmeTuning?: AcmeTuning): Promise<HttpsSide> {
+async function startHttps(
+  config: ResolvedConfig,
+  store: Store,
+  logger: Logger,
+  browsers: () => http.Server | undefined,
+  admitConnection: (socket: net.Socket) => boolean,
+  acmeTuning?: AcmeTuning,
+): Promise<HttpsSide> {
   const toBrowsers = (socket: tls.TLSSocket) => {
     const server = browsers();
     if (server) server.emit('connection', socket);
@@ -106,24 +116,34 @@ async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, 
       hostnames,
       originUrl: new URL(config.origin.url),
       onHttpSocket: toBrowsers,
+      admitConnection,
       logger: logger.child({ part: 'tunnel' }),
       audit: store.audit,
       live,
     });
-    return { origin: tunnel.origin, port: tunnel.httpsPort, certificate: tunnel.certificate, acme, close: () => tunnel.close() };
+    return { origin: tunnel.origin, port: tunnel.httpsPort, certificate: tunnel.certificate, acme, server: tunnel.tlsServer, close: () => tunnel.close() };
   }
   const certificate = await loadGatewayCertificate({ dataDir: config.dataDir, certFile: config.tls?.certFile, keyFile: config.tls?.keyFile, hostnames });
   // Without the tunnel nobody may speak its protocol here.
-  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers, live });
+  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers, live, admitConnection });
   const port = await listen(server, config.listen.httpsPort!, config.listen.address);
-  return { port, certificate, acme, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { port, certificate, acme, server, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const store = overrides.store ?? openSqliteStore(config.dataDir);
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
-  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, overrides.acme);
+  // One count per client across both ports, taken before any TLS work; refusals logged as summaries.
+  const connectionRefusals = new RefusalSummary(logger, 'listener: refused connections over the per-address cap');
+  const isTrustedProxy = createAddressMatcher(config.trustedProxies);
+  const connections = new AddressLimiter({
+    maxPerAddress: config.listen.maxConnectionsPerAddress,
+    isExempt: isTrustedProxy,
+    onRefused: (bucket) => connectionRefusals.note('too many open connections', bucket),
+  });
+  const admit = (socket: net.Socket) => connections.admit(socket);
+  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
   const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now };
   let running = config;
@@ -148,8 +168,10 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const listenerFor = (scheme: 'http' | 'https') =>
     createListener({
       handlerFor: handlersFor(scheme),
-      isTrustedProxy: createAddressMatcher(config.trustedProxies),
+      isTrustedProxy,
       scheme,
+      // The HTTPS port admits raw connections before their handshake; its HTTP server only sees them after.
+      admit: scheme === 'http' ? admit : undefined,
       headersTimeoutMs: config.proxy.headersTimeout,
       idleTimeoutMs: config.proxy.idleTimeout,
       onError: (error, req) => logger.error({ err: error, url: req.url }, 'handler failed'),
@@ -171,7 +193,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     deps,
     server,
     httpPort,
-    https: https && { port: https.port, certificate: https.certificate },
+    https: https && { port: https.port, certificate: https.certificate, server: https.server },
     acme,
     health,
     reload(next) {
@@ -187,6 +209,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       await origin.close();
       await https?.close();
       stopRetention();
+      connectionRefusals.close();
       if (!overrides.store) store.close();
       mailer.close();
     },

@@ -93,6 +93,8 @@ export const configSchema = z
         httpPort: port.default(8080),
         /** Set when Porthole terminates TLS itself (and for the tunnel). */
         httpsPort: port.optional(),
+        /** Open connections per client IPv4 address or IPv6 /64, both ports together; trusted proxies are not capped. */
+        maxConnectionsPerAddress: z.number().int().min(1).max(1_000_000).default(256),
       })
       .prefault({}),
     hosts: z.strictObject({

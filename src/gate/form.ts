@@ -1,11 +1,14 @@
-// Reads a gate form body: urlencoded only, a few KiB at most (every gate form has two or three short fields).
+// Reads a gate form body: urlencoded only, a few KiB at most (every gate form has two or three short fields),
+// and at the rate of a request head (listener/deadlines.ts): anyone can post these forms, so a body trickled in
+// to hold the connection is cut off.
 import type http from 'node:http';
+import { watchProgress, type ProgressRule } from '../listener/deadlines.js';
 
 export const MAX_FORM_BYTES = 4096;
 
-export type FormResult = { ok: true; fields: URLSearchParams } | { ok: false; reason: 'too-large' | 'bad-type' | 'aborted' };
+export type FormResult = { ok: true; fields: URLSearchParams } | { ok: false; reason: 'too-large' | 'bad-type' | 'aborted' | 'too-slow' };
 
-export function readForm(req: http.IncomingMessage, res: http.ServerResponse): Promise<FormResult> {
+export function readForm(req: http.IncomingMessage, res: http.ServerResponse, rule: ProgressRule): Promise<FormResult> {
   return new Promise((resolve) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded') return resolve({ ok: false, reason: 'bad-type' });
@@ -16,27 +19,23 @@ export function readForm(req: http.IncomingMessage, res: http.ServerResponse): P
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const stopWatch = watchProgress(rule, () => size, () => finish({ ok: false, reason: 'too-slow' }));
+    const finish = (result: FormResult) => {
+      if (done) return;
+      done = true;
+      stopWatch();
+      if (!result.ok) req.pause();
+      resolve(result);
+    };
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > MAX_FORM_BYTES) {
-        done = true;
-        req.pause();
-        return resolve({ ok: false, reason: 'too-large' });
-      }
+      if (size > MAX_FORM_BYTES) return finish({ ok: false, reason: 'too-large' });
       chunks.push(chunk);
     });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve({ ok: true, fields: new URLSearchParams(Buffer.concat(chunks).toString('utf8')) });
-    });
-    req.on('error', () => {
-      if (!done) (done = true), resolve({ ok: false, reason: 'aborted' });
-    });
-    req.on('close', () => {
-      if (!done) (done = true), resolve({ ok: false, reason: 'aborted' });
-    });
+    req.on('end', () => finish({ ok: true, fields: new URLSearchParams(Buffer.concat(chunks).toString('utf8')) }));
+    req.on('error', () => finish({ ok: false, reason: 'aborted' }));
+    req.on('close', () => finish({ ok: false, reason: 'aborted' }));
   });
 }
 

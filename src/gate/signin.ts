@@ -17,6 +17,7 @@ import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newLin
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
 import { normalizeEmail, type Allowlist } from './email.js';
 import { field, readForm } from './form.js';
+import { receiveRule } from '../listener/deadlines.js';
 import { codePage, confirmPage, linkGonePage, loginPage, logoutPage, PATHS, say, type GatePage } from './pages.js';
 import { decodePending, encodePending } from './pending.js';
 import { clientBucket } from '../share/limits.js';
@@ -115,10 +116,11 @@ export function createSignIn(deps: SignInDeps) {
 
   /** Reads the form and applies the CSRF check; answers the request itself and returns null when it fails. */
   async function acceptForm(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<URLSearchParams | null> {
-    const form = await readForm(req, res);
+    const form = await readForm(req, res, receiveRule(config.proxy.headersTimeout));
     if (!form.ok) {
       if (form.reason === 'aborted') return null;
-      if (form.reason === 'too-large') refuse(req, res, { kind: 'too-large', limitBytes: 4096 }, 'private');
+      if (form.reason === 'too-slow') refuse(req, res, { kind: 'too-slow' }, 'private');
+      else if (form.reason === 'too-large') refuse(req, res, { kind: 'too-large', limitBytes: 4096 }, 'private');
       else refuse(req, res, { kind: 'bad-request', reason: 'Expected a form submission.' }, 'private');
       return null;
     }

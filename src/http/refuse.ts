@@ -24,6 +24,7 @@ export type Refusal =
    */
   | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password' }
   | { kind: 'csrf' }
+  | { kind: 'too-slow' }
   | { kind: 'unsupported-media'; what: 'zip-with-location' | 'uncleanable-file'; /** Why the file cannot be cleaned (technical, English). */ detail?: string }
   | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
   | { kind: 'tunnel-offline'; since: Date | null };
@@ -44,6 +45,7 @@ const TITLES = {
   'too-large': t('Upload too large', 'Upload zu groß'),
   'rate-limited': t('Too many attempts', 'Zu viele Versuche'),
   csrf: t('This form has expired', 'Dieses Formular ist abgelaufen'),
+  'too-slow': t('The request arrived too slowly', 'Die Anfrage kam zu langsam an'),
   'unsupported-media': t('This file cannot be shared safely', 'Diese Datei kann nicht sicher geteilt werden'),
   'origin-unreachable': t('Immich cannot be reached', 'Immich ist nicht erreichbar'),
   'tunnel-offline': t('The home connector is offline', 'Der Heim-Connector ist offline'),
@@ -59,6 +61,7 @@ const STATUS: Record<Refusal['kind'], number> = {
   'too-large': 413,
   'rate-limited': 429,
   csrf: 403,
+  'too-slow': 408,
   'unsupported-media': 415,
   'origin-unreachable': 502,
   'tunnel-offline': 503,
@@ -141,6 +144,7 @@ function message(refusal: Refusal, locale: Locale): string {
         ? `Uploads sind hier auf ${formatBytes(refusal.limitBytes)} begrenzt.`
         : `Uploads are limited to ${formatBytes(refusal.limitBytes)} here.`;
     case 'csrf':
+    case 'too-slow':
       return locale === 'de' ? 'Bitte die Seite neu laden und erneut versuchen.' : 'Please reload the page and try again.';
     case 'bad-request':
       return refusal.reason;
@@ -278,7 +282,7 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   if (refusal.kind === 'method-not-allowed') headers.allow = refusal.allow;
   // A refused upload must not keep the connection reading a body we will never use.
   // Same when the body is still arriving (e.g. the origin failed mid-upload): the rest is never read.
-  if (refusal.kind === 'too-large' || refusal.kind === 'bad-request' || !req.complete) headers.connection = 'close';
+  if (refusal.kind === 'too-large' || refusal.kind === 'bad-request' || refusal.kind === 'too-slow' || !req.complete) headers.connection = 'close';
   const title = TITLES[refusal.kind][locale];
   const text = message(refusal, locale);
   if (wantsHtml(req)) {

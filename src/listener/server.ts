@@ -1,13 +1,16 @@
-// The HTTP listener: accepts connections, bounds how long a client may take to send headers, makes sure the
-// request target is a plain path, identifies the client, then hands the request to the host's handler.
-// TLS termination and the tunnel's ALPN hand-off attach here (they emit 'connection' on this server).
+// The HTTP listener: accepts connections (per-address caps, see connections.ts), bounds how long a client may
+// take to send a request head (deadlines.ts), makes sure the request target is a plain path, identifies the
+// client, then hands the request to the host's handler. TLS termination and the tunnel's ALPN hand-off attach
+// here (they emit 'connection' on this server).
 import http from 'node:http';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AddressMatcher } from '../http/client-address.js';
 import { identifyClient } from '../http/client-address.js';
 import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { parseHostHeader, type HostHandler } from '../hosts/dispatch.js';
+import { closeWithStatus, enforceReceiveDeadlines, receiveRule } from './deadlines.js';
 
 /** Bytes a stream buffers before pushing back; shared with the origin side (see origin/direct.ts). */
 export const STREAM_HIGH_WATER_MARK = 128 * 1024;
@@ -18,8 +21,14 @@ export interface ListenerOptions {
   isTrustedProxy: AddressMatcher;
   /** Scheme of this listener's own sockets. */
   scheme: 'http' | 'https';
+  /** Hard cap on receiving a request head (and what is left of a body after its answer); see deadlines.ts. */
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /**
+   * Admission of raw connections accepted by this server itself (the plain port): false means refused, socket
+   * destroyed. Sockets handed in by the TLS port were admitted there, before their handshake.
+   */
+  admit?: (socket: net.Socket) => boolean;
   onError?: (error: unknown, req: http.IncomingMessage) => void;
 }
 
@@ -49,8 +58,9 @@ function contextFor(req: http.IncomingMessage, options: ListenerOptions): { ctx:
 
 export function createListener(options: ListenerOptions): http.Server {
   const server = http.createServer({
-    // Bounded time to send headers (slowloris); no bound on the whole request (multi-hour uploads are fine).
-    headersTimeout: options.headersTimeoutMs,
+    // Head deadlines are deadlines.ts's job on both ports (Node's checker would only run on this one, and
+    // half-closes); no bound on the whole request (multi-hour uploads are fine).
+    headersTimeout: 0,
     requestTimeout: 0,
     keepAliveTimeout: 5_000,
     maxHeaderSize: 32 * 1024,
@@ -58,11 +68,12 @@ export function createListener(options: ListenerOptions): http.Server {
     joinDuplicateHeaders: false,
     // Above the 64 KiB a socket read delivers, so bulk bodies do not pause and resume the socket per chunk.
     highWaterMark: STREAM_HIGH_WATER_MARK,
-    // Node checks the header deadline on this interval; keep it well under the deadline so it actually binds.
-    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(options.headersTimeoutMs / 4))),
   });
   // Socket idle timeout: a stalled client is dropped, a slow but moving one is not.
   server.timeout = options.idleTimeoutMs;
+  const admit = options.admit;
+  if (admit) server.on('connection', (socket: net.Socket) => void admit(socket));
+  enforceReceiveDeadlines(server, receiveRule(options.headersTimeoutMs));
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!isOriginForm(req.url)) return refuse(req, res, { kind: 'bad-request', reason: 'Only origin-form request targets are accepted.' }, 'none');
@@ -111,7 +122,7 @@ export function createListener(options: ListenerOptions): http.Server {
     const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
     if (!socket.writable || error.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    closeWithStatus(socket, status);
   });
   return server;
 }

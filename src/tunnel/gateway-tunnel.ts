@@ -2,6 +2,7 @@
 // gateway's SQLite file), the hub and the TLS listener on the HTTPS port, with browser sockets handed to
 // the existing HTTP server. Returns the hub's Origin to use in place of the direct one.
 import fs from 'node:fs';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
@@ -37,6 +38,8 @@ export interface GatewayTunnelOptions {
    * A callback, not the server, so the tunnel (whose Origin the host handlers need) can start first.
    */
   onHttpSocket: (socket: tls.TLSSocket) => void;
+  /** Per-address caps on raw connections to the HTTPS port, before their TLS handshake. */
+  admitConnection?: (socket: net.Socket) => boolean;
   logger?: TunnelLogger;
   audit?: TunnelAudit;
   /** Per-name certificates swapped live (ACME); see createGatewayTlsServer. */
@@ -72,6 +75,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     onTunnelSocket: (socket) => hub.handleSecureSocket(socket),
     onHttpSocket: options.onHttpSocket,
     live: options.live,
+    admitConnection: options.admitConnection,
   });
   await new Promise<void>((resolve, reject) => {
     tlsServer.once('error', reject);

@@ -1,10 +1,16 @@
 // Gateway side of the tunnel: takes TLS sockets that negotiated the tunnel ALPN, runs HTTP/2 over them as
 // the client (roles reversed: the connector dialled us), authenticates the connector by token, and offers
 // the attached connectors as one Origin. Revoked tokens are noticed by polling and their connectors dropped.
+// Unauthenticated sockets are what anyone can open, so they are bounded per address, given a short deadline,
+// and never allowed to keep a connector with a valid token out: a full table makes room (the oldest socket of
+// the address holding the most goes), it does not turn the newcomer away. Their refusals are logged as
+// summaries (listener/refusal-log.ts), never one line per socket.
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import crypto from 'node:crypto';
 import type tls from 'node:tls';
+import { connectionBucket } from '../listener/connections.js';
+import { RefusalSummary } from '../listener/refusal-log.js';
 import type { Origin, OriginUnavailable } from '../origin/origin.js';
 import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
 import { openOriginSocket, openStream, TunnelAgent, TunnelOriginError, type StreamOpener } from './origin-agent.js';
@@ -46,11 +52,17 @@ export interface TunnelHubOptions {
   statusIntervalMs?: number;
   /** How often attached tokens are re-checked so a revoke from the CLI drops them. */
   revocationCheckMs?: number;
+  /** Authentication deadline: from the TLS handshake's end to a verified token (a connector needs one round trip). */
   helloTimeoutMs?: number;
   keepalive?: KeepaliveOptions;
-  /** Bounds on sockets still authenticating and on attached connectors. */
+  /** Sockets still authenticating, in all; when full the oldest of the address holding the most is closed. */
   maxPending?: number;
-  maxConnectors?: number;
+  /** Sockets still authenticating per IPv4 address or IPv6 /64; more from that address are refused. */
+  maxPendingPerAddress?: number;
+  /** Attached connectors per token; one more replaces that token's oldest (likely a link that died silently). */
+  maxConnectorsPerToken?: number;
+  /** How often refusals of unauthenticated sockets are summarised in the log. */
+  refusalLogIntervalMs?: number;
 }
 
 interface LiveConnector {
@@ -79,11 +91,15 @@ const silentLogger: TunnelLogger = { info() {}, warn() {} };
 export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
   const logger = options.logger ?? silentLogger;
   const keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
-  const maxPending = options.maxPending ?? 64;
-  const maxConnectors = options.maxConnectors ?? 32;
+  const maxPending = options.maxPending ?? 256;
+  const maxPendingPerAddress = options.maxPendingPerAddress ?? 4;
+  const maxConnectorsPerToken = options.maxConnectorsPerToken ?? 8;
   const connectors = new Map<string, LiveConnector>();
   const sessions = new Set<http2.ClientHttp2Session>();
-  let pending = 0;
+  /** Unauthenticated sockets by address bucket, oldest first within each. */
+  const pendingByBucket = new Map<string, Set<tls.TLSSocket>>();
+  let pendingTotal = 0;
+  const refusals = new RefusalSummary(logger, 'tunnel: refused or dropped unauthenticated connections', options.refusalLogIntervalMs ?? 60_000);
   let offlineSince: Date | null = null;
   let roundRobin = 0;
   let closed = false;
@@ -144,7 +160,13 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       bytesIn: c.socket.bytesRead,
       bytesOut: c.socket.bytesWritten,
     }));
-    return { writtenAt: new Date().toISOString(), pid: process.pid, offlineSince: offlineSince?.toISOString() ?? null, connectors: list };
+    return {
+      writtenAt: new Date().toISOString(),
+      pid: process.pid,
+      offlineSince: offlineSince?.toISOString() ?? null,
+      connectors: list,
+      unauthenticated: pendingTotal,
+    };
   }
 
   function saveStatus(): void {
@@ -185,6 +207,34 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     saveStatus();
   }
 
+  function addPending(bucket: string, socket: tls.TLSSocket): void {
+    let set = pendingByBucket.get(bucket);
+    if (!set) pendingByBucket.set(bucket, (set = new Set()));
+    set.add(socket);
+    pendingTotal++;
+  }
+
+  /** False when the socket was no longer pending (authenticated, evicted or already gone). */
+  function removePending(bucket: string, socket: tls.TLSSocket): boolean {
+    const set = pendingByBucket.get(bucket);
+    if (!set?.delete(socket)) return false;
+    pendingTotal--;
+    if (set.size === 0) pendingByBucket.delete(bucket);
+    return true;
+  }
+
+  /** Makes room for a newcomer: the oldest unauthenticated socket of the address holding the most. */
+  function evictOne(): void {
+    let heaviest: [string, Set<tls.TLSSocket>] | undefined;
+    for (const entry of pendingByBucket) if (!heaviest || entry[1].size > heaviest[1].size) heaviest = entry;
+    if (!heaviest) return;
+    const [bucket, set] = heaviest;
+    const oldest = set.values().next().value as tls.TLSSocket;
+    removePending(bucket, oldest);
+    refusals.note('closed to make room (unauthenticated table full)', bucket);
+    oldest.destroy();
+  }
+
   function refuse(session: http2.ClientHttp2Session, reason: string): void {
     if (session.destroyed) return;
     try {
@@ -198,19 +248,21 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
 
   function handleSecureSocket(socket: tls.TLSSocket): void {
     const remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    if (closed || pending >= maxPending || connectors.size >= maxConnectors) {
-      logger.warn({ remoteAddress, pending, connectors: connectors.size }, 'tunnel: refusing connection (limit reached or closing)');
+    const bucket = connectionBucket(socket.remoteAddress);
+    if (closed || socket.destroyed) {
       socket.destroy();
       return;
     }
+    if ((pendingByBucket.get(bucket)?.size ?? 0) >= maxPendingPerAddress) {
+      refusals.note('too many unauthenticated connections from this address', bucket);
+      socket.destroy();
+      return;
+    }
+    if (pendingTotal >= maxPending) evictOne();
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
-    pending++;
-    let counted = true;
-    const donePending = () => {
-      if (counted) pending--;
-      counted = false;
-    };
+    addPending(bucket, socket);
+    const donePending = () => removePending(bucket, socket);
 
     const session = http2.connect('http://tunnel.invalid', {
       createConnection: () => socket,
@@ -228,7 +280,8 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       if (!socket.destroyed) socket.destroy();
     };
     session.on('error', (err) => {
-      logger.warn({ remoteAddress, err: err.message }, 'tunnel: session error');
+      if (connector) logger.warn({ remoteAddress, err: err.message }, 'tunnel: session error');
+      else refusals.note('protocol error before authentication', bucket);
       gone(err.message);
     });
     socket.on('error', (err) => gone(err.message));
@@ -244,13 +297,13 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       socket.resume();
     });
     const stopKeepalive = startKeepalive(session, keepalive, () => {
-      logger.warn({ remoteAddress }, 'tunnel: connector stopped answering keepalive pings');
+      if (connector) logger.warn({ remoteAddress }, 'tunnel: connector stopped answering keepalive pings');
       gone('keepalive timeout');
     });
     const helloTimer = setTimeout(() => {
-      logger.warn({ remoteAddress }, 'tunnel: connector did not say hello in time');
+      refusals.note('did not authenticate in time', bucket);
       session.destroy();
-    }, options.helloTimeoutMs ?? 10_000);
+    }, options.helloTimeoutMs ?? 5_000);
     helloTimer.unref();
 
     session.once('close', () => {
@@ -276,13 +329,23 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
         logger.warn({ err: (err as Error).message }, 'tunnel: token check failed');
       }
       clearTimeout(helloTimer);
-      donePending();
-      if (session.destroyed) return;
+      // Evicted (or gone) while the token was being checked: the socket is already being closed.
+      if (!donePending() || session.destroyed) return;
       if (!tokenId) {
-        logger.warn({ remoteAddress, name }, 'tunnel: refused connector with an unknown or revoked token');
-        options.audit?.record({ type: 'tunnel.refused', ip: socket.remoteAddress ?? null, detail: name });
+        // One audit row per address and summary interval: anyone can send bad tokens as fast as they like.
+        if (refusals.note('unknown or revoked token', bucket)) {
+          options.audit?.record({ type: 'tunnel.refused', ip: socket.remoteAddress ?? null, detail: name });
+        }
         refuse(session, 'token unknown or revoked');
         return;
+      }
+      const sameToken = [...connectors.values()].filter((c) => c.tokenId === tokenId);
+      if (sameToken.length >= maxConnectorsPerToken) {
+        // The newcomer just proved it is alive; the oldest is most likely a link that died without a word.
+        const oldest = sameToken[0]!;
+        detach(oldest, `replaced by a newer connection with the same token (at most ${maxConnectorsPerToken} per token)`);
+        oldest.session.close();
+        setTimeout(() => oldest.session.destroy(), 30_000).unref();
       }
       connector = {
         id: crypto.randomBytes(4).toString('hex'),
@@ -324,6 +387,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
   hub.close = async () => {
     if (closed) return;
     closed = true;
+    refusals.close();
     clearInterval(statusTimer);
     clearInterval(revocationTimer);
     agent.destroy();

@@ -23,6 +23,8 @@ export interface TunnelStatus {
   /** When the last connector left, or null while any is attached (or none ever was). */
   offlineSince: string | null;
   connectors: ConnectorStatus[];
+  /** Sockets on the tunnel ALPN still authenticating (absent in snapshots of older gateways). */
+  unauthenticated?: number;
 }
 
 export const STATUS_FILE_NAME = 'tunnel-status.json';
@@ -53,6 +55,8 @@ export function formatStatus(status: TunnelStatus | null, now = Date.now()): str
   const age = now - Date.parse(status.writtenAt);
   const lines: string[] = [];
   if (age > 10_000) lines.push(`(snapshot is ${formatDuration(age)} old: is the gateway running? pid ${status.pid})`);
+  // Many at once means someone is opening tunnel connections without a token (they are bounded and cut off).
+  if (status.unauthenticated) lines.push(`${status.unauthenticated} connection(s) still authenticating.`);
   if (status.connectors.length === 0) {
     lines.push(status.offlineSince ? `No connector attached; offline since ${status.offlineSince}.` : 'No connector has attached yet.');
     return lines.join('\n') + '\n';

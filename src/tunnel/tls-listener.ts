@@ -110,6 +110,8 @@ export interface GatewayTlsServerOptions {
   handshakeTimeoutMs?: number;
   /** Certificates chosen per name and swapped live (src/tls/live.ts); without it `certificate` serves every name. */
   live?: { serverOptions(alpn: string[]): Pick<tls.TlsOptions, 'SNICallback' | 'ALPNCallback' | 'ALPNProtocols'> };
+  /** Admission of each raw TCP connection before any TLS work (per-address caps); false: refused and destroyed. */
+  admitConnection?: (socket: net.Socket) => boolean;
 }
 
 export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Server {
@@ -120,6 +122,8 @@ export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Se
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     minVersion: 'TLSv1.2',
   });
+  const admit = options.admitConnection;
+  if (admit) server.on('connection', (socket: net.Socket) => void admit(socket));
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     if (socket.alpnProtocol === TUNNEL_ALPN) options.onTunnelSocket(socket);
     else options.onHttpSocket(socket);
