@@ -168,7 +168,9 @@ export async function checkOriginIsImmich(config: ResolvedConfig): Promise<Check
         ? 'Nothing listens there: is Immich running, and is the port in origin.url the one it listens on (2283)?'
         : code === 'ETIMEDOUT'
           ? 'No answer: a firewall may drop the traffic, or the host is wrong.'
-          : 'See the error code; check origin.url.';
+          : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+            ? 'The origin host name does not resolve: put Porthole on Immich\'s Docker network, or fix origin.url.'
+            : 'See the error code; check origin.url.';
     return { name, verdict: 'fail', detail: `cannot reach ${config.origin.url} (${code ?? (error as Error).message})`, fix };
   }
 }
@@ -349,8 +351,19 @@ export async function checkMail(config: ResolvedConfig, secretMissing: boolean, 
   if (config.mail.transport === 'console') {
     return [{ name, verdict: 'warn', detail: 'mail.transport is console: codes are printed to the log, not sent', fix: 'Configure mail.smtp and set mail.transport: smtp for real use.' }];
   }
-  if (secretMissing) return [{ name, verdict: 'skip', detail: 'the SMTP password is not available (see secrets)' }];
   const smtp = config.mail.smtp!;
+  if (secretMissing) {
+    // Without the password, still find out whether the server can be reached and TLS negotiated.
+    const probe = createSmtpTransport({ ...smtp, user: undefined }, TIMEOUT_MS);
+    try {
+      await probe.verify();
+      return [{ name, verdict: 'warn', detail: `${smtp.host}:${smtp.port} answers (${smtp.security}); the login was not tried: the password is missing (see secrets)` }];
+    } catch (error) {
+      return [mailFailure(name, smtp, error)];
+    } finally {
+      probe.close();
+    }
+  }
   const transport = createSmtpTransport(smtp, TIMEOUT_MS);
   const results: CheckResult[] = [];
   try {
