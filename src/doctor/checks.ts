@@ -205,7 +205,12 @@ export async function checkDataDir(config: ResolvedConfig): Promise<CheckResult>
 /** Whether what answers on a taken port is a Porthole gateway for these hosts (then the port is ours). */
 async function isPortholeListening(config: ResolvedConfig, port: number, secure: boolean): Promise<boolean> {
   const host = config.listen.address === '0.0.0.0' ? '127.0.0.1' : config.listen.address === '::' ? '::1' : config.listen.address;
-  return new Promise((resolve) => {
+  return new Promise((settle) => {
+    // The probe never keeps a connection open to whatever answered.
+    const resolve = (ours: boolean) => {
+      settle(ours);
+      req.destroy();
+    };
     const options = { host, port, path: '/.porthole/login', method: 'GET', headers: { host: config.hosts.private }, timeout: TIMEOUT_MS, agent: false as const };
     const onResponse = (res: http.IncomingMessage) => {
       let text = '';
@@ -218,7 +223,7 @@ async function isPortholeListening(config: ResolvedConfig, port: number, secure:
       ? (() => {
           // Only asking who answers; the certificate is judged by its own check.
           const socket = tls.connect({ host, port, servername: config.hosts.private, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
-          socket.on('error', () => resolve(false));
+          socket.on('error', () => settle(false));
           return http.request({ ...options, createConnection: () => socket }, onResponse);
         })()
       : http.request(options, onResponse);
