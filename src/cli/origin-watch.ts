@@ -47,8 +47,8 @@ export function watchOrigin(origin: Origin, logger: Logger, intervalMs = ORIGIN_
       down = null;
     }
     for (const resolve of waiters.splice(0)) resolve(problem === null);
+    // Not unref'd: stop() clears it when the gateway shuts down.
     timer = setTimeout(() => void check(), intervalMs);
-    timer.unref();
   }
 
   void check();
