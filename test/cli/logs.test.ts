@@ -137,3 +137,31 @@ test('the log throttle lets one line per kind through per interval and counts th
   throttle.pass('not-found', (held) => emitted.push(['not-found', held]));
   assert.deepEqual(emitted, [['not-found', 0], ['rate-limited', 0], ['not-found', 999]]);
 });
+
+test('one log line per sign-in and sign-out; share refusals: one line per kind, not one per request', { timeout: 120_000 }, async () => {
+  const { startTestGate, SHARE_HOST } = await import('../gate/harness.js');
+  const sink = new PassThrough();
+  let written = '';
+  sink.on('data', (chunk: Buffer) => (written += chunk));
+  const gate = await startTestGate({}, createLogger('info', sink, 'json'));
+  try {
+    const jar = await gate.signIn('alice@example.com');
+    const out = await gate.submit('/.porthole/logout', {}, jar);
+    assert.equal(out.status, 303);
+    for (let i = 0; i < 40; i++) {
+      const refused = await gate.request('GET', `/api/albums/${i}`, { host: `${SHARE_HOST}:${gate.port}` });
+      assert.equal(refused.status, 404);
+    }
+  } finally {
+    await gate.close();
+  }
+  const lines = written.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; msg: string; email?: string; refusal?: string });
+  const signedIn = lines.filter((l) => l.msg === 'signed in');
+  const signedOut = lines.filter((l) => l.msg === 'signed out');
+  assert.equal(signedIn.length, 1);
+  assert.equal(signedIn[0]!.email, 'alice@example.com');
+  assert.equal(signedOut.length, 1);
+  const refusals = lines.filter((l) => l.msg === 'share host refused a request');
+  assert.equal(refusals.length, 1, JSON.stringify(refusals));
+  assert.match(refusals[0]!.refusal!, /^not-found: /);
+});

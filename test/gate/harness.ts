@@ -14,7 +14,7 @@ import { encodePending } from '../../src/gate/pending.js';
 import { deriveKeys } from '../../src/gate/secret.js';
 import { cookieNames } from '../../src/gate/session.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { createSmtpMailer } from '../../src/mail/smtp.js';
 import { startSampleImmich, type SampleImmich } from '../fixtures/sample-immich/server.js';
 
@@ -199,7 +199,7 @@ export function csrfFrom(html: string): string {
   return token;
 }
 
-export async function startTestGate(overrides: GateOverrides = {}): Promise<TestGate> {
+export async function startTestGate(overrides: GateOverrides = {}, logger: Logger = silentLogger): Promise<TestGate> {
   const origin = await startSampleImmich();
   const smtp = await startTestSmtp();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-gate-test-'));
@@ -219,7 +219,7 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
     ...rest,
   }, 'test config');
   const clock = { now: Date.now() };
-  const gateway = await startGateway(config, createSmtpMailer(config.mail, silentLogger), silentLogger, { now: () => clock.now });
+  const gateway = await startGateway(config, createSmtpMailer(config.mail, silentLogger), logger, { now: () => clock.now });
   const port = gateway.httpPort;
   const host = `${PRIVATE_HOST}:${port}`;
 
