@@ -34,7 +34,7 @@ export function reloadOnHangup(gateway: Gateway, configFile: string, logger: Log
   });
 }
 
-export function stopOnSignals(gateway: Gateway, logger: Logger): void {
+export function stopOnSignals(gateway: Gateway, logger: Logger): (signal: string) => void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
@@ -44,6 +44,7 @@ export function stopOnSignals(gateway: Gateway, logger: Logger): void {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  return stop;
 }
 
 const START_HINTS: Record<string, string> = {
@@ -55,6 +56,12 @@ const START_HINTS: Record<string, string> = {
 export async function serve(configFile: string): Promise<void> {
   const config = loadConfigOrExit(configFile, { needSecrets: true });
   const logger = createProcessLogger(config.log);
+  // A stop asked for while the gateway is still starting (it logs "listening" before this function resumes)
+  // is remembered and carried out once it has started, instead of killing the process half-way.
+  let stopWhileStarting: string | null = null;
+  const remember = (signal: string) => (stopWhileStarting = signal);
+  process.on('SIGINT', remember);
+  process.on('SIGTERM', remember);
   let gateway: Gateway;
   try {
     gateway = await startGateway(config, mailerFor(config, logger), logger);
@@ -64,6 +71,9 @@ export async function serve(configFile: string): Promise<void> {
   }
   const watch = watchOrigin(gateway.deps.origin, logger.child({ part: 'origin' }));
   const close = gateway.close.bind(gateway);
-  stopOnSignals({ ...gateway, close: async () => { watch.stop(); await close(); } }, logger);
+  const stop = stopOnSignals({ ...gateway, close: async () => { watch.stop(); await close(); } }, logger);
+  process.off('SIGINT', remember);
+  process.off('SIGTERM', remember);
   reloadOnHangup(gateway, configFile, logger);
+  if (stopWhileStarting) stop(stopWhileStarting);
 }

@@ -165,3 +165,27 @@ test('one log line per sign-in and sign-out; share refusals: one line per kind, 
   assert.equal(refusals.length, 1, JSON.stringify(refusals));
   assert.match(refusals[0]!.refusal!, /^not-found: /);
 });
+
+test('a device token seen from a new address is one log line, not one per request', { timeout: 120_000 }, async () => {
+  const { startTestGate } = await import('../gate/harness.js');
+  const { addDevice, DEVICE_HEADER_NAME } = await import('../../src/gate/devices.js');
+  const sink = new PassThrough();
+  let written = '';
+  sink.on('data', (chunk: Buffer) => (written += chunk));
+  // The test's requests come through a "proxy" on loopback, which may name the phone's address.
+  const gate = await startTestGate({ trustedProxies: ['127.0.0.1'] }, createLogger('info', sink, 'json'));
+  try {
+    const { token } = addDevice(gate.gateway.deps.store, gate.config.gate.allow, { email: 'alice@example.com', name: 'phone' });
+    const from = async (ip: string) => {
+      const reply = await gate.request('GET', '/api/server/ping', { headers: { [DEVICE_HEADER_NAME]: token, 'x-forwarded-for': ip } });
+      assert.equal(reply.status, 200);
+    };
+    for (let i = 0; i < 5; i++) await from('203.0.113.5');
+    for (let i = 0; i < 5; i++) await from('198.51.100.7');
+  } finally {
+    await gate.close();
+  }
+  const lines = written.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; ip?: string; previousIp?: string | null });
+  const seen = lines.filter((l) => l.msg === 'device token used from a new address');
+  assert.deepEqual(seen.map((l) => [l.ip, l.previousIp]), [['203.0.113.5', null], ['198.51.100.7', '203.0.113.5']]);
+});
