@@ -289,7 +289,7 @@ test('certificate: expired and wrong-name certificates fail, a valid one passes'
     fs.writeFileSync(keyFile, pems.private);
     return { certFile, keyFile };
   };
-  const withTls = (tls: { certFile: string; keyFile: string }) => ({ ...configWith(immich.url), listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, tls });
+  const withTls = (tls: { certFile: string; keyFile: string }) => { const c = configWith(immich.url); return { ...c, listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, tls: { ...c.tls, ...tls } }; };
   const valid = checkCertificate(withTls(await make('localhost', new Date(Date.now() + 90 * 86_400_000))));
   assert.equal(valid.verdict, 'pass', JSON.stringify(valid));
   const expired = checkCertificate(withTls(await make('localhost', new Date(Date.now() - 86_400_000))));
