@@ -1,10 +1,15 @@
 // The `porthole` command line: parses arguments (commander) and hands off to one module per subcommand.
-import { Command, InvalidArgumentError } from 'commander';
+// Every failure leaves through run() below, which turns it into one line and a documented exit code
+// (src/cli/errors.ts); stack traces only with --debug or for a real bug.
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import fs from 'node:fs';
 import { auditCommand } from './audit.js';
 import { devicesCommand } from './devices.js';
+import { commanderExitCode, describeFailure, formatCommanderMessage, UsageError } from './errors.js';
+import { initCommand } from './init.js';
 import { sessionsCommand } from './sessions.js';
 import { registerTunnel } from './tunnel.js';
+import { suggestKey } from '../config/load.js';
 
 /** Our package.json, found upwards from this file (the sources and the compiled build sit at different depths). */
 function ownVersion(): string {
@@ -22,24 +27,57 @@ function portNumber(value: string): number {
   return Number(value);
 }
 
+const CONFIG_HELP = 'path to porthole.yaml (required; create one with `porthole init`)';
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** A group such as `porthole tunnel` run without (or with an unknown) subcommand: one line, not the help. */
+function requireSubcommand(group: Command): void {
+  if (group.commands.length === 0) return;
+  group.argument('[command]').action((typed: string | undefined) => {
+    const names = group.commands.map((c) => c.name());
+    if (typed === undefined) throw new UsageError(`missing command: ${commandPath(group)} <${names.join('|')}>`, `see \`${commandPath(group)} --help\``);
+    const suggestion = suggestKey(typed, names);
+    throw new UsageError(`unknown command "${typed}"`, suggestion ? `did you mean \`${commandPath(group)} ${suggestion}\`?` : `see \`${commandPath(group)} --help\``);
+  });
+}
+
+/** Same error output and exit behaviour on every command, however it was attached. */
+function applyEverywhere(command: Command): void {
+  const path = commandPath(command);
+  command.exitOverride().configureOutput({ outputError: (text, write) => write(formatCommanderMessage(text, path)) });
+  for (const option of command.options) {
+    if (option.long === '--config' && option.mandatory) option.description = CONFIG_HELP;
+  }
+  for (const child of command.commands) applyEverywhere(child);
+  requireSubcommand(command);
+}
+
 export function buildProgram(): Command {
   const program = new Command('porthole')
     .description('A gateway for Immich: email-PIN gate on the private host, locked-down share host, tunnel from home.')
     .version(version, '-v, --version')
-    .showHelpAfterError()
-    .configureOutput({ outputError: (text, write) => write(`porthole: ${text.replace(/^error: /, '')}`) });
+    .option('--debug', 'show stack traces for errors');
+
+  program.addCommand(initCommand());
 
   program
     .command('serve')
     .description('run the gateway')
-    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
+    .requiredOption('-c, --config <file>', CONFIG_HELP)
     .action(async (options: { config: string }) => (await import('./serve.js')).serve(options.config));
 
   program
     .command('doctor')
-    .description('diagnose the common failures: origin unreachable, mail not sent, data dir not writable')
-    .requiredOption('-c, --config <file>', 'path to porthole.yaml')
-    .action(async (options: { config: string }) => (await import('./doctor.js')).doctor(options.config));
+    .description('check the set-up: config, secrets, DNS, ports, certificate, Immich, mail, tunnel (creates nothing)')
+    .requiredOption('-c, --config <file>', CONFIG_HELP)
+    .option('--json', 'print the results as JSON')
+    .option('--send-test <address>', 'also send a real test mail to this address')
+    .action(async (options: { config: string; json?: boolean; sendTest?: string }) => (await import('./doctor.js')).doctor(options));
 
   program
     .command('demo')
@@ -55,7 +93,36 @@ export function buildProgram(): Command {
   registerTunnel(program);
   program.addCommand(devicesCommand());
 
+  applyEverywhere(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+/** Parses and runs; returns the exit code instead of exiting, so long-running commands keep the process alive. */
+export async function run(argv: string[]): Promise<number | undefined> {
+  const program = buildProgram();
+  let active: Command = program;
+  program.hook('preAction', (_program, actionCommand) => {
+    active = actionCommand;
+  });
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv);
+    return undefined;
+  } catch (error) {
+    if (error instanceof CommanderError && !(error instanceof InvalidArgumentError)) return commanderExitCode(error);
+    const failure = describeFailure(error, commandPath(active));
+    if (failure) {
+      process.stderr.write(failure.line);
+      if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+      return failure.exitCode;
+    }
+    process.stderr.write(`porthole: internal error: ${(error as Error)?.message ?? String(error)} (please report it, with the lines below)\n`);
+    process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+const code = await run(process.argv);
+if (code !== undefined) {
+  process.exitCode = code;
+}

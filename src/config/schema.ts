@@ -218,7 +218,13 @@ export const configSchema = z
       .prefault({}),
     /** Lets Immich's first-admin sign-up and restore endpoints through; off once Immich is set up. */
     allowImmichSetup: z.boolean().default(false),
-    log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+        /** auto: readable lines on a terminal, JSON lines otherwise (pipes, files, log collectors). */
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     if (config.hosts.share && config.hosts.share === config.hosts.private) {

@@ -10,7 +10,7 @@ import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import type { ResolvedConfig } from '../config/load.js';
 import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
-import type { Logger } from '../log.js';
+import { createLogThrottle, type Logger } from '../log.js';
 import type { DeviceRecord, Store } from '../store/store.js';
 import { clientBucket } from '../share/limits.js';
 import { createAllowlist, normalizeEmail, type Allowlist } from './email.js';
@@ -147,6 +147,7 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
   const cache = new Map<string, DeviceRecord>();
   let cacheRevision = store.devices.revision();
   const audited = new Map<string, { at: number; suppressed: number }>();
+  const newAddressLog = createLogThrottle(REFUSAL_AUDIT_INTERVAL_MS);
 
   const refused = (reason: string, email: string | null = null): DeviceRefusal => ({ ok: false, reason, email });
 
@@ -186,6 +187,8 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
     // The allowlist of the running config decides now, not the one in force when the device was added.
     if (!deps.allowlist.allows(device.email)) return refused(`device ${device.id} "${device.name}": address no longer on gate.allow`, device.email);
     const ip = ctx.client.ip;
+    // One line when a phone shows up from an address it was not last seen at (a new network, or a copied token).
+    if (device.lastIp !== ip) newAddressLog.pass(`${device.id} ${ip}`, () => logger.info({ device: device!.id, name: device!.name, email: device!.email, ip, previousIp: device!.lastIp }, 'device token used from a new address'));
     if (device.lastUsedAt === null || at - device.lastUsedAt >= TOUCH_INTERVAL_MS || at < device.lastUsedAt) {
       device = { ...device, lastUsedAt: at, lastIp: ip };
       store.devices.touch(device.id, at, ip);

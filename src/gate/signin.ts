@@ -150,6 +150,7 @@ export function createSignIn(deps: SignInDeps) {
     store.codes.delete(email);
     const session = issueSession(store, config, email, { now: now(), ip: ctx.client.ip, userAgent: req.headers['user-agent'] ?? null });
     audit('session.created', ctx, email, `${via}; session ${session.id}`);
+    logger.info({ email, ip: ctx.client.ip, session: session.id, via }, 'signed in');
     redirect(res, safeReturnTo(returnTo), [session.setCookie, cookieHeader(config, names.pending, '', 0)]);
   }
 
@@ -288,6 +289,7 @@ export function createSignIn(deps: SignInDeps) {
     if (session) {
       store.sessions.revokeById(session.id);
       audit('session.ended', ctx, session.email, `session ${session.id}`);
+      logger.info({ email: session.email, ip: ctx.client.ip, session: session.id }, 'signed out');
     }
     redirect(res, loginLocation('/', 'out'), [cookieHeader(config, names.session, '', 0)]);
   }

@@ -10,6 +10,7 @@ import type { RequestContext } from '../http/context.js';
 import { pickLocale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
+import { createLogThrottle } from '../log.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
 import { forward, type AnswerFilter, type ForwardOptions } from '../proxy/forward.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
@@ -28,6 +29,7 @@ const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as c
 export function createShareHost(deps: GatewayDeps): HostHandler {
   const { config, store, origin } = deps;
   const logger = deps.logger.child({ module: 'share' });
+  const refusalLog = createLogThrottle();
   const shareHost = config.hosts.share ?? 'share.invalid';
   const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl });
   const limits = createShareLimits(store, config.share.rateLimits, {
@@ -41,13 +43,16 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout });
 
   /** Every refusal on this host: the share host's one 404 (or a visible rate limit), never indexed. */
-  const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal) => {
+  const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, why?: string) => {
+    // One info line per kind of refusal per minute, with how many were held back: an attack cannot flood the log.
+    const kind = why ? `${refusal.kind}: ${why.replace(/(parameter|condition) \S+/, '$1').slice(0, 60)}` : refusal.kind;
+    refusalLog.pass(kind, (suppressed) => logger.info({ refusal: kind, method: req.method, ...(suppressed ? { alsoRefusedSinceLastLine: suppressed } : {}) }, 'share host refused a request'));
     if (!res.headersSent) res.setHeader('x-robots-tag', NO_INDEX);
     refuse(req, res, refusal, 'share');
   };
   const notFound = (req: http.IncomingMessage, res: http.ServerResponse, why: string) => {
     logger.debug({ method: req.method, why }, 'share refused');
-    refuseShare(req, res, { kind: 'not-found' });
+    refuseShare(req, res, { kind: 'not-found' }, why);
   };
 
   function redirectToPrivateHost(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, path: string): void {

@@ -52,8 +52,10 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
       await withContext(load, opts.config, (ctx) => {
         const gateway = opts.gateway ?? ctx.gatewayAddress;
         if (!gateway) throw new InvalidArgumentError('say where connectors reach this gateway: --gateway host:port');
-        parseGatewayAddress(gateway);
-        const pin = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : ctx.pinFingerprint;
+        const pin = asUsageError(() => {
+          parseGatewayAddress(gateway);
+          return opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : ctx.pinFingerprint;
+        });
         const { id, secret } = createTunnelToken(ctx.store, opts.name);
         io.out(`${encodeToken({ id, secret, gateway, fingerprint: pin })}\n`);
         io.err(
@@ -112,6 +114,15 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
   return tunnel;
 }
 
+/** A malformed token, address or fingerprint is bad input: the command line prints it as a usage error. */
+function asUsageError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
 function stderrLogger(): TunnelLogger {
   const line = (level: string) => (obj: object, msg: string) =>
     process.stderr.write(`${new Date().toISOString()} ${level} ${msg}${Object.keys(obj).length ? ' ' + JSON.stringify(obj) : ''}\n`);
@@ -143,7 +154,7 @@ export function registerConnectCommand(program: Command, logger: TunnelLogger = 
     .action(async (opts: { token?: string; tokenFile?: string; origin: URL; name: string; gateway?: string }) => {
       const token = opts.token ?? (opts.tokenFile ? fs.readFileSync(opts.tokenFile, 'utf8') : process.env.PORTHOLE_TUNNEL_TOKEN);
       if (!token) throw new InvalidArgumentError('give the token with --token, --token-file or PORTHOLE_TUNNEL_TOKEN');
-      const connector = runConnector({ token, origin: opts.origin, name: opts.name, gateway: opts.gateway, logger });
+      const connector = asUsageError(() => runConnector({ token, origin: opts.origin, name: opts.name, gateway: opts.gateway, logger }));
       const stop = () => void connector.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

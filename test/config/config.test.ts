@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
 
 const valid = {
@@ -37,9 +38,14 @@ test('a minimal config gets safe defaults and normalised names', () => {
 });
 
 test('unknown keys are errors at every level, named by path', () => {
-  assert.deepEqual(problems({ ...valid, hots: {} }), ['(top level): unknown key "hots"']);
-  assert.deepEqual(problems({ ...valid, gate: { ...valid.gate, alow: ['x@y.z'] } }), ['gate: unknown key "alow"']);
-  assert.deepEqual(problems({ ...valid, proxy: { maxBodySise: '1GB' } }), ['proxy: unknown key "maxBodySise"']);
+  assert.deepEqual(problems({ ...valid, hots: {} }), ['(top level): unknown key "hots" (did you mean "hosts"?)']);
+  assert.deepEqual(problems({ ...valid, gate: { ...valid.gate, alow: ['x@y.z'] } }), ['gate: unknown key "alow" (did you mean "allow"?)']);
+  assert.deepEqual(problems({ ...valid, proxy: { maxBodySise: '1GB' } }), ['proxy: unknown key "maxBodySise" (did you mean "maxBodySize"?)']);
+  // Nothing close: the known keys are listed instead of a wild guess.
+  assert.deepEqual(problems({ ...valid, share: { zzzzzzzz: 1 } }), [
+    'share: unknown key "zzzzzzzz" (known keys: allowUploads, maxUploadSize, publicLinks, root, linkCacheTtl, rateLimits)',
+  ]);
+  assert.deepEqual(problems({ ...valid, share: { rateLimits: { windw: '1m' } } }), ['share.rateLimits: unknown key "windw" (did you mean "window"?)']);
 });
 
 test('each kind of bad value names its key and what was expected', () => {
@@ -93,9 +99,86 @@ test('YAML syntax errors and duplicate keys are refused', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-config-'));
   const broken = path.join(dir, 'broken.yaml');
   fs.writeFileSync(broken, 'hosts:\n  private: a.example\n  private: b.example\n');
-  assert.throws(() => loadConfigFile(broken), (e: unknown) => e instanceof ConfigError && /YAML: /.test(e.problems[0]!));
-  assert.throws(() => loadConfigFile(path.join(dir, 'absent.yaml')), /cannot read the file \(ENOENT\)/);
+  assert.throws(() => loadConfigFile(broken), (e: unknown) => e instanceof ConfigError && /^3:3: YAML: Map keys must be unique$/.test(e.problems[0]!));
+  const compact = path.join(dir, 'compact.yaml');
+  fs.writeFileSync(compact, 'hosts:\n  private: a: b\n');
+  // A clean message with its place, no dangling colon that introduced a code excerpt.
+  assert.throws(() => loadConfigFile(compact), (e: unknown) => e instanceof ConfigError && /^2:12: YAML: [^\n]*[^:]$/.test(e.problems[0]!) && !e.message.includes('\n'));
+  assert.throws(() => loadConfigFile(path.join(dir, 'absent.yaml')), /cannot read the file: ENOENT/);
   fs.rmSync(dir, { recursive: true });
+});
+
+test('every problem in a file names its line and column; a typo gets "did you mean"', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-config-'));
+  const file = path.join(dir, 'porthole.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'hosts:',
+      '  private: photos.porthole.test',
+      'origin:',
+      '  url: ftp://immich:2283',
+      'gate:',
+      '  allow: [a@porthole.test, not-an-address]',
+      '  codeLifetme: 10m',
+      'mail: { from: p@porthole.test, transport: console }',
+      'lgo: { level: info }',
+    ].join('\n'),
+  );
+  assert.throws(
+    () => loadConfigFile(file, {}),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual([...e.problems].sort(), [
+        '4:8: origin.url: expected an http:// URL such as http://immich-server:2283',
+        '6:28: gate.allow[1]: expected an email address (person@example.com) or a whole domain (*@example.com)',
+        '7:3: gate: unknown key "codeLifetme" (did you mean "codeLifetime"?)',
+        '9:1: (top level): unknown key "lgo" (did you mean "log"?)',
+      ].sort());
+      // The message is the file name in front of each: editors jump to file:line:column.
+      assert.ok(e.message.split('\n').every((line) => line.startsWith(`${file}:`)), e.message);
+      return true;
+    },
+  );
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('relative paths are taken from the config file\'s folder, whatever the working directory', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-config-'));
+  fs.mkdirSync(path.join(dir, 'secrets'));
+  fs.writeFileSync(path.join(dir, 'secrets', 'smtp'), 'from-relative-file\n');
+  const file = path.join(dir, 'porthole.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'hosts: { private: photos.porthole.test }',
+      'origin: { url: "http://immich:2283" }',
+      'gate: { allow: [a@porthole.test] }',
+      'mail: { from: p@porthole.test, smtp: { host: mail, user: u, password: { file: secrets/smtp } } }',
+      'dataDir: ./state',
+      'tls: { certFile: tls/cert.pem, keyFile: ../elsewhere/key.pem }',
+    ].join('\n'),
+  );
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-cwd-'));
+  // In another process started in another folder, as a person running it from their home directory would.
+  const script = `import { loadConfigFile } from ${JSON.stringify(path.resolve('src/config/load.ts'))}; const c = loadConfigFile(${JSON.stringify(path.relative(elsewhere, file))}); console.log(JSON.stringify({ dataDir: c.dataDir, tls: c.tls, password: c.mail.smtp.password }));`;
+  const result = spawnSync(process.execPath, ['--import', pathToFileURL(path.resolve('node_modules/tsx/dist/loader.mjs')).href, '--input-type=module', '-e', script], { cwd: elsewhere, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  const seen = JSON.parse(result.stdout) as { dataDir: string; tls: { certFile: string; keyFile: string }; password: string };
+  assert.equal(seen.dataDir, path.join(dir, 'state'));
+  assert.equal(seen.tls.certFile, path.join(dir, 'tls', 'cert.pem'));
+  assert.equal(seen.tls.keyFile, path.join(path.dirname(dir), 'elsewhere', 'key.pem'));
+  assert.equal(seen.password, 'from-relative-file');
+  assert.deepEqual(fs.readdirSync(elsewhere), []);
+  fs.rmSync(dir, { recursive: true });
+  fs.rmSync(elsewhere, { recursive: true });
+});
+
+test('console mail needs no SMTP secret, even with an smtp block kept for later', () => {
+  const config = parseConfig({ ...valid, mail: { from: 'a@b.c', transport: 'console', smtp: { host: 'mail', user: 'u', password: { env: 'SMTP_PASSWORD' } } } }, 'test', {});
+  assert.equal(config.mail.transport, 'console');
+  assert.equal(config.mail.smtp?.password, undefined);
+  assert.throws(() => parseConfig({ ...valid, mail: { from: 'a@b.c', transport: 'smtp', smtp: { host: 'mail', user: 'u', password: { env: 'SMTP_PASSWORD' } } } }, 'test', {}), /SMTP_PASSWORD is not set/);
 });
 
 test('porthole serve exits non-zero on a bad config before opening any port', () => {
@@ -104,8 +187,8 @@ test('porthole serve exits non-zero on a bad config before opening any port', ()
   fs.writeFileSync(file, 'hosts:\n  private: photos.example.com\nlisten:\n  httpPort: 1\n');
   const result = spawnSync(process.execPath, ['bin/porthole.js', 'serve', '--config', file], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(result.status, 2);
-  assert.match(result.stderr, /invalid configuration/);
-  assert.match(result.stderr, /origin: required/);
+  assert.match(result.stderr, /^porthole: .*porthole\.yaml:1:1: origin: required/m);
+  assert.doesNotMatch(result.stderr, /^\s+at /m);
   assert.doesNotMatch(result.stderr + result.stdout, /listening/);
   fs.rmSync(dir, { recursive: true });
 });

@@ -1,0 +1,62 @@
+// Keeps an eye on Immich while the gateway runs: a warning at start, and once a minute after, while Immich
+// cannot be reached (the usual cause of 502s: a stopped container, a wrong network, a connector at home that
+// is down), and one line when it answers again. Asks through the gateway's own origin, so tunnel mode is
+// covered too.
+import http from 'node:http';
+import type { Logger } from '../log.js';
+import type { Origin } from '../origin/origin.js';
+
+export const ORIGIN_CHECK_INTERVAL_MS = 60_000;
+const PROBE_TIMEOUT_MS = 10_000;
+
+/** null when Immich answered its ping, otherwise why not. */
+export function probeOrigin(origin: Origin): Promise<string | null> {
+  const unavailable = origin.unavailable();
+  if (unavailable) return Promise.resolve(unavailable.kind === 'tunnel-offline' ? 'no home connector is attached to the tunnel' : unavailable.kind);
+  return new Promise((resolve) => {
+    const req = http.get({ ...origin.target, agent: origin.agent, path: '/api/server/ping', timeout: PROBE_TIMEOUT_MS, headers: { accept: 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? null : `/api/server/ping answered ${res.statusCode}`));
+      res.on('error', (error) => resolve(error.message));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('no answer within 10s'), { code: 'ETIMEDOUT' })));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+export interface OriginWatch {
+  stop(): void;
+  /** Resolves after the next check has been logged (tests wait on this instead of sleeping). */
+  checked(): Promise<boolean>;
+}
+
+export function watchOrigin(origin: Origin, logger: Logger, intervalMs = ORIGIN_CHECK_INTERVAL_MS): OriginWatch {
+  let down: { since: number } | null = null;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const waiters: Array<(up: boolean) => void> = [];
+
+  async function check(): Promise<void> {
+    const problem = await probeOrigin(origin);
+    if (stopped) return;
+    if (problem) {
+      down ??= { since: Date.now() };
+      logger.warn({ origin: origin.describe(), problem, downSince: new Date(down.since).toISOString() }, `Immich cannot be reached (${problem}); visitors get an error page until it answers`);
+    } else if (down) {
+      logger.info({ origin: origin.describe(), downForSeconds: Math.round((Date.now() - down.since) / 1000) }, 'Immich answers again');
+      down = null;
+    }
+    for (const resolve of waiters.splice(0)) resolve(problem === null);
+    // Not unref'd: stop() clears it when the gateway shuts down.
+    timer = setTimeout(() => void check(), intervalMs);
+  }
+
+  void check();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+    checked: () => new Promise((resolve) => waiters.push(resolve)),
+  };
+}
