@@ -133,6 +133,8 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./data'),
     /** How long audit events are kept; older ones are deleted hourly, so the log cannot grow without bound. */
     auditRetention: duration.prefault('180d'),
+    /** Audit rows per hour that requests without a session can add; past it they are only counted. */
+    auditRowsPerHour: z.number().int().min(10).max(1_000_000).default(600),
     /** Only these peers may tell us the client address and scheme (X-Forwarded-*). */
     trustedProxies: z.array(cidr).default([]),
     proxy: z

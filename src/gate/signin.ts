@@ -12,6 +12,7 @@ import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
+import { boundText } from '../store/audit-guard.js';
 import type { AuditEventType, Store } from '../store/store.js';
 import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newLinkToken, normalizeCode } from './codes.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
@@ -124,7 +125,8 @@ export function createSignIn(deps: SignInDeps) {
     }
     const failure = csrf.check(req, ctx, field(form.fields, 'csrf', 128));
     if (failure) {
-      audit('csrf.rejected', ctx, null, `${req.url?.split('?')[0]}: ${failure}`);
+      // The path is the client's to choose (kilobytes of it still reach this handler): cut, with a short hash.
+      audit('csrf.rejected', ctx, null, `${boundText(req.url?.split('?')[0] ?? '', 120)}: ${failure}`);
       refuse(req, res, { kind: 'csrf' }, 'private');
       return null;
     }

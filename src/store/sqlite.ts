@@ -4,7 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { guardAudit } from './audit-guard.js';
 import type { AuditEvent, AuditLog, CodeRecord, CodeStore, DeviceRecord, DeviceStore, LimiterOptions, SessionRecord, SessionStore, Store } from './store.js';
+
+/** The default of config auditRowsPerHour. */
+export const DEFAULT_AUDIT_ROWS_PER_HOUR = 600;
 
 /** Each entry moves the schema one version forward; never edit a shipped entry, append a new one. */
 const MIGRATIONS: readonly string[] = [
@@ -49,6 +53,8 @@ const MIGRATIONS: readonly string[] = [
      revoked_at INTEGER
    );
    CREATE INDEX devices_email ON devices(email);`,
+  // Folded refusals and dropped-event counters: one row stands for `count` events.
+  `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -264,11 +270,12 @@ function foreignChanges(db: Database.Database): () => number {
 }
 
 function auditLog(db: Database.Database): AuditLog {
-  const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail) VALUES (?, ?, ?, ?, ?)');
+  const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail, count) VALUES (?, ?, ?, ?, ?, ?)');
   const deleteOlder = db.prepare('DELETE FROM audit WHERE at < ?');
   return {
     deleteOlderThan: (before) => deleteOlder.run(before).changes,
-    record: (event) => void insert.run(event.at ?? Date.now(), event.type, event.email ?? null, event.ip ?? null, event.detail ?? null),
+    record: (event) => void insert.run(event.at ?? Date.now(), event.type, event.email ?? null, event.ip ?? null, event.detail ?? null, event.count ?? 1),
+    flush: () => undefined,
     list: (filter = {}) => {
       const where: string[] = [];
       const params: unknown[] = [];
@@ -300,8 +307,15 @@ function ownerOnlyDatabaseFile(file: string): void {
   }
 }
 
+export interface SqliteStoreOptions {
+  /** Audit rows per hour that requests without a session may add (config auditRowsPerHour). */
+  auditRowsPerHour?: number;
+  /** The audit guard's clock for its windows (tests); the wall clock otherwise. */
+  auditClock?: () => number;
+}
+
 /** Opens (creating if needed) the store at `<dataDir>/porthole.db`; ':memory:' for throwaway stores. */
-export function openSqliteStore(dataDir: string | ':memory:'): Store {
+export function openSqliteStore(dataDir: string | ':memory:', options: SqliteStoreOptions = {}): Store {
   let file = ':memory:';
   if (dataDir !== ':memory:') {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -315,11 +329,12 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
   migrate(db);
   const limiters = new Map<string, RateLimiterAbstract>();
   const limiterTables = new Set<string>();
+  const audit = guardAudit(auditLog(db), { rowsPerHour: options.auditRowsPerHour ?? DEFAULT_AUDIT_ROWS_PER_HOUR, clock: options.auditClock, timer: true });
   return {
     sessions: sessionStore(db),
     codes: codeStore(db),
     devices: deviceStore(db),
-    audit: auditLog(db),
+    audit,
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {
@@ -347,6 +362,12 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
       for (const table of limiterTables) removed += db.prepare(`DELETE FROM ${table} WHERE expire < ?`).run(now).changes;
       return removed;
     },
-    close: () => db.close(),
+    close: () => {
+      try {
+        audit.close();
+      } finally {
+        db.close();
+      }
+    },
   };
 }

@@ -116,6 +116,7 @@ export const AUDIT_EVENT_TYPES = [
   'tunnel.connected',
   'tunnel.disconnected',
   'tunnel.refused',
+  'audit.dropped',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -127,10 +128,14 @@ export interface AuditEvent {
   email?: string | null;
   ip?: string | null;
   detail?: string | null;
+  /** How many events this row stands for: more than 1 when refusals were folded or dropped ones counted. */
+  count?: number;
 }
 
 export interface AuditLog {
   record(event: Omit<AuditEvent, 'id' | 'at'> & { at?: number }): void;
+  /** Writes the counts of folded events held back so far (see audit-guard.ts). */
+  flush(): void;
   list(filter?: { limit?: number; type?: string; email?: string; sinceMs?: number }): AuditEvent[];
   /** Forgets events recorded before `before` (ms); returns how many. */
   deleteOlderThan(before: number): number;

@@ -176,7 +176,7 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   first.close();
   // Back to how a first release left it: schema 1, no devices table.
   const db = new Database(path.join(dir, 'porthole.db'));
-  db.exec('DROP TABLE devices');
+  db.exec('DROP TABLE devices; ALTER TABLE audit DROP COLUMN count');
   db.pragma('user_version = 1');
   db.close();
   const upgraded = openSqliteStore(dir);
@@ -185,6 +185,8 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   assert.equal(upgraded.devices.list().length, 1);
   upgraded.close();
   const check = new Database(path.join(dir, 'porthole.db'));
-  assert.equal(check.pragma('user_version', { simple: true }), 2);
+  const fresh = openSqliteStore(tempDir());
+  fresh.close();
+  assert.ok((check.pragma('user_version', { simple: true }) as number) >= 2);
   check.close();
 });
