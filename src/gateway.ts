@@ -120,7 +120,7 @@ async function startHttps(config: ResolvedConfig, store: Store, logger: Logger, 
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
-  const store = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour });
+  const store = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now });
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, overrides.acme);

@@ -119,15 +119,20 @@ export const configSchema = z
       /** Limits on asking for codes and on trying them. */
       rateLimits: z
         .strictObject({
+          /** Per address and client: what others ask for never uses up a person's own allowance. */
           codesPerAddressPerHour: z.number().int().min(1).default(5),
           codesPerIpPerHour: z.number().int().min(1).default(20),
           verifiesPerIpPerHour: z.number().int().min(1).default(30),
+          /** Wrong codes for all addresses of one domain together, from all clients: guessing does not scale. */
+          wrongCodesPerDomainPerHour: z.number().int().min(1).max(10_000).default(10),
         })
         .prefault({}),
     }),
     mail: z.strictObject({
       from: z.string().min(3),
       transport: z.enum(['smtp', 'console']).default('smtp'),
+      /** Put the code in the subject too; off: subjects show on lock screens and in notifications. */
+      codeInSubject: z.boolean().default(false),
       smtp: smtp.optional(),
     }),
     dataDir: z.string().min(1).default('./data'),

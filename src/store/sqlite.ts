@@ -55,6 +55,20 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX devices_email ON devices(email);`,
   // Folded refusals and dropped-event counters: one row stands for `count` events.
   `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;`,
+  // One code per request instead of one per address (codes live minutes: pending ones are simply dropped).
+  `DROP TABLE codes;
+   CREATE TABLE codes (
+     id TEXT PRIMARY KEY,
+     email TEXT NOT NULL,
+     code_hash TEXT NOT NULL,
+     link_token_hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     failed_attempts INTEGER NOT NULL DEFAULT 0,
+     return_to TEXT NOT NULL,
+     locale TEXT NOT NULL
+   );
+   CREATE INDEX codes_email ON codes(email);`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -142,6 +156,7 @@ function sessionStore(db: Database.Database): SessionStore {
 }
 
 interface CodeRow {
+  id: string;
   email: string;
   code_hash: string;
   link_token_hash: string;
@@ -153,6 +168,7 @@ interface CodeRow {
 }
 
 const toCode = (row: CodeRow): CodeRecord => ({
+  id: row.id,
   email: row.email,
   codeHash: row.code_hash,
   linkTokenHash: row.link_token_hash,
@@ -165,28 +181,28 @@ const toCode = (row: CodeRow): CodeRecord => ({
 
 function codeStore(db: Database.Database): CodeStore {
   const put = db.prepare(
-    `INSERT OR REPLACE INTO codes (email, code_hash, link_token_hash, created_at, expires_at, failed_attempts, return_to, locale)
-     VALUES (@email, @codeHash, @linkTokenHash, @createdAt, @expiresAt, @failedAttempts, @returnTo, @locale)`,
+    `INSERT OR REPLACE INTO codes (id, email, code_hash, link_token_hash, created_at, expires_at, failed_attempts, return_to, locale)
+     VALUES (@id, @email, @codeHash, @linkTokenHash, @createdAt, @expiresAt, @failedAttempts, @returnTo, @locale)`,
   );
-  const get = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE email = ?');
+  const get = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE id = ?');
   const byLink = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE link_token_hash = ?');
   const fail = db.prepare<[string], { failed_attempts: number }>(
-    'UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE email = ? RETURNING failed_attempts',
+    'UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE id = ? RETURNING failed_attempts',
   );
-  const remove = db.prepare('DELETE FROM codes WHERE email = ?');
+  const remove = db.prepare('DELETE FROM codes WHERE id = ?');
   const deleteExpired = db.prepare('DELETE FROM codes WHERE expires_at <= ?');
   return {
     put: (code) => void put.run(code),
-    get: (email) => {
-      const row = get.get(email);
+    get: (id) => {
+      const row = get.get(id);
       return row && toCode(row);
     },
     getByLinkTokenHash: (hash) => {
       const row = byLink.get(hash);
       return row && toCode(row);
     },
-    recordFailure: (email) => fail.get(email)?.failed_attempts ?? 0,
-    delete: (email) => void remove.run(email),
+    recordFailure: (id) => fail.get(id)?.failed_attempts ?? 0,
+    delete: (id) => void remove.run(id),
     deleteExpired: (now) => deleteExpired.run(now).changes,
   };
 }

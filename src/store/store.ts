@@ -67,8 +67,13 @@ export interface DeviceStore {
   revision(): number;
 }
 
-/** One pending sign-in code per address; a newer code replaces the older one. */
+/**
+ * A sign-in code: one per request, bound to the browser that asked (its pending cookie names the id), so a
+ * request from someone else never replaces or spends it. Several codes for one address can be live at once.
+ */
 export interface CodeRecord {
+  /** Random, non-secret id carried in the requesting browser's pending cookie. */
+  id: string;
   email: string;
   /** Keyed hash of the 6-digit code (see src/gate for how it is derived). */
   codeHash: string;
@@ -85,11 +90,11 @@ export interface CodeRecord {
 
 export interface CodeStore {
   put(code: CodeRecord): void;
-  get(email: string): CodeRecord | undefined;
+  get(id: string): CodeRecord | undefined;
   getByLinkTokenHash(linkTokenHash: string): CodeRecord | undefined;
   /** Counts a wrong try and returns the new count. */
-  recordFailure(email: string): number;
-  delete(email: string): void;
+  recordFailure(id: string): number;
+  delete(id: string): void;
   deleteExpired(now: number): number;
 }
 

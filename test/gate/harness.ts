@@ -10,7 +10,8 @@ import { generate } from 'selfsigned';
 import { SMTPServer } from 'smtp-server';
 import { parseConfig, type ResolvedConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { encodePending } from '../../src/gate/pending.js';
+import { decodePending, encodePending } from '../../src/gate/pending.js';
+import type { CodeRecord } from '../../src/store/store.js';
 import { deriveKeys } from '../../src/gate/secret.js';
 import { cookieNames } from '../../src/gate/session.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
@@ -184,8 +185,10 @@ export interface TestGate {
   request(method: string, target: string, options?: { headers?: http.OutgoingHttpHeaders; body?: string; jar?: CookieJar; host?: string }): Promise<Response>;
   /** Submits a gate form the way a same-origin browser would (CSRF token from the page, Origin header). */
   submit(pagePath: string, fields: Record<string, string>, jar: CookieJar, headers?: http.OutgoingHttpHeaders): Promise<Response>;
-  /** A jar holding a valid pending-sign-in cookie for `email`, as if a code had been asked for just now. */
-  pendingJar(email: string): CookieJar;
+  /** A jar holding a valid pending-sign-in cookie for `email`, as if a code had been asked for just now (bound to `codeId` if given). */
+  pendingJar(email: string, codeId?: string): CookieJar;
+  /** The stored code the jar's pending cookie is bound to, if any. */
+  pendingCode(jar: CookieJar): CodeRecord | undefined;
   /** The whole flow for an allowed address: returns the jar holding the session. */
   signIn(email: string, jar?: CookieJar): Promise<CookieJar>;
   close(): Promise<void>;
@@ -265,17 +268,23 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
   };
 
   const keys = deriveKeys(fs.readFileSync(path.join(dataDir, 'gate.key')));
-  const pendingJar = (email: string) => {
+  const pendingJar = (email: string, codeId?: string) => {
     const jar = new CookieJar();
-    const value = encodePending(keys.pending, { email, expiresAt: clock.now + config.gate.codeLifetime });
+    const value = encodePending(keys.pending, { email, expiresAt: clock.now + config.gate.codeLifetime, codeId });
     jar.cookies.set(cookieNames(config).pending, value);
     return jar;
+  };
+
+  const pendingCode = (jar: CookieJar) => {
+    const codeId = decodePending(keys.pending, jar.cookies.get(cookieNames(config).pending), clock.now)?.codeId;
+    return codeId ? gateway.deps.store.codes.get(codeId) : undefined;
   };
 
   return {
     port,
     gateway,
     pendingJar,
+    pendingCode,
     origin,
     smtp,
     config,
