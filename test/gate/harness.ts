@@ -182,9 +182,10 @@ export interface TestGate {
   clock: { now: number };
   /** Host header value the tests use (with the port, like a browser). */
   readonly host: string;
-  request(method: string, target: string, options?: { headers?: http.OutgoingHttpHeaders; body?: string; jar?: CookieJar; host?: string }): Promise<Response>;
+  /** `from` binds the client end to that loopback address (127.0.0.2, …), so the gateway sees another client. */
+  request(method: string, target: string, options?: { headers?: http.OutgoingHttpHeaders; body?: string; jar?: CookieJar; host?: string; from?: string }): Promise<Response>;
   /** Submits a gate form the way a same-origin browser would (CSRF token from the page, Origin header). */
-  submit(pagePath: string, fields: Record<string, string>, jar: CookieJar, headers?: http.OutgoingHttpHeaders): Promise<Response>;
+  submit(pagePath: string, fields: Record<string, string>, jar: CookieJar, headers?: http.OutgoingHttpHeaders, from?: string): Promise<Response>;
   /** A jar holding a valid pending-sign-in cookie for `email`, as if a code had been asked for just now (bound to `codeId` if given). */
   pendingJar(email: string, codeId?: string): CookieJar;
   /** The stored code the jar's pending cookie is bound to, if any. */
@@ -194,7 +195,7 @@ export interface TestGate {
   close(): Promise<void>;
 }
 
-export type GateOverrides = Partial<Omit<ConfigInput, 'gate'>> & { gate?: Partial<ConfigInput['gate']> };
+export type GateOverrides = Partial<Omit<ConfigInput, 'gate' | 'mail'>> & { gate?: Partial<ConfigInput['gate']>; mail?: { codeInSubject?: boolean } };
 
 export function csrfFrom(html: string): string {
   const token = /name="csrf" value="([0-9a-f]{64})"/.exec(html)?.[1];
@@ -206,7 +207,7 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
   const origin = await startSampleImmich();
   const smtp = await startTestSmtp();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-gate-test-'));
-  const { gate: gateOverrides, ...rest } = overrides;
+  const { gate: gateOverrides, mail: mailOverrides, ...rest } = overrides;
   const config = parseConfig({
     listen: { address: '127.0.0.1', httpPort: 0 },
     hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
@@ -217,6 +218,7 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
       from: 'Porthole <porthole@example.com>',
       transport: 'smtp',
       smtp: { host: '127.0.0.1', port: smtp.port, security: 'starttls', user: SMTP_USER, password: SMTP_PASS, allowInvalidCertificate: true },
+      ...mailOverrides,
     },
     dataDir,
     ...rest,
@@ -232,7 +234,7 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
       const cookie = options.jar?.header();
       if (cookie && headers.cookie === undefined) headers.cookie = cookie;
       if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
-      const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false }, (res) => {
+      const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false, localAddress: options.from }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -245,8 +247,8 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
       req.end(options.body);
     });
 
-  const submit: TestGate['submit'] = async (pagePath, fields, jar, headers = {}) => {
-    const page = await request('GET', pagePath, { jar, headers: { accept: 'text/html' } });
+  const submit: TestGate['submit'] = async (pagePath, fields, jar, headers = {}, from) => {
+    const page = await request('GET', pagePath, { jar, headers: { accept: 'text/html' }, from });
     const action = /<form method="post" action="([^"]+)"/.exec(page.body)?.[1];
     if (!action) throw new Error(`no form on ${pagePath} (status ${page.status}):\n${page.body.slice(0, 400)}`);
     const body = new URLSearchParams({ csrf: csrfFrom(page.body), ...Object.fromEntries(hiddenFields(page.body)), ...fields }).toString();
@@ -254,6 +256,7 @@ export async function startTestGate(overrides: GateOverrides = {}): Promise<Test
       jar,
       body,
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: `http://${host}`, 'sec-fetch-site': 'same-origin', accept: 'text/html', ...headers },
+      from,
     });
   };
 
