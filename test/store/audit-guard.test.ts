@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ADDRESSES_PER_CLIENT, boundText, CAP_PERIOD_MS, FOLD_WINDOW_MS, MAX_DETAIL, type GuardedAuditLog } from '../../src/store/audit-guard.js';
+import { formatAudit } from '../../src/cli/audit.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { AuditEvent, Store } from '../../src/store/store.js';
 
@@ -106,6 +107,9 @@ test('closing the store writes what is still held back', () => {
   for (let i = 0; i < 10; i++) store.audit.record({ type: 'share.password-wrong', ip: '203.0.113.5', detail: 'link abc' });
   assert.equal(store.audit.list().length, 1);
   store.audit.flush();
-  assert.deepEqual(store.audit.list().map((r) => r.count), [9, 1]);
+  const rows = store.audit.list();
+  assert.deepEqual(rows.map((r) => r.count), [9, 1]);
+  // `porthole audit` shows what a row stands for.
+  assert.match(formatAudit(rows), /share\.password-wrong .*×9 link abc/);
   store.close();
 });
