@@ -2,6 +2,9 @@
 // client, type and address, the hourly cap drops (and counts) what is past it, and events only an operator or a
 // signed-in person can cause always get their row. Time is a settable clock; tick() stands in for the timer.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { ADDRESSES_PER_CLIENT, boundText, CAP_PERIOD_MS, FOLD_WINDOW_MS, MAX_DETAIL, type GuardedAuditLog } from '../../src/store/audit-guard.js';
 import { formatAudit } from '../../src/cli/audit.js';
@@ -101,9 +104,8 @@ test('the hourly cap: rows past it are dropped and counted into one audit.droppe
   store.close();
 });
 
-test('closing the store writes what is still held back', () => {
-  const dir = ':memory:';
-  const store = openSqliteStore(dir);
+test('flush writes what is held back; closing the store writes it too', () => {
+  const store = openSqliteStore(':memory:');
   for (let i = 0; i < 10; i++) store.audit.record({ type: 'share.password-wrong', ip: '203.0.113.5', detail: 'link abc' });
   assert.equal(store.audit.list().length, 1);
   store.audit.flush();
@@ -112,4 +114,22 @@ test('closing the store writes what is still held back', () => {
   // `porthole audit` shows what a row stands for.
   assert.match(formatAudit(rows), /share\.password-wrong .*×9 link abc/);
   store.close();
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-audit-guard-'));
+  try {
+    const first = openSqliteStore(dir, { auditRowsPerHour: 10 });
+    for (let i = 0; i < 30; i++) first.audit.record({ type: 'code.refused', ip: `198.51.100.${i}`, email: `x${i}@example.com` });
+    for (let i = 0; i < 5; i++) first.audit.record({ type: 'csrf.rejected', ip: '203.0.113.5', detail: 'no-cookie' });
+    first.close();
+    const again = openSqliteStore(dir);
+    const kept = again.audit.list({ limit: 100 });
+    // 10 rows under the cap, then the dropped counter written at close (the folded csrf count was past the cap too).
+    assert.equal(kept.filter((r) => r.type === 'code.refused').length, 10);
+    const dropped = kept.find((r) => r.type === 'audit.dropped');
+    assert.equal(dropped?.count, 20 + 5);
+    assert.match(dropped!.detail!, /code\.refused 20, csrf\.rejected 5/);
+    again.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
