@@ -5,6 +5,7 @@
 // one `audit.dropped` row when the hour ends. Events only an operator, a signed-in person or a connector with
 // its token can cause pass unchanged, so an attack can hide in counts but never push those out.
 import crypto from 'node:crypto';
+import { unmapIPv4 } from '../http/client-address.js';
 import { clientBucket } from '../share/limits.js';
 import type { AuditEvent, AuditEventType, AuditLog } from './store.js';
 
@@ -110,7 +111,8 @@ export function guardAudit(inner: AuditLog, options: AuditGuardOptions): Guarded
   }
 
   function fold(event: AuditEvent, now: number): void {
-    const bucket = event.ip ? clientBucket(event.ip) : '-';
+    // Raw socket addresses (the tunnel's) may be IPv4-mapped: unmapped, they are the client they name.
+    const bucket = event.ip ? clientBucket(unmapIPv4(event.ip)) : '-';
     const client = `${event.type}\n${bucket}`;
     let key = `${client}\n${event.email ?? ''}`;
     let email = event.email ?? null;

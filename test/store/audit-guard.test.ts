@@ -53,9 +53,12 @@ test('refusals fold: one row at once, the rest of the minute one row with the co
   // One IPv6 /64 is one client.
   assert.equal(sum(rows.filter((r) => r.type === 'rate.limited')), 7);
   assert.ok(rows.filter((r) => r.type === 'rate.limited').every((r) => r.email === 'alice@example.com'));
-  // Another client, another row at once.
+  // Another client, another row at once; an IPv4-mapped spelling of it is the same client.
   audit.record({ type: 'csrf.rejected', ip: '198.51.100.1', detail: 'x' });
+  audit.record({ type: 'csrf.rejected', ip: '::ffff:198.51.100.1', detail: 'x' });
   assert.equal(all().length, 5);
+  audit.record({ type: 'csrf.rejected', ip: '::ffff:198.51.100.2', detail: 'x' });
+  assert.equal(all().length, 6);
   store.close();
 });
 
