@@ -131,7 +131,7 @@ async function startHttps(
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
-  const store = overrides.store ?? openSqliteStore(config.dataDir);
+  const store = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now });
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
   // One count per client across both ports, taken before any TLS work; refusals logged as summaries.

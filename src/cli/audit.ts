@@ -18,7 +18,7 @@ export function formatAudit(events: AuditEvent[]): string {
   if (events.length === 0) return 'No matching events.\n';
   return [...events]
     .reverse()
-    .map((e) => [new Date(e.at).toISOString(), e.type.padEnd(17), (e.email ?? '-').padEnd(24), (e.ip ?? '-').padEnd(15), e.detail ?? ''].join('  ').trimEnd())
+    .map((e) => [new Date(e.at).toISOString(), e.type.padEnd(17), (e.email ?? '-').padEnd(24), (e.ip ?? '-').padEnd(15), `${(e.count ?? 1) > 1 ? `×${e.count} ` : ''}${e.detail ?? ''}`].join('  ').trimEnd())
     .join('\n') + '\n';
 }
 

@@ -121,20 +121,27 @@ export const configSchema = z
       /** Limits on asking for codes and on trying them. */
       rateLimits: z
         .strictObject({
+          /** Per address and client: what others ask for never uses up a person's own allowance. */
           codesPerAddressPerHour: z.number().int().min(1).default(5),
           codesPerIpPerHour: z.number().int().min(1).default(20),
           verifiesPerIpPerHour: z.number().int().min(1).default(30),
+          /** Wrong codes for all addresses of one domain together, from all clients: guessing does not scale. */
+          wrongCodesPerDomainPerHour: z.number().int().min(1).max(10_000).default(10),
         })
         .prefault({}),
     }),
     mail: z.strictObject({
       from: z.string().min(3),
       transport: z.enum(['smtp', 'console']).default('smtp'),
+      /** Put the code in the subject too; off: subjects show on lock screens and in notifications. */
+      codeInSubject: z.boolean().default(false),
       smtp: smtp.optional(),
     }),
     dataDir: z.string().min(1).default('./data'),
     /** How long audit events are kept; older ones are deleted hourly, so the log cannot grow without bound. */
     auditRetention: duration.prefault('180d'),
+    /** Audit rows per hour that requests without a session can add; past it they are only counted. */
+    auditRowsPerHour: z.number().int().min(10).max(1_000_000).default(600),
     /** Only these peers may tell us the client address and scheme (X-Forwarded-*). */
     trustedProxies: z.array(cidr).default([]),
     proxy: z

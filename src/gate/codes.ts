@@ -7,6 +7,8 @@ export const LINK_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 export const newCode = (): string => crypto.randomInt(0, 1_000_000).toString().padStart(6, '0');
 export const newLinkToken = (): string => crypto.randomBytes(32).toString('base64url');
+/** Names one code request; not secret (it sits in the requester's signed pending cookie). */
+export const newCodeId = (): string => crypto.randomBytes(16).toString('hex');
 
 export const hashCode = (key: Buffer, email: string, code: string): string => hmacHex(key, `code\n${email}\n${code}`);
 export const hashLinkToken = (key: Buffer, token: string): string => hmacHex(key, `link\n${token}`);

@@ -33,7 +33,11 @@ export const TEXT = {
   codeLabel: t('6-digit code', '6-stelliger Code'),
   verify: t('Sign in', 'Anmelden'),
   otherAddress: t('Use another address or get a new code', 'Andere Adresse oder neuen Code anfordern'),
-  wrongCode: t('That code is not right. Check the newest email and try again.', 'Der Code stimmt nicht. Prüfe die neueste E-Mail und versuche es erneut.'),
+  // Others may ask for codes for the same address (each gets its own): "the newest email" may not be this page's.
+  wrongCode: t(
+    'That code is not right. Use the code from the email you asked for on this page. If several arrived, the sign-in link in any of them works too.',
+    'Der Code stimmt nicht. Nimm den Code aus der E-Mail, die du auf dieser Seite angefordert hast. Wenn mehrere angekommen sind, funktioniert auch der Anmeldelink in jeder davon.',
+  ),
   badCode: t('Please enter the 6 digits from the email.', 'Bitte gib die 6 Ziffern aus der E-Mail ein.'),
   lockedOut: t('Too many wrong tries. This code no longer works.', 'Zu viele Fehlversuche. Dieser Code gilt nicht mehr.'),
   codeGone: t('This code has expired or was already used.', 'Dieser Code ist abgelaufen oder wurde schon benutzt.'),

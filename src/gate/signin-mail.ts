@@ -1,5 +1,6 @@
 // The sign-in mail: the code and a link to the confirmation page, as plain text and HTML, in the requester's
 // language. The link leads to a page with a button; following it (as mail scanners do) consumes nothing.
+// The subject names the code only when configured (mail.codeInSubject).
 import type { Locale } from '../http/locale.js';
 import { escapeHtml } from '../http/page.js';
 import type { OutgoingMail } from '../mail/mailer.js';
@@ -7,6 +8,7 @@ import type { OutgoingMail } from '../mail/mailer.js';
 const COPY = {
   en: {
     subject: (code: string, host: string) => `${code} is your sign-in code for ${host}`,
+    subjectWithoutCode: (host: string) => `Your sign-in code for ${host}`,
     intro: (host: string) => `Use this code to sign in to ${host}:`,
     link: 'Or open this link and confirm:',
     button: 'Sign in',
@@ -15,6 +17,7 @@ const COPY = {
   },
   de: {
     subject: (code: string, host: string) => `${code} ist dein Anmeldecode für ${host}`,
+    subjectWithoutCode: (host: string) => `Dein Anmeldecode für ${host}`,
     intro: (host: string) => `Mit diesem Code meldest du dich bei ${host} an:`,
     link: 'Oder öffne diesen Link und bestätige:',
     button: 'Anmelden',
@@ -23,7 +26,8 @@ const COPY = {
   },
 } satisfies Record<Locale, unknown>;
 
-export function signInMail(o: { to: string; code: string; link: string; host: string; minutes: number; locale: Locale }): OutgoingMail {
+/** `codeInSubject` (config mail.codeInSubject): subjects show on lock screens and in notifications, so off by default. */
+export function signInMail(o: { to: string; code: string; link: string; host: string; minutes: number; locale: Locale; codeInSubject?: boolean }): OutgoingMail {
   const c = COPY[o.locale];
   const text = [c.intro(o.host), '', `    ${o.code}`, '', c.link, o.link, '', c.validity(o.minutes), c.ignore, ''].join('\n');
   const html = `<!doctype html><html lang="${o.locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"></head>
@@ -36,5 +40,5 @@ export function signInMail(o: { to: string; code: string; link: string; host: st
 <p style="margin:0 0 8px;color:#5c5c66;font-size:14px">${escapeHtml(c.validity(o.minutes))}</p>
 <p style="margin:0;color:#5c5c66;font-size:14px">${escapeHtml(c.ignore)}</p>
 </div></body></html>`;
-  return { to: o.to, subject: c.subject(o.code, o.host), text, html };
+  return { to: o.to, subject: o.codeInSubject ? c.subject(o.code, o.host) : c.subjectWithoutCode(o.host), text, html };
 }

@@ -12,8 +12,9 @@ import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
+import { boundText } from '../store/audit-guard.js';
 import type { AuditEventType, Store } from '../store/store.js';
-import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newLinkToken, normalizeCode } from './codes.js';
+import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newCodeId, newLinkToken, normalizeCode } from './codes.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
 import { normalizeEmail, type Allowlist } from './email.js';
 import { field, readForm } from './form.js';
@@ -47,10 +48,14 @@ export function createSignIn(deps: SignInDeps) {
   const csrf = createCsrf(keys.csrf, names.csrf, config.publicScheme);
   const minutes = Math.max(1, Math.round(config.gate.codeLifetime / 60_000));
   const limits = config.gate.rateLimits;
+  // Nothing here is counted per address alone: a budget someone else can use up would let them lock a person
+  // out. Per address it is per (address, client); the one shared budget, wrong codes per domain, only ever
+  // stops typed codes, never the mailed link (256 random bits, nothing to guess).
   const limiters = {
-    codeAddress: store.limiter('gate_code_address', { points: limits.codesPerAddressPerHour, durationSeconds: 3600 }),
+    codeAddress: store.limiter('gate_code_address_client', { points: limits.codesPerAddressPerHour, durationSeconds: 3600 }),
     codeIp: store.limiter('gate_code_ip', { points: limits.codesPerIpPerHour, durationSeconds: 3600 }),
     verifyIp: store.limiter('gate_verify_ip', { points: limits.verifiesPerIpPerHour, durationSeconds: 3600 }),
+    wrongDomain: store.limiter('gate_wrong_domain', { points: limits.wrongCodesPerDomainPerHour, durationSeconds: 3600 }),
   };
   let sweptAt = 0;
 
@@ -126,19 +131,20 @@ export function createSignIn(deps: SignInDeps) {
     }
     const failure = csrf.check(req, ctx, field(form.fields, 'csrf', 128));
     if (failure) {
-      audit('csrf.rejected', ctx, null, `${req.url?.split('?')[0]}: ${failure}`);
+      // The path is the client's to choose (kilobytes of it still reach this handler): cut, with a short hash.
+      audit('csrf.rejected', ctx, null, `${boundText(req.url?.split('?')[0] ?? '', 120)}: ${failure}`);
       refuse(req, res, { kind: 'csrf' }, 'private');
       return null;
     }
     return form.fields;
   }
 
-  async function rateLimited(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, checks: Array<[RateLimiterAbstract, string, string]>, email: string | null): Promise<boolean> {
+  async function rateLimited(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, checks: Array<[RateLimiterAbstract, string, string]>, email: string | null, useMailedLink = false): Promise<boolean> {
     for (const [limiter, key, what] of checks) {
       const retryAfterSeconds = await overLimit(limiter, key);
       if (retryAfterSeconds !== null) {
         audit('rate.limited', ctx, email, what);
-        refuse(req, res, { kind: 'rate-limited', retryAfterSeconds, backTo: PATHS.login }, 'private');
+        refuse(req, res, { kind: 'rate-limited', retryAfterSeconds, backTo: PATHS.login, useMailedLink }, 'private');
         return true;
       }
     }
@@ -146,8 +152,9 @@ export function createSignIn(deps: SignInDeps) {
   }
 
   /** Signs the person in: the code is spent, a session is minted, the browser goes where it wanted to go. */
-  function signIn(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, email: string, returnTo: string, via: string) {
-    store.codes.delete(email);
+  function signIn(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, codeId: string, email: string, returnTo: string, via: string) {
+    // Only this code is spent: codes other requests for the address got stay good for their lifetime.
+    store.codes.delete(codeId);
     const session = issueSession(store, config, email, { now: now(), ip: ctx.client.ip, userAgent: req.headers['user-agent'] ?? null });
     audit('session.created', ctx, email, `${via}; session ${session.id}`);
     logger.info({ email, ip: ctx.client.ip, session: session.id, via }, 'signed in');
@@ -172,14 +179,19 @@ export function createSignIn(deps: SignInDeps) {
     if (!email) {
       return page(req, res, 400, (token) => loginPage({ locale, csrf: token, next, email: typed?.slice(0, 254), error: say('badEmail', locale) }));
     }
-    if (await rateLimited(req, res, ctx, [[limiters.codeIp, clientBucket(ctx.client.ip), 'code request per IP'], [limiters.codeAddress, email, 'code request per address']], email)) return;
+    const client = clientBucket(ctx.client.ip);
+    if (await rateLimited(req, res, ctx, [[limiters.codeIp, client, 'code request per IP'], [limiters.codeAddress, `${email} ${client}`, 'code request per address and IP']], email)) return;
     const at = now();
     sweep(at);
     const allowed = allowlist.allows(email);
+    // A browser asking again replaces its own earlier code (the page told it to use the newest mail); no
+    // other request, from anyone, replaces or spends a code.
+    const previous = decodePending(keys.pending, readCookie(req.headers.cookie, names.pending), at)?.codeId;
     // The same work for both: a code and link token are made and stored; only an allowed address gets mail.
     const code = newCode();
     const linkToken = newLinkToken();
     const record = {
+      id: newCodeId(),
       email,
       codeHash: hashCode(keys.code, email, code),
       linkTokenHash: hashLinkToken(keys.code, linkToken),
@@ -192,9 +204,10 @@ export function createSignIn(deps: SignInDeps) {
     audit(allowed ? 'code.requested' : 'code.refused', ctx, email, allowed ? undefined : 'not on the allowlist');
     const link = `${publicOrigin(config, config.hosts.private, ctx, req.socket.localPort)}${PATHS.link}?t=${linkToken}`;
     setImmediate(() => afterResponse(() => {
+      if (previous) store.codes.delete(previous);
       store.codes.put(record);
       if (!allowed) return;
-      const mail = signInMail({ to: email, code, link, host: config.hosts.private, minutes, locale });
+      const mail = signInMail({ to: email, code, link, host: config.hosts.private, minutes, locale, codeInSubject: config.mail.codeInSubject });
       mailer.send(mail).then(
         () => afterResponse(() => audit('code.sent', ctx, email)),
         (error: Error) => afterResponse(() => {
@@ -203,7 +216,7 @@ export function createSignIn(deps: SignInDeps) {
         }),
       );
     }));
-    const pending = encodePending(keys.pending, { email, expiresAt: at + config.gate.codeLifetime });
+    const pending = encodePending(keys.pending, { email, expiresAt: at + config.gate.codeLifetime, codeId: record.id });
     redirect(res, PATHS.code, [cookieHeader(config, names.pending, pending, config.gate.codeLifetime / 1000)]);
   }
 
@@ -225,22 +238,30 @@ export function createSignIn(deps: SignInDeps) {
       page(req, res, status, (token) => codePage({ locale, csrf: token, email, minutes, error, dead }));
     const typed = normalizeCode(field(form, 'code', 32));
     if (!typed) return again(400, say('badCode', locale));
-    const record = store.codes.get(email);
+    const found = pending.codeId ? store.codes.get(pending.codeId) : undefined;
+    const record = found?.email === email ? found : undefined;
     const at = now();
     if (!record) {
       audit('code.wrong', ctx, email, 'no pending code');
       return again(400, say('codeGone', locale), true);
     }
     if (record.expiresAt <= at) {
-      store.codes.delete(email);
+      store.codes.delete(record.id);
       audit('code.expired', ctx, email);
       return again(400, say('codeGone', locale), true);
     }
+    // Every try against a domain's addresses counts before it is checked (so parallel guesses count too) and is
+    // given back when right: invented addresses at a `*@domain` share one budget, and so do many clients.
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    if (await rateLimited(req, res, ctx, [[limiters.wrongDomain, domain, `wrong codes for @${domain}`]], email, true)) return;
     // A decoy code for an address not on the allowlist can never sign anyone in, even if guessed.
-    if (codeMatches(keys.code, email, typed, record.codeHash) && allowlist.allows(email)) return signIn(req, res, ctx, email, record.returnTo, 'code');
-    const failures = store.codes.recordFailure(email);
+    if (codeMatches(keys.code, email, typed, record.codeHash) && allowlist.allows(email)) {
+      await limiters.wrongDomain.reward(domain, 1).catch(() => undefined);
+      return signIn(req, res, ctx, record.id, email, record.returnTo, 'code');
+    }
+    const failures = store.codes.recordFailure(record.id);
     if (failures >= config.gate.maxCodeAttempts) {
-      store.codes.delete(email);
+      store.codes.delete(record.id);
       audit('code.locked', ctx, email, `${failures} wrong tries`);
       return again(400, say('lockedOut', locale), true);
     }
@@ -274,7 +295,7 @@ export function createSignIn(deps: SignInDeps) {
       audit('code.expired', ctx, null, 'sign-in link expired, used or unknown');
       return page(req, res, 404, (_t, locale) => linkGonePage({ locale }));
     }
-    signIn(req, res, ctx, record.email, record.returnTo, 'link');
+    signIn(req, res, ctx, record.id, record.email, record.returnTo, 'link');
   }
 
   function showLogout(req: http.IncomingMessage, res: http.ServerResponse) {

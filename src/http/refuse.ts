@@ -20,9 +20,10 @@ export type Refusal =
   | { kind: 'too-large'; limitBytes: number }
   /**
    * backTo: a page to go back to (the gate's sign-in page). subject 'password': wrong link passwords from this
-   * client (Immich's share page shows the message as is).
+   * client (Immich's share page shows the message as is). useMailedLink: the sign-in link in the mail still
+   * works (typed codes for the domain wait): say so.
    */
-  | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password' }
+  | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password'; useMailedLink?: boolean }
   | { kind: 'csrf' }
   | { kind: 'too-slow' }
   | { kind: 'unsupported-media'; what: 'zip-with-location' | 'uncleanable-file'; /** Why the file cannot be cleaned (technical, English). */ detail?: string }
@@ -135,9 +136,13 @@ function message(refusal: Refusal, locale: Locale): string {
       // At most 75 characters: Immich's web shows that much of a server message.
       if (refusal.subject === 'password') return passwordLimited(refusal.retryAfterSeconds, locale);
       const minutes = Math.max(1, Math.ceil(refusal.retryAfterSeconds / 60));
-      return locale === 'de'
+      const again = locale === 'de'
         ? `Bitte in ${minutes} ${minutes === 1 ? 'Minute' : 'Minuten'} erneut versuchen.`
         : `Please try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+      if (!refusal.useMailedLink) return again;
+      return locale === 'de'
+        ? `Zu viele falsche Codes für diese Domain. Öffne den Anmeldelink aus der E-Mail, er funktioniert weiterhin. Oder: ${again}`
+        : `Too many wrong codes for this domain. Open the sign-in link in the email instead: it still works. Or: ${again}`;
     }
     case 'too-large':
       return locale === 'de'

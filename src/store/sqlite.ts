@@ -4,7 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { guardAudit } from './audit-guard.js';
 import type { AuditEvent, AuditLog, CodeRecord, CodeStore, DeviceRecord, DeviceStore, LimiterOptions, SessionRecord, SessionStore, Store } from './store.js';
+
+/** The default of config auditRowsPerHour. */
+export const DEFAULT_AUDIT_ROWS_PER_HOUR = 600;
 
 /** Each entry moves the schema one version forward; never edit a shipped entry, append a new one. */
 const MIGRATIONS: readonly string[] = [
@@ -49,6 +53,22 @@ const MIGRATIONS: readonly string[] = [
      revoked_at INTEGER
    );
    CREATE INDEX devices_email ON devices(email);`,
+  // Folded refusals and dropped-event counters: one row stands for `count` events.
+  `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;`,
+  // One code per request instead of one per address (codes live minutes: pending ones are simply dropped).
+  `DROP TABLE codes;
+   CREATE TABLE codes (
+     id TEXT PRIMARY KEY,
+     email TEXT NOT NULL,
+     code_hash TEXT NOT NULL,
+     link_token_hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     failed_attempts INTEGER NOT NULL DEFAULT 0,
+     return_to TEXT NOT NULL,
+     locale TEXT NOT NULL
+   );
+   CREATE INDEX codes_email ON codes(email);`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -136,6 +156,7 @@ function sessionStore(db: Database.Database): SessionStore {
 }
 
 interface CodeRow {
+  id: string;
   email: string;
   code_hash: string;
   link_token_hash: string;
@@ -147,6 +168,7 @@ interface CodeRow {
 }
 
 const toCode = (row: CodeRow): CodeRecord => ({
+  id: row.id,
   email: row.email,
   codeHash: row.code_hash,
   linkTokenHash: row.link_token_hash,
@@ -159,28 +181,28 @@ const toCode = (row: CodeRow): CodeRecord => ({
 
 function codeStore(db: Database.Database): CodeStore {
   const put = db.prepare(
-    `INSERT OR REPLACE INTO codes (email, code_hash, link_token_hash, created_at, expires_at, failed_attempts, return_to, locale)
-     VALUES (@email, @codeHash, @linkTokenHash, @createdAt, @expiresAt, @failedAttempts, @returnTo, @locale)`,
+    `INSERT OR REPLACE INTO codes (id, email, code_hash, link_token_hash, created_at, expires_at, failed_attempts, return_to, locale)
+     VALUES (@id, @email, @codeHash, @linkTokenHash, @createdAt, @expiresAt, @failedAttempts, @returnTo, @locale)`,
   );
-  const get = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE email = ?');
+  const get = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE id = ?');
   const byLink = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE link_token_hash = ?');
   const fail = db.prepare<[string], { failed_attempts: number }>(
-    'UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE email = ? RETURNING failed_attempts',
+    'UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE id = ? RETURNING failed_attempts',
   );
-  const remove = db.prepare('DELETE FROM codes WHERE email = ?');
+  const remove = db.prepare('DELETE FROM codes WHERE id = ?');
   const deleteExpired = db.prepare('DELETE FROM codes WHERE expires_at <= ?');
   return {
     put: (code) => void put.run(code),
-    get: (email) => {
-      const row = get.get(email);
+    get: (id) => {
+      const row = get.get(id);
       return row && toCode(row);
     },
     getByLinkTokenHash: (hash) => {
       const row = byLink.get(hash);
       return row && toCode(row);
     },
-    recordFailure: (email) => fail.get(email)?.failed_attempts ?? 0,
-    delete: (email) => void remove.run(email),
+    recordFailure: (id) => fail.get(id)?.failed_attempts ?? 0,
+    delete: (id) => void remove.run(id),
     deleteExpired: (now) => deleteExpired.run(now).changes,
   };
 }
@@ -264,11 +286,12 @@ function foreignChanges(db: Database.Database): () => number {
 }
 
 function auditLog(db: Database.Database): AuditLog {
-  const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail) VALUES (?, ?, ?, ?, ?)');
+  const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail, count) VALUES (?, ?, ?, ?, ?, ?)');
   const deleteOlder = db.prepare('DELETE FROM audit WHERE at < ?');
   return {
     deleteOlderThan: (before) => deleteOlder.run(before).changes,
-    record: (event) => void insert.run(event.at ?? Date.now(), event.type, event.email ?? null, event.ip ?? null, event.detail ?? null),
+    record: (event) => void insert.run(event.at ?? Date.now(), event.type, event.email ?? null, event.ip ?? null, event.detail ?? null, event.count ?? 1),
+    flush: () => undefined,
     list: (filter = {}) => {
       const where: string[] = [];
       const params: unknown[] = [];
@@ -300,8 +323,15 @@ function ownerOnlyDatabaseFile(file: string): void {
   }
 }
 
+export interface SqliteStoreOptions {
+  /** Audit rows per hour that requests without a session may add (config auditRowsPerHour). */
+  auditRowsPerHour?: number;
+  /** The audit guard's clock for its windows (tests); the wall clock otherwise. */
+  auditClock?: () => number;
+}
+
 /** Opens (creating if needed) the store at `<dataDir>/porthole.db`; ':memory:' for throwaway stores. */
-export function openSqliteStore(dataDir: string | ':memory:'): Store {
+export function openSqliteStore(dataDir: string | ':memory:', options: SqliteStoreOptions = {}): Store {
   let file = ':memory:';
   if (dataDir !== ':memory:') {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -315,11 +345,12 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
   migrate(db);
   const limiters = new Map<string, RateLimiterAbstract>();
   const limiterTables = new Set<string>();
+  const audit = guardAudit(auditLog(db), { rowsPerHour: options.auditRowsPerHour ?? DEFAULT_AUDIT_ROWS_PER_HOUR, clock: options.auditClock, timer: true });
   return {
     sessions: sessionStore(db),
     codes: codeStore(db),
     devices: deviceStore(db),
-    audit: auditLog(db),
+    audit,
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {
@@ -347,6 +378,12 @@ export function openSqliteStore(dataDir: string | ':memory:'): Store {
       for (const table of limiterTables) removed += db.prepare(`DELETE FROM ${table} WHERE expire < ?`).run(now).changes;
       return removed;
     },
-    close: () => db.close(),
+    close: () => {
+      try {
+        audit.close();
+      } finally {
+        db.close();
+      }
+    },
   };
 }

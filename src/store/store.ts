@@ -67,8 +67,13 @@ export interface DeviceStore {
   revision(): number;
 }
 
-/** One pending sign-in code per address; a newer code replaces the older one. */
+/**
+ * A sign-in code: one per request, bound to the browser that asked (its pending cookie names the id), so a
+ * request from someone else never replaces or spends it. Several codes for one address can be live at once.
+ */
 export interface CodeRecord {
+  /** Random, non-secret id carried in the requesting browser's pending cookie. */
+  id: string;
   email: string;
   /** Keyed hash of the 6-digit code (see src/gate for how it is derived). */
   codeHash: string;
@@ -85,11 +90,11 @@ export interface CodeRecord {
 
 export interface CodeStore {
   put(code: CodeRecord): void;
-  get(email: string): CodeRecord | undefined;
+  get(id: string): CodeRecord | undefined;
   getByLinkTokenHash(linkTokenHash: string): CodeRecord | undefined;
   /** Counts a wrong try and returns the new count. */
-  recordFailure(email: string): number;
-  delete(email: string): void;
+  recordFailure(id: string): number;
+  delete(id: string): void;
   deleteExpired(now: number): number;
 }
 
@@ -116,6 +121,7 @@ export const AUDIT_EVENT_TYPES = [
   'tunnel.connected',
   'tunnel.disconnected',
   'tunnel.refused',
+  'audit.dropped',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -127,10 +133,14 @@ export interface AuditEvent {
   email?: string | null;
   ip?: string | null;
   detail?: string | null;
+  /** How many events this row stands for: more than 1 when refusals were folded or dropped ones counted. */
+  count?: number;
 }
 
 export interface AuditLog {
   record(event: Omit<AuditEvent, 'id' | 'at'> & { at?: number }): void;
+  /** Writes the counts of folded events held back so far (see audit-guard.ts). */
+  flush(): void;
   list(filter?: { limit?: number; type?: string; email?: string; sinceMs?: number }): AuditEvent[];
   /** Forgets events recorded before `before` (ms); returns how many. */
   deleteOlderThan(before: number): number;

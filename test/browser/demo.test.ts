@@ -101,7 +101,8 @@ async function signIn(context: BrowserContext, email: string): Promise<{ link: s
   await page.getByLabel('Email address').fill(email);
   await page.getByRole('button', { name: 'Email me a code' }).click();
   await page.waitForURL(`${privateBase}/.porthole/code`);
-  const mail = await out.next(new RegExp(`--- mail to ${email.replace(/[.]/g, '\\.')} ---\\nSubject: (\\d{6}) is your sign-in code[\\s\\S]*?(http://photos\\.localhost:\\d+/\\.porthole/link\\?t=\\S+)`), from);
+  // The code is in the body (mail.codeInSubject is off by default), on a line of its own.
+  const mail = await out.next(new RegExp(`--- mail to ${email.replace(/[.]/g, '\\.')} ---\\nSubject: Your sign-in code for [^\\n]*\\n[\\s\\S]*?\\n {4}(\\d{6})\\n[\\s\\S]*?(http://photos\\.localhost:\\d+/\\.porthole/link\\?t=\\S+)`), from);
   await page.getByLabel('6-digit code').fill(mail[1]!);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${privateBase}/`);

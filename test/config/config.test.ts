@@ -35,6 +35,9 @@ test('a minimal config gets safe defaults and normalised names', () => {
   assert.equal(config.share.allowUploads, false);
   assert.equal(config.allowImmichSetup, false);
   assert.deepEqual(config.trustedProxies, []);
+  assert.equal(config.auditRowsPerHour, 600);
+  assert.equal(config.gate.rateLimits.wrongCodesPerDomainPerHour, 10);
+  assert.equal(config.mail.codeInSubject, false);
 });
 
 test('unknown keys are errors at every level, named by path', () => {
@@ -62,6 +65,9 @@ test('each kind of bad value names its key and what was expected', () => {
     [{ ...valid, publicPort: 0 }, /^publicPort: /],
     [{ ...valid, publicPort: '8443' }, /^publicPort: /],
     [{ ...valid, auditRetention: 'forever' }, /^auditRetention: expected a duration/],
+    [{ ...valid, auditRowsPerHour: 5 }, /^auditRowsPerHour: /],
+    [{ ...valid, auditRowsPerHour: '600' }, /^auditRowsPerHour: /],
+    [{ ...valid, gate: { ...valid.gate, rateLimits: { wrongCodesPerDomainPerHour: 0 } } }, /^gate\.rateLimits\.wrongCodesPerDomainPerHour: /],
     [{ ...valid, listen: { address: 'localhost' } }, /^listen\.address: expected an IP address/],
     [{ ...valid, trustedProxies: ['10.0.0.0/33'] }, /^trustedProxies\[0\]: expected an IP address or CIDR/],
     [{ ...valid, proxy: { maxBodySize: 'lots' } }, /^proxy\.maxBodySize: expected a size/],

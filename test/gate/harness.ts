@@ -10,7 +10,8 @@ import { generate } from 'selfsigned';
 import { SMTPServer } from 'smtp-server';
 import { parseConfig, type ResolvedConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { encodePending } from '../../src/gate/pending.js';
+import { decodePending, encodePending } from '../../src/gate/pending.js';
+import type { CodeRecord } from '../../src/store/store.js';
 import { deriveKeys } from '../../src/gate/secret.js';
 import { cookieNames } from '../../src/gate/session.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
@@ -181,17 +182,20 @@ export interface TestGate {
   clock: { now: number };
   /** Host header value the tests use (with the port, like a browser). */
   readonly host: string;
-  request(method: string, target: string, options?: { headers?: http.OutgoingHttpHeaders; body?: string; jar?: CookieJar; host?: string }): Promise<Response>;
+  /** `from` binds the client end to that loopback address (127.0.0.2, …), so the gateway sees another client. */
+  request(method: string, target: string, options?: { headers?: http.OutgoingHttpHeaders; body?: string; jar?: CookieJar; host?: string; from?: string }): Promise<Response>;
   /** Submits a gate form the way a same-origin browser would (CSRF token from the page, Origin header). */
-  submit(pagePath: string, fields: Record<string, string>, jar: CookieJar, headers?: http.OutgoingHttpHeaders): Promise<Response>;
-  /** A jar holding a valid pending-sign-in cookie for `email`, as if a code had been asked for just now. */
-  pendingJar(email: string): CookieJar;
+  submit(pagePath: string, fields: Record<string, string>, jar: CookieJar, headers?: http.OutgoingHttpHeaders, from?: string): Promise<Response>;
+  /** A jar holding a valid pending-sign-in cookie for `email`, as if a code had been asked for just now (bound to `codeId` if given). */
+  pendingJar(email: string, codeId?: string): CookieJar;
+  /** The stored code the jar's pending cookie is bound to, if any. */
+  pendingCode(jar: CookieJar): CodeRecord | undefined;
   /** The whole flow for an allowed address: returns the jar holding the session. */
   signIn(email: string, jar?: CookieJar): Promise<CookieJar>;
   close(): Promise<void>;
 }
 
-export type GateOverrides = Partial<Omit<ConfigInput, 'gate'>> & { gate?: Partial<ConfigInput['gate']> };
+export type GateOverrides = Partial<Omit<ConfigInput, 'gate' | 'mail'>> & { gate?: Partial<ConfigInput['gate']>; mail?: { codeInSubject?: boolean } };
 
 export function csrfFrom(html: string): string {
   const token = /name="csrf" value="([0-9a-f]{64})"/.exec(html)?.[1];
@@ -204,7 +208,7 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
   const origin = await startSampleImmich();
   const smtp = await startTestSmtp();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-gate-test-'));
-  const { gate: gateOverrides, ...rest } = overrides;
+  const { gate: gateOverrides, mail: mailOverrides, ...rest } = overrides;
   const config = parseConfig({
     listen: { address: '127.0.0.1', httpPort: 0 },
     hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
@@ -215,6 +219,7 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
       from: 'Porthole <porthole@example.com>',
       transport: 'smtp',
       smtp: { host: '127.0.0.1', port: smtp.port, security: 'starttls', user: SMTP_USER, password: SMTP_PASS, allowInvalidCertificate: true },
+      ...mailOverrides,
     },
     dataDir,
     ...rest,
@@ -230,7 +235,7 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
       const cookie = options.jar?.header();
       if (cookie && headers.cookie === undefined) headers.cookie = cookie;
       if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
-      const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false }, (res) => {
+      const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false, localAddress: options.from }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -243,8 +248,8 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
       req.end(options.body);
     });
 
-  const submit: TestGate['submit'] = async (pagePath, fields, jar, headers = {}) => {
-    const page = await request('GET', pagePath, { jar, headers: { accept: 'text/html' } });
+  const submit: TestGate['submit'] = async (pagePath, fields, jar, headers = {}, from) => {
+    const page = await request('GET', pagePath, { jar, headers: { accept: 'text/html' }, from });
     const action = /<form method="post" action="([^"]+)"/.exec(page.body)?.[1];
     if (!action) throw new Error(`no form on ${pagePath} (status ${page.status}):\n${page.body.slice(0, 400)}`);
     const body = new URLSearchParams({ csrf: csrfFrom(page.body), ...Object.fromEntries(hiddenFields(page.body)), ...fields }).toString();
@@ -252,6 +257,7 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
       jar,
       body,
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: `http://${host}`, 'sec-fetch-site': 'same-origin', accept: 'text/html', ...headers },
+      from,
     });
   };
 
@@ -266,17 +272,23 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
   };
 
   const keys = deriveKeys(fs.readFileSync(path.join(dataDir, 'gate.key')));
-  const pendingJar = (email: string) => {
+  const pendingJar = (email: string, codeId?: string) => {
     const jar = new CookieJar();
-    const value = encodePending(keys.pending, { email, expiresAt: clock.now + config.gate.codeLifetime });
+    const value = encodePending(keys.pending, { email, expiresAt: clock.now + config.gate.codeLifetime, codeId });
     jar.cookies.set(cookieNames(config).pending, value);
     return jar;
+  };
+
+  const pendingCode = (jar: CookieJar) => {
+    const codeId = decodePending(keys.pending, jar.cookies.get(cookieNames(config).pending), clock.now)?.codeId;
+    return codeId ? gateway.deps.store.codes.get(codeId) : undefined;
   };
 
   return {
     port,
     gateway,
     pendingJar,
+    pendingCode,
     origin,
     smtp,
     config,

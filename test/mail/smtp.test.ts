@@ -51,6 +51,7 @@ function mailConfig(port: number, smtp: Partial<NonNullable<ResolvedConfig['mail
   return {
     from: 'Porthole <porthole@example.com>',
     transport: 'smtp',
+    codeInSubject: false,
     smtp: { host: '127.0.0.1', port, security: 'starttls', allowInvalidCertificate: true, user: 'user', password: 'secret', ...smtp },
   };
 }

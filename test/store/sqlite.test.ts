@@ -75,19 +75,24 @@ test('revision: moves on local revocations and on writes by another connection',
   store.close();
 });
 
-test('codes: one per address, newer replaces older, failures counted, link lookup', () => {
+test('codes: one per request, several per address at once, failures counted per code, link lookup', () => {
   const store = openSqliteStore(':memory:');
-  const code = { email: 'a@example.com', codeHash: 'h1', linkTokenHash: 'l1', createdAt: 0, expiresAt: 100, failedAttempts: 0, returnTo: '/', locale: 'en' };
+  const code = { id: 'c1', email: 'a@example.com', codeHash: 'h1', linkTokenHash: 'l1', createdAt: 0, expiresAt: 100, failedAttempts: 0, returnTo: '/', locale: 'en' };
   store.codes.put(code);
-  assert.equal(store.codes.recordFailure('a@example.com'), 1);
-  assert.equal(store.codes.recordFailure('a@example.com'), 2);
-  store.codes.put({ ...code, codeHash: 'h2', linkTokenHash: 'l2' });
-  assert.equal(store.codes.get('a@example.com')?.codeHash, 'h2');
-  assert.equal(store.codes.get('a@example.com')?.failedAttempts, 0);
-  assert.equal(store.codes.getByLinkTokenHash('l1'), undefined);
-  assert.equal(store.codes.getByLinkTokenHash('l2')?.email, 'a@example.com');
-  assert.equal(store.codes.recordFailure('nobody@example.com'), 0);
+  assert.equal(store.codes.recordFailure('c1'), 1);
+  assert.equal(store.codes.recordFailure('c1'), 2);
+  store.codes.put({ ...code, id: 'c2', codeHash: 'h2', linkTokenHash: 'l2', expiresAt: 200 });
+  assert.equal(store.codes.get('c1')?.codeHash, 'h1', 'a second request for the address leaves the first code alone');
+  assert.equal(store.codes.get('c1')?.failedAttempts, 2);
+  assert.equal(store.codes.get('c2')?.failedAttempts, 0);
+  assert.equal(store.codes.getByLinkTokenHash('l1')?.id, 'c1');
+  assert.equal(store.codes.getByLinkTokenHash('l2')?.id, 'c2');
+  assert.equal(store.codes.recordFailure('nobody'), 0);
+  store.codes.delete('c2');
+  assert.equal(store.codes.getByLinkTokenHash('l2'), undefined);
+  assert.equal(store.codes.get('c1')?.email, 'a@example.com');
   assert.equal(store.codes.deleteExpired(100), 1);
+  assert.equal(store.codes.get('c1'), undefined);
   store.close();
 });
 
@@ -176,7 +181,7 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   first.close();
   // Back to how a first release left it: schema 1, no devices table.
   const db = new Database(path.join(dir, 'porthole.db'));
-  db.exec('DROP TABLE devices');
+  db.exec('DROP TABLE devices; ALTER TABLE audit DROP COLUMN count');
   db.pragma('user_version = 1');
   db.close();
   const upgraded = openSqliteStore(dir);
@@ -185,6 +190,11 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   assert.equal(upgraded.devices.list().length, 1);
   upgraded.close();
   const check = new Database(path.join(dir, 'porthole.db'));
-  assert.equal(check.pragma('user_version', { simple: true }), 2);
+  // Every migration after it ran too: the upgraded file is at the version a new file starts at.
+  const freshDir = tempDir();
+  openSqliteStore(freshDir).close();
+  const fresh = new Database(path.join(freshDir, 'porthole.db'));
+  assert.equal(check.pragma('user_version', { simple: true }), fresh.pragma('user_version', { simple: true }));
+  fresh.close();
   check.close();
 });
