@@ -7,6 +7,7 @@ import { auditCommand } from './audit.js';
 import { devicesCommand } from './devices.js';
 import { commanderExitCode, describeFailure, formatCommanderMessage, UsageError } from './errors.js';
 import { initCommand } from './init.js';
+import { passkeysCommand } from './passkeys.js';
 import { sessionsCommand } from './sessions.js';
 import { registerTunnel } from './tunnel.js';
 import { suggestKey } from '../config/load.js';
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
   program.addCommand(auditCommand());
   registerTunnel(program);
   program.addCommand(devicesCommand());
+  program.addCommand(passkeysCommand());
 
   applyEverywhere(program);
   return program;

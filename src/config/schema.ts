@@ -118,6 +118,8 @@ export const configSchema = z
       codeLifetime: duration.prefault('10m'),
       maxCodeAttempts: z.number().int().min(1).max(20).default(5),
       sessionLifetime: duration.prefault('24h'),
+      /** Passkeys (WebAuthn) as a second way in after the first code sign-in; false hides every passkey feature. */
+      passkeys: z.boolean().default(true),
       /** Limits on asking for codes and on trying them. */
       rateLimits: z
         .strictObject({

@@ -17,6 +17,7 @@ import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS } from './devices.js';
 import { createLiveConnections } from './live.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
 import { safeReturnTo } from './return-to.js';
+import { createPasskeys } from './passkeys.js';
 import { createSessionChecker } from './session.js';
 import { createSignIn } from './signin.js';
 
@@ -45,7 +46,8 @@ export function createGate(deps: GatewayDeps): HostHandler {
   const { config, store, origin } = deps;
   const now = deps.now ?? Date.now;
   const sessions = createSessionChecker(store, config, deps.allowlist);
-  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger: deps.logger, sessions, allowlist: deps.allowlist, now });
+  const passkeys = config.gate.passkeys ? createPasskeys({ config, store, logger: deps.logger, sessions, allowlist: deps.allowlist, now }) : undefined;
+  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger: deps.logger, sessions, allowlist: deps.allowlist, now, passkeys });
   const forwardOptions: ForwardOptions = {
     origin,
     surface: 'private',
@@ -72,6 +74,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
       if (method === 'POST') return void onPost().catch(fail);
       refuse(req, res, { kind: 'method-not-allowed', allow: 'GET, HEAD, POST' }, 'private');
     };
+    if (passkeys?.route(req, res, ctx, url)) return;
     switch (path) {
       case PATHS.login:
         return route(() => signIn.showLogin(req, res, url), () => signIn.requestCode(req, res, ctx));

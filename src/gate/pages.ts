@@ -72,7 +72,7 @@ const alert = (message: string | undefined, kind: 'error' | 'muted' = 'error') =
   message ? `<p class="${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${escapeHtml(message)}</p>` : '';
 const footer = (locale: Locale) => `<p class="muted">${escapeHtml(TEXT.footer[locale])}</p>`;
 
-export function loginPage(o: { locale: Locale; csrf: string; next: string; email?: string; error?: string; notice?: string }): GatePage {
+export function loginPage(o: { locale: Locale; csrf: string; next: string; email?: string; error?: string; notice?: string; /** e.g. the passkey button */ extra?: string }): GatePage {
   const title = say('signInTitle', o.locale);
   const invalid = o.error ? ' aria-invalid="true" aria-describedby="problem"' : '';
   return {
@@ -80,9 +80,9 @@ export function loginPage(o: { locale: Locale; csrf: string; next: string; email
     body: `<h1>${escapeHtml(title)}</h1>${alert(o.notice, 'muted')}<p>${escapeHtml(say('signInIntro', o.locale))}</p>
 <form method="post" action="${PATHS.login}">${hidden('csrf', o.csrf)}${hidden('next', o.next)}
 <label for="email">${escapeHtml(say('emailLabel', o.locale))}</label>
-<input id="email" name="email" type="email" autocomplete="email" inputmode="email" autocapitalize="none" spellcheck="false" maxlength="254" required autofocus value="${escapeHtml(o.email ?? '')}"${invalid}>
+<input id="email" name="email" type="email" autocomplete="${o.extra ? 'email webauthn' : 'email'}" inputmode="email" autocapitalize="none" spellcheck="false" maxlength="254" required autofocus value="${escapeHtml(o.email ?? '')}"${invalid}>
 ${o.error ? `<p id="problem" class="error" role="alert">${escapeHtml(o.error)}</p>` : ''}
-<button type="submit">${escapeHtml(say('sendCode', o.locale))}</button></form>${footer(o.locale)}`,
+<button type="submit">${escapeHtml(say('sendCode', o.locale))}</button></form>${o.extra ?? ''}${footer(o.locale)}`,
   };
 }
 
@@ -122,7 +122,7 @@ export function linkGonePage(o: { locale: Locale }): GatePage {
   };
 }
 
-export function logoutPage(o: { locale: Locale; csrf: string; email: string | null }): GatePage {
+export function logoutPage(o: { locale: Locale; csrf: string; email: string | null; extra?: string }): GatePage {
   const title = say('logoutTitle', o.locale);
   if (!o.email) {
     return { title, body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(say('notSignedIn', o.locale))}</p><p><a href="${PATHS.login}">${escapeHtml(say('signInTitle', o.locale))}</a></p>` };
@@ -132,6 +132,6 @@ export function logoutPage(o: { locale: Locale; csrf: string; email: string | nu
     body: `<h1>${escapeHtml(title)}</h1><p>${sayHtml('logoutIntro', o.locale, { email: o.email })}</p>
 <form method="post" action="${PATHS.logout}">${hidden('csrf', o.csrf)}
 <button type="submit">${escapeHtml(say('logoutButton', o.locale))}</button></form>
-<p><a href="/">${escapeHtml(say('backToPhotos', o.locale))}</a></p>${footer(o.locale)}`,
+<p><a href="/">${escapeHtml(say('backToPhotos', o.locale))}</a></p>${o.extra ?? ''}${footer(o.locale)}`,
   };
 }

@@ -26,6 +26,7 @@ import { safeReturnTo } from './return-to.js';
 import { deriveKeys, loadOrCreateSecret } from './secret.js';
 import { cookieHeader, cookieNames, issueSession, readCookie, type SessionChecker } from './session.js';
 import { signInMail } from './signin-mail.js';
+import type { PasskeyGate } from './passkeys.js';
 
 export interface SignInDeps {
   config: ResolvedConfig;
@@ -36,6 +37,8 @@ export interface SignInDeps {
   /** The running gateway's allowlist (it may change on reload). */
   allowlist: Allowlist;
   now: () => number;
+  /** Present when gate.passkeys is on: the sign-in page offers them, a code sign-in offers to create one. */
+  passkeys?: Pick<PasskeyGate, 'signInBlock' | 'pageHeaders' | 'afterCodeSignIn' | 'manageLink'>;
 }
 
 /** Expired codes and sessions are swept at most this often, piggybacking on sign-in traffic. */
@@ -99,7 +102,7 @@ export function createSignIn(deps: SignInDeps) {
     const built = build(csrf.tokenFor(cookie.value), locale);
     // "no-referrer" would make browsers send "Origin: null" with the form, defeating the Origin check;
     // "same-origin" still never tells another site anything.
-    const headers: http.OutgoingHttpHeaders = { 'referrer-policy': 'same-origin' };
+    const headers: http.OutgoingHttpHeaders = { 'referrer-policy': 'same-origin', ...deps.passkeys?.pageHeaders };
     if (cookies.length) headers['set-cookie'] = cookies;
     sendPage(res, { status, locale, title: built.title, body: built.body, headers }, req.method);
   }
@@ -158,7 +161,7 @@ export function createSignIn(deps: SignInDeps) {
     const session = issueSession(store, config, email, { now: now(), ip: ctx.client.ip, userAgent: req.headers['user-agent'] ?? null });
     audit('session.created', ctx, email, `${via}; session ${session.id}`);
     logger.info({ email, ip: ctx.client.ip, session: session.id, via }, 'signed in');
-    redirect(res, safeReturnTo(returnTo), [session.setCookie, cookieHeader(config, names.pending, '', 0)]);
+    redirect(res, deps.passkeys ? deps.passkeys.afterCodeSignIn(returnTo) : safeReturnTo(returnTo), [session.setCookie, cookieHeader(config, names.pending, '', 0)]);
   }
 
   const showLogin = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
@@ -166,7 +169,7 @@ export function createSignIn(deps: SignInDeps) {
     if (sessions.peek(req.headers.cookie, now())) return redirect(res, next);
     const locale = pickLocale(req.headers['accept-language']);
     const notice = url.searchParams.has('out') ? say('signedOut', locale) : url.searchParams.has('again') ? say('startAgain', locale) : undefined;
-    page(req, res, 200, (token) => loginPage({ locale, csrf: token, next, notice }));
+    page(req, res, 200, (token) => loginPage({ locale, csrf: token, next, notice, extra: deps.passkeys?.signInBlock(locale, token, next) }));
   };
 
   async function requestCode(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) {
@@ -300,7 +303,7 @@ export function createSignIn(deps: SignInDeps) {
 
   function showLogout(req: http.IncomingMessage, res: http.ServerResponse) {
     const session = sessions.peek(req.headers.cookie, now());
-    page(req, res, 200, (token, locale) => logoutPage({ locale, csrf: token, email: session?.email ?? null }));
+    page(req, res, 200, (token, locale) => logoutPage({ locale, csrf: token, email: session?.email ?? null, extra: session ? deps.passkeys?.manageLink(locale) : undefined }));
   }
 
   async function logout(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) {

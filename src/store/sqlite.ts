@@ -5,7 +5,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { guardAudit } from './audit-guard.js';
-import type { AuditEvent, AuditLog, CodeRecord, CodeStore, DeviceRecord, DeviceStore, LimiterOptions, SessionRecord, SessionStore, Store } from './store.js';
+import crypto from 'node:crypto';
+import type { AuditEvent, AuditLog, CodeRecord, CodeStore, DeviceRecord, DeviceStore, LimiterOptions, PasskeyRecord, PasskeyStore, SessionRecord, SessionStore, Store } from './store.js';
 
 /** The default of config auditRowsPerHour. */
 export const DEFAULT_AUDIT_ROWS_PER_HOUR = 600;
@@ -69,6 +70,31 @@ const MIGRATIONS: readonly string[] = [
      locale TEXT NOT NULL
    );
    CREATE INDEX codes_email ON codes(email);`,
+  // passkeys: WebAuthn credentials, the random user handle per address, and single-use ceremony challenges.
+  `CREATE TABLE passkeys (
+     id TEXT PRIMARY KEY,
+     credential_id TEXT NOT NULL UNIQUE,
+     public_key BLOB NOT NULL,
+     counter INTEGER NOT NULL,
+     email TEXT NOT NULL,
+     name TEXT NOT NULL,
+     transports TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_used_at INTEGER
+   );
+   CREATE INDEX passkeys_email ON passkeys(email);
+   CREATE TABLE passkey_users (
+     email TEXT PRIMARY KEY,
+     handle TEXT NOT NULL UNIQUE
+   );
+   CREATE TABLE passkey_challenges (
+     challenge TEXT PRIMARY KEY,
+     purpose TEXT NOT NULL,
+     binding TEXT NOT NULL,
+     email TEXT,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX passkey_challenges_expiry ON passkey_challenges(expires_at);`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -285,6 +311,84 @@ function foreignChanges(db: Database.Database): () => number {
   };
 }
 
+interface PasskeyRow {
+  id: string;
+  credential_id: string;
+  public_key: Buffer;
+  counter: number;
+  email: string;
+  name: string;
+  transports: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+const toPasskey = (row: PasskeyRow): PasskeyRecord => ({
+  id: row.id,
+  credentialId: row.credential_id,
+  publicKey: row.public_key,
+  counter: row.counter,
+  email: row.email,
+  name: row.name,
+  transports: row.transports,
+  createdAt: row.created_at,
+  lastUsedAt: row.last_used_at,
+});
+
+function passkeyStore(db: Database.Database): PasskeyStore {
+  const insert = db.prepare(
+    `INSERT INTO passkeys (id, credential_id, public_key, counter, email, name, transports, created_at, last_used_at)
+     VALUES (@id, @credentialId, @publicKey, @counter, @email, @name, @transports, @createdAt, @lastUsedAt)`,
+  );
+  const byCredential = db.prepare<[string], PasskeyRow>('SELECT * FROM passkeys WHERE credential_id = ?');
+  const byId = db.prepare<[string], PasskeyRow>('SELECT * FROM passkeys WHERE id = ?');
+  const listAll = db.prepare<[], PasskeyRow>('SELECT * FROM passkeys ORDER BY created_at, id');
+  const listFor = db.prepare<[string], PasskeyRow>('SELECT * FROM passkeys WHERE email = ? ORDER BY created_at, id');
+  const used = db.prepare('UPDATE passkeys SET counter = ?, last_used_at = ? WHERE id = ?');
+  const revokeById = db.prepare<[string], PasskeyRow>('DELETE FROM passkeys WHERE id = ? RETURNING *');
+  const revokeByEmail = db.prepare<[string], PasskeyRow>('DELETE FROM passkeys WHERE email = ? RETURNING *');
+  const revokeAll = db.prepare<[], PasskeyRow>('DELETE FROM passkeys RETURNING *');
+  const handleOf = db.prepare<[string], string>('SELECT handle FROM passkey_users WHERE email = ?').pluck();
+  const addHandle = db.prepare('INSERT OR IGNORE INTO passkey_users (email, handle) VALUES (?, ?)');
+  const putChallenge = db.prepare('INSERT INTO passkey_challenges (challenge, purpose, binding, email, expires_at) VALUES (?, ?, ?, ?, ?)');
+  const dropExpired = db.prepare('DELETE FROM passkey_challenges WHERE expires_at <= ?');
+  const take = db.prepare<[string], { purpose: string; binding: string; email: string | null; expires_at: number }>(
+    'DELETE FROM passkey_challenges WHERE challenge = ? RETURNING purpose, binding, email, expires_at',
+  );
+  return {
+    create: (passkey) => void insert.run(passkey),
+    findByCredentialId: (credentialId) => {
+      const row = byCredential.get(credentialId);
+      return row && toPasskey(row);
+    },
+    list: (email) => (email === undefined ? listAll.all() : listFor.all(email.toLowerCase())).map(toPasskey),
+    used: (id, counter, at) => void used.run(counter, at, id),
+    revokeById: (id, email) => {
+      const row = byId.get(id);
+      if (!row || (email !== undefined && row.email !== email.toLowerCase())) return undefined;
+      const removed = revokeById.get(id);
+      return removed && toPasskey(removed);
+    },
+    revokeByEmail: (email) => revokeByEmail.all(email.toLowerCase()).map(toPasskey),
+    revokeAll: () => revokeAll.all().map(toPasskey),
+    userHandle: (email) => {
+      const address = email.toLowerCase();
+      addHandle.run(address, crypto.randomBytes(32).toString('base64url'));
+      return handleOf.get(address) as string;
+    },
+    putChallenge: (challenge, purpose, binding, email, expiresAt, now) => {
+      // Abandoned ceremonies are swept here, so the table only ever holds the last few minutes' worth.
+      dropExpired.run(now);
+      putChallenge.run(challenge, purpose, binding, email, expiresAt);
+    },
+    takeChallenge: (challenge, purpose, binding, now) => {
+      const row = take.get(challenge);
+      if (!row || row.purpose !== purpose || row.binding !== binding || row.expires_at <= now) return undefined;
+      return { email: row.email };
+    },
+  };
+}
+
 function auditLog(db: Database.Database): AuditLog {
   const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail, count) VALUES (?, ?, ?, ?, ?, ?)');
   const deleteOlder = db.prepare('DELETE FROM audit WHERE at < ?');
@@ -350,6 +454,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
     sessions: sessionStore(db),
     codes: codeStore(db),
     devices: deviceStore(db),
+    passkeys: passkeyStore(db),
     audit,
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);

@@ -122,6 +122,9 @@ export const AUDIT_EVENT_TYPES = [
   'tunnel.disconnected',
   'tunnel.refused',
   'audit.dropped',
+  'passkey.created',
+  'passkey.revoked',
+  'passkey.refused',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -146,6 +149,46 @@ export interface AuditLog {
   deleteOlderThan(before: number): number;
 }
 
+/** A WebAuthn credential (passkey) that signs its owner in instead of an emailed code. */
+export interface PasskeyRecord {
+  /** Public, non-secret id used by the CLI and the gate page (`porthole passkeys revoke <id>`). */
+  id: string;
+  /** The authenticator's credential id, base64url. */
+  credentialId: string;
+  /** COSE public key. */
+  publicKey: Buffer;
+  /** Signature counter last seen (0 for authenticators that do not count). */
+  counter: number;
+  email: string;
+  /** The owner's label, e.g. "iPhone". */
+  name: string;
+  /** Comma-separated transports the authenticator reported (hints for the browser). */
+  transports: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export type PasskeyChallengePurpose = 'register' | 'authenticate';
+
+export interface PasskeyStore {
+  create(passkey: PasskeyRecord): void;
+  findByCredentialId(credentialId: string): PasskeyRecord | undefined;
+  /** Oldest first; one address's, or everyone's. */
+  list(email?: string): PasskeyRecord[];
+  /** Records a successful sign-in with the counter it reported. */
+  used(id: string, counter: number, at: number): void;
+  /** Each returns the passkeys that were removed. */
+  revokeById(id: string, email?: string): PasskeyRecord | undefined;
+  revokeByEmail(email: string): PasskeyRecord[];
+  revokeAll(): PasskeyRecord[];
+  /** The random WebAuthn user handle for an address, created on first use (never the address itself). */
+  userHandle(email: string): string;
+  /** Remembers a challenge for one ceremony, bound to the browser that asked (`binding`). */
+  putChallenge(challenge: string, purpose: PasskeyChallengePurpose, binding: string, email: string | null, expiresAt: number, now: number): void;
+  /** Removes and returns the challenge if it exists, is unexpired and matches; a challenge works once. */
+  takeChallenge(challenge: string, purpose: PasskeyChallengePurpose, binding: string, now: number): { email: string | null } | undefined;
+}
+
 export interface LimiterOptions {
   /** How many actions are allowed per window. */
   points: number;
@@ -158,6 +201,7 @@ export interface Store {
   readonly sessions: SessionStore;
   readonly codes: CodeStore;
   readonly devices: DeviceStore;
+  readonly passkeys: PasskeyStore;
   readonly audit: AuditLog;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
