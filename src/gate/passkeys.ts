@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -48,9 +49,9 @@ export const isPasskeyId = (value: string): boolean => PASSKEY_ID.test(value);
 /** @simplewebauthn/browser's own bundle, read once; served from the gate so no page ever loads a CDN. */
 function browserBundle(): Buffer {
   const require = createRequire(import.meta.url);
+  // The package's CommonJS entry sits one folder below its root, next to dist/.
   const entry = require.resolve('@simplewebauthn/browser');
-  const dir = entry.slice(0, entry.lastIndexOf('/dist/') + '/dist/'.length);
-  return fs.readFileSync(`${dir}bundle/index.umd.min.js`);
+  return fs.readFileSync(path.join(path.dirname(entry), '..', 'dist', 'bundle', 'index.umd.min.js'));
 }
 
 /** A label for a new passkey from the browser's User-Agent ("Chrome on Android"); people can tell them apart. */
