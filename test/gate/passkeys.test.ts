@@ -16,8 +16,12 @@ const sha256 = (data: Uint8Array | string) => crypto.createHash('sha256').update
 interface CreationOptions { challenge: string; rp: { id: string }; user: { id: string; name: string }; authenticatorSelection: { residentKey: string; userVerification: string } }
 interface RequestOptions { challenge: string; rpId: string; userVerification: string }
 
-/** Just enough of an authenticator: one P-256 credential, a signature counter, user verification always "done". */
+/**
+ * Just enough of an authenticator: one P-256 credential, user verification always "done", and a signature
+ * counter, unless `counting` is false: synced passkeys report 0 forever, so only the challenge stops a replay.
+ */
 class SoftAuthenticator {
+  constructor(readonly counting = true) {}
   readonly keys = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   readonly credentialId = crypto.randomBytes(16);
   counter = 0;
@@ -52,7 +56,7 @@ class SoftAuthenticator {
   }
 
   assert(options: RequestOptions, origin: string, o: { rpId?: string; flags?: number } = {}) {
-    this.counter++;
+    if (this.counting) this.counter++;
     const authData = this.authData(o.rpId ?? options.rpId, o.flags ?? 0x01 | 0x04);
     const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge: options.challenge, origin, crossOrigin: false }));
     const signature = crypto.sign('sha256', Buffer.concat([authData, sha256(clientDataJSON)]), this.keys.privateKey);
@@ -140,8 +144,10 @@ test('registration: random user handle, discoverable preferred, verification req
   assert.equal(elsewhere.json().location, '/');
 });
 
-test('a replayed assertion is refused, with its own challenge or a fresh one', async () => {
-  const { authenticator } = await enrol('bob@family.example');
+for (const counting of [true, false]) {
+test(`a replayed assertion is refused, with its own challenge or a fresh one (${counting ? 'counting authenticator' : 'counter always 0'})`, async () => {
+  const email = counting ? 'bob@family.example' : 'bea@family.example';
+  const { authenticator } = await enrol(email, new SoftAuthenticator(counting));
   const { jar, csrf, options } = await signInOptions();
   const captured = { csrf, response: authenticator.assert(options, origin) };
   assert.equal((await postJson(PASSKEY_PATHS.signInVerify, captured, jar)).status, 200);
@@ -157,6 +163,7 @@ test('a replayed assertion is refused, with its own challenge or a fresh one', a
   assert.equal(gate.gateway.deps.store.sessions.list(gate.clock.now).length, sessionsBefore, 'no session was made');
   assert.match(refusals()[0]!.detail ?? '', /challenge unknown, used, expired or from another browser/);
 });
+}
 
 test('an assertion made for another origin or another relying party is refused', async () => {
   const { authenticator } = await enrol('carol@family.example');
