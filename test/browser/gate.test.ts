@@ -39,7 +39,7 @@ test('sign in on a phone with the mailed code and land on the library', async ()
   assert.equal(new URL(page.url()).pathname, '/.porthole/login');
   assert.equal(new URL(page.url()).searchParams.get('next'), '/photos?album=1');
   const email = page.getByLabel('Email address');
-  assert.equal(await email.getAttribute('autocomplete'), 'email');
+  assert.equal(await email.getAttribute('autocomplete'), 'email webauthn');
   await page.screenshot({ path: path.join(SHOTS, 'gate-login.png'), fullPage: true });
 
   const before = gate.smtp.count('alice@example.com');
@@ -60,6 +60,10 @@ test('sign in on a phone with the mailed code and land on the library', async ()
 
   await page.getByLabel('6-digit code').fill(mail.code);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  // The offer of a passkey comes first; "Not now" leads on to the page the person asked for.
+  await page.waitForURL(`${base}/.porthole/passkeys/offer?next=%2Fphotos%3Falbum%3D1`);
+  await page.screenshot({ path: path.join(SHOTS, 'gate-passkey-offer.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Not now' }).click();
   await page.waitForURL(`${base}/photos?album=1`);
   assert.match(await page.textContent('h1') ?? '', /Sample photo library/);
   const cookies = await context.cookies();
@@ -97,6 +101,8 @@ test('German, and the mailed link: confirm on another device', async () => {
   await linkPage.getByText('bob@family.example').waitFor();
   await linkPage.screenshot({ path: path.join(SHOTS, 'gate-confirm-de.png'), fullPage: true });
   await linkPage.getByRole('button', { name: 'Anmelden' }).click();
+  await linkPage.waitForURL(`${base}/.porthole/passkeys/offer?next=%2F`);
+  await linkPage.getByRole('link', { name: 'Jetzt nicht' }).click();
   await linkPage.waitForURL(`${base}/`);
   assert.match(await linkPage.textContent('h1') ?? '', /Beispiel-Fotobibliothek/);
   await other.close();

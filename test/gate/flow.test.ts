@@ -38,7 +38,11 @@ test('a code mailed over SMTP (STARTTLS, AUTH) signs in and the library loads', 
 
   const verified = await gate.submit('/.porthole/code', { code: mail.code }, jar);
   assert.equal(verified.status, 303);
-  assert.equal(verified.headers.location, '/photos?id=1');
+  // First the offer of a passkey, whose "Not now" leads on to the page asked for.
+  assert.equal(verified.headers.location, '/.porthole/passkeys/offer?next=%2Fphotos%3Fid%3D1');
+  const offer = await gate.request('GET', verified.headers.location!, { headers: html, jar });
+  assert.equal(offer.status, 200);
+  assert.match(offer.body, /<a href="\/photos\?id=1" id="passkey-skip">Not now<\/a>/);
 
   const library = await gate.request('GET', '/photos?id=1', { headers: html, jar });
   assert.equal(library.status, 200);
@@ -70,7 +74,7 @@ test('the mailed link: GET only shows a confirmation (scanners spend nothing), P
   const phone = new CookieJar();
   const confirmed = await gate.submit(path, {}, phone);
   assert.equal(confirmed.status, 303);
-  assert.equal(confirmed.headers.location, '/');
+  assert.equal(confirmed.headers.location, '/.porthole/passkeys/offer?next=%2F');
   assert.equal((await gate.request('GET', '/', { headers: html, jar: phone })).status, 200);
   // The link and the code are spent.
   const again = await gate.request('GET', path, { headers: html });

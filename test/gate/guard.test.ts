@@ -75,7 +75,15 @@ test('open-redirect attempts through ?next= and the sign-in redirect never leave
   assert.equal(requested.status, 303);
   const mail = await gate.smtp.next('alice@example.com');
   const verified = await gate.submit('/.porthole/code', { code: mail.code }, jar);
-  assert.equal(verified.headers.location, '/');
+  assert.equal(verified.headers.location, '/.porthole/passkeys/offer?next=%2F');
+  // The passkey offer's way on ("Not now", and where it goes once a passkey is made) is just as local.
+  for (const attack of ATTACKS) {
+    const offer = await gate.request('GET', `/.porthole/passkeys/offer?next=${encodeURIComponent(attack)}`, { headers: html, jar: signedIn });
+    assert.equal(offer.status, 200, JSON.stringify(attack));
+    assert.match(offer.body, /data-done="\/"/, JSON.stringify(attack));
+    assert.match(offer.body, /<a href="\/" id="passkey-skip">/, JSON.stringify(attack));
+  }
+  // And so is where a passkey sign-in goes (the gate answers it with a location, see test/gate/passkeys.test.ts).
 });
 
 test('unauthenticated navigation to a scheme-relative path is not reflected', async () => {
