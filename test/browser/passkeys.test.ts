@@ -182,6 +182,7 @@ test('another device (its own authenticator) cannot use the first one\'s passkey
   await other.page.goto(`${base}/.porthole/login`);
   await other.page.getByRole('button', { name: 'Sign in with a passkey' }).click();
   await other.page.locator('#passkey-error').waitFor({ state: 'visible' });
+  await other.page.screenshot({ path: path.join(SHOTS, 'passkey-login-refused.png'), fullPage: true });
   assert.equal(await pingFrom(other.page), 401);
   assert.equal((await credentialsOn(other)).length, 0);
   await other.context.close();
