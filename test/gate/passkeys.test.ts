@@ -135,7 +135,7 @@ test('registration: random user handle, discoverable preferred, verification req
   assert.equal(signedIn.status, 200, signedIn.body);
   assert.equal(signedIn.json().location, '/photos?x=1');
   assert.match(String(signedIn.headers['set-cookie']), /porthole_session=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax/);
-  // Only the code sign-in (the enrolment) reached... nothing: neither the code pages nor the passkey ones are forwarded.
+  // Enrolment and sign-in are the gate's alone: none of their requests was forwarded.
   assert.equal(gate.origin.received.length, originBefore, 'no passkey or gate request reached the origin');
   assert.equal((await ping(jar)).status, 200);
   // A next= pointing elsewhere falls back to "/".

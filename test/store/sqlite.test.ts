@@ -182,6 +182,7 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   // Back to how a first release left it: schema 1, no devices table.
   const db = new Database(path.join(dir, 'porthole.db'));
   db.exec('DROP TABLE devices; ALTER TABLE audit DROP COLUMN count');
+  db.exec('DROP TABLE passkeys; DROP TABLE passkey_users; DROP TABLE passkey_challenges');
   db.pragma('user_version = 1');
   db.close();
   const upgraded = openSqliteStore(dir);
@@ -197,4 +198,30 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   assert.equal(check.pragma('user_version', { simple: true }), fresh.pragma('user_version', { simple: true }));
   fresh.close();
   check.close();
+});
+
+test('migration 5 adds passkeys to a schema-4 database and keeps its devices; a challenge works once', () => {
+  const dir = tempDir();
+  const first = openSqliteStore(dir);
+  first.devices.create(device('d', 'alice@example.com'));
+  first.close();
+  const db = new Database(path.join(dir, 'porthole.db'));
+  db.exec('DROP TABLE passkeys; DROP TABLE passkey_users; DROP TABLE passkey_challenges');
+  db.pragma('user_version = 4');
+  db.close();
+  const upgraded = openSqliteStore(dir);
+  assert.equal(upgraded.devices.list().length, 1);
+  const handle = upgraded.passkeys.userHandle('Alice@Example.com');
+  assert.equal(upgraded.passkeys.userHandle('alice@example.com'), handle, 'one handle per address, kept');
+  assert.match(handle, /^[A-Za-z0-9_-]{43}$/);
+  upgraded.passkeys.putChallenge('c1', 'authenticate', 'browser-a', null, 2000, 1000);
+  assert.equal(upgraded.passkeys.takeChallenge('c1', 'authenticate', 'browser-b', 1500), undefined, 'another browser');
+  upgraded.passkeys.putChallenge('c2', 'authenticate', 'browser-a', null, 2000, 1000);
+  assert.equal(upgraded.passkeys.takeChallenge('c2', 'register', 'browser-a', 1500), undefined, 'another ceremony');
+  upgraded.passkeys.putChallenge('c3', 'authenticate', 'browser-a', null, 2000, 1000);
+  assert.deepEqual(upgraded.passkeys.takeChallenge('c3', 'authenticate', 'browser-a', 1500), { email: null });
+  assert.equal(upgraded.passkeys.takeChallenge('c3', 'authenticate', 'browser-a', 1500), undefined, 'spent');
+  upgraded.passkeys.putChallenge('c4', 'authenticate', 'browser-a', null, 2000, 1000);
+  assert.equal(upgraded.passkeys.takeChallenge('c4', 'authenticate', 'browser-a', 2000), undefined, 'expired');
+  upgraded.close();
 });
