@@ -114,11 +114,17 @@ test('navigations redirect to sign-in (Accept or Sec-Fetch-Mode); API and XHR ge
 
 test('/.porthole/ is never forwarded, even signed in and however it is spelled', async () => {
   const before = gate.origin.received.length;
-  for (const path of ['/.porthole/nope', '/.porthole/static/x.css', '/%2eporthole/login', '/%2Eporthole/x', '/.PORTHOLE/login', '/.porthole']) {
+  const passkeyPaths = ['/.porthole/passkeys', '/.porthole/passkeys/offer', '/.porthole/assets/webauthn.js', '/%2eporthole/passkeys', '/.PORTHOLE/passkeys/signin/options'];
+  for (const path of ['/.porthole/nope', '/.porthole/static/x.css', '/%2eporthole/login', '/%2Eporthole/x', '/.PORTHOLE/login', '/.porthole', ...passkeyPaths]) {
     const res = await gate.request('GET', path, { headers: html, jar: signedIn });
     assert.ok([200, 303, 404].includes(res.status), `${path}: ${res.status}`);
   }
   assert.equal((await gate.request('DELETE', '/.porthole/login', { jar: signedIn })).status, 405);
+  // The passkey endpoints answer (or refuse) themselves; a JSON POST without a token is a CSRF refusal, not a pass.
+  for (const path of ['/.porthole/passkeys/signin/verify', '/.porthole/passkeys/register/options', '/%2eporthole/passkeys/signin/verify']) {
+    const res = await gate.request('POST', path, { jar: signedIn, body: '{}', headers: { 'content-type': 'application/json', accept: 'application/json' } });
+    assert.ok([403, 404].includes(res.status), `${path}: ${res.status}`);
+  }
   assert.equal(gate.origin.received.length, before);
 });
 
