@@ -24,6 +24,7 @@ import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
+import { receiveRule, watchProgress, type ProgressRule } from '../listener/deadlines.js';
 import type { Logger } from '../log.js';
 import { clientBucket } from '../share/limits.js';
 import type { AuditEventType, PasskeyRecord, Store } from '../store/store.js';
@@ -99,9 +100,10 @@ export interface PasskeyGate {
   manageLink(locale: Locale): string;
 }
 
-type JsonResult = { ok: true; value: Record<string, unknown> } | { ok: false; reason: 'too-large' | 'bad-type' | 'bad-json' | 'aborted' };
+type JsonResult = { ok: true; value: Record<string, unknown> } | { ok: false; reason: 'too-large' | 'bad-type' | 'bad-json' | 'aborted' | 'too-slow' };
 
-function readJson(req: http.IncomingMessage): Promise<JsonResult> {
+/** Like readForm: small, and at the rate of a request head, since anyone can post to the sign-in endpoints. */
+function readJson(req: http.IncomingMessage, rule: ProgressRule): Promise<JsonResult> {
   return new Promise((resolve) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json') return resolve({ ok: false, reason: 'bad-type' });
@@ -109,12 +111,18 @@ function readJson(req: http.IncomingMessage): Promise<JsonResult> {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const stopWatch = watchProgress(rule, () => size, () => finish({ ok: false, reason: 'too-slow' }));
     const finish = (result: JsonResult) => {
-      if (!done) (done = true), resolve(result);
+      if (done) return;
+      done = true;
+      stopWatch();
+      if (!result.ok) req.pause();
+      resolve(result);
     };
     req.on('data', (chunk: Buffer) => {
+      if (done) return;
       size += chunk.length;
-      if (size > MAX_JSON_BYTES) return req.pause(), finish({ ok: false, reason: 'too-large' });
+      if (size > MAX_JSON_BYTES) return finish({ ok: false, reason: 'too-large' });
       chunks.push(chunk);
     });
     req.on('end', () => {
@@ -201,10 +209,11 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
 
   /** Reads the JSON body and applies the CSRF check; answers the request itself and returns null when it fails. */
   async function acceptJson(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<Record<string, unknown> | null> {
-    const body = await readJson(req);
+    const body = await readJson(req, receiveRule(config.proxy.headersTimeout));
     if (!body.ok) {
       if (body.reason === 'aborted') return null;
-      if (body.reason === 'too-large') refuse(req, res, { kind: 'too-large', limitBytes: MAX_JSON_BYTES }, 'private');
+      if (body.reason === 'too-slow') refuse(req, res, { kind: 'too-slow' }, 'private');
+      else if (body.reason === 'too-large') refuse(req, res, { kind: 'too-large', limitBytes: MAX_JSON_BYTES }, 'private');
       else refuse(req, res, { kind: 'bad-request', reason: 'Expected a JSON object.' }, 'private');
       return null;
     }
@@ -378,9 +387,10 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
   }
 
   async function remove(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) {
-    const form = await readForm(req, res);
+    const form = await readForm(req, res, receiveRule(config.proxy.headersTimeout));
     if (!form.ok) {
       if (form.reason === 'aborted') return;
+      if (form.reason === 'too-slow') return refuse(req, res, { kind: 'too-slow' }, 'private');
       return refuse(req, res, form.reason === 'too-large' ? { kind: 'too-large', limitBytes: 4096 } : { kind: 'bad-request', reason: 'Expected a form submission.' }, 'private');
     }
     const failure = csrf.check(req, ctx, field(form.fields, 'csrf', 128));
