@@ -211,12 +211,16 @@ interface Row {
   homeCpuPerGB: number;
   gwRss: number;
   homeRss: number;
+  /** RSS of each end once connected, before any traffic (a connector spends most of its life like this). */
+  gwIdle: number;
+  homeIdle: number;
 }
 
 async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row> {
   const p = await make(env);
   try {
     const size = env.name === 'loopback' ? 1024 * MiB : 512 * MiB;
+    const idle = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     await download(p, 16 * MiB); // warm-up: connections, JIT, TCP windows
     const before = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     const down1 = await timed(() => download(p, size));
@@ -240,6 +244,8 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
       homeCpuPerGB: (after.home.cpu - before.home.cpu) / gb,
       gwRss: end.gw.rssMiB,
       homeRss: end.home.rssMiB,
+      gwIdle: idle.gw.nowMiB,
+      homeIdle: idle.home.nowMiB,
     };
   } finally {
     await p.stop();
@@ -250,11 +256,11 @@ const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
 
 function print(rows: Row[]): void {
-  const header = '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home |';
+  const header = '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home | idle RSS MiB gateway / home |';
   const lines = [header, header.replace(/[^|]+/g, '---')];
   for (const r of rows) {
     lines.push(
-      `| ${r.env} | ${r.path} | ${f0(r.down1)} | ${f0(r.up1)} | ${f0(r.down8)} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f0(r.newConnRps)} | ${f2(r.newConnP99)} | ${r.gwRss ? f2(r.gwCpuPerGB) : '-'} | ${r.homeRss ? f2(r.homeCpuPerGB) : '-'} | ${r.gwRss ? f0(r.gwRss) : '-'} / ${r.homeRss ? f0(r.homeRss) : '-'} |`,
+      `| ${r.env} | ${r.path} | ${f0(r.down1)} | ${f0(r.up1)} | ${f0(r.down8)} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f0(r.newConnRps)} | ${f2(r.newConnP99)} | ${r.gwRss ? f2(r.gwCpuPerGB) : '-'} | ${r.homeRss ? f2(r.homeCpuPerGB) : '-'} | ${r.gwRss ? f0(r.gwRss) : '-'} / ${r.homeRss ? f0(r.homeRss) : '-'} | ${r.gwRss ? f0(r.gwIdle) : '-'} / ${r.homeRss ? f0(r.homeIdle) : '-'} |`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n\n');
