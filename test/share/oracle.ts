@@ -100,10 +100,13 @@ export function judge(method: string, url: string): OracleVerdict {
   const shape = ORACLE.find((s) => s.path.test(path));
   if (!shape) return { ok: false, reason: 'no allowed shape has this path' };
   if (!shape.methods.includes(method)) return { ok: false, reason: `${method} is not allowed on ${shape.id}` };
-  const pairs = query === '' ? [] : query.split('&').map((p) => {
-    const eq = p.indexOf('=');
-    return eq < 0 ? { name: p, value: '' } : { name: p.slice(0, eq), value: p.slice(eq + 1) };
-  });
+  const pairs =
+    query === ''
+      ? []
+      : query.split('&').map((p) => {
+          const eq = p.indexOf('=');
+          return eq < 0 ? { name: p, value: '' } : { name: p.slice(0, eq), value: p.slice(eq + 1) };
+        });
   if (shape.query === 'page') {
     for (const { name } of pairs) {
       const seen = decodedName(name);

@@ -12,7 +12,17 @@ import { STATIC_FILES } from './oracle.js';
 function describe(r: Rule): string {
   const params = r.params === undefined ? '' : `params=${r.params === 'page' ? 'page' : `[${r.params.join(',')}]`}`;
   const body = r.body ? `body=${r.body.type}${r.body.maxBytes ? `:${r.body.maxBytes}` : ''}` : '';
-  return [r.id, r.methods.join('|'), r.path, `link=${r.link}`, r.password ? `password=${r.password}` : '', params, body, r.when ? `when=${r.when.join(',')}` : '', r.special ? `special=${r.special}` : '']
+  return [
+    r.id,
+    r.methods.join('|'),
+    r.path,
+    `link=${r.link}`,
+    r.password ? `password=${r.password}` : '',
+    params,
+    body,
+    r.when ? `when=${r.when.join(',')}` : '',
+    r.special ? `special=${r.special}` : '',
+  ]
     .filter(Boolean)
     .join(' ');
 }
@@ -49,7 +59,8 @@ const PINNED_PLACEHOLDERS = {
   key: '[A-Za-z0-9_-]{67}|[0-9a-fA-F]{100}',
   slug: '[^/]{1,600}',
   appfile: '(?:[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,127}/){0,6}[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,127}',
-  static: 'custom.css|favicon.ico|favicon-(?:16|32|48|96|144).png|apple-icon-180.png|manifest.json|manifest-icon-(?:192|512).maskable.png|feature-panel.png|light_skeleton.png|dark_skeleton.png',
+  static:
+    'custom.css|favicon.ico|favicon-(?:16|32|48|96|144).png|apple-icon-180.png|manifest.json|manifest-icon-(?:192|512).maskable.png|feature-panel.png|light_skeleton.png|dark_skeleton.png',
   session: '[A-Za-z0-9_-]{1,64}',
   variant: '[0-9]{1,2}',
   segment: '[A-Za-z0-9_-]{1,64}.(?:m4s|mp4|ts)',
