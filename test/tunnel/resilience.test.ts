@@ -220,7 +220,11 @@ test('connector killed mid-upload 20 times: the client never sees success, the o
         (r) => `status ${r.status}`,
         (err: Error) => `error ${err.message}`,
       );
-      await origin.uploadProgress(id, 1024 * 1024);
+      // The upload must have reached the origin before the cut; an answer before that is a failure, not a hang.
+      await Promise.race([
+        origin.uploadProgress(id, 1024 * 1024),
+        reply.then((outcome) => Promise.reject(new Error(`upload ${i} ended before reaching the origin: ${outcome}`))),
+      ]);
       const gone = new Promise((resolve) => g.hub.once('disconnected', resolve));
       await c.kill('SIGKILL');
       await gone;
