@@ -11,6 +11,10 @@ import path from 'node:path';
 import { freePort, start, usage, waitForPort } from './tunnel/procs.js';
 
 const MiB = 1024 * 1024;
+// Both tunnel ends run the compiled build under plain node, as in production; PORTHOLE_BENCH_DIST points at
+// another build (a checkout of the code before a change) for before/after figures from the same harness.
+const dist = process.env.PORTHOLE_BENCH_DIST ?? path.join(import.meta.dirname, '..', 'dist');
+const compiledCli = path.join(dist, 'src', 'cli', 'main.js');
 const tsx = (file: string) => [process.execPath, '--import', 'tsx', path.join(import.meta.dirname, file)];
 const args = process.argv.slice(2);
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -71,11 +75,14 @@ async function rawPipePath(env: Env): Promise<Path> {
 }
 
 async function tunnelPath(env: Env): Promise<Path> {
-  const gateway = start([...tsx('tunnel/gateway-main.ts'), '127.0.0.1']);
+  const gateway = start([process.execPath, path.join(import.meta.dirname, 'tunnel', 'gateway-main.mjs'), '127.0.0.1'], { PORTHOLE_BENCH_DIST: dist });
   const ready = (await gateway.next((m) => 'token' in m)) as { port: number; tlsPort: number; token: string };
   const link = await env.link(ready.tlsPort);
-  const connector = start([...tsx('tunnel/connector-main.ts'), ready.token, `http://127.0.0.1:${env.originPort}`, `127.0.0.1:${link.port}`]);
-  await connector.next((m) => m.connected === true);
+  // The home end as people run it: `porthole connect` from the compiled build (npm run bench:tunnel builds it).
+  const connector = start(
+    [process.execPath, compiledCli, 'connect', '--origin', `http://127.0.0.1:${env.originPort}`, '--gateway', `127.0.0.1:${link.port}`, '--name', 'bench'],
+    { PORTHOLE_TUNNEL_TOKEN: ready.token },
+  );
   await gateway.next((m) => m.connected === true);
   return {
     name: 'porthole tunnel',
@@ -279,6 +286,7 @@ function print(rows: Row[]): void {
 }
 
 async function main(): Promise<void> {
+  if (!fs.existsSync(compiledCli)) throw new Error('no compiled build: run `npm run build` first (npm run bench:tunnel does)');
   const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
   process.stdout.write(`machine: ${os.availableParallelism()} cores (nproc), ${cpu}, node ${process.version}\n\n`);
   const paths: Array<[string, (env: Env) => Promise<Path>]> = [

@@ -11,8 +11,8 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-export function start(argv: string[]): Proc {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+export function start(argv: string[], env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   const messages: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
