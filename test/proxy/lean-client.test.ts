@@ -137,10 +137,16 @@ test('a reused keep-alive socket that dies as the next GET goes out: the GET is 
     served.add(socket);
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   } });
-  assert.equal((await request(proxy.port, { path: '/stale' })).status, 200);
-  const again = await request(proxy.port, { path: '/stale' });
-  assert.equal(again.status, 200);
-  assert.equal(again.body.toString(), 'ok');
+  // A proxy of its own, so its pool holds exactly the one socket the first GET opened.
+  const fresh = await startHarness({ originUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` });
+  try {
+    assert.equal((await request(fresh.port, { path: '/stale' })).status, 200);
+    const again = await request(fresh.port, { path: '/stale' });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.toString(), 'ok');
+  } finally {
+    await fresh.close();
+  }
   // First GET; the second on the reused socket (dropped by the origin); the same GET once more on another.
   assert.deepEqual(requestsSeen, ['GET /stale', 'GET /stale', 'GET /stale']);
 });
