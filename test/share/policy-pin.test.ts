@@ -32,6 +32,7 @@ const PINNED_ROWS = [
   'slug-page GET|HEAD /s/{slug}(/photos/{uuid})?/? link=path password=exempt params=page',
   'web-app GET|HEAD /_app/{appfile} link=none params=page',
   'static GET|HEAD /({static}) link=none params=page',
+  'service-worker GET|HEAD /service-worker.js link=none params=[]',
   'robots GET|HEAD /robots.txt link=none params=page special=robots',
   'root GET|HEAD / link=none params=page special=root',
   'email-link GET|HEAD /(albums|photos)/{uuid} link=none params=page special=to-private-host',
