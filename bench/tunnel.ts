@@ -11,6 +11,10 @@ import path from 'node:path';
 import { freePort, start, usage, waitForPort } from './tunnel/procs.js';
 
 const MiB = 1024 * 1024;
+// Both tunnel ends run the compiled build under plain node, as in production; PORTHOLE_BENCH_DIST points at
+// another build (a checkout of the code before a change) for before/after figures from the same harness.
+const dist = process.env.PORTHOLE_BENCH_DIST ?? path.join(import.meta.dirname, '..', 'dist');
+const compiledCli = path.join(dist, 'src', 'cli', 'main.js');
 const tsx = (file: string) => [process.execPath, '--import', 'tsx', path.join(import.meta.dirname, file)];
 const args = process.argv.slice(2);
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -71,11 +75,14 @@ async function rawPipePath(env: Env): Promise<Path> {
 }
 
 async function tunnelPath(env: Env): Promise<Path> {
-  const gateway = start([...tsx('tunnel/gateway-main.ts'), '127.0.0.1']);
+  const gateway = start([process.execPath, path.join(import.meta.dirname, 'tunnel', 'gateway-main.mjs'), '127.0.0.1'], { PORTHOLE_BENCH_DIST: dist });
   const ready = (await gateway.next((m) => 'token' in m)) as { port: number; tlsPort: number; token: string };
   const link = await env.link(ready.tlsPort);
-  const connector = start([...tsx('tunnel/connector-main.ts'), ready.token, `http://127.0.0.1:${env.originPort}`, `127.0.0.1:${link.port}`]);
-  await connector.next((m) => m.connected === true);
+  // The home end as people run it: `porthole connect` from the compiled build (npm run bench:tunnel builds it).
+  const connector = start(
+    [process.execPath, compiledCli, 'connect', '--origin', `http://127.0.0.1:${env.originPort}`, '--gateway', `127.0.0.1:${link.port}`, '--name', 'bench'],
+    { PORTHOLE_TUNNEL_TOKEN: ready.token },
+  );
   await gateway.next((m) => m.connected === true);
   return {
     name: 'porthole tunnel',
@@ -211,12 +218,16 @@ interface Row {
   homeCpuPerGB: number;
   gwRss: number;
   homeRss: number;
+  /** RSS of each end once connected, before any traffic (a connector spends most of its life like this). */
+  gwIdle: number;
+  homeIdle: number;
 }
 
 async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row> {
   const p = await make(env);
   try {
     const size = env.name === 'loopback' ? 1024 * MiB : 512 * MiB;
+    const idle = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     await download(p, 16 * MiB); // warm-up: connections, JIT, TCP windows
     const before = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     const down1 = await timed(() => download(p, size));
@@ -240,6 +251,8 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
       homeCpuPerGB: (after.home.cpu - before.home.cpu) / gb,
       gwRss: end.gw.rssMiB,
       homeRss: end.home.rssMiB,
+      gwIdle: idle.gw.nowMiB,
+      homeIdle: idle.home.nowMiB,
     };
   } finally {
     await p.stop();
@@ -250,11 +263,11 @@ const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
 
 function print(rows: Row[]): void {
-  const header = '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home |';
+  const header = '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home | idle RSS MiB gateway / home |';
   const lines = [header, header.replace(/[^|]+/g, '---')];
   for (const r of rows) {
     lines.push(
-      `| ${r.env} | ${r.path} | ${f0(r.down1)} | ${f0(r.up1)} | ${f0(r.down8)} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f0(r.newConnRps)} | ${f2(r.newConnP99)} | ${r.gwRss ? f2(r.gwCpuPerGB) : '-'} | ${r.homeRss ? f2(r.homeCpuPerGB) : '-'} | ${r.gwRss ? f0(r.gwRss) : '-'} / ${r.homeRss ? f0(r.homeRss) : '-'} |`,
+      `| ${r.env} | ${r.path} | ${f0(r.down1)} | ${f0(r.up1)} | ${f0(r.down8)} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f0(r.newConnRps)} | ${f2(r.newConnP99)} | ${r.gwRss ? f2(r.gwCpuPerGB) : '-'} | ${r.homeRss ? f2(r.homeCpuPerGB) : '-'} | ${r.gwRss ? f0(r.gwRss) : '-'} / ${r.homeRss ? f0(r.homeRss) : '-'} | ${r.gwRss ? f0(r.gwIdle) : '-'} / ${r.homeRss ? f0(r.homeIdle) : '-'} |`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n\n');
@@ -273,6 +286,7 @@ function print(rows: Row[]): void {
 }
 
 async function main(): Promise<void> {
+  if (!fs.existsSync(compiledCli)) throw new Error('no compiled build: run `npm run build` first (npm run bench:tunnel does)');
   const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
   process.stdout.write(`machine: ${os.availableParallelism()} cores (nproc), ${cpu}, node ${process.version}\n\n`);
   const paths: Array<[string, (env: Env) => Promise<Path>]> = [

@@ -22,7 +22,8 @@ import { planReload, type ReloadPlan } from './config/reload.js';
 import { LiveAllowlist } from './gate/email.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
-import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate } from './tunnel/index.js';
+import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate, type TunnelHub } from './tunnel/index.js';
+import type { GatewayTunnelTuning } from './tunnel/gateway-tunnel.js';
 import { acmeNamesFor, createAcme, hstsHeader, httpPortHandlers, withHsts, type AcmeManager, type AcmeTuning, type LiveCertificates } from './tls/index.js';
 import { startHealth, type HealthServer } from './health/index.js';
 
@@ -49,6 +50,8 @@ export interface Gateway {
   readonly acme?: AcmeManager;
   /** The liveness/readiness listener when health is set. */
   readonly health?: HealthServer;
+  /** The tunnel's hub when tunnel.enabled (its connectors and their status). */
+  readonly tunnel?: TunnelHub;
   /** Applies what can change live from a freshly loaded config (gate.allow) and names what needs a restart. */
   reload(next: ResolvedConfig): ReloadPlan;
   close(): Promise<void>;
@@ -60,6 +63,8 @@ export interface GatewayOverrides {
   now?: () => number;
   /** CA pacing and backoff for ACME (tests shorten them). */
   acme?: AcmeTuning;
+  /** Test-only: shorter tunnel keepalive and revocation intervals, a tunnel logger of the test's own. */
+  tunnel?: GatewayTunnelTuning;
 }
 
 function listen(server: net.Server, port: number, address: string): Promise<number> {
@@ -74,6 +79,7 @@ function listen(server: net.Server, port: number, address: string): Promise<numb
 
 interface HttpsSide {
   origin?: Origin;
+  hub?: TunnelHub;
   port: number;
   certificate: GatewayCertificate;
   acme?: AcmeManager;
@@ -92,6 +98,7 @@ async function startHttps(
   browsers: () => http.Server | undefined,
   admitConnection: (socket: net.Socket) => boolean,
   acmeTuning?: AcmeTuning,
+  tunnelTuning?: GatewayTunnelTuning,
 ): Promise<HttpsSide> {
   const toBrowsers = (socket: tls.TLSSocket) => {
     const server = browsers();
@@ -120,8 +127,9 @@ async function startHttps(
       logger: logger.child({ part: 'tunnel' }),
       audit: store.audit,
       live,
+      tuning: tunnelTuning,
     });
-    return { origin: tunnel.origin, port: tunnel.httpsPort, certificate: tunnel.certificate, acme, server: tunnel.tlsServer, close: () => tunnel.close() };
+    return { origin: tunnel.origin, hub: tunnel.hub, port: tunnel.httpsPort, certificate: tunnel.certificate, acme, server: tunnel.tlsServer, close: () => tunnel.close() };
   }
   const certificate = await loadGatewayCertificate({ dataDir: config.dataDir, certFile: config.tls?.certFile, keyFile: config.tls?.keyFile, hostnames });
   // Without the tunnel nobody may speak its protocol here.
@@ -143,7 +151,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     onRefused: (bucket) => connectionRefusals.note('too many open connections', bucket),
   });
   const admit = (socket: net.Socket) => connections.admit(socket);
-  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme);
+  const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme, overrides.tunnel);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
   const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now };
   let running = config;
@@ -194,6 +202,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     server,
     httpPort,
     https: https && { port: https.port, certificate: https.certificate, server: https.server },
+    tunnel: https?.hub,
     acme,
     health,
     reload(next) {

@@ -11,8 +11,8 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-export function start(argv: string[]): Proc {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+export function start(argv: string[], env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   const messages: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -69,10 +69,11 @@ function descendants(root: number): number[] {
   return out;
 }
 
-/** CPU seconds (user+sys) and summed peak RSS (MiB) of the processes and all their descendants. */
-export function usage(roots: number[]): { cpu: number; rssMiB: number } {
+/** CPU seconds (user+sys), summed peak RSS and current RSS (MiB) of the processes and all their descendants. */
+export function usage(roots: number[]): { cpu: number; rssMiB: number; nowMiB: number } {
   let ticks = 0;
   let hwmKiB = 0;
+  let rssKiB = 0;
   for (const pid of roots.flatMap(descendants)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -80,11 +81,12 @@ export function usage(roots: number[]): { cpu: number; rssMiB: number } {
       ticks += Number(f[11]) + Number(f[12]);
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       hwmKiB += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      rssKiB += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     } catch {
       // gone meanwhile
     }
   }
-  return { cpu: ticks / 100, rssMiB: hwmKiB / 1024 };
+  return { cpu: ticks / 100, rssMiB: hwmKiB / 1024, nowMiB: rssKiB / 1024 };
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {

@@ -178,10 +178,10 @@ export function nextSteps(a: InitAnswers, file: string): string {
   steps.push(`  ${n++}. Check:  porthole doctor --config ${f}`);
   if (a.mode === 'tunnel') {
     steps.push(`  ${n++}. Start:  porthole serve --config ${f}`);
-    steps.push(`  ${n++}. Tunnel: porthole tunnel token create --config ${f}`);
+    steps.push(`  ${n}. Tunnel: porthole tunnel token create --config ${f}`);
     steps.push(`            then at home, next to Immich: porthole connect --token <token> --origin ${a.origin}`);
   } else {
-    steps.push(`  ${n++}. Start:  porthole serve --config ${f}   (behind a TLS proxy for https; see README)`);
+    steps.push(`  ${n}. Start:  porthole serve --config ${f}   (behind a TLS proxy for https; see README)`);
   }
   return steps.join('\n') + '\n';
 }

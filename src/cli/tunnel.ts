@@ -1,10 +1,17 @@
 // Attaches the tunnel's commands to the CLI: `porthole connect` (home side, no config file) and
 // `porthole tunnel token|status` (gateway side, reading porthole.yaml for the data dir and certificate).
+// The gateway side is loaded only when one of its commands runs: `porthole connect` runs on a small box next to
+// Immich and should not carry the gateway, SQLite or certificate code in memory.
 import type { Command } from 'commander';
-import { loadGatewayCertificate, openTunnelTokenStore, registerConnectCommand, registerTunnelCommands, statusFilePath, type TunnelCliContext } from '../tunnel/index.js';
-import { loadConfigOrExit } from './serve.js';
+import { registerConnectCommand, registerTunnelCommands, type TunnelCliContext } from '../tunnel/cli.js';
 
 async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
+  const [{ loadConfigOrExit }, { loadGatewayCertificate }, { openTunnelTokenStore }, { statusFilePath }] = await Promise.all([
+    import('./serve.js'),
+    import('../tunnel/tls-listener.js'),
+    import('../tunnel/gateway-tunnel.js'),
+    import('../tunnel/status.js'),
+  ]);
   const config = loadConfigOrExit(configFile);
   const certificate = await loadGatewayCertificate({
     dataDir: config.dataDir,

@@ -115,7 +115,7 @@ function readSecret(ref: SecretRef, keyPath: string, env: NodeJS.ProcessEnv, bas
   try {
     value = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {
-    throw new Error(`${keyPath}: cannot read secret file ${file} (${(error as NodeJS.ErrnoException).code})`);
+    throw new Error(`${keyPath}: cannot read secret file ${file} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
   }
   if (!value) throw new Error(`${keyPath}: secret file ${file} is empty`);
   return value;

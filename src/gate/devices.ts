@@ -52,7 +52,6 @@ export function normalizeDeviceName(input: unknown): string {
   const name = input.trim();
   if (name.length === 0) throw new DeviceInputError('the device name is empty; give it a name, e.g. --name "Alice\'s phone"');
   if ([...name].length > DEVICE_NAME_MAX) throw new DeviceInputError(`the device name is too long (${[...name].length} characters, at most ${DEVICE_NAME_MAX})`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) throw new DeviceInputError('the device name must be one line of text without control characters');
   return name;
 }

@@ -37,7 +37,6 @@ export function normaliseRoutePath(target: string): string {
   const segments: string[] = [];
   for (const raw of path.split('/')) {
     const semicolon = raw.indexOf(';');
-    // eslint-disable-next-line no-control-regex
     const segment = (semicolon === -1 ? raw : raw.slice(0, semicolon)).replace(/^[\s\u0000]+|[\s\u0000]+$/g, '');
     if (segment === '' || segment === '.') continue;
     if (segment === '..') segments.pop();

@@ -105,7 +105,7 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
         });
         res.on('error', (e) => reject(new OriginLookupError(e.message)));
         res.on('end', () => {
-          let body: unknown = null;
+          let body: unknown;
           try {
             body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
           } catch {

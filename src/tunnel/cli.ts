@@ -5,7 +5,6 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runConnector, TokenRefusedError } from './connector.js';
 import type { TunnelLogger } from './hub.js';
 import { formatStatus, readStatusFile } from './status.js';
-import { formatFingerprint } from './tls-listener.js';
 import { encodeToken, normalizeFingerprint, parseGatewayAddress } from './token.js';
 import { createTunnelToken, type TunnelTokenStore } from './token-store.js';
 
@@ -49,6 +48,8 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
     .option('-g, --gateway <host:port>', 'address connectors dial (the HTTPS port of this gateway)')
     .option('--fingerprint <sha256>', 'pin this certificate fingerprint instead of the gateway\'s own')
     .action(async (opts: { config: string; name: string; gateway?: string; fingerprint?: string }) => {
+      // Loaded here, not at the top: `porthole connect` shares this module and should not carry the certificate code.
+      const { formatFingerprint } = await import('./tls-listener.js');
       await withContext(load, opts.config, (ctx) => {
         const gateway = opts.gateway ?? ctx.gatewayAddress;
         if (!gateway) throw new InvalidArgumentError('say where connectors reach this gateway: --gateway host:port');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type tls from 'node:tls';
 import Database from 'better-sqlite3';
 import type { Origin } from '../origin/origin.js';
-import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelLogger } from './hub.js';
+import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelHubOptions, type TunnelLogger } from './hub.js';
 import { statusFilePath } from './status.js';
 import { createGatewayTlsServer, loadGatewayCertificate, type GatewayCertificate, type GatewayTlsServerOptions } from './tls-listener.js';
 import { sqliteTunnelTokenStore, storeTokenVerifier, type TunnelTokenStore } from './token-store.js';
@@ -42,9 +42,13 @@ export interface GatewayTunnelOptions {
   admitConnection?: (socket: net.Socket) => boolean;
   logger?: TunnelLogger;
   audit?: TunnelAudit;
+  /** Tests: shorter keepalive and revocation intervals, a logger of their own; production keeps the defaults. */
+  tuning?: GatewayTunnelTuning;
   /** Per-name certificates swapped live (ACME); see createGatewayTlsServer. */
   live?: GatewayTlsServerOptions['live'];
 }
+
+export type GatewayTunnelTuning = Pick<TunnelHubOptions, 'keepalive' | 'revocationCheckMs' | 'statusIntervalMs' | 'logger'>;
 
 export interface GatewayTunnel {
   hub: TunnelHub;
@@ -69,6 +73,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     logger: options.logger,
     audit: options.audit,
     statusFile: statusFilePath(options.dataDir),
+    ...options.tuning,
   });
   const tlsServer = createGatewayTlsServer({
     certificate,

@@ -8,10 +8,12 @@ export const TUNNEL_ALPN = 'porthole-tunnel/1';
 const MiB = 1024 * 1024;
 
 // Default HTTP/2 windows (64 KiB per stream and per connection) cap a stream at about window/RTT, roughly
-// 2 MB/s at 20 ms. These let one stream fill a fast long-distance link while still bounding what the
-// peer may push at us before we read it (stream window per stream, session window in total).
+// 2 MB/s at 20 ms. The stream window lets one stream fill a fast long-distance link; the session window is the
+// budget all streams share, so what a peer may push at us before we read it stays at 8 MiB per direction
+// however many streams are open (it was 32 MiB, four streams' worth, and the gateway's memory grew with it).
+// Eight streams still get 8 MiB / RTT together, well above what one link carries.
 export const STREAM_WINDOW = 8 * MiB;
-export const SESSION_WINDOW = 32 * MiB;
+export const SESSION_WINDOW = 8 * MiB;
 export const MAX_FRAME_SIZE = 256 * 1024;
 
 /** Settings both peers announce. */

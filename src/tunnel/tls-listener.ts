@@ -63,7 +63,7 @@ function readPem(file: string, what: string): string {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`tls: cannot read ${what} ${file}: ${(err as Error).message}`);
+    throw new Error(`tls: cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
   }
   if (!text.includes('-----BEGIN')) throw new Error(`tls: ${file} is not a PEM ${what}`);
   return text;

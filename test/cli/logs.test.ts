@@ -86,7 +86,6 @@ test('on a pseudo-terminal serve writes readable lines; log.format: json keeps J
     });
   const pretty = await onTerminal(await writeConfig('tty.yaml'));
   assert.equal(pretty.code, 0, pretty.transcript);
-  // eslint-disable-next-line no-control-regex
   const plain = pretty.transcript.replace(/\x1b\[[0-9;]*m/g, '');
   assert.match(plain, /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] INFO: listening/m);
   assert.match(plain, /WARN: Immich cannot be reached \(ECONNREFUSED\)/);

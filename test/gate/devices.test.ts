@@ -41,7 +41,8 @@ function shape(res: Response): unknown {
 
 async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
   let value = await probe();
-  for (let i = 0; i < 60 && !done(value); i++) {
+  // Polled (another process has no event to wait on); the bound is generous for a loaded machine.
+  for (let i = 0; i < 400 && !done(value); i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
     value = await probe();
   }

@@ -3,7 +3,6 @@
 // forwarded, share links sent to the share host, and Porthole's cookies never reaching Immich.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import http from 'node:http';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { safeReturnTo } from '../../src/gate/return-to.js';

@@ -126,7 +126,7 @@ export async function startTestSmtp(): Promise<TestSmtp> {
     count: (to) => forAddress(to).length,
     next(to, after = forAddress(to).length) {
       return new Promise((resolve, reject) => {
-        const guard = setTimeout(() => (waiters.delete(check), reject(new Error(`no mail to ${to} arrived`))), 10_000);
+        const guard = setTimeout(() => (waiters.delete(check), reject(new Error(`no mail to ${to} arrived`))), 30_000);
         const check = () => {
           const list = forAddress(to);
           if (list.length > after) {
@@ -192,6 +192,16 @@ export interface TestGate {
   pendingCode(jar: CookieJar): CodeRecord | undefined;
   /** The whole flow for an allowed address: returns the jar holding the session. */
   signIn(email: string, jar?: CookieJar): Promise<CookieJar>;
+  /** Recipients of every mail the gate handed to its mailer, in order, at the moment it did. */
+  readonly mailsHandedOver: readonly string[];
+  /**
+   * Resolves once the gate has done the after-response work of the n-th code request for `email` (counted from
+   * the gate's start): the code is stored and, for an allowed address, the mail handed to the mailer. The event
+   * to wait on before checking that no mail went out, instead of sleeping.
+   */
+  codeHandled(email: string, nth: number): Promise<void>;
+  /** How many code requests for `email` the gate has finished handling so far. */
+  codesHandled(email: string): number;
   close(): Promise<void>;
 }
 
@@ -225,7 +235,39 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
     ...rest,
   }, 'test config');
   const clock = { now: Date.now() };
-  const gateway = await startGateway(config, createSmtpMailer(config.mail, silentLogger), options.logger ?? silentLogger, { now: () => clock.now });
+  const smtpMailer = createSmtpMailer(config.mail, silentLogger);
+  const mailsHandedOver: string[] = [];
+  const mailer = {
+    send(mail: Parameters<typeof smtpMailer.send>[0]) {
+      mailsHandedOver.push(mail.to);
+      return smtpMailer.send(mail);
+    },
+    close: () => smtpMailer.close(),
+  };
+  const gateway = await startGateway(config, mailer, options.logger ?? silentLogger, { now: () => clock.now });
+  // The gate stores each code (allowed address or not) right before deciding whether to mail it.
+  const codesStored: string[] = [];
+  const codeWaiters = new Set<() => void>();
+  const codes = gateway.deps.store.codes;
+  const put = codes.put.bind(codes);
+  codes.put = (record) => {
+    put(record);
+    codesStored.push(record.email);
+    for (const wake of [...codeWaiters]) wake();
+  };
+  const codesHandled = (email: string) => codesStored.filter((e) => e === email).length;
+  const codeHandled = (email: string, nth: number) =>
+    new Promise<void>((resolve, reject) => {
+      const guard = setTimeout(() => (codeWaiters.delete(check), reject(new Error(`the gate never handled code request ${nth} for ${email}`))), 30_000);
+      const check = () => {
+        if (codesHandled(email) < nth) return;
+        clearTimeout(guard);
+        codeWaiters.delete(check);
+        resolve();
+      };
+      codeWaiters.add(check);
+      check();
+    });
   const port = gateway.httpPort;
   const host = `${PRIVATE_HOST}:${port}`;
 
@@ -287,6 +329,9 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
   return {
     port,
     gateway,
+    mailsHandedOver,
+    codeHandled,
+    codesHandled,
     pendingJar,
     pendingCode,
     origin,

@@ -6,7 +6,9 @@ import net from 'node:net';
 import { startHarness, rawExchange, request, statusOf, HOST, type Harness } from '../proxy/harness.js';
 import { startTestOrigin, type SeenRequest, type TestOrigin } from '../proxy/test-origin.js';
 
-const IDLE = 800;
+// Long enough that a loaded machine (2 shared cores) never stretches a 'moving' pause past it: the pauses
+// below are a sixth of it, and the tests still run well past one idle period in total.
+const IDLE = 3000;
 let origin: TestOrigin;
 let proxy: Harness;
 
@@ -46,8 +48,8 @@ test('slowloris: a client sending one header byte per second is cut off', async 
 
 test('idle, not total: an upload that keeps moving for longer than the idle timeout passes', async () => {
   const pieces = 8;
-  // 8 pauses of a third of the idle timeout: well over the timeout in total, never idle for that long.
-  const total = await trickleUpload(pieces, IDLE / 3);
+  // 8 pauses of a sixth of the idle timeout: over the timeout in total, never idle for that long.
+  const total = await trickleUpload(pieces, IDLE / 6);
   assert.equal(total.status, 200);
   assert.equal(total.seen.bodyBytes, pieces);
   assert.equal(total.seen.complete, true);
@@ -64,7 +66,7 @@ async function trickleUpload(bytes: number, every: number): Promise<{ status: nu
 }
 
 test('idle, not total: a download that keeps moving for longer than the idle timeout passes', async () => {
-  const res = await request(proxy.port, { path: `/dribble?every=${IDLE / 4}&count=12` });
+  const res = await request(proxy.port, { path: `/dribble?every=${IDLE / 6}&count=12` });
   assert.equal(res.status, 200);
   assert.equal(res.body.toString(), '.'.repeat(12));
 });

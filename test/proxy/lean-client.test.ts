@@ -114,7 +114,7 @@ test('bytes after a complete answer are never taken as the next answer', async (
   assert.equal((await request(proxy.port, { path: '/next' })).body.toString(), 'next');
 });
 
-test('a keep-alive socket the origin closed meanwhile is not used for the next GET', async () => {
+test('a keep-alive socket the origin closed while idle is not used for the next GET', async () => {
   reset({ '/then-close': (socket) => {
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     // The origin drops the idle connection without a hint, just as the proxy might reuse it.
@@ -125,6 +125,30 @@ test('a keep-alive socket the origin closed meanwhile is not used for the next G
   const again = await request(proxy.port, { path: '/then-close' });
   assert.equal(again.status, 200);
   assert.equal(again.body.toString(), 'ok');
+});
+
+test('a reused keep-alive socket that dies as the next GET goes out: the GET is sent once more and answered', async () => {
+  // The race the retry exists for: the pool hands out a socket the origin is closing at that moment. Here the
+  // origin closes any connection that already served /stale as soon as the next request arrives on it, so the
+  // second GET is certain to meet a stale socket (the test above may find the close before reusing).
+  const served = new WeakSet<net.Socket>();
+  reset({ '/stale': (socket) => {
+    if (served.has(socket)) return void socket.destroy();
+    served.add(socket);
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  } });
+  // A proxy of its own, so its pool holds exactly the one socket the first GET opened.
+  const fresh = await startHarness({ originUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` });
+  try {
+    assert.equal((await request(fresh.port, { path: '/stale' })).status, 200);
+    const again = await request(fresh.port, { path: '/stale' });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.toString(), 'ok');
+  } finally {
+    await fresh.close();
+  }
+  // First GET; the second on the reused socket (dropped by the origin); the same GET once more on another.
+  assert.deepEqual(requestsSeen, ['GET /stale', 'GET /stale', 'GET /stale']);
 });
 
 test('a DELETE is not resent when its connection dies without an answer', async () => {

@@ -151,7 +151,15 @@ export function generateCorpus(seed: number, count: number, links: CorpusLinks):
     ]);
   };
   const out: AttackRequest[] = [];
-  for (let n = 0; n < count; n++) {
+  // Every forbidden path once, well formed, with a valid open link's key and each plausible method: a policy
+  // row that opened any of them would let these through (and the oracle would see them at the origin).
+  for (const path of forbidden) {
+    for (const method of ['GET', 'POST', 'PUT', 'DELETE']) {
+      const body = method === 'GET' || method === 'DELETE' ? undefined : `{"albumIds":["${album}"],"assetIds":["${asset}"],"withExif":true}`;
+      out.push({ method, target: `${path}?key=${links.open}`, headers: body ? { 'content-type': 'application/json' } : {}, body });
+    }
+  }
+  while (out.length < count) {
     if (r() < 0.3) {
       const { method, target } = legit();
       const headers = headerSets();

@@ -16,7 +16,7 @@ import { parseTarget } from '../../src/share/normalise.js';
 export const PRIVATE_HOST = 'photos.localhost';
 export const SHARE_HOST = 'share.localhost';
 /** Marks requests a test sent straight to the origin, so the recorder check can tell them from Porthole's. */
-const DIRECT_MARK = 'x-test-direct-to-origin';
+export const DIRECT_MARK = 'x-test-direct-to-origin';
 
 export interface Reply {
   status: number;

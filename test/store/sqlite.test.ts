@@ -67,7 +67,7 @@ test('revision: moves on local revocations and on writes by another connection',
   assert.equal(cli.sessions.revokeAll().length, 1);
   cli.close();
   let seen = afterLocal;
-  for (let i = 0; i < 40 && seen === afterLocal; i++) {
+  for (let i = 0; i < 800 && seen === afterLocal; i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
     seen = store.sessions.revision();
   }
@@ -166,7 +166,7 @@ test('devices revision: moves on local revocations and on writes by another conn
   assert.equal(cli.devices.revokeAll(3).length, 1);
   cli.close();
   let seen = afterLocal;
-  for (let i = 0; i < 40 && seen === afterLocal; i++) {
+  for (let i = 0; i < 800 && seen === afterLocal; i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
     seen = store.devices.revision();
   }

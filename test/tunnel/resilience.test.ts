@@ -1,16 +1,15 @@
-// Resilience through a real tunnel: gateway restart, revoked token, wrong gateway certificate, dead link
-// found by keepalive, several connectors with one killed, and a connector killed mid-upload 20 times.
+// Resilience through a real tunnel and the real gateway (gate, proxy, origin pool over tunnel streams): gateway
+// restart, revoked token, wrong gateway certificate, dead link found by keepalive, several connectors with one
+// killed, and a connector killed mid-upload 20 times.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startOrigin, patternStream, type TestOrigin } from './fixtures/origin.js';
-import { startGateway, tempDir } from './fixtures/gateway.js';
+import { signedIn, startGateway, tempDir, type TestGateway } from './fixtures/gateway.js';
 import { spawnConnector } from './fixtures/connector-process.js';
-import { request } from './fixtures/client.js';
 import { startFreezeProxy } from './fixtures/freeze-proxy.js';
-import { createTunnelToken, sqliteTunnelTokenStore } from '../../src/tunnel/token-store.js';
+import { createTunnelToken } from '../../src/tunnel/token-store.js';
+import { openTunnelTokenStore } from '../../src/tunnel/gateway-tunnel.js';
 import { encodeToken } from '../../src/tunnel/token.js';
 
 let origin: TestOrigin;
@@ -26,10 +25,11 @@ test('after a gateway restart the connector comes back by itself', async () => {
   let g = await startGateway({ dataDir: d.dir });
   const tlsPort = g.tlsPort;
   const httpPort = g.httpPort;
+  const headers = g.headers;
   const c = spawnConnector({ token: g.newToken().token, origin: origin.url.href });
   try {
     await c.waitFor('connected');
-    assert.equal((await request(httpPort, '/hello')).status, 200);
+    assert.equal((await g.request('/hello')).status, 200);
     await g.close();
     await c.waitFor('disconnected');
     g = await startGateway({ dataDir: d.dir, tlsPort, httpPort });
@@ -38,7 +38,9 @@ test('after a gateway restart the connector comes back by itself', async () => {
     await g.waitForConnectors(1);
     // Informational only (timing is the bench's business): the backoff cap is what bounds this.
     process.stdout.write(`# reconnected ${Date.now() - restartedAt} ms after the gateway came back\n`);
-    assert.equal((await request(httpPort, '/hello')).status, 200);
+    assert.equal(g.httpPort, httpPort);
+    // The session lives in the store on disk, so the first session's cookie still works after the restart.
+    assert.equal((await g.request('/hello', { headers })).status, 200);
   } finally {
     await c.kill();
     await g.close();
@@ -56,13 +58,13 @@ test('revoking a token (from another process) drops its live connector and refus
     await c.waitFor('connected');
     await g.waitForConnectors(1);
     // The CLI revokes through its own database connection, as `porthole tunnel token revoke` would.
-    const cliDb = new Database(path.join(d.dir, 'tunnel-test.db'));
-    assert.equal(sqliteTunnelTokenStore(cliDb).revoke(id, Date.now()), true);
-    cliDb.close();
+    const cli = openTunnelTokenStore(d.dir);
+    assert.equal(cli.store.revoke(id, Date.now()), true);
+    cli.close();
     await c.waitFor('refused');
     assert.equal(await c.exited, 3);
     assert.equal(g.hub.status().connectors.length, 0);
-    assert.equal((await request(g.httpPort, '/hello')).status, 502);
+    assert.equal((await g.request('/hello')).status, 503);
 
     again = spawnConnector({ token, origin: origin.url.href });
     await again.waitFor('refused');
@@ -122,7 +124,7 @@ test('keepalive pings find a link that died silently, and the connector reconnec
     await c.waitFor('disconnected');
     const second = await c.waitFor('connected', 2);
     assert.notEqual(second.detail, first.detail);
-    assert.equal((await request(g.httpPort, '/hello')).status, 200);
+    assert.equal((await g.request('/hello')).status, 200);
   } finally {
     await c.kill();
     await proxy.close();
@@ -131,12 +133,12 @@ test('keepalive pings find a link that died silently, and the connector reconnec
   }
 });
 
-function startDownload(port: number, size: number): { firstByte: Promise<http.IncomingMessage>; result: Promise<number> } {
+function startDownload(g: TestGateway, size: number): { firstByte: Promise<http.IncomingMessage>; result: Promise<number> } {
   let res!: (r: http.IncomingMessage) => void;
   const firstByte = new Promise<http.IncomingMessage>((r) => (res = r));
   const result = new Promise<number>((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: `/download?size=${size}`, headers: { host: 'photos.localhost' }, agent: false }, (r) => {
+      .get(signedIn(g, `/download?size=${size}`), (r) => {
         let n = 0;
         r.once('data', (chunk: Buffer) => {
           n += chunk.length;
@@ -164,9 +166,9 @@ test('two connectors: killing one fails only its in-flight stream and new reques
     await b.waitFor('connected');
     await g.waitForConnectors(2);
     const size = 64 * 1024 * 1024;
-    const d1 = startDownload(g.httpPort, size);
+    const d1 = startDownload(g, size);
     const r1 = await d1.firstByte;
-    const d2 = startDownload(g.httpPort, size);
+    const d2 = startDownload(g, size);
     const r2 = await d2.firstByte;
     // Least-loaded spreading put one download on each connector.
     assert.deepEqual(g.hub.status().connectors.map((c) => c.openStreams).sort(), [1, 1]);
@@ -179,7 +181,7 @@ test('two connectors: killing one fails only its in-flight stream and new reques
     const ok = outcomes.filter((o) => o.status === 'fulfilled');
     assert.equal(ok.length, 1, 'exactly the stream on the killed connector failed');
     assert.equal((ok[0] as PromiseFulfilledResult<number>).value, size);
-    const replies = await Promise.all(Array.from({ length: 20 }, () => request(g.httpPort, '/hello')));
+    const replies = await Promise.all(Array.from({ length: 20 }, () => g.request('/hello')));
     assert.deepEqual(replies.map((r) => r.status), Array(20).fill(200));
     assert.equal(g.hub.status().connectors[0]?.name, 'b');
   } finally {
@@ -210,7 +212,7 @@ test('connector killed mid-upload 20 times: the client never sees success, the o
         if (sent >= 8 * 1024 * 1024) await killed;
       });
       const chunked = i % 2 === 1;
-      const reply = request(g.httpPort, `/upload?id=${id}`, {
+      const reply = g.request(`/upload?id=${id}`, {
         method: 'POST',
         body,
         headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': size },
@@ -218,7 +220,11 @@ test('connector killed mid-upload 20 times: the client never sees success, the o
         (r) => `status ${r.status}`,
         (err: Error) => `error ${err.message}`,
       );
-      await origin.uploadProgress(id, 1024 * 1024);
+      // The upload must have reached the origin before the cut; an answer before that is a failure, not a hang.
+      await Promise.race([
+        origin.uploadProgress(id, 1024 * 1024),
+        reply.then((outcome) => Promise.reject(new Error(`upload ${i} ended before reaching the origin: ${outcome}`))),
+      ]);
       const gone = new Promise((resolve) => g.hub.once('disconnected', resolve));
       await c.kill('SIGKILL');
       await gone;

@@ -1,5 +1,6 @@
-// Requests, WebSockets, error propagation, half-close and status through a real tunnel: an in-process
-// gateway, a connector in its own process and a small origin, all on loopback.
+// Requests, WebSockets, error propagation, half-close and status through a real tunnel: the real gateway
+// in-process (gate, proxy and origin pool over tunnel streams), a connector in its own process and a small
+// origin, all on loopback.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -10,7 +11,6 @@ import WebSocket from 'ws';
 import { startOrigin, type TestOrigin } from './fixtures/origin.js';
 import { startGateway, tempDir, type TestGateway } from './fixtures/gateway.js';
 import { spawnConnector, type ConnectorProcess } from './fixtures/connector-process.js';
-import { request } from './fixtures/client.js';
 import { readStatusFile } from '../../src/tunnel/status.js';
 
 let origin: TestOrigin;
@@ -38,9 +38,9 @@ test('offline origin reports tunnel-offline before any connector, then null', as
   const g = await startGateway({ dataDir: d.dir });
   try {
     assert.deepEqual(g.hub.origin.unavailable(), { kind: 'tunnel-offline', since: null });
-    const reply = await request(g.httpPort, '/hello');
-    assert.equal(reply.status, 502);
-    assert.match(reply.body.toString(), /ETUNNELOFFLINE/);
+    const reply = await g.request('/hello', { headers: { accept: 'text/html' } });
+    assert.equal(reply.status, 503);
+    assert.match(reply.body.toString(), /home connector is offline/);
   } finally {
     await g.close();
     d.remove();
@@ -49,11 +49,11 @@ test('offline origin reports tunnel-offline before any connector, then null', as
 });
 
 test('GET and POST go through the tunnel to the configured origin', async () => {
-  const hello = await request(gateway.httpPort, '/hello');
+  const hello = await gateway.request('/hello');
   assert.equal(hello.status, 200);
   assert.equal(hello.body.toString(), 'hello GET photos.localhost');
   const payload = Buffer.from('x'.repeat(300_000));
-  const echo = await request(gateway.httpPort, '/echo', { method: 'POST', body: payload });
+  const echo = await gateway.request('/echo', { method: 'POST', body: payload });
   assert.equal(echo.status, 200);
   assert.ok(echo.body.equals(payload));
 });
@@ -61,7 +61,7 @@ test('GET and POST go through the tunnel to the configured origin', async () => 
 test('many concurrent keep-alive requests all succeed', async () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   try {
-    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => request(gateway.httpPort, `/small?n=${i * 10}`, { agent })));
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => gateway.request(`/small?n=${i * 10}`, { agent })));
     replies.forEach((r, i) => {
       assert.equal(r.status, 200);
       assert.equal(r.body.length, i * 10);
@@ -96,7 +96,7 @@ test('the connector dials only its configured origin, whatever address the gatew
 });
 
 test('WebSocket upgrade passes through the tunnel', async () => {
-  const ws = new WebSocket(`ws://127.0.0.1:${gateway.httpPort}/ws`, { headers: { host: 'photos.localhost' } });
+  const ws = new WebSocket(`ws://127.0.0.1:${gateway.httpPort}/ws`, { headers: gateway.headers });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   const received: string[] = [];
   const done = new Promise<void>((resolve) =>
@@ -155,9 +155,10 @@ test('an unreachable origin fails the request with the connector\'s error code',
   const c = spawnConnector({ token: g.newToken().token, origin: `http://127.0.0.1:${port}` });
   try {
     await g.waitForConnectors(1);
-    const reply = await request(g.httpPort, '/hello');
+    const reply = await g.request('/hello');
     assert.equal(reply.status, 502);
-    assert.match(reply.body.toString(), /ECONNREFUSED/);
+    // The connector's ECONNREFUSED, carried back over the tunnel, is what names the cause.
+    assert.match(reply.body.toString(), /refused the connection/);
   } finally {
     await c.kill();
     await g.close();
@@ -168,7 +169,7 @@ test('an unreachable origin fails the request with the connector\'s error code',
 test('browsers on the TLS port get HTTP/1.1 from the HTTP server, not the tunnel', async () => {
   const reply = await new Promise<{ status: number; body: string; alpn: string | false | null }>((resolve, reject) => {
     const req = https.get(
-      { host: '127.0.0.1', port: gateway.tlsPort, path: '/hello', headers: { host: 'photos.localhost' }, ca: gateway.certificate.cert, servername: 'localhost', ALPNProtocols: ['h2', 'http/1.1'] } as https.RequestOptions,
+      { host: '127.0.0.1', port: gateway.tlsPort, path: '/hello', headers: gateway.headers, ca: gateway.certificate.cert, servername: 'photos.localhost', ALPNProtocols: ['h2', 'http/1.1'] } as https.RequestOptions,
       (res) => {
         const alpn = (res.socket as import('node:tls').TLSSocket).alpnProtocol;
         let body = '';
@@ -184,7 +185,7 @@ test('browsers on the TLS port get HTTP/1.1 from the HTTP server, not the tunnel
 });
 
 test('status names each connector with id, address, streams and bytes, and is written for the CLI', async () => {
-  await request(gateway.httpPort, '/hello');
+  await gateway.request('/hello');
   const live = gateway.hub.status();
   assert.equal(live.connectors.length, 1);
   const c = live.connectors[0]!;

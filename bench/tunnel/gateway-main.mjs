@@ -1,15 +1,21 @@
-// Bench gateway: the real hub and TLS listener, plus a TCP port whose every connection becomes one tunnel
-// stream (the same shape as `ssh -R`), so the transport itself is what is compared. Bench-only.
+// Bench gateway: the real hub and TLS listener from the compiled build (as `porthole serve` runs them: plain
+// node, no TypeScript loader), plus a TCP port whose every connection becomes one tunnel stream (the same shape
+// as `ssh -R`), so the transport itself is what is compared. PORTHOLE_BENCH_DIST picks another build (for
+// before/after runs). Bench-only.
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { createGatewayTlsServer, loadGatewayCertificate } from '../../src/tunnel/tls-listener.js';
-import { createTunnelHub } from '../../src/tunnel/hub.js';
-import { createTunnelToken, sqliteTunnelTokenStore, storeTokenVerifier } from '../../src/tunnel/token-store.js';
-import { encodeToken } from '../../src/tunnel/token.js';
-import { corkingPipe } from '../../src/proxy/cork-pipe.js';
+
+const dist = process.env.PORTHOLE_BENCH_DIST ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist');
+const load = (module) => import(pathToFileURL(path.join(dist, 'src', module)).href);
+const { createGatewayTlsServer, loadGatewayCertificate } = await load('tunnel/tls-listener.js');
+const { createTunnelHub } = await load('tunnel/hub.js');
+const { createTunnelToken, sqliteTunnelTokenStore, storeTokenVerifier } = await load('tunnel/token-store.js');
+const { encodeToken } = await load('tunnel/token.js');
+const { corkingPipe } = await load('proxy/cork-pipe.js');
 
 const tlsHost = process.argv[2] ?? '127.0.0.1';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-gw-'));
@@ -17,7 +23,7 @@ const certificate = await loadGatewayCertificate({ dataDir, hostnames: ['localho
 const tokens = sqliteTunnelTokenStore(new Database(':memory:'));
 const hub = createTunnelHub({ verifier: storeTokenVerifier(tokens), target: { protocol: 'http:', hostname: 'origin', port: 80 } });
 const tlsServer = createGatewayTlsServer({ certificate, onTunnelSocket: (s) => hub.handleSecureSocket(s), onHttpSocket: (s) => s.destroy() });
-await new Promise<void>((r) => tlsServer.listen(0, tlsHost, r));
+await new Promise((r) => tlsServer.listen(0, tlsHost, r));
 const forward = net.createServer((client) => {
   client.setNoDelay(true);
   const upstream = hub.origin.agent.createConnection({}, () => {});
@@ -29,13 +35,13 @@ const forward = net.createServer((client) => {
   upstream.on('error', () => client.destroy());
   client.on('close', () => upstream.destroy());
 });
-await new Promise<void>((r) => forward.listen(0, '127.0.0.1', r));
+await new Promise((r) => forward.listen(0, '127.0.0.1', r));
 const { id, secret } = createTunnelToken(tokens, 'bench');
-const tlsPort = (tlsServer.address() as net.AddressInfo).port;
+const tlsPort = tlsServer.address().port;
 process.stdout.write(
   JSON.stringify({
     tlsPort,
-    port: (forward.address() as net.AddressInfo).port,
+    port: forward.address().port,
     token: encodeToken({ id, secret, gateway: `${tlsHost}:${tlsPort}`, fingerprint: certificate.fingerprint }),
   }) + '\n',
 );
