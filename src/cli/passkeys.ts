@@ -51,9 +51,15 @@ export function passkeysCommand(): Command {
       const store = openStoreForCli(options.config);
       try {
         const list = store.passkeys.list(email);
-        process.stdout.write(options.json
-          ? `${JSON.stringify(list.map(({ publicKey: _, credentialId: __, ...rest }) => ({ ...rest, state: allowed(rest.email) ? 'active' : 'suspended' })), null, 2)}\n`
-          : formatPasskeys(list, allowed));
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify(
+                list.map(({ publicKey: _, credentialId: __, ...rest }) => ({ ...rest, state: allowed(rest.email) ? 'active' : 'suspended' })),
+                null,
+                2,
+              )}\n`
+            : formatPasskeys(list, allowed),
+        );
       } finally {
         store.close();
       }

@@ -58,8 +58,21 @@ function browserBundle(): Buffer {
 /** A label for a new passkey from the browser's User-Agent ("Chrome on Android"); people can tell them apart. */
 export function passkeyNameFrom(userAgent: string | undefined): string {
   const ua = userAgent ?? '';
-  const platform = /iPhone/.test(ua) ? 'iPhone' : /iPad/.test(ua) ? 'iPad' : /Android/.test(ua) ? 'Android' : /CrOS/.test(ua) ? 'ChromeOS'
-    : /Mac OS X|Macintosh/.test(ua) ? 'Mac' : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : '';
+  const platform = /iPhone/.test(ua)
+    ? 'iPhone'
+    : /iPad/.test(ua)
+      ? 'iPad'
+      : /Android/.test(ua)
+        ? 'Android'
+        : /CrOS/.test(ua)
+          ? 'ChromeOS'
+          : /Mac OS X|Macintosh/.test(ua)
+            ? 'Mac'
+            : /Windows/.test(ua)
+              ? 'Windows'
+              : /Linux/.test(ua)
+                ? 'Linux'
+                : '';
   const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : '';
   if (browser && platform) return `${browser} on ${platform}`;
   return browser || platform || 'Passkey';
@@ -111,7 +124,11 @@ function readJson(req: http.IncomingMessage, rule: ProgressRule): Promise<JsonRe
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const stopWatch = watchProgress(rule, () => size, () => finish({ ok: false, reason: 'too-slow' }));
+    const stopWatch = watchProgress(
+      rule,
+      () => size,
+      () => finish({ ok: false, reason: 'too-slow' }),
+    );
     const finish = (result: JsonResult) => {
       if (done) return;
       done = true;
@@ -172,7 +189,11 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
 
   const expectedOrigin = (req: http.IncomingMessage, ctx: RequestContext) => publicOrigin(config, rpID, ctx, req.socket.localPort);
   /** Ceremonies are bound to the browser that started them through its CSRF cookie (never stored as is). */
-  const binding = (req: http.IncomingMessage) => crypto.createHash('sha256').update(`passkey\n${readCookie(req.headers.cookie, names.csrf) ?? ''}`).digest('hex');
+  const binding = (req: http.IncomingMessage) =>
+    crypto
+      .createHash('sha256')
+      .update(`passkey\n${readCookie(req.headers.cookie, names.csrf) ?? ''}`)
+      .digest('hex');
 
   function page(req: http.IncomingMessage, res: http.ServerResponse, status: number, build: (csrfToken: string, locale: Locale) => GatePage) {
     const locale = pickLocale(req.headers['accept-language']);
@@ -190,7 +211,12 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
 
   function json(res: http.ServerResponse, status: number, body: unknown, cookies: string[] = []) {
     const text = JSON.stringify(body);
-    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    };
     if (cookies.length) headers['set-cookie'] = cookies;
     res.writeHead(status, headers);
     res.end(text);
@@ -253,7 +279,8 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     if (!session) return refuse(req, res, { kind: 'unauthenticated' }, 'private');
     if (await overLimit(req, res, ctx, limiters.options, 'passkey options per IP')) return;
     const existing = store.passkeys.list(session.email);
-    if (existing.length >= MAX_PASSKEYS_PER_ADDRESS) return refuse(req, res, { kind: 'bad-request', reason: `At most ${MAX_PASSKEYS_PER_ADDRESS} passkeys per address; remove one first.` }, 'private');
+    if (existing.length >= MAX_PASSKEYS_PER_ADDRESS)
+      return refuse(req, res, { kind: 'bad-request', reason: `At most ${MAX_PASSKEYS_PER_ADDRESS} passkeys per address; remove one first.` }, 'private');
     const options = await generateRegistrationOptions({
       rpName: config.hosts.private,
       rpID,

@@ -24,18 +24,28 @@ before(async () => {
   gate = await startTestGate();
   base = `http://${PRIVATE_HOST}:${gate.port}`;
   configFile = path.join(gate.dataDir, 'cli.yaml');
-  fs.writeFileSync(configFile, [
-    'hosts: { private: photos.localhost }',
-    'origin: { url: "http://127.0.0.1:9" }',
-    'gate: { allow: ["alice@example.com", "*@family.example"] }',
-    'mail: { from: "p@example.com", transport: console }',
-    `dataDir: ${JSON.stringify(gate.dataDir)}`,
-  ].join('\n'));
+  fs.writeFileSync(
+    configFile,
+    [
+      'hosts: { private: photos.localhost }',
+      'origin: { url: "http://127.0.0.1:9" }',
+      'gate: { allow: ["alice@example.com", "*@family.example"] }',
+      'mail: { from: "p@example.com", transport: console }',
+      `dataDir: ${JSON.stringify(gate.dataDir)}`,
+    ].join('\n'),
+  );
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1`,
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1`,
     ],
   });
 });
@@ -76,8 +86,7 @@ async function newDevice(locale = 'en-US', { autofill = false } = {}): Promise<D
   return { context, page, cdp, authenticatorId };
 }
 
-const credentialsOn = async (device: Device) =>
-  (await device.cdp.send('WebAuthn.getCredentials', { authenticatorId: device.authenticatorId })).credentials;
+const credentialsOn = async (device: Device) => (await device.cdp.send('WebAuthn.getCredentials', { authenticatorId: device.authenticatorId })).credentials;
 
 async function signInWithCode(page: Page, email: string, next = '/photos') {
   await page.goto(`${base}${next}`);
@@ -171,7 +180,7 @@ test('where the browser offers passkeys in the email field (autofill), picking i
   await erin.context.close();
 });
 
-test('another device (its own authenticator) cannot use the first one\'s passkey', async () => {
+test("another device (its own authenticator) cannot use the first one's passkey", async () => {
   const owner = await newDevice();
   await signInWithCode(owner.page, 'bob@family.example');
   await owner.page.getByRole('button', { name: 'Create a passkey' }).click();

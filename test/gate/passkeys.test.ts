@@ -13,8 +13,17 @@ import { CookieJar, startTestGate, PRIVATE_HOST, type TestGate } from './harness
 const b64u = (bytes: Uint8Array | Buffer) => Buffer.from(bytes).toString('base64url');
 const sha256 = (data: Uint8Array | string) => crypto.createHash('sha256').update(data).digest();
 
-interface CreationOptions { challenge: string; rp: { id: string }; user: { id: string; name: string }; authenticatorSelection: { residentKey: string; userVerification: string } }
-interface RequestOptions { challenge: string; rpId: string; userVerification: string }
+interface CreationOptions {
+  challenge: string;
+  rp: { id: string };
+  user: { id: string; name: string };
+  authenticatorSelection: { residentKey: string; userVerification: string };
+}
+interface RequestOptions {
+  challenge: string;
+  rpId: string;
+  userVerification: string;
+}
 
 /**
  * Just enough of an authenticator: one P-256 credential, user verification always "done", and a signature
@@ -29,7 +38,15 @@ class SoftAuthenticator {
 
   private coseKey(): Uint8Array {
     const jwk = this.keys.publicKey.export({ format: 'jwk' });
-    return isoCBOR.encode(new Map<number, number | Uint8Array>([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(jwk.x!, 'base64url')], [-3, Buffer.from(jwk.y!, 'base64url')]]));
+    return isoCBOR.encode(
+      new Map<number, number | Uint8Array>([
+        [1, 2],
+        [3, -7],
+        [-1, 1],
+        [-2, Buffer.from(jwk.x!, 'base64url')],
+        [-3, Buffer.from(jwk.y!, 'base64url')],
+      ]),
+    );
   }
 
   private authData(rpId: string, flags: number, extra: Uint8Array = new Uint8Array()): Buffer {
@@ -44,7 +61,13 @@ class SoftAuthenticator {
     idLength.writeUInt16BE(this.credentialId.length);
     const attested = Buffer.concat([Buffer.alloc(16), idLength, this.credentialId, this.coseKey()]);
     const authData = this.authData(options.rp.id, 0x01 | 0x04 | 0x40, attested);
-    const attestationObject = isoCBOR.encode(new Map<string, unknown>([['fmt', 'none'], ['attStmt', new Map()], ['authData', new Uint8Array(authData)]]) as never);
+    const attestationObject = isoCBOR.encode(
+      new Map<string, unknown>([
+        ['fmt', 'none'],
+        ['attStmt', new Map()],
+        ['authData', new Uint8Array(authData)],
+      ]) as never,
+    );
     const clientDataJSON = JSON.stringify({ type: 'webauthn.create', challenge: options.challenge, origin, crossOrigin: false });
     return {
       id: b64u(this.credentialId),
@@ -73,7 +96,9 @@ class SoftAuthenticator {
 let gate: TestGate;
 let origin: string;
 before(async () => {
-  gate = await startTestGate({ gate: { allow: ['alice@example.com', '*@family.example'], rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000 } } });
+  gate = await startTestGate({
+    gate: { allow: ['alice@example.com', '*@family.example'], rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000 } },
+  });
   origin = `http://${gate.host}`;
 });
 after(() => gate?.close());
@@ -145,24 +170,24 @@ test('registration: random user handle, discoverable preferred, verification req
 });
 
 for (const counting of [true, false]) {
-test(`a replayed assertion is refused, with its own challenge or a fresh one (${counting ? 'counting authenticator' : 'counter always 0'})`, async () => {
-  const email = counting ? 'bob@family.example' : 'bea@family.example';
-  const { authenticator } = await enrol(email, new SoftAuthenticator(counting));
-  const { jar, csrf, options } = await signInOptions();
-  const captured = { csrf, response: authenticator.assert(options, origin) };
-  assert.equal((await postJson(PASSKEY_PATHS.signInVerify, captured, jar)).status, 200);
-  const sessionsBefore = gate.gateway.deps.store.sessions.list(gate.clock.now).length;
+  test(`a replayed assertion is refused, with its own challenge or a fresh one (${counting ? 'counting authenticator' : 'counter always 0'})`, async () => {
+    const email = counting ? 'bob@family.example' : 'bea@family.example';
+    const { authenticator } = await enrol(email, new SoftAuthenticator(counting));
+    const { jar, csrf, options } = await signInOptions();
+    const captured = { csrf, response: authenticator.assert(options, origin) };
+    assert.equal((await postJson(PASSKEY_PATHS.signInVerify, captured, jar)).status, 200);
+    const sessionsBefore = gate.gateway.deps.store.sessions.list(gate.clock.now).length;
 
-  const replayed = await postJson(PASSKEY_PATHS.signInVerify, captured, jar);
-  assert.equal(replayed.status, 401);
-  assert.equal(replayed.headers['set-cookie'], undefined);
-  // From another browser that asked for a challenge of its own: the captured one names the old challenge.
-  const attacker = await signInOptions();
-  const elsewhere = await postJson(PASSKEY_PATHS.signInVerify, { csrf: attacker.csrf, response: captured.response }, attacker.jar);
-  assert.equal(elsewhere.status, 401);
-  assert.equal(gate.gateway.deps.store.sessions.list(gate.clock.now).length, sessionsBefore, 'no session was made');
-  assert.match(refusals()[0]!.detail ?? '', /challenge unknown, used, expired or from another browser/);
-});
+    const replayed = await postJson(PASSKEY_PATHS.signInVerify, captured, jar);
+    assert.equal(replayed.status, 401);
+    assert.equal(replayed.headers['set-cookie'], undefined);
+    // From another browser that asked for a challenge of its own: the captured one names the old challenge.
+    const attacker = await signInOptions();
+    const elsewhere = await postJson(PASSKEY_PATHS.signInVerify, { csrf: attacker.csrf, response: captured.response }, attacker.jar);
+    assert.equal(elsewhere.status, 401);
+    assert.equal(gate.gateway.deps.store.sessions.list(gate.clock.now).length, sessionsBefore, 'no session was made');
+    assert.match(refusals()[0]!.detail ?? '', /challenge unknown, used, expired or from another browser/);
+  });
 }
 
 test('an assertion made for another origin or another relying party is refused', async () => {
@@ -179,7 +204,10 @@ test('an assertion made for another origin or another relying party is refused',
     assert.equal((await ping(jar)).status, 401, what);
   }
   const details = refusals('carol@family.example').map((e) => e.detail ?? '');
-  assert.ok(details.some((d) => /origin/i.test(d)), details.join('\n'));
+  assert.ok(
+    details.some((d) => /origin/i.test(d)),
+    details.join('\n'),
+  );
   // The same authenticator on the right origin still works: the refusals were about the assertions.
   const { jar, csrf, options } = await signInOptions();
   assert.equal((await postJson(PASSKEY_PATHS.signInVerify, { csrf, response: authenticator.assert(options, origin) }, jar)).status, 200);
@@ -221,18 +249,30 @@ test('passkey endpoints need the CSRF token and a same-origin request; registrat
     assert.equal((await postJson(path, { csrf: 'f'.repeat(64) }, jar)).status, 403, `${path} wrong token`);
     assert.equal((await postJson(path, { csrf }, jar, { 'sec-fetch-site': 'cross-site' })).status, 403, `${path} cross-site`);
     assert.equal((await postJson(path, { csrf }, jar, { origin: 'http://evil.example' })).status, 403, `${path} other origin`);
-    const form = await gate.request('POST', path, { jar, body: `csrf=${csrf}`, headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin' } });
+    const form = await gate.request('POST', path, {
+      jar,
+      body: `csrf=${csrf}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin' },
+    });
     assert.equal(form.status, 400, `${path} as a form`);
   }
   assert.equal((await postJson(PASSKEY_PATHS.registerOptions, { csrf }, jar)).status, 401, 'no session, no registration');
-  const removal = await gate.request('POST', PASSKEY_PATHS.remove, { jar, body: 'id=0123456789abcdef', headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin' } });
+  const removal = await gate.request('POST', PASSKEY_PATHS.remove, {
+    jar,
+    body: 'id=0123456789abcdef',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin' },
+  });
   assert.equal(removal.status, 403);
   // Someone else's passkey id cannot be removed from one's own page.
   const { authenticator } = await enrol('frank@family.example');
   const franks = gate.gateway.deps.store.passkeys.list('frank@family.example')[0]!;
   const alice = await gate.signIn('alice@example.com');
   const aliceCsrf = await pageCsrf(PASSKEY_PATHS.manage, alice);
-  const foreign = await gate.request('POST', PASSKEY_PATHS.remove, { jar: alice, body: `csrf=${aliceCsrf}&id=${franks.id}`, headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin', accept: 'text/html' } });
+  const foreign = await gate.request('POST', PASSKEY_PATHS.remove, {
+    jar: alice,
+    body: `csrf=${aliceCsrf}&id=${franks.id}`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin', accept: 'text/html' },
+  });
   assert.equal(foreign.status, 404);
   assert.equal(gate.gateway.deps.store.passkeys.list('frank@family.example').length, 1);
   assert.ok(authenticator);
