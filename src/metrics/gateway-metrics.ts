@@ -230,7 +230,7 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
       gauge('porthole_tunnel_offline_since_seconds', 'When the last connector went away (Unix time); 0 while connected or if none ever came.', (s) =>
         s.connectors.length === 0 && s.offlineSince ? Date.parse(s.offlineSince) / 1000 : 0,
       );
-      gauge('porthole_tunnel_streams_open', 'Streams (requests to Immich) open through the tunnel now.', (s) => s.connectors.reduce((sum, c) => sum + c.openStreams, 0));
+      gauge('porthole_tunnel_streams_open', 'Tunnel streams open now (each carries one pooled connection to Immich, reused by many requests).', (s) => s.connectors.reduce((sum, c) => sum + c.openStreams, 0));
       const counter = (name: string, help: string, value: () => number) => {
         let seen = 0;
         new client.Counter({
@@ -245,7 +245,7 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
           },
         });
       };
-      counter('porthole_tunnel_streams_total', 'Streams opened through the tunnel (counted at scrapes).', () => totals.streams);
+      counter('porthole_tunnel_streams_total', 'Tunnel streams opened (one per pooled connection to Immich or WebSocket; counted at scrapes).', () => totals.streams);
       counter('porthole_tunnel_received_bytes_total', 'Bytes received from home connectors (TLS records).', () => totals.bytesIn);
       counter('porthole_tunnel_sent_bytes_total', 'Bytes sent to home connectors (TLS records).', () => totals.bytesOut);
     },
