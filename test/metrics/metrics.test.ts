@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { createGatewayMetrics, MetricsListenError, startMetricsServer } from '../../src/metrics/index.js';
 import { CookieJar, SHARE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
+import { dashboardMetricNames } from './dashboard.js';
 
 let gate: TestGate;
 before(async () => {
@@ -256,4 +257,11 @@ test('a gateway without metrics.listen opens no metrics port and records nothing
   } finally {
     await plain.close();
   }
+});
+
+test('every metric the Grafana dashboard queries is in the scrape (tunnel ones in tunnel.test.ts)', async () => {
+  const text = await scrapeText();
+  const names = dashboardMetricNames().filter((name) => !name.startsWith('porthole_tunnel_'));
+  assert.ok(names.length >= 10);
+  for (const name of names) assert.match(text, new RegExp(`^${name}(\\{| )`, 'm'), name);
 });

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../../src/tunnel/index.js';
 import { startTestGate, SHARE_HOST, type TestGate } from '../gate/harness.js';
+import { dashboardMetricNames } from './dashboard.js';
 
 let gate: TestGate;
 let connector: ChildProcess | undefined;
@@ -92,6 +93,7 @@ test('connector state, streams and bytes follow the tunnel; no connector name or
   assert.ok(values.porthole_tunnel_streams_open! >= 0 && values.porthole_tunnel_streams_open! <= values.porthole_tunnel_streams_total!);
   assert.ok(values.porthole_tunnel_sent_bytes_total! > up.porthole_tunnel_sent_bytes_total!, 'requests went out through the tunnel');
   assert.ok(values.porthole_tunnel_received_bytes_total! > up.porthole_tunnel_received_bytes_total!, 'answers came back');
+  for (const name of dashboardMetricNames().filter((n) => n.startsWith('porthole_tunnel_'))) assert.ok(name in values, `the dashboard's ${name} is in the scrape`);
   for (const needle of [CONNECTOR_NAME, '127.0.0.1', 'example']) assert.equal(text.includes(needle), false, needle);
 
   connector.kill('SIGKILL');
