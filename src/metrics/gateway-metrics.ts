@@ -105,6 +105,14 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
     registers,
   });
 
+  // Bound children, found by a short key: prom-client hashes a label object on every call, a child does not.
+  const children = new Map<string, { inc(by?: number): void } & { observe?(value: number): void }>();
+  const child = <T extends { inc(by?: number): void } | { observe(value: number): void }>(key: string, make: () => T): T => {
+    let found = children.get(key) as T | undefined;
+    if (!found) children.set(key, (found = make()) as never);
+    return found;
+  };
+
   const roleOf = (req: http.IncomingMessage): HostRole => {
     const name = parseHostHeader(req.headers.host)?.name;
     return name === hosts.private ? 'private' : name !== undefined && name === hosts.share ? 'share' : 'other';
@@ -118,8 +126,8 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
     const s = socket as Socket;
     const before = counted.get(socket) ?? { read: 0, written: 0 };
     const now = { read: s.bytesRead ?? before.read, written: s.bytesWritten ?? before.written };
-    if (now.read > before.read) received.inc({ host }, now.read - before.read);
-    if (now.written > before.written) sent.inc({ host }, now.written - before.written);
+    if (now.read > before.read) child(`in|${host}`, () => received.labels(host)).inc(now.read - before.read);
+    if (now.written > before.written) child(`out|${host}`, () => sent.labels(host)).inc(now.written - before.written);
     counted.set(socket, now);
   };
 
@@ -127,22 +135,19 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
     const started = process.hrtime.bigint();
     const socket = req.socket;
     const host = roleOf(req);
-    let done = false;
     const record = () => {
-      if (done) return;
-      done = true;
       const tag = decisionOf(res);
       const decision = res.writableFinished ? tag.decision : 'aborted';
       const status = res.headersSent ? String(res.statusCode) : 'none';
-      requests.inc({ host, decision, status });
-      duration.observe({ host, decision }, Number(process.hrtime.bigint() - started) / 1e9);
+      child(`r|${host}|${decision}|${status}`, () => requests.labels(host, decision, status)).inc();
+      child(`d|${host}|${decision}`, () => duration.labels(host, decision)).observe(Number(process.hrtime.bigint() - started) / 1e9);
       if (tag.refusal) {
         refusals.inc({ host, reason: tag.refusal });
         if (tag.refusal === 'rate-limited') rateLimited.inc({ host });
       }
       countBytes(socket, host);
     };
-    res.once('finish', record);
+    // 'close' follows 'finish' on a completed answer and also comes alone when the connection drops first.
     res.once('close', record);
   };
 
