@@ -18,7 +18,7 @@ before(async () => {
   gate = await startTestGate({
     metrics: { listen: '127.0.0.1:0' },
     gate: { rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000 } },
-    share: { rateLimits: { passwordAttemptsPerLink: 2, passwordAttemptsPerIp: 1000, unknownLinksPerIp: 1000 } },
+    share: { rateLimits: { passwordFreeFailures: 10, passwordFailuresPerClient: 100, passwordFailuresPerIp: 1000, passwordFailuresPerLink: 2, unknownLinksPerIp: 1000 } },
   });
 });
 after(() => gate.close());
@@ -128,7 +128,7 @@ test('counters move with real traffic: sign-in with a wrong and a right code, sh
   const login = (password: string) => shareGet(`/api/shared-links/login?key=${guarded.key}`, { method: 'POST', body: JSON.stringify({ password }) });
   assert.equal((await login('wrong-1')).status, 401);
   assert.equal((await login('wrong-2')).status, 401);
-  assert.equal((await login('hunter2-secret')).status, 429, 'the link is locked after passwordAttemptsPerLink wrong tries');
+  assert.equal((await login('hunter2-secret')).status, 429, 'the link is locked after passwordFailuresPerLink wrong tries');
 
   // A Host nobody serves.
   assert.equal((await gate.request('GET', '/', { host: 'elsewhere.example' })).status, 421);
