@@ -16,13 +16,14 @@ import type { Mailer } from './mail/mailer.js';
 import { createDirectOrigin } from './origin/direct.js';
 import type { Origin } from './origin/origin.js';
 import { createGate } from './gate/index.js';
+import { createGatewayMetrics, startMetricsServer, type GatewayMetrics } from './metrics/index.js';
 import { createShareHost } from './share/index.js';
 import { keepAuditWithin } from './store/retention.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { LiveAllowlist } from './gate/email.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
-import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate, type TunnelHub } from './tunnel/index.js';
+import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate, type TunnelHub, type TunnelStatus } from './tunnel/index.js';
 import type { GatewayTunnelTuning } from './tunnel/gateway-tunnel.js';
 import { acmeNamesFor, createAcme, hstsHeader, httpPortHandlers, withHsts, type AcmeManager, type AcmeTuning, type LiveCertificates } from './tls/index.js';
 import { startHealth, type HealthServer } from './health/index.js';
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   allowlist: LiveAllowlist;
   /** The gate's clock (code and session expiry); tests inject one so they never sleep. */
   now?: () => number;
+  /** Prometheus metrics, when metrics.listen is set. */
+  metrics?: GatewayMetrics;
 }
 
 export interface Gateway {
@@ -52,6 +55,8 @@ export interface Gateway {
   readonly health?: HealthServer;
   /** The tunnel's hub when tunnel.enabled (its connectors and their status). */
   readonly tunnel?: TunnelHub;
+  /** The port the metrics endpoint bound, when metrics.listen is set. */
+  readonly metricsPort?: number;
   /** Applies what can change live from a freshly loaded config (gate.allow) and names what needs a restart. */
   reload(next: ResolvedConfig): ReloadPlan;
   close(): Promise<void>;
@@ -84,6 +89,7 @@ interface HttpsSide {
   certificate: GatewayCertificate;
   acme?: AcmeManager;
   server: net.Server;
+  tunnelStatus?: () => TunnelStatus;
   close(): Promise<void>;
 }
 
@@ -129,7 +135,16 @@ async function startHttps(
       live,
       tuning: tunnelTuning,
     });
-    return { origin: tunnel.origin, hub: tunnel.hub, port: tunnel.httpsPort, certificate: tunnel.certificate, acme, server: tunnel.tlsServer, close: () => tunnel.close() };
+    return {
+      origin: tunnel.origin,
+      hub: tunnel.hub,
+      port: tunnel.httpsPort,
+      certificate: tunnel.certificate,
+      acme,
+      server: tunnel.tlsServer,
+      tunnelStatus: () => tunnel.hub.status(),
+      close: () => tunnel.close(),
+    };
   }
   const certificate = await loadGatewayCertificate({ dataDir: config.dataDir, certFile: config.tls?.certFile, keyFile: config.tls?.keyFile, hostnames });
   // Without the tunnel nobody may speak its protocol here.
@@ -139,7 +154,11 @@ async function startHttps(
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
-  const store = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now });
+  const metrics = config.metrics.listen ? createGatewayMetrics(config.hosts) : undefined;
+  // First, so a metrics port that is taken stops the start before anything else is opened.
+  const metricsServer = metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
+  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now });
+  const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
   // One count per client across both ports, taken before any TLS work; refusals logged as summaries.
@@ -153,7 +172,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const admit = (socket: net.Socket) => connections.admit(socket);
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme, overrides.tunnel);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
-  const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now };
+  const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now, metrics };
+  if (https?.tunnelStatus) metrics?.watchTunnel(https.tunnelStatus);
   let running = config;
 
   const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
@@ -186,8 +206,9 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     });
   const server = listenerFor('http');
   if (https) httpsListener = listenerFor('https');
+  for (const listener of [server, httpsListener]) if (listener) metrics?.observe(listener);
   const httpPort = await listen(server, config.listen.httpPort, config.listen.address);
-  logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, origin: origin.describe() }, 'listening');
+  logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, metricsPort: metricsServer?.port, origin: origin.describe() }, 'listening');
   // Challenges can be answered only now that both ports are up.
   acme?.start();
   const health = config.health ? await startHealth({ origin, address: config.health.address, port: config.health.port }) : undefined;
@@ -205,6 +226,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     tunnel: https?.hub,
     acme,
     health,
+    metricsPort: metricsServer?.port,
     reload(next) {
       const plan = planReload(running, next);
       if (plan.applied.includes('gate.allow')) deps.allowlist.replace(next.gate.allow);
@@ -219,7 +241,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       await https?.close();
       stopRetention();
       connectionRefusals.close();
-      if (!overrides.store) store.close();
+      await metricsServer?.close();
+      if (!overrides.store) ownStore.close();
       mailer.close();
     },
   };

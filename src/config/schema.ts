@@ -2,6 +2,7 @@
 // Unknown keys are errors everywhere (strict objects), so a typo can never silently switch a protection off.
 import net from 'node:net';
 import { z } from 'zod';
+import { isLoopbackAddress } from '../metrics/loopback.js';
 import { parseDuration, parseSize } from './duration.js';
 
 const duration = z
@@ -50,6 +51,18 @@ const listenAddress = z
   .string()
   .refine((s) => net.isIP(s) !== 0, 'expected an IP address such as 0.0.0.0, 127.0.0.1 or ::');
 const port = z.number().int().min(0).max(65535);
+
+/** "127.0.0.1:9464" or "[::1]:9464": an IP address (not a name, so what is bound is what is read) and a port. */
+const addressAndPort = z.string().transform((value, ctx) => {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(value);
+  const address = match?.[1] ?? match?.[2];
+  const portNumber = Number(match?.[3]);
+  if (!address || net.isIP(address) === 0 || !(portNumber <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: `expected address:port such as 127.0.0.1:9464 or [::1]:9464, got "${value}"` });
+    return z.NEVER;
+  }
+  return { address, port: portNumber };
+});
 
 /** An allowlist entry: a full address, or "*@domain" for a whole domain. */
 const allowEntry = z
@@ -234,6 +247,14 @@ export const configSchema = z
         format: z.enum(['auto', 'pretty', 'json']).default('auto'),
       })
       .prefault({}),
+    /** Prometheus metrics on their own listener; off unless `listen` is set. */
+    metrics: z
+      .strictObject({
+        listen: addressAndPort.optional(),
+        /** The endpoint has no sign-in: any address other than loopback must be allowed explicitly. */
+        allowNonLoopback: z.boolean().default(false),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     if (config.hosts.share && config.hosts.share === config.hosts.private) {
@@ -249,6 +270,9 @@ export const configSchema = z
     }
     if ((config.tls.acme || config.tls.redirectHttp) && config.listen.httpsPort === undefined) {
       ctx.addIssue({ code: 'custom', path: ['listen', 'httpsPort'], message: 'required with tls.acme or tls.redirectHttp: Porthole must serve HTTPS itself' });
+    }
+    if (config.metrics.listen && !config.metrics.allowNonLoopback && !isLoopbackAddress(config.metrics.listen.address)) {
+      ctx.addIssue({ code: 'custom', path: ['metrics', 'listen'], message: 'not a loopback address: the metrics endpoint has no sign-in; use 127.0.0.1 or ::1, or set metrics.allowNonLoopback: true' });
     }
     if (config.mail.transport === 'smtp' && !config.mail.smtp) {
       ctx.addIssue({ code: 'custom', path: ['mail', 'smtp'], message: 'required when mail.transport is smtp' });

@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import { pickLocale, type Locale } from './locale.js';
 import { escapeHtml, PAGE_SECURITY_HEADERS, renderPage, sendPage } from './page.js';
+import { tagRefused } from '../metrics/tags.js';
 
 export type OriginFailureCause = 'name-not-found' | 'connection-refused' | 'timeout' | 'connection-reset' | 'unreachable' | 'other';
 
@@ -270,6 +271,7 @@ function sendPrebuilt(req: http.IncomingMessage, res: http.ServerResponse, face:
 
 /** Ends the response with the refusal. Safe to call whatever the handler already did, unless headers went out. */
 export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, surface: RefusalSurface): void {
+  tagRefused(res, refusal.kind);
   if (res.headersSent) {
     res.destroy();
     return;

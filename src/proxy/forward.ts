@@ -11,6 +11,7 @@ import { refuse, type RefusalSurface } from '../http/refuse.js';
 import type { RequestContext } from '../http/context.js';
 import { buildOriginHeaders } from './headers.js';
 import { leanForward } from './lean-client.js';
+import { tagProxied } from '../metrics/tags.js';
 
 export { buildOriginHeaders } from './headers.js';
 export { forwardUpgrade } from './upgrade.js';
@@ -58,5 +59,6 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, ctx
     return refuse(req, res, { kind: 'too-large', limitBytes: options.maxBodyBytes }, options.surface);
   }
 
+  tagProxied(res);
   leanForward(options.origin.leanPool, req, res, options, buildOriginHeaders(req, ctx, options, false), hasBody);
 }

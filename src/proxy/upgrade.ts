@@ -9,6 +9,7 @@ import { setsOwnCookie } from '../http/cookies.js';
 import { HOP_BY_HOP } from './headers.js';
 import type { ForwardOptions } from './forward.js';
 import { originRequest } from './origin-request.js';
+import { tagWebSocketOpen } from '../metrics/tags.js';
 
 function statusBlock(status: number, message: string | undefined, raw: string[], keep: (lowerName: string) => boolean, tail: string): string {
   let head = `HTTP/1.1 ${status} ${message ?? ''}\r\n`;
@@ -36,6 +37,7 @@ export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: 
   proxyReq.on('upgrade', (proxyRes, originSocket, originHead) => {
     socket.off('close', clientGone);
     if (socket.destroyed) return void originSocket.destroy();
+    tagWebSocketOpen(socket);
     socket.write(statusBlock(101, proxyRes.statusMessage ?? 'Switching Protocols', proxyRes.rawHeaders, () => true, ''));
     if (originHead.length) socket.write(originHead);
     if (head.length) originSocket.write(head);

@@ -13,6 +13,7 @@ import { publicOrigin } from '../http/public-url.js';
 import { createLogThrottle } from '../log.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
 import { forward, type AnswerFilter, type ForwardOptions } from '../proxy/forward.js';
+import { tagProxied } from '../metrics/tags.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
@@ -31,7 +32,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   const logger = deps.logger.child({ module: 'share' });
   const refusalLog = createLogThrottle();
   const shareHost = config.hosts.share ?? 'share.invalid';
-  const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl });
+  const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl, onCache: deps.metrics?.linkCache });
   const limits = createShareLimits(store, config.share.rateLimits, {
     now: deps.now,
     onLockout: (limit, ip, link) => store.audit.record({ type: 'share.locked', ip, detail: `password failures per ${LOCKOUT_NAMES[limit]}, link ${link}` }),
@@ -145,6 +146,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     if (rule.special === 'login') return loginThenForward(req, res, ctx, credential, options);
     if (rule.special === 'clean-media' && link && !link.showMetadata) {
       res.setHeader('x-robots-tag', NO_INDEX);
+      tagProxied(res);
       return original.serve(req, res, ctx, { assetId: match.groups.uuid!, responseHeaders: headers, cookie: shareCookieValue(req.headers.cookie) });
     }
     forward(req, res, ctx, options);

@@ -34,6 +34,8 @@ export interface ResolverOptions {
   maxEntries?: number;
   timeoutMs?: number;
   now?: () => number;
+  /** Told whether each lookup was answered from the cache (metrics). */
+  onCache?: (result: 'hit' | 'miss' | 'joined') => void;
 }
 
 const MAX_ME_BYTES = 16 * 1024 * 1024;
@@ -127,8 +129,12 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
 
   function cached<T extends Lookup | LinkState | null>(key: string, load: () => Promise<T>): Promise<T> {
     const hit = cache.get(key);
-    if (hit && hit.until > now()) return Promise.resolve(hit.value as T);
+    if (hit && hit.until > now()) {
+      options.onCache?.('hit');
+      return Promise.resolve(hit.value as T);
+    }
     const pending = inflight.get(key);
+    options.onCache?.(pending ? 'joined' : 'miss');
     if (pending) return pending as Promise<T>;
     const promise = load()
       .then((value) => remember(key, value))
@@ -144,6 +150,7 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
     peek(credential) {
       const hit = cache.get(`l|${credKey(credential)}`);
       if (!hit || hit.until <= now()) return undefined;
+      options.onCache?.('hit');
       const result = hit.value as Lookup;
       return result.kind === 'open' && expired(result.link) ? { kind: 'unknown' } : result;
     },
