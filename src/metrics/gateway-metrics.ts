@@ -172,8 +172,8 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
     else if (type === 'code.expired') pinOutcomes.inc({ outcome: 'expired' });
     else if (type === 'code.locked') pinOutcomes.inc({ outcome: 'locked' });
     else if (type === 'session.created') {
-      // The gate writes "<how>; session <id>": only the fixed first word is read.
-      const via = (detail ?? '').split(';')[0]!;
+      // The gate writes "<how>; session <id>" (a passkey: "passkey <id>; session <id>"): only the fixed first word is read.
+      const via = (detail ?? '').split(/[ ;]/)[0]!;
       pinOutcomes.inc({ outcome: via === 'code' ? 'right' : SIGN_IN_VIA.has(via) ? via : 'other' });
     }
   };
