@@ -1,25 +1,14 @@
 // `porthole devices add | list | revoke`: device tokens for the Immich mobile app. `add` prints the token
 // once, with the header line to paste into the app; `list` never shows tokens; `revoke` takes effect on a
 // running gateway within a fraction of a second.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { parseRevokeTarget } from './revoke-target.js';
 import { addDevice, DEVICE_HEADER_NAME, DeviceInputError, isDeviceId, revokeDevices, type DeviceRevokeTarget } from '../gate/devices.js';
-import { normalizeEmail } from '../gate/email.js';
 import type { DeviceRecord } from '../store/store.js';
 
 /** Reads revoke's arguments (exactly one of: an id, --email, --all); throws InvalidArgumentError. */
 export function parseDeviceRevokeTarget(id: string | undefined, email: string | undefined, all: boolean): DeviceRevokeTarget {
-  const given = [id !== undefined, email !== undefined, all].filter(Boolean).length;
-  if (given === 0) throw new InvalidArgumentError('say which devices to revoke: a device id, --email <address>, or --all');
-  if (given > 1) throw new InvalidArgumentError('give only one of: a device id, --email <address>, --all');
-  if (all) return { all: true };
-  if (email !== undefined) {
-    const address = normalizeEmail(email);
-    if (!address) throw new InvalidArgumentError(`"${email.slice(0, 80)}" is not an email address`);
-    return { email: address };
-  }
-  const trimmed = id!.trim().toLowerCase();
-  if (!isDeviceId(trimmed)) throw new InvalidArgumentError(`"${id!.slice(0, 80)}" is not a device id (16 hex characters, see \`porthole devices list\`)`);
-  return { id: trimmed };
+  return parseRevokeTarget('device', isDeviceId, id, email, all);
 }
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));

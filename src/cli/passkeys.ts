@@ -1,25 +1,15 @@
 // `porthole passkeys list | revoke`: the passkeys people created on the gate. `list` marks passkeys of
 // addresses no longer on gate.allow as suspended (they cannot sign in while that lasts); `revoke` removes
 // passkeys for good, and a running gateway refuses them from the next sign-in on.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { parseRevokeTarget } from './revoke-target.js';
 import { createAllowlist, normalizeEmail } from '../gate/email.js';
 import { isPasskeyId, revokePasskeys, type PasskeyRevokeTarget } from '../gate/passkeys.js';
 import type { PasskeyRecord } from '../store/store.js';
 
 /** Reads revoke's arguments (exactly one of: an id, --email, --all); throws InvalidArgumentError. */
 export function parsePasskeyRevokeTarget(id: string | undefined, email: string | undefined, all: boolean): PasskeyRevokeTarget {
-  const given = [id !== undefined, email !== undefined, all].filter(Boolean).length;
-  if (given === 0) throw new InvalidArgumentError('say which passkeys to revoke: a passkey id, --email <address>, or --all');
-  if (given > 1) throw new InvalidArgumentError('give only one of: a passkey id, --email <address>, --all');
-  if (all) return { all: true };
-  if (email !== undefined) {
-    const address = normalizeEmail(email);
-    if (!address) throw new InvalidArgumentError(`"${email.slice(0, 80)}" is not an email address`);
-    return { email: address };
-  }
-  const trimmed = id!.trim().toLowerCase();
-  if (!isPasskeyId(trimmed)) throw new InvalidArgumentError(`"${id!.slice(0, 80)}" is not a passkey id (16 hex characters, see \`porthole passkeys list\`)`);
-  return { id: trimmed };
+  return parseRevokeTarget('passkey', isPasskeyId, id, email, all);
 }
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));

@@ -8,19 +8,25 @@ export const MAX_FORM_BYTES = 4096;
 
 export type FormResult = { ok: true; fields: URLSearchParams } | { ok: false; reason: 'too-large' | 'bad-type' | 'aborted' | 'too-slow' };
 
-export function readForm(req: http.IncomingMessage, res: http.ServerResponse, rule: ProgressRule): Promise<FormResult> {
+export type SmallBodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too-large' | 'bad-type' | 'aborted' | 'too-slow' };
+
+/**
+ * Reads a small body of one content type, at most `maxBytes`, at the rate of a request head. The one reader
+ * behind every gate form and the passkey endpoints' JSON.
+ */
+export function readSmallBody(req: http.IncomingMessage, res: http.ServerResponse, rule: ProgressRule, contentType: string, maxBytes: number): Promise<SmallBodyResult> {
   return new Promise((resolve) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/x-www-form-urlencoded') return resolve({ ok: false, reason: 'bad-type' });
+    if (type !== contentType) return resolve({ ok: false, reason: 'bad-type' });
     const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > MAX_FORM_BYTES) return resolve({ ok: false, reason: 'too-large' });
-    // The listener leaves "Expect: 100-continue" to handlers; a small form is welcome.
+    if (declared > maxBytes) return resolve({ ok: false, reason: 'too-large' });
+    // The listener leaves "Expect: 100-continue" to handlers; a small body is welcome.
     if ((req.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
     const stopWatch = watchProgress(rule, () => size, () => finish({ ok: false, reason: 'too-slow' }));
-    const finish = (result: FormResult) => {
+    const finish = (result: SmallBodyResult) => {
       if (done) return;
       done = true;
       stopWatch();
@@ -30,13 +36,18 @@ export function readForm(req: http.IncomingMessage, res: http.ServerResponse, ru
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > MAX_FORM_BYTES) return finish({ ok: false, reason: 'too-large' });
+      if (size > maxBytes) return finish({ ok: false, reason: 'too-large' });
       chunks.push(chunk);
     });
-    req.on('end', () => finish({ ok: true, fields: new URLSearchParams(Buffer.concat(chunks).toString('utf8')) }));
+    req.on('end', () => finish({ ok: true, body: Buffer.concat(chunks) }));
     req.on('error', () => finish({ ok: false, reason: 'aborted' }));
     req.on('close', () => finish({ ok: false, reason: 'aborted' }));
   });
+}
+
+export async function readForm(req: http.IncomingMessage, res: http.ServerResponse, rule: ProgressRule): Promise<FormResult> {
+  const result = await readSmallBody(req, res, rule, 'application/x-www-form-urlencoded', MAX_FORM_BYTES);
+  return result.ok ? { ok: true, fields: new URLSearchParams(result.body.toString('utf8')) } : result;
 }
 
 /** One bounded field; absent, repeated or oversized fields are treated as missing. */

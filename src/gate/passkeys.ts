@@ -24,13 +24,13 @@ import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
-import { receiveRule, watchProgress, type ProgressRule } from '../listener/deadlines.js';
+import { receiveRule, type ProgressRule } from '../listener/deadlines.js';
 import type { Logger } from '../log.js';
 import { clientBucket } from '../share/limits.js';
 import type { AuditEventType, PasskeyRecord, Store } from '../store/store.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
 import type { Allowlist } from './email.js';
-import { field, readForm } from './form.js';
+import { field, readForm, readSmallBody } from './form.js';
 import { manageLink, managePage, offerPage, PASSKEY_PAGE_CSP, PASSKEY_PATHS, PASSKEY_SCRIPT, passkeySignInBlock } from './passkey-pages.js';
 import { PATHS, type GatePage } from './pages.js';
 import { safeReturnTo } from './return-to.js';
@@ -116,43 +116,15 @@ export interface PasskeyGate {
 type JsonResult = { ok: true; value: Record<string, unknown> } | { ok: false; reason: 'too-large' | 'bad-type' | 'bad-json' | 'aborted' | 'too-slow' };
 
 /** Like readForm: small, and at the rate of a request head, since anyone can post to the sign-in endpoints. */
-function readJson(req: http.IncomingMessage, rule: ProgressRule): Promise<JsonResult> {
-  return new Promise((resolve) => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') return resolve({ ok: false, reason: 'bad-type' });
-    if (Number(req.headers['content-length'] ?? '0') > MAX_JSON_BYTES) return resolve({ ok: false, reason: 'too-large' });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const stopWatch = watchProgress(
-      rule,
-      () => size,
-      () => finish({ ok: false, reason: 'too-slow' }),
-    );
-    const finish = (result: JsonResult) => {
-      if (done) return;
-      done = true;
-      stopWatch();
-      if (!result.ok) req.pause();
-      resolve(result);
-    };
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > MAX_JSON_BYTES) return finish({ ok: false, reason: 'too-large' });
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      try {
-        const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        finish(value && typeof value === 'object' && !Array.isArray(value) ? { ok: true, value: value as Record<string, unknown> } : { ok: false, reason: 'bad-json' });
-      } catch {
-        finish({ ok: false, reason: 'bad-json' });
-      }
-    });
-    req.on('error', () => finish({ ok: false, reason: 'aborted' }));
-    req.on('close', () => finish({ ok: false, reason: 'aborted' }));
-  });
+async function readJson(req: http.IncomingMessage, res: http.ServerResponse, rule: ProgressRule): Promise<JsonResult> {
+  const result = await readSmallBody(req, res, rule, 'application/json', MAX_JSON_BYTES);
+  if (!result.ok) return result;
+  try {
+    const value: unknown = JSON.parse(result.body.toString('utf8'));
+    return value && typeof value === 'object' && !Array.isArray(value) ? { ok: true, value: value as Record<string, unknown> } : { ok: false, reason: 'bad-json' };
+  } catch {
+    return { ok: false, reason: 'bad-json' };
+  }
 }
 
 /** The challenge a response claims to answer, read from its clientDataJSON; null when there is none. */
@@ -235,7 +207,7 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
 
   /** Reads the JSON body and applies the CSRF check; answers the request itself and returns null when it fails. */
   async function acceptJson(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): Promise<Record<string, unknown> | null> {
-    const body = await readJson(req, receiveRule(config.proxy.headersTimeout));
+    const body = await readJson(req, res, receiveRule(config.proxy.headersTimeout));
     if (!body.ok) {
       if (body.reason === 'aborted') return null;
       if (body.reason === 'too-slow') refuse(req, res, { kind: 'too-slow' }, 'private');
