@@ -62,6 +62,11 @@ export async function serve(configFile: string): Promise<void> {
   const remember = (signal: string) => (stopWhileStarting = signal);
   process.on('SIGINT', remember);
   process.on('SIGTERM', remember);
+  // SIGHUP's default is to end the process: one sent while starting (e.g. right after "listening") is held
+  // and applied once the reload handler is in place.
+  let hangupWhileStarting = false;
+  const holdHangup = () => (hangupWhileStarting = true);
+  process.on('SIGHUP', holdHangup);
   let gateway: Gateway;
   try {
     gateway = await startGateway(config, mailerFor(config, logger), logger);
@@ -75,5 +80,7 @@ export async function serve(configFile: string): Promise<void> {
   process.off('SIGINT', remember);
   process.off('SIGTERM', remember);
   reloadOnHangup(gateway, configFile, logger);
+  process.off('SIGHUP', holdHangup);
   if (stopWhileStarting) stop(stopWhileStarting);
+  else if (hangupWhileStarting) process.emit('SIGHUP', 'SIGHUP');
 }

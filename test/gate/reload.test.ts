@@ -79,8 +79,12 @@ test('porthole serve reloads on SIGHUP and keeps running when the new file is br
     assert.match(output, /gate\.allow/);
     assert.equal(child.exitCode, null, 'a broken file must not stop the gateway');
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    // An exit that already happened would never be announced again: wait only for a running child.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
