@@ -76,10 +76,17 @@ async function main(): Promise<void> {
     stops.push(() => nginxBulk.stop());
 
     const targets: Target[] = [
-      { name: 'direct', small: { url: `http://127.0.0.1:${origin.port}/small`, headers: [], pids: () => [] }, bulk: { url: `http://127.0.0.1:${bulkOrigin.port}`, headers: [], pids: () => [] } },
+      {
+        name: 'direct',
+        small: { url: `http://127.0.0.1:${origin.port}/small`, headers: [], pids: () => [] },
+        bulk: { url: `http://127.0.0.1:${bulkOrigin.port}`, headers: [], pids: () => [] },
+      },
     ];
     // Porthole as `porthole serve` runs it (the compiled build), with default and with tuned malloc settings.
-    for (const [name, env] of [['porthole', {}], ['porthole-tuned', TUNED_ENV]] as const) {
+    for (const [name, env] of [
+      ['porthole', {}],
+      ['porthole-tuned', TUNED_ENV],
+    ] as const) {
       const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, compiled: true }, [], env);
       stops.push(() => small.stop());
       const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST, compiled: true }, [], env);
@@ -121,7 +128,9 @@ async function main(): Promise<void> {
         const cpuUsPerReq = (cpuOf(t.small.pids()) - before) / result.requests;
         if (result.bad > 0) throw new Error(`${t.name}: ${result.bad} responses were not 2xx/3xx; the run is not valid`);
         small.get(t.name)!.push({ ...result, cpuUsPerReq });
-        console.error(`round ${round} small ${t.name}: ${result.reqPerSec.toFixed(0)} req/s p50 ${result.p50Ms}ms p99 ${result.p99Ms}ms cpu ${cpuUsPerReq.toFixed(1)}us/req${result.errors ? ` errors ${result.errors}` : ''}`);
+        console.error(
+          `round ${round} small ${t.name}: ${result.reqPerSec.toFixed(0)} req/s p50 ${result.p50Ms}ms p99 ${result.p99Ms}ms cpu ${cpuUsPerReq.toFixed(1)}us/req${result.errors ? ` errors ${result.errors}` : ''}`,
+        );
       }
       for (const t of SKIP_BULK ? [] : targets) {
         if (!t.bulk) continue;
@@ -140,7 +149,12 @@ async function main(): Promise<void> {
       }
     }
 
-    report(targets.map((t) => t.name), small, down, up);
+    report(
+      targets.map((t) => t.name),
+      small,
+      down,
+      up,
+    );
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     fs.rmSync(dir, { recursive: true, force: true });
@@ -154,27 +168,36 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
   const gib = (BULK_BYTES / 1024 ** 3).toFixed(1);
   console.log(`\nMachine: ${os.cpus().length} cores, ${cpuModel}, Node ${process.version}, ${fs.readFileSync('/proc/version', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   console.log(`Medians of ${ROUNDS} interleaved rounds. Origin, proxy, wrk and curl share the cores.`);
-  console.log(`(a) ${SMALL_BYTES / 1024} KiB GETs from a static nginx origin, 64 connections, wrk -t2, ${SECONDS}s per run; Porthole: 1 process, gated with a signed-in session; nginx: 1 worker`);
+  console.log(
+    `(a) ${SMALL_BYTES / 1024} KiB GETs from a static nginx origin, 64 connections, wrk -t2, ${SECONDS}s per run; Porthole: 1 process, gated with a signed-in session; nginx: 1 worker`,
+  );
   console.log(`(b) ${gib} GiB bodies with curl from/to a Node origin that generates/swallows them; peak RSS (VmHWM) of the proxy during each transfer`);
   console.log('porthole: the compiled build under plain node, as `porthole serve` runs it');
-  console.log(`porthole-tuned: the same, started with ${Object.entries(TUNED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+  console.log(
+    `porthole-tuned: the same, started with ${Object.entries(TUNED_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}\n`,
+  );
   const m = (list: number[]) => (list.length ? median(list) : NaN);
   const rows = new Map(
     names.map((name) => {
       const s = small.get(name)!;
       const d = down.get(name)!;
       const u = up.get(name)!;
-      return [name, {
-        rps: m(s.map((r) => r.reqPerSec)),
-        p50: m(s.map((r) => r.p50Ms)),
-        p99: m(s.map((r) => r.p99Ms)),
-        cpu: m(s.map((r) => r.cpuUsPerReq)),
-        down: m(d.map((r) => r.mbPerSec)),
-        up: m(u.map((r) => r.mbPerSec)),
-        downCpu: m(d.map((r) => r.cpuS)),
-        upCpu: m(u.map((r) => r.cpuS)),
-        peak: Math.max(...d.map((r) => r.peak), ...u.map((r) => r.peak), 0),
-      }] as const;
+      return [
+        name,
+        {
+          rps: m(s.map((r) => r.reqPerSec)),
+          p50: m(s.map((r) => r.p50Ms)),
+          p99: m(s.map((r) => r.p99Ms)),
+          cpu: m(s.map((r) => r.cpuUsPerReq)),
+          down: m(d.map((r) => r.mbPerSec)),
+          up: m(u.map((r) => r.mbPerSec)),
+          downCpu: m(d.map((r) => r.cpuS)),
+          upCpu: m(u.map((r) => r.cpuS)),
+          peak: Math.max(...d.map((r) => r.peak), ...u.map((r) => r.peak), 0),
+        },
+      ] as const;
     }),
   );
   const direct = rows.get('direct')!;
@@ -185,13 +208,19 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
     const bulk = Number.isNaN(r.down)
       ? '- | - | - | -'
       : `${r.down.toFixed(0)} MB/s | ${r.up.toFixed(0)} MB/s | ${isDirect ? '-' : `${r.downCpu.toFixed(2)} s / ${r.upCpu.toFixed(2)} s`} | ${isDirect ? '-' : `${(r.peak / 1048576).toFixed(0)} MiB`}`;
-    console.log(`| ${name} | ${r.rps.toFixed(0)} (${(r.rps / direct.rps).toFixed(2)}) | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${isDirect ? '-' : `${r.cpu.toFixed(1)} us`} | ${bulk} |`);
+    console.log(
+      `| ${name} | ${r.rps.toFixed(0)} (${(r.rps / direct.rps).toFixed(2)}) | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${isDirect ? '-' : `${r.cpu.toFixed(1)} us`} | ${bulk} |`,
+    );
   }
   const n = rows.get('nginx')!;
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   for (const [name, p] of rows) {
     if (name !== 'node-tcp-pipe' && !name.startsWith('porthole')) continue;
-    console.log(name === 'node-tcp-pipe' ? '\nnode-tcp-pipe against nginx (the ceiling for any Node proxy on this machine, not a target):' : `\n${name} against nginx (targets from the issue):`);
+    console.log(
+      name === 'node-tcp-pipe'
+        ? '\nnode-tcp-pipe against nginx (the ceiling for any Node proxy on this machine, not a target):'
+        : `\n${name} against nginx (targets from the issue):`,
+    );
     console.log(`  req/s            ${(p.rps / n.rps).toFixed(2)}x  (>= 0.80, never < 0.60: ${verdict(p.rps / n.rps >= 0.8)})`);
     console.log(`  CPU per request  ${(p.cpu / n.cpu).toFixed(2)}x  (<= 1.5: ${verdict(p.cpu / n.cpu <= 1.5)})`);
     if (Number.isNaN(p.down)) continue;

@@ -56,13 +56,21 @@ async function runGateway(originUrl: string): Promise<void> {
     mail: { from: 'Porthole <porthole@example.com>', transport: 'console' },
     dataDir,
   });
-  const gateway = await startGateway(config, createConsoleMailer(() => {}), silentLogger);
+  const gateway = await startGateway(
+    config,
+    createConsoleMailer(() => {}),
+    silentLogger,
+  );
   const session = issueSession(gateway.deps.store, config, 'bench@example.com');
   process.send!({ port: gateway.httpPort, cookie: `${session.cookieName}=${session.cookieValue}` } satisfies GatewayReady);
-  process.on('disconnect', () => void gateway.close().finally(() => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  }));
+  process.on(
+    'disconnect',
+    () =>
+      void gateway.close().finally(() => {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        process.exit(0);
+      }),
+  );
 }
 
 function child<T>(role: string, extra: string[] = []): Promise<{ ready: T; pid: number; stop: () => void }> {
@@ -112,13 +120,21 @@ async function main(): Promise<void> {
     }
     const rows = legs.map((leg) => {
       const r = results.get(leg.name)!;
-      return { name: leg.name, rps: median(r.map((x) => x.wrk.reqPerSec)), p50: median(r.map((x) => x.wrk.p50Ms)), p99: median(r.map((x) => x.wrk.p99Ms)), cpu: median(r.map((x) => x.cpuPerReq)) };
+      return {
+        name: leg.name,
+        rps: median(r.map((x) => x.wrk.reqPerSec)),
+        p50: median(r.map((x) => x.wrk.p50Ms)),
+        p99: median(r.map((x) => x.wrk.p99Ms)),
+        cpu: median(r.map((x) => x.cpuPerReq)),
+      };
     });
     const direct = rows[0]!.rps;
     process.stdout.write(`\nShare-host thumbnails, 64 connections, ${rounds} rounds x ${seconds}s (medians)\n`);
     process.stdout.write('| path | req/s (x direct) | p50 ms | p99 ms | gateway CPU per request |\n|---|---|---|---|---|\n');
     for (const row of rows) {
-      process.stdout.write(`| ${row.name} | ${Math.round(row.rps)} (${(row.rps / direct).toFixed(2)}) | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.cpu ? `${Math.round(row.cpu)} us` : '-'} |\n`);
+      process.stdout.write(
+        `| ${row.name} | ${Math.round(row.rps)} (${(row.rps / direct).toFixed(2)}) | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.cpu ? `${Math.round(row.cpu)} us` : '-'} |\n`,
+      );
     }
     const priv = rows[1]!;
     const share = rows[2]!;
@@ -132,7 +148,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\nShare vs private CPU per request, per round: ${perRound.map((c) => `${(c * 100).toFixed(1)}%`).join(', ')}\n`);
     // CPU per request is the figure that travels between machines; req/s on shared cores is reported alongside.
     const ok = cpuCost <= 0.1;
-    process.stdout.write(`\nShare policy vs private host: ${(throughputCost * 100).toFixed(1)}% fewer req/s, ${(cpuCost * 100).toFixed(1)}% more CPU per request (median of rounds): ${ok ? 'within' : 'OVER'} the 10% budget\n`);
+    process.stdout.write(
+      `\nShare policy vs private host: ${(throughputCost * 100).toFixed(1)}% fewer req/s, ${(cpuCost * 100).toFixed(1)}% more CPU per request (median of rounds): ${ok ? 'within' : 'OVER'} the 10% budget\n`,
+    );
     if (!ok) process.exitCode = 1;
   } finally {
     gateway.stop();

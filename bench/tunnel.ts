@@ -17,8 +17,14 @@ const dist = process.env.PORTHOLE_BENCH_DIST ?? path.join(import.meta.dirname, '
 const compiledCli = path.join(dist, 'src', 'cli', 'main.js');
 const tsx = (file: string) => [process.execPath, '--import', 'tsx', path.join(import.meta.dirname, file)];
 const args = process.argv.slice(2);
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const envs = args.find((a) => a.startsWith('--env='))?.slice(6).split(',') ?? ['loopback', 'rtt20'];
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
+const envs = args
+  .find((a) => a.startsWith('--env='))
+  ?.slice(6)
+  .split(',') ?? ['loopback', 'rtt20'];
 
 function sh(cmd: string, argv: string[]): void {
   execFileSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -79,10 +85,9 @@ async function tunnelPath(env: Env): Promise<Path> {
   const ready = (await gateway.next((m) => 'token' in m)) as { port: number; tlsPort: number; token: string };
   const link = await env.link(ready.tlsPort);
   // The home end as people run it: `porthole connect` from the compiled build (npm run bench:tunnel builds it).
-  const connector = start(
-    [process.execPath, compiledCli, 'connect', '--origin', `http://127.0.0.1:${env.originPort}`, '--gateway', `127.0.0.1:${link.port}`, '--name', 'bench'],
-    { PORTHOLE_TUNNEL_TOKEN: ready.token },
-  );
+  const connector = start([process.execPath, compiledCli, 'connect', '--origin', `http://127.0.0.1:${env.originPort}`, '--gateway', `127.0.0.1:${link.port}`, '--name', 'bench'], {
+    PORTHOLE_TUNNEL_TOKEN: ready.token,
+  });
   await gateway.next((m) => m.connected === true);
   return {
     name: 'porthole tunnel',
@@ -127,10 +132,25 @@ async function sshPath(env: Env): Promise<Path> {
   const link = await env.link(sshPort);
   // Stock client options apart from the throwaway-key plumbing.
   const ssh = start([
-    'ssh', '-N', '-i', path.join(dir, 'client_key'), '-p', String(link.port),
-    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
-    '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR',
-    '-R', `127.0.0.1:${fwdPort}:127.0.0.1:${env.originPort}`, 'root@127.0.0.1',
+    'ssh',
+    '-N',
+    '-i',
+    path.join(dir, 'client_key'),
+    '-p',
+    String(link.port),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ExitOnForwardFailure=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-R',
+    `127.0.0.1:${fwdPort}:127.0.0.1:${env.originPort}`,
+    'root@127.0.0.1',
   ]);
   await waitForPort('127.0.0.1', fwdPort);
   return {
@@ -198,7 +218,12 @@ function wrk(p: Path, newConnections = false): { rps: number; p50: number; p99: 
     if (!m) return NaN;
     return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
   };
-  const errors = /Non-2xx|Socket errors/.exec(out) ? out.split('\n').filter((l) => /Non-2xx|Socket errors/.test(l)).join('; ') : '';
+  const errors = /Non-2xx|Socket errors/.exec(out)
+    ? out
+        .split('\n')
+        .filter((l) => /Non-2xx|Socket errors/.test(l))
+        .join('; ')
+    : '';
   if (errors) process.stderr.write(`  wrk: ${errors}\n`);
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: ms('50%'), p99: ms('99%') };
 }
@@ -263,7 +288,8 @@ const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
 
 function print(rows: Row[]): void {
-  const header = '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home | idle RSS MiB gateway / home |';
+  const header =
+    '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home | idle RSS MiB gateway / home |';
   const lines = [header, header.replace(/[^|]+/g, '---')];
   for (const r of rows) {
     lines.push(

@@ -156,7 +156,8 @@ async function startHttps(
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
   const metrics = config.metrics.listen ? createGatewayMetrics(config.hosts) : undefined;
   // First, so a metrics port that is taken stops the start before anything else is opened.
-  const metricsServer = metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
+  const metricsServer =
+    metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
   const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now });
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
@@ -184,7 +185,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const acme = https?.acme;
   // The HTTP port answers ACME challenges and, with HTTPS on, redirects; the HTTPS port adds HSTS.
   const handlersFor = (scheme: 'http' | 'https') => {
-    if (scheme === 'https') return config.tls.hsts === false ? dispatcher : withHsts(dispatcher, hstsHeader({ maxAgeMs: config.tls.hsts.maxAge, includeSubDomains: config.tls.hsts.includeSubDomains }));
+    if (scheme === 'https')
+      return config.tls.hsts === false ? dispatcher : withHsts(dispatcher, hstsHeader({ maxAgeMs: config.tls.hsts.maxAge, includeSubDomains: config.tls.hsts.includeSubDomains }));
     if (!acme && !redirectHttp) return dispatcher;
     return httpPortHandlers({
       handlerFor: dispatcher,

@@ -43,7 +43,29 @@ export async function download(url: string, headers: string[]): Promise<Transfer
 }
 
 export async function upload(url: string, headers: string[], bytes: number): Promise<Transfer> {
-  const out = await run('curl', ['-sS', '-o', '/dev/null', '-w', FORMAT, '-X', 'POST', '-T', '-', '-H', `Content-Length: ${bytes}`, '-H', 'Transfer-Encoding:', '-H', 'Expect:', ...headers.flatMap((h) => ['-H', h]), url], { bytes });
+  const out = await run(
+    'curl',
+    [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      FORMAT,
+      '-X',
+      'POST',
+      '-T',
+      '-',
+      '-H',
+      `Content-Length: ${bytes}`,
+      '-H',
+      'Transfer-Encoding:',
+      '-H',
+      'Expect:',
+      ...headers.flatMap((h) => ['-H', h]),
+      url,
+    ],
+    { bytes },
+  );
   const [status, , size, , speed] = out.trim().split(' ').map(Number) as [number, number, number, number, number];
   return { status, bytes: size, mbPerSec: speed / 1e6 };
 }

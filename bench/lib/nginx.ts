@@ -63,7 +63,9 @@ export async function startNginx(dir: string, name: string, port: number, server
   const prefix = path.join(dir, name);
   fs.mkdirSync(prefix, { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');
-  fs.writeFileSync(conf, `
+  fs.writeFileSync(
+    conf,
+    `
 daemon off;
 master_process on;
 worker_processes 1;
@@ -81,7 +83,8 @@ http {
   scgi_temp_path ${prefix}/scgi;
   ${serverBlock}
 }
-`);
+`,
+  );
   const child: ChildProcess = spawn(NGINX, ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, child);
   const master = child.pid!;

@@ -16,10 +16,16 @@ export function parseEmailFilter(value: string): string {
 /** One line per event, oldest first, so the newest is next to the prompt. */
 export function formatAudit(events: AuditEvent[]): string {
   if (events.length === 0) return 'No matching events.\n';
-  return [...events]
-    .reverse()
-    .map((e) => [new Date(e.at).toISOString(), e.type.padEnd(17), (e.email ?? '-').padEnd(24), (e.ip ?? '-').padEnd(15), `${(e.count ?? 1) > 1 ? `×${e.count} ` : ''}${e.detail ?? ''}`].join('  ').trimEnd())
-    .join('\n') + '\n';
+  return (
+    [...events]
+      .reverse()
+      .map((e) =>
+        [new Date(e.at).toISOString(), e.type.padEnd(17), (e.email ?? '-').padEnd(24), (e.ip ?? '-').padEnd(15), `${(e.count ?? 1) > 1 ? `×${e.count} ` : ''}${e.detail ?? ''}`]
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function auditCommand(): Command {
@@ -36,7 +42,14 @@ export function auditCommand(): Command {
       const store = openStoreForCli(options.config);
       try {
         const events = store.audit.list({ limit: options.limit, type: options.type, email: options.email });
-        process.stdout.write(options.json ? events.reverse().map((e) => JSON.stringify(e)).join('\n') + (events.length ? '\n' : '') : formatAudit(events));
+        process.stdout.write(
+          options.json
+            ? events
+                .reverse()
+                .map((e) => JSON.stringify(e))
+                .join('\n') + (events.length ? '\n' : '')
+            : formatAudit(events),
+        );
       } finally {
         store.close();
       }

@@ -35,19 +35,22 @@ function startDemoConnector(gateway: Gateway, dataDir: string, originUrl: string
 export async function demo(options: { port: number; tunnel?: boolean; https?: boolean; httpsPort?: number }): Promise<void> {
   const origin = await startSampleImmich();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-demo-'));
-  const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: options.port, ...(options.https ? { httpsPort: options.httpsPort ?? 8443 } : options.tunnel ? { httpsPort: 0 } : {}) },
-    tunnel: { enabled: Boolean(options.tunnel) },
-    hosts: { private: 'photos.localhost', share: 'share.localhost' },
-    publicScheme: options.https ? 'https' : 'http',
-    // A self-signed certificate must never be pinned by HSTS in a browser that visits the real site later.
-    ...(options.https ? { tls: { redirectHttp: true, hsts: false } } : {}),
-    origin: { url: origin.url },
-    gate: { allow: ['demo@example.com', '*@example.org'] },
-    mail: { from: 'Porthole demo <porthole@example.com>', transport: 'console' },
-    dataDir,
-    log: { level: 'warn' },
-  }, 'demo config');
+  const config = parseConfig(
+    {
+      listen: { address: '127.0.0.1', httpPort: options.port, ...(options.https ? { httpsPort: options.httpsPort ?? 8443 } : options.tunnel ? { httpsPort: 0 } : {}) },
+      tunnel: { enabled: Boolean(options.tunnel) },
+      hosts: { private: 'photos.localhost', share: 'share.localhost' },
+      publicScheme: options.https ? 'https' : 'http',
+      // A self-signed certificate must never be pinned by HSTS in a browser that visits the real site later.
+      ...(options.https ? { tls: { redirectHttp: true, hsts: false } } : {}),
+      origin: { url: origin.url },
+      gate: { allow: ['demo@example.com', '*@example.org'] },
+      mail: { from: 'Porthole demo <porthole@example.com>', transport: 'console' },
+      dataDir,
+      log: { level: 'warn' },
+    },
+    'demo config',
+  );
   const logger = createLogger(config.log.level);
   const gateway = await startGateway(config, createConsoleMailer(), logger);
   const port = options.https ? gateway.https!.port : gateway.httpPort;
@@ -78,10 +81,19 @@ export async function demo(options: { port: number; tunnel?: boolean; https?: bo
       `  ${exiftool}`,
       '',
       ...(options.https
-        ? [`HTTPS with a self-signed certificate (fingerprint ${gateway.https!.certificate.fingerprint.slice(0, 16)}...): the browser warns once per host.`, `Plain HTTP on port ${gateway.httpPort} redirects here.`, '']
+        ? [
+            `HTTPS with a self-signed certificate (fingerprint ${gateway.https!.certificate.fingerprint.slice(0, 16)}...): the browser warns once per host.`,
+            `Plain HTTP on port ${gateway.httpPort} redirects here.`,
+            '',
+          ]
         : []),
       ...(connector
-        ? [`Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`, `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it: the private host says the connector is offline,`, 'share links say "temporarily unavailable" (guests learn nothing about how the photos are reached).', '']
+        ? [
+            `Tunnel mode: the gateway reaches the sample server only through the connector (process ${connector.pid}),`,
+            `which dialled the gateway's HTTPS port ${gateway.https!.port}. Stop it: the private host says the connector is offline,`,
+            'share links say "temporarily unavailable" (guests learn nothing about how the photos are reached).',
+            '',
+          ]
         : []),
       'The sign-in code is "mailed" to this terminal: watch for "--- mail to ...".',
       'Press Ctrl+C to stop.',
@@ -89,5 +101,16 @@ export async function demo(options: { port: number; tunnel?: boolean; https?: bo
     ].join('\n'),
   );
   const close = gateway.close.bind(gateway);
-  stopOnSignals({ ...gateway, close: async () => { connector?.kill(); await close(); await origin.close(); fs.rmSync(dataDir, { recursive: true, force: true }); } }, logger);
+  stopOnSignals(
+    {
+      ...gateway,
+      close: async () => {
+        connector?.kill();
+        await close();
+        await origin.close();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      },
+    },
+    logger,
+  );
 }

@@ -51,9 +51,7 @@ export function formatNewDevice(device: DeviceRecord, token: string, configFile:
 const errorOutput = { outputError: (text: string, write: (s: string) => void) => write(`porthole: ${text.replace(/^error: /, '')}`) };
 
 export function devicesCommand(): Command {
-  const devices = new Command('devices')
-    .description('device tokens that let the Immich mobile app through the gate')
-    .configureOutput(errorOutput);
+  const devices = new Command('devices').description('device tokens that let the Immich mobile app through the gate').configureOutput(errorOutput);
   devices
     .command('add')
     .description('add a device for an address on gate.allow and print its token (once)')
@@ -68,9 +66,11 @@ export function devicesCommand(): Command {
       const store = openStoreForCli(options.config);
       try {
         const { record, token } = addDevice(store, config.gate.allow, { email: options.email, name: options.name });
-        process.stdout.write(options.json
-          ? `${JSON.stringify({ id: record.id, email: record.email, name: record.name, header: DEVICE_HEADER_NAME, token })}\n`
-          : formatNewDevice(record, token, options.config));
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify({ id: record.id, email: record.email, name: record.name, header: DEVICE_HEADER_NAME, token })}\n`
+            : formatNewDevice(record, token, options.config),
+        );
       } catch (error) {
         if (error instanceof DeviceInputError) return command.error(error.message, { exitCode: 2 });
         throw error;
@@ -89,9 +89,15 @@ export function devicesCommand(): Command {
       const store = openStoreForCli(options.config);
       try {
         const list = store.devices.list({ includeRevoked: options.revoked === true });
-        process.stdout.write(options.json
-          ? `${JSON.stringify(list.map(({ tokenHash: _, ...rest }) => rest), null, 2)}\n`
-          : formatDevices(list, options.revoked === true));
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify(
+                list.map(({ tokenHash: _, ...rest }) => rest),
+                null,
+                2,
+              )}\n`
+            : formatDevices(list, options.revoked === true),
+        );
       } finally {
         store.close();
       }

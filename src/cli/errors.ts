@@ -12,7 +12,11 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, tokenRefused: 3 } as const;
 
 /** An expected failure with what to do about it; printed as one line. */
 export class CliError extends Error {
-  constructor(message: string, readonly hint?: string, readonly exitCode: number = EXIT.failure) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+    readonly exitCode: number = EXIT.failure,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -59,7 +63,14 @@ function isSystemError(error: unknown): error is NodeJS.ErrnoException & { code:
 /** One line for an expected failure, or null when the error is a bug (the caller then shows the stack). */
 export function describeFailure(error: unknown, commandPath: string): { line: string; exitCode: number } | null {
   if (error instanceof ConfigError) {
-    return { line: error.message.split('\n').map((l) => `porthole: ${l}`).join('\n') + '\n', exitCode: EXIT.usage };
+    return {
+      line:
+        error.message
+          .split('\n')
+          .map((l) => `porthole: ${l}`)
+          .join('\n') + '\n',
+      exitCode: EXIT.usage,
+    };
   }
   if (error instanceof CliError) {
     return { line: `porthole: ${error.message}${error.hint ? ` (${error.hint})` : ''}\n`, exitCode: error.exitCode };

@@ -58,7 +58,10 @@ function hostName(value: string): string {
 }
 
 function allowList(value: string, previous: string[] = []): string[] {
-  const entries = value.split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter(Boolean);
+  const entries = value
+    .split(/[\s,]+/)
+    .map((e) => e.trim().toLowerCase())
+    .filter(Boolean);
   const bad = entries.find((e) => !ALLOW_ENTRY.test(e));
   if (bad !== undefined) throw new InvalidArgumentError(`"${bad.slice(0, 80)}" is not an email address or *@domain`);
   if (entries.length === 0) throw new InvalidArgumentError('list at least one address or *@domain');
@@ -99,7 +102,8 @@ export function parseSmtpUrl(value: string): { host: string; port: number; secur
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new InvalidArgumentError(`an SMTP URL starts with smtp:// (STARTTLS) or smtps:// (TLS), got ${url.protocol}//`);
   if (!url.hostname) throw new InvalidArgumentError('the SMTP URL names no host');
   const explicit = url.searchParams.get('security');
-  if (explicit !== null && explicit !== 'none' && explicit !== 'starttls' && explicit !== 'tls') throw new InvalidArgumentError('security= in the SMTP URL is starttls, tls or none');
+  if (explicit !== null && explicit !== 'none' && explicit !== 'starttls' && explicit !== 'tls')
+    throw new InvalidArgumentError('security= in the SMTP URL is starttls, tls or none');
   const security = (explicit ?? (url.protocol === 'smtps:' ? 'tls' : 'starttls')) as 'starttls' | 'tls' | 'none';
   const port = url.port ? Number(url.port) : security === 'tls' ? 465 : 587;
   return {
@@ -128,7 +132,9 @@ export function renderConfig(a: InitAnswers): string {
     '',
     'hosts:',
     `  private: ${q(a.privateHost)}   # the whole of Immich, behind the email PIN`,
-    a.shareHost ? `  share: ${q(a.shareHost)}     # Immich's public share links, and nothing else` : '  # share: share.example.org   # Immich\'s public share links (set Immich\'s External Domain to it)',
+    a.shareHost
+      ? `  share: ${q(a.shareHost)}     # Immich's public share links, and nothing else`
+      : "  # share: share.example.org   # Immich's public share links (set Immich's External Domain to it)",
     '',
     'origin:',
     `  url: ${q(a.origin)}   # Immich as seen from ${a.mode === 'tunnel' ? 'the home connector (porthole connect --origin)' : 'Porthole (same Docker network)'}`,
@@ -144,7 +150,13 @@ export function renderConfig(a: InitAnswers): string {
     lines.push('  transport: console          # codes are printed to the log, not sent: for a trial only');
   } else {
     const m = a.mail;
-    lines.push('  transport: smtp', '  smtp:', `    host: ${q(m.host)}`, `    port: ${m.port}`, `    security: ${m.security}        # starttls (587), tls (465), or none (a relay on the same machine only)`);
+    lines.push(
+      '  transport: smtp',
+      '  smtp:',
+      `    host: ${q(m.host)}`,
+      `    port: ${m.port}`,
+      `    security: ${m.security}        # starttls (587), tls (465), or none (a relay on the same machine only)`,
+    );
     if (m.user) lines.push(`    user: ${q(m.user)}`);
     if (m.password && 'env' in m.password) lines.push(`    password: { env: ${m.password.env} }   # set this variable where Porthole runs`);
     if (m.password && 'file' in m.password) lines.push(`    password: { file: ${q(m.password.file)} }`);
@@ -152,12 +164,7 @@ export function renderConfig(a: InitAnswers): string {
   }
   lines.push('', `dataDir: ${q(a.dataDir)}               # sessions, codes, audit log, keys (relative to this file)`);
   if (a.mode === 'tunnel') {
-    lines.push(
-      '',
-      'tunnel:',
-      '  enabled: true',
-      `  publicAddress: ${q(`${a.privateHost}:${a.httpsPort}`)}   # where home connectors dial (written into tokens)`,
-    );
+    lines.push('', 'tunnel:', '  enabled: true', `  publicAddress: ${q(`${a.privateHost}:${a.httpsPort}`)}   # where home connectors dial (written into tokens)`);
   }
   lines.push('', 'log:', '  level: info', '  format: auto                # readable on a terminal, JSON lines otherwise', '');
   return lines.join('\n');
@@ -170,11 +177,15 @@ export function nextSteps(a: InitAnswers, file: string): string {
   const steps = [
     `Wrote ${file}. Next:`,
     `  1. DNS: point ${hosts.join(' and ')} at this gateway's public address (A/AAAA records, or a CNAME).`,
-    a.shareHost ? `  2. Immich: Administration > Settings > Server > External Domain = https://${a.shareHost}` : '  2. Immich: without hosts.share, share links need a signed-in session; add one later for public links.',
+    a.shareHost
+      ? `  2. Immich: Administration > Settings > Server > External Domain = https://${a.shareHost}`
+      : '  2. Immich: without hosts.share, share links need a signed-in session; add one later for public links.',
   ];
   let n = 3;
-  if (a.mail.transport === 'smtp' && a.mail.password && 'env' in a.mail.password) steps.push(`  ${n++}. Secret: set ${a.mail.password.env} to the SMTP password where Porthole runs.`);
-  if (a.mail.transport === 'smtp' && a.mail.password && 'file' in a.mail.password) steps.push(`  ${n++}. Secret: write the SMTP password into ${a.mail.password.file} (readable only by Porthole).`);
+  if (a.mail.transport === 'smtp' && a.mail.password && 'env' in a.mail.password)
+    steps.push(`  ${n++}. Secret: set ${a.mail.password.env} to the SMTP password where Porthole runs.`);
+  if (a.mail.transport === 'smtp' && a.mail.password && 'file' in a.mail.password)
+    steps.push(`  ${n++}. Secret: write the SMTP password into ${a.mail.password.file} (readable only by Porthole).`);
   steps.push(`  ${n++}. Check:  porthole doctor --config ${f}`);
   if (a.mode === 'tunnel') {
     steps.push(`  ${n++}. Start:  porthole serve --config ${f}`);
@@ -252,7 +263,9 @@ const validateWith = (parse: (v: string) => unknown) => (value: string) => {
 
 async function answersFromPrompts(flags: InitFlags): Promise<InitAnswers> {
   const { input, select, password: passwordPrompt } = await import('@inquirer/prompts');
-  const privateHost = flags.privateHost ?? hostName(await input({ message: 'Private host name (the whole of Immich, behind the email PIN):', default: 'photos.example.org', validate: validateWith(hostName) }));
+  const privateHost =
+    flags.privateHost ??
+    hostName(await input({ message: 'Private host name (the whole of Immich, behind the email PIN):', default: 'photos.example.org', validate: validateWith(hostName) }));
   let shareHost = flags.shareHost;
   if (shareHost === undefined) {
     const typed = await input({
@@ -274,7 +287,13 @@ async function answersFromPrompts(flags: InitFlags): Promise<InitAnswers> {
     }));
   const origin =
     flags.origin ??
-    originUrl(await input({ message: mode === 'tunnel' ? 'Immich as seen from the home connector:' : 'Immich as seen from this gateway:', default: 'http://immich-server:2283', validate: validateWith(originUrl) }));
+    originUrl(
+      await input({
+        message: mode === 'tunnel' ? 'Immich as seen from the home connector:' : 'Immich as seen from this gateway:',
+        default: 'http://immich-server:2283',
+        validate: validateWith(originUrl),
+      }),
+    );
   let consoleMail = flags.consoleMail;
   let smtp = flags.smtp;
   if (!consoleMail && smtp === undefined) {
@@ -291,7 +310,8 @@ async function answersFromPrompts(flags: InitFlags): Promise<InitAnswers> {
   let passwordRef: PasswordRef | null | undefined;
   if (!consoleMail && smtp !== undefined && !flags.smtpPasswordEnv && !flags.smtpPasswordFile) {
     const parsed = parseSmtpUrl(smtp);
-    if (parsed.password && !flags.inlineSecrets) throw new UsageError('the SMTP URL holds a password, which would be written into the file', 'leave it out; you will be asked where the password comes from');
+    if (parsed.password && !flags.inlineSecrets)
+      throw new UsageError('the SMTP URL holds a password, which would be written into the file', 'leave it out; you will be asked where the password comes from');
     if ((flags.smtpUser ?? parsed.user) && !parsed.password) {
       const where = await select({
         message: 'Where does Porthole read the SMTP password from?',
@@ -302,7 +322,8 @@ async function answersFromPrompts(flags: InitFlags): Promise<InitAnswers> {
         ],
       });
       if (where === 'env') passwordRef = { env: envName(await input({ message: 'Variable name:', default: 'SMTP_PASSWORD', validate: validateWith(envName) })) };
-      else if (where === 'file') passwordRef = { file: await input({ message: 'Password file:', default: '/run/secrets/smtp_password', validate: (v) => (v.trim() ? true : 'give a path') }) };
+      else if (where === 'file')
+        passwordRef = { file: await input({ message: 'Password file:', default: '/run/secrets/smtp_password', validate: (v) => (v.trim() ? true : 'give a path') }) };
       else passwordRef = { inline: await passwordPrompt({ message: 'SMTP password:', mask: '*', validate: (v) => (v ? true : 'the password is empty') }) };
     }
   }
@@ -341,7 +362,7 @@ export async function init(flags: InitFlags): Promise<void> {
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     if (e.code === 'EEXIST') throw new CliError(`${file} already exists; nothing was written`, 'add --force to replace it');
-    throw new CliError(`cannot write ${file}: ${e.code}`, e.code === 'ENOENT' ? 'the folder does not exist' : 'check the folder\'s permissions');
+    throw new CliError(`cannot write ${file}: ${e.code}`, e.code === 'ENOENT' ? 'the folder does not exist' : "check the folder's permissions");
   }
   process.stdout.write(`${interactive ? '\n' : ''}${nextSteps(answers, file)}`);
 }

@@ -41,7 +41,10 @@ export function watchOrigin(origin: Origin, logger: Logger, intervalMs = ORIGIN_
     if (stopped) return;
     if (problem) {
       down ??= { since: Date.now() };
-      logger.warn({ origin: origin.describe(), problem, downSince: new Date(down.since).toISOString() }, `Immich cannot be reached (${problem}); visitors get an error page until it answers`);
+      logger.warn(
+        { origin: origin.describe(), problem, downSince: new Date(down.since).toISOString() },
+        `Immich cannot be reached (${problem}); visitors get an error page until it answers`,
+      );
     } else if (down) {
       logger.info({ origin: origin.describe(), downForSeconds: Math.round((Date.now() - down.since) / 1000) }, 'Immich answers again');
       down = null;

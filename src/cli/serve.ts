@@ -40,7 +40,10 @@ export function stopOnSignals(gateway: Gateway, logger: Logger): (signal: string
     if (stopping) process.exit(1);
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    gateway.close().then(() => process.exit(0), () => process.exit(1));
+    gateway.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -76,7 +79,16 @@ export async function serve(configFile: string): Promise<void> {
   }
   const watch = watchOrigin(gateway.deps.origin, logger.child({ part: 'origin' }));
   const close = gateway.close.bind(gateway);
-  const stop = stopOnSignals({ ...gateway, close: async () => { watch.stop(); await close(); } }, logger);
+  const stop = stopOnSignals(
+    {
+      ...gateway,
+      close: async () => {
+        watch.stop();
+        await close();
+      },
+    },
+    logger,
+  );
   process.off('SIGINT', remember);
   process.off('SIGTERM', remember);
   reloadOnHangup(gateway, configFile, logger);

@@ -56,7 +56,15 @@ export function sessionsCommand(): Command {
       const store = openStoreForCli(options.config);
       try {
         const list = store.sessions.list(Date.now());
-        process.stdout.write(options.json ? `${JSON.stringify(list.map(({ tokenHash: _, ...rest }) => rest), null, 2)}\n` : formatSessions(list));
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify(
+                list.map(({ tokenHash: _, ...rest }) => rest),
+                null,
+                2,
+              )}\n`
+            : formatSessions(list),
+        );
       } finally {
         store.close();
       }

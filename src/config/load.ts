@@ -12,7 +12,10 @@ import { configSchema, type Config, type SecretRef } from './schema.js';
 export class ConfigError extends Error {
   /** Each problem as `[line:column: ]key.path: what is wrong`, without the file name. */
   readonly problems: string[];
-  constructor(problems: string[], readonly source: string) {
+  constructor(
+    problems: string[],
+    readonly source: string,
+  ) {
     super(problems.map((p) => `${source}:${/^\d+:\d+: /.test(p) ? '' : ' '}${p}`).join('\n'));
     this.problems = problems;
     this.name = 'ConfigError';
@@ -125,7 +128,11 @@ function readSecret(ref: SecretRef, keyPath: string, env: NodeJS.ProcessEnv, bas
 export function parseConfigDetailed(document: unknown, source = 'config', env: NodeJS.ProcessEnv = process.env, options: ParseOptions = {}): ParsedConfig {
   const locate: Locate = options.locate ?? (() => null);
   const result = configSchema.safeParse(document ?? {});
-  if (!result.success) throw new ConfigError(result.error.issues.flatMap((issue) => describeIssue(issue, locate)), source);
+  if (!result.success)
+    throw new ConfigError(
+      result.error.issues.flatMap((issue) => describeIssue(issue, locate)),
+      source,
+    );
   const config = result.data;
   const base = options.baseDir;
   const resolvePath = (p: string) => (base ? path.resolve(base, p) : p);
@@ -216,7 +223,10 @@ function readDocument(file: string): { document: Document; locate: Locate } {
       document.errors.map((e) => {
         const { line, col } = lines.linePos(e.pos[0]);
         // YAML's own messages sometimes end in a colon that introduced a code excerpt; the position says it.
-        const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+        const message = e.message
+          .split('\n')[0]!
+          .replace(/ at line \d+, column \d+:?$/, '')
+          .replace(/:$/, '');
         return `${line}:${col}: YAML: ${message}`;
       }),
       file,

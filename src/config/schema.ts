@@ -5,17 +5,15 @@ import { z } from 'zod';
 import { isLoopbackAddress } from '../metrics/loopback.js';
 import { parseDuration, parseSize } from './duration.js';
 
-const duration = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return value * 1000;
-    const ms = parseDuration(value);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like "90s", "10m", "24h" or "30d", got "${value}"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.union([z.string(), z.number().int().nonnegative()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value * 1000;
+  const ms = parseDuration(value);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like "90s", "10m", "24h" or "30d", got "${value}"` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const size = z.union([z.string(), z.number().int().nonnegative()]).transform((value, ctx) => {
   if (typeof value === 'number') return value;
@@ -47,9 +45,7 @@ const hostname = z
       ),
   );
 
-const listenAddress = z
-  .string()
-  .refine((s) => net.isIP(s) !== 0, 'expected an IP address such as 0.0.0.0, 127.0.0.1 or ::');
+const listenAddress = z.string().refine((s) => net.isIP(s) !== 0, 'expected an IP address such as 0.0.0.0, 127.0.0.1 or ::');
 const port = z.number().int().min(0).max(65535);
 
 /** "127.0.0.1:9464" or "[::1]:9464": an IP address (not a name, so what is bound is what is read) and a port. */
@@ -119,12 +115,10 @@ export const configSchema = z
     /** The port people reach Porthole on when a proxy or port forward in front maps it (links name it). */
     publicPort: port.min(1, 'expected a port from 1 to 65535').optional(),
     origin: z.strictObject({
-      url: z
-        .url({ protocol: /^http$/, error: 'expected an http:// URL such as http://immich-server:2283' })
-        .refine((u) => {
-          const parsed = new URL(u);
-          return (parsed.pathname === '/' || parsed.pathname === '') && !parsed.search && !parsed.hash && !parsed.username;
-        }, 'expected just scheme, host and port: Immich cannot live under a sub-path'),
+      url: z.url({ protocol: /^http$/, error: 'expected an http:// URL such as http://immich-server:2283' }).refine((u) => {
+        const parsed = new URL(u);
+        return (parsed.pathname === '/' || parsed.pathname === '') && !parsed.search && !parsed.hash && !parsed.username;
+      }, 'expected just scheme, host and port: Immich cannot live under a sub-path'),
     }),
     gate: z.strictObject({
       allow: z.array(allowEntry).min(1, 'list at least one address or *@domain that may sign in'),
@@ -197,7 +191,10 @@ export const configSchema = z
             unknownLinksPerIp: z.number().int().min(1).max(100_000).default(30),
             window: duration.prefault('15m'),
           })
-          .refine((limits) => limits.passwordFirstDelay <= limits.passwordMaxDelay, { message: 'passwordFirstDelay must not exceed passwordMaxDelay', path: ['passwordFirstDelay'] })
+          .refine((limits) => limits.passwordFirstDelay <= limits.passwordMaxDelay, {
+            message: 'passwordFirstDelay must not exceed passwordMaxDelay',
+            path: ['passwordFirstDelay'],
+          })
           .prefault({}),
       })
       .prefault({}),
@@ -210,7 +207,10 @@ export const configSchema = z
         acme: z
           .strictObject({
             directory: z
-              .union([z.enum(['letsencrypt', 'letsencrypt-staging']), z.url({ protocol: /^https$/, error: 'expected letsencrypt, letsencrypt-staging or an https:// ACME directory URL' })])
+              .union([
+                z.enum(['letsencrypt', 'letsencrypt-staging']),
+                z.url({ protocol: /^https$/, error: 'expected letsencrypt, letsencrypt-staging or an https:// ACME directory URL' }),
+              ])
               .default('letsencrypt'),
             email: z.email().optional(),
             challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
@@ -220,9 +220,7 @@ export const configSchema = z
           .optional(),
         /** Plain HTTP answers with a redirect to HTTPS (ACME challenges excepted); default: on with acme. */
         redirectHttp: z.boolean().optional(),
-        hsts: z
-          .union([z.literal(false), z.strictObject({ maxAge: duration.prefault('365d'), includeSubDomains: z.boolean().default(false) })])
-          .prefault({}),
+        hsts: z.union([z.literal(false), z.strictObject({ maxAge: duration.prefault('365d'), includeSubDomains: z.boolean().default(false) })]).prefault({}),
       })
       .prefault({}),
     /** Liveness and readiness for Docker and load balancers, on their own address (off unless set). */
@@ -272,7 +270,11 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['listen', 'httpsPort'], message: 'required with tls.acme or tls.redirectHttp: Porthole must serve HTTPS itself' });
     }
     if (config.metrics.listen && !config.metrics.allowNonLoopback && !isLoopbackAddress(config.metrics.listen.address)) {
-      ctx.addIssue({ code: 'custom', path: ['metrics', 'listen'], message: 'not a loopback address: the metrics endpoint has no sign-in; use 127.0.0.1 or ::1, or set metrics.allowNonLoopback: true' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', 'listen'],
+        message: 'not a loopback address: the metrics endpoint has no sign-in; use 127.0.0.1 or ::1, or set metrics.allowNonLoopback: true',
+      });
     }
     if (config.mail.transport === 'smtp' && !config.mail.smtp) {
       ctx.addIssue({ code: 'custom', path: ['mail', 'smtp'], message: 'required when mail.transport is smtp' });

@@ -87,8 +87,7 @@ export function checkPlaceholders(config: ResolvedConfig): CheckResult {
   };
 }
 
-const isPrivateAddress = (address: string) =>
-  /^(10\.|127\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.|::1$|f[cd][0-9a-f]{2}:|fe80:)/i.test(address);
+const isPrivateAddress = (address: string) => /^(10\.|127\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.|::1$|f[cd][0-9a-f]{2}:|fe80:)/i.test(address);
 
 /** Where a public host name points: people's browsers must reach this gateway there. */
 export async function checkHostDns(config: ResolvedConfig, which: 'private' | 'share'): Promise<CheckResult> {
@@ -169,7 +168,7 @@ export async function checkOriginIsImmich(config: ResolvedConfig): Promise<Check
         : code === 'ETIMEDOUT'
           ? 'No answer: a firewall may drop the traffic, or the host is wrong.'
           : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-            ? 'The origin host name does not resolve: put Porthole on Immich\'s Docker network, or fix origin.url.'
+            ? "The origin host name does not resolve: put Porthole on Immich's Docker network, or fix origin.url."
             : 'See the error code; check origin.url.';
     return { name, verdict: 'fail', detail: `cannot reach ${config.origin.url} (${code ?? (error as Error).message})`, fix };
   }
@@ -247,11 +246,19 @@ export async function checkPort(config: ResolvedConfig, which: 'http' | 'https')
   });
   if (!error) return { name, verdict: 'pass', detail: `${address}:${port}` };
   if (error.code === 'EADDRINUSE') {
-    if (await isPortholeListening(config, port, which === 'https')) return { name, verdict: 'pass', detail: `${address}:${port} is in use by a running Porthole for ${config.hosts.private}` };
+    if (await isPortholeListening(config, port, which === 'https'))
+      return { name, verdict: 'pass', detail: `${address}:${port} is in use by a running Porthole for ${config.hosts.private}` };
     return { name, verdict: 'fail', detail: `${address}:${port} is taken by another program`, fix: `Stop it (\`ss -ltnp 'sport = :${port}'\` names it) or change ${key}.` };
   }
-  if (error.code === 'EACCES') return { name, verdict: 'fail', detail: `${address}:${port}: EACCES`, fix: 'Ports below 1024 need privileges: run with CAP_NET_BIND_SERVICE, or use a higher port behind a port forward.' };
-  if (error.code === 'EADDRNOTAVAIL') return { name, verdict: 'fail', detail: `${address}: not an address of this machine`, fix: 'Use 0.0.0.0, or one of this machine\'s addresses, in listen.address.' };
+  if (error.code === 'EACCES')
+    return {
+      name,
+      verdict: 'fail',
+      detail: `${address}:${port}: EACCES`,
+      fix: 'Ports below 1024 need privileges: run with CAP_NET_BIND_SERVICE, or use a higher port behind a port forward.',
+    };
+  if (error.code === 'EADDRNOTAVAIL')
+    return { name, verdict: 'fail', detail: `${address}: not an address of this machine`, fix: "Use 0.0.0.0, or one of this machine's addresses, in listen.address." };
   return { name, verdict: 'fail', detail: `${address}:${port}: ${error.code}`, fix: `Check ${key} and listen.address.` };
 }
 
@@ -271,7 +278,12 @@ export function checkCertificate(config: ResolvedConfig, now = Date.now()): Chec
       tls.createSecureContext({ cert: certPem, key: keyPem });
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      return { name, verdict: 'fail', detail: e.code ? `${e.path ?? 'tls file'}: ${e.code}` : `the certificate and key do not fit together (${e.message})`, fix: 'Check tls.certFile and tls.keyFile: both readable PEM files of one pair.' };
+      return {
+        name,
+        verdict: 'fail',
+        detail: e.code ? `${e.path ?? 'tls file'}: ${e.code}` : `the certificate and key do not fit together (${e.message})`,
+        fix: 'Check tls.certFile and tls.keyFile: both readable PEM files of one pair.',
+      };
     }
   } else {
     const certFile = path.join(config.dataDir, 'tls', 'gateway-cert.pem');
@@ -297,9 +309,11 @@ export function checkCertificate(config: ResolvedConfig, now = Date.now()): Chec
   const uncovered = hosts.filter((h) => cert.checkHost(h) === undefined);
   const what = `${selfSigned ? 'self-signed, ' : ''}valid until ${new Date(expires).toISOString().slice(0, 10)}`;
   if (expires <= now) return { name, verdict: 'fail', detail: `expired on ${new Date(expires).toISOString().slice(0, 10)}`, fix: 'Renew the certificate (and reload Porthole).' };
-  if (uncovered.length > 0 && !selfSigned) return { name, verdict: 'fail', detail: `${what}, but not for ${uncovered.join(', ')}`, fix: 'Get a certificate that names both hosts (or a wildcard).' };
+  if (uncovered.length > 0 && !selfSigned)
+    return { name, verdict: 'fail', detail: `${what}, but not for ${uncovered.join(', ')}`, fix: 'Get a certificate that names both hosts (or a wildcard).' };
   if (days < 14) return { name, verdict: 'warn', detail: `${what}: ${days} days left`, fix: 'Renew it soon.' };
-  if (selfSigned && !config.tunnel.enabled) return { name, verdict: 'warn', detail: what, fix: 'Browsers warn about a self-signed certificate: set tls.certFile and tls.keyFile, or put a TLS proxy in front.' };
+  if (selfSigned && !config.tunnel.enabled)
+    return { name, verdict: 'warn', detail: what, fix: 'Browsers warn about a self-signed certificate: set tls.certFile and tls.keyFile, or put a TLS proxy in front.' };
   return { name, verdict: 'pass', detail: what };
 }
 
@@ -321,15 +335,30 @@ export function checkTunnel(config: ResolvedConfig, now = Date.now()): CheckResu
   results.push(
     active > 0
       ? { name: 'tunnel token', verdict: 'pass', detail: `${active} active token${active === 1 ? '' : 's'}` }
-      : { name: 'tunnel token', verdict: 'fail', detail: 'no active tunnel token', fix: 'Create one: porthole tunnel token create --config <this file>, and use it with `porthole connect` at home.' },
+      : {
+          name: 'tunnel token',
+          verdict: 'fail',
+          detail: 'no active tunnel token',
+          fix: 'Create one: porthole tunnel token create --config <this file>, and use it with `porthole connect` at home.',
+        },
   );
   if (!config.tunnel.publicAddress) {
-    results.push({ name: 'tunnel address', verdict: 'warn', detail: 'tunnel.publicAddress is not set', fix: 'Set it to host:port connectors dial (e.g. gateway.example.com:443) so tokens carry it.' });
+    results.push({
+      name: 'tunnel address',
+      verdict: 'warn',
+      detail: 'tunnel.publicAddress is not set',
+      fix: 'Set it to host:port connectors dial (e.g. gateway.example.com:443) so tokens carry it.',
+    });
   }
   const status = readStatusFileSafely(statusFilePath(config.dataDir));
   const name = 'home connector attached';
   if (!status || now - Date.parse(status.writtenAt) > STATUS_STALE_MS) {
-    results.push({ name, verdict: 'fail', detail: status ? `the gateway has not reported since ${status.writtenAt}: it is not running` : 'the gateway has not run with the tunnel on', fix: 'Start it: porthole serve --config <this file>.' });
+    results.push({
+      name,
+      verdict: 'fail',
+      detail: status ? `the gateway has not reported since ${status.writtenAt}: it is not running` : 'the gateway has not run with the tunnel on',
+      fix: 'Start it: porthole serve --config <this file>.',
+    });
   } else if (status.connectors.length === 0) {
     results.push({
       name,
@@ -354,7 +383,9 @@ function readStatusFileSafely(file: string) {
 export async function checkMail(config: ResolvedConfig, secretMissing: boolean, sendTo?: string): Promise<CheckResult[]> {
   const name = 'mail server accepts us';
   if (config.mail.transport === 'console') {
-    return [{ name, verdict: 'warn', detail: 'mail.transport is console: codes are printed to the log, not sent', fix: 'Configure mail.smtp and set mail.transport: smtp for real use.' }];
+    return [
+      { name, verdict: 'warn', detail: 'mail.transport is console: codes are printed to the log, not sent', fix: 'Configure mail.smtp and set mail.transport: smtp for real use.' },
+    ];
   }
   const smtp = config.mail.smtp!;
   if (secretMissing) {
@@ -412,20 +443,38 @@ async function sendTestMail(config: ResolvedConfig, transport: ReturnType<typeof
       ? { name, verdict: 'fail', detail: `the server refused ${to}`, fix: 'Check the address; some servers only relay for their own domains.' }
       : { name, verdict: 'pass', detail: `accepted for ${to} (${info.messageId}); check that it arrives and is not in spam` };
   } catch (error) {
-    return { ...mailFailure(name, config.mail.smtp!, error), fix: 'The server took the login but not the mail: check mail.from (many servers only send from the signed-in account).' };
+    return {
+      ...mailFailure(name, config.mail.smtp!, error),
+      fix: 'The server took the login but not the mail: check mail.from (many servers only send from the signed-in account).',
+    };
   }
 }
 
 export function checkSettings(config: ResolvedConfig): CheckResult[] {
   const results: CheckResult[] = [];
   if (config.publicScheme === 'http') {
-    results.push({ name: 'cookies are Secure', verdict: 'warn', detail: 'publicScheme is http: session cookies travel without the Secure flag', fix: 'Serve Porthole over HTTPS and set publicScheme: https.' });
+    results.push({
+      name: 'cookies are Secure',
+      verdict: 'warn',
+      detail: 'publicScheme is http: session cookies travel without the Secure flag',
+      fix: 'Serve Porthole over HTTPS and set publicScheme: https.',
+    });
   }
   if (!config.hosts.share) {
-    results.push({ name: 'share host', verdict: 'warn', detail: 'hosts.share is not set: share links need a signed-in session', fix: 'Add hosts.share and point Immich\'s External Domain at it.' });
+    results.push({
+      name: 'share host',
+      verdict: 'warn',
+      detail: 'hosts.share is not set: share links need a signed-in session',
+      fix: "Add hosts.share and point Immich's External Domain at it.",
+    });
   }
   if (config.allowImmichSetup) {
-    results.push({ name: 'Immich setup endpoints', verdict: 'warn', detail: 'allowImmichSetup is on: the first-admin sign-up passes', fix: 'Turn it off once Immich has an admin.' });
+    results.push({
+      name: 'Immich setup endpoints',
+      verdict: 'warn',
+      detail: 'allowImmichSetup is on: the first-admin sign-up passes',
+      fix: 'Turn it off once Immich has an admin.',
+    });
   }
   return results;
 }
@@ -449,7 +498,12 @@ export async function runDoctor(config: ResolvedConfig, options: { secretProblem
   const secrets: CheckResult =
     secretProblems.length === 0
       ? { name: 'secrets are readable', verdict: 'pass', detail: config.mail.smtp?.password ? 'mail.smtp.password' : 'none needed' }
-      : { name: 'secrets are readable', verdict: 'fail', detail: secretProblems.join('; '), fix: 'Set the environment variable (or write the file) before starting Porthole, e.g. in the service\'s Environment= or Docker secrets.' };
+      : {
+          name: 'secrets are readable',
+          verdict: 'fail',
+          detail: secretProblems.join('; '),
+          fix: "Set the environment variable (or write the file) before starting Porthole, e.g. in the service's Environment= or Docker secrets.",
+        };
   return [
     secrets,
     checkPlaceholders(config),
@@ -487,11 +541,21 @@ export async function runDoctorOnFile(file: string, options: DoctorOptions = {})
 export function formatResults(results: CheckResult[]): string {
   const mark: Record<Verdict, string> = { pass: 'ok  ', warn: 'warn', fail: 'FAIL', skip: 'skip' };
   const lines = results.map((r) => {
-    const detail = r.detail.includes('\n') ? `\n${r.detail.split('\n').map((l) => `       ${l}`).join('\n')}` : ` ${r.detail}`;
+    const detail = r.detail.includes('\n')
+      ? `\n${r.detail
+          .split('\n')
+          .map((l) => `       ${l}`)
+          .join('\n')}`
+      : ` ${r.detail}`;
     return `[${mark[r.verdict]}] ${r.name}:${detail}${r.fix && r.verdict !== 'pass' && r.verdict !== 'skip' ? `\n       fix: ${r.fix}` : ''}`;
   });
   const failed = results.filter((r) => r.verdict === 'fail').length;
   const warned = results.filter((r) => r.verdict === 'warn').length;
-  lines.push('', failed ? `${failed} check${failed === 1 ? '' : 's'} failed, ${warned} warning${warned === 1 ? '' : 's'}.` : `All checks passed${warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}.`);
+  lines.push(
+    '',
+    failed
+      ? `${failed} check${failed === 1 ? '' : 's'} failed, ${warned} warning${warned === 1 ? '' : 's'}.`
+      : `All checks passed${warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}.`,
+  );
   return lines.join('\n');
 }

@@ -21,13 +21,25 @@ function judgeCertificate(name: string, certPem: string, now: number, renewedByI
   const { notBefore, notAfter } = lifetime(certPem);
   const until = new Date(notAfter).toISOString();
   if (notAfter <= now) {
-    return { name, verdict: 'fail', detail: `expired on ${until}`, fix: renewedByItself ? 'Renewal keeps failing: read the log lines "certificate for ... not renewed" for the CA\'s reason and what to check (DNS, port 80/443).' : 'Install a new certificate and restart Porthole.' };
+    return {
+      name,
+      verdict: 'fail',
+      detail: `expired on ${until}`,
+      fix: renewedByItself
+        ? 'Renewal keeps failing: read the log lines "certificate for ... not renewed" for the CA\'s reason and what to check (DNS, port 80/443).'
+        : 'Install a new certificate and restart Porthole.',
+    };
   }
   const remaining = notAfter - now;
   // ACME renews at two thirds of the lifetime: with less than a sixth left, renewal is overdue.
   const low = renewedByItself ? remaining < (notAfter - notBefore) / 6 : remaining < 14 * DAY;
   if (low) {
-    return { name, verdict: 'warn', detail: `expires soon (${until})`, fix: renewedByItself ? 'Renewal is overdue: read the log lines "certificate for ... not renewed" for the CA\'s reason.' : 'Replace the certificate files before then.' };
+    return {
+      name,
+      verdict: 'warn',
+      detail: `expires soon (${until})`,
+      fix: renewedByItself ? 'Renewal is overdue: read the log lines "certificate for ... not renewed" for the CA\'s reason.' : 'Replace the certificate files before then.',
+    };
   }
   return { name, verdict: 'pass', detail: `valid until ${until}${renewedByItself ? ', renewed automatically' : ''}` };
 }
@@ -42,7 +54,12 @@ export function checkCertificates(config: ResolvedConfig, now = Date.now()): Che
       try {
         pem = fs.readFileSync(path.join(dir, `${host}.crt.pem`), 'utf8');
       } catch {
-        return { name, verdict: 'warn', detail: 'not issued yet (a self-signed stand-in serves until then)', fix: 'Porthole requests it while running; if it stays missing, read the log line "certificate for ... not issued" for the CA\'s reason and what to check.' };
+        return {
+          name,
+          verdict: 'warn',
+          detail: 'not issued yet (a self-signed stand-in serves until then)',
+          fix: 'Porthole requests it while running; if it stays missing, read the log line "certificate for ... not issued" for the CA\'s reason and what to check.',
+        };
       }
       return judgeCertificate(name, pem, now, true);
     });
@@ -54,7 +71,14 @@ export function checkCertificates(config: ResolvedConfig, now = Date.now()): Che
       return [{ name: 'certificate file', verdict: 'fail', detail: `${config.tls.certFile}: ${(error as Error).message}`, fix: 'Fix tls.certFile, or use tls.acme.' }];
     }
   }
-  return [{ name: 'HTTPS certificate', verdict: 'warn', detail: 'self-signed: browsers warn about it', fix: 'For browsers on the internet use tls.acme (Let\'s Encrypt) or tls.certFile/keyFile; connectors pin a self-signed one by fingerprint.' }];
+  return [
+    {
+      name: 'HTTPS certificate',
+      verdict: 'warn',
+      detail: 'self-signed: browsers warn about it',
+      fix: "For browsers on the internet use tls.acme (Let's Encrypt) or tls.certFile/keyFile; connectors pin a self-signed one by fingerprint.",
+    },
+  ];
 }
 
 export async function checkPublicNames(config: ResolvedConfig): Promise<CheckResult[]> {
@@ -66,7 +90,12 @@ export async function checkPublicNames(config: ResolvedConfig): Promise<CheckRes
         const found = await dns.lookup(host, { all: true });
         return { name, verdict: 'pass', detail: `${host} → ${found.map((a) => a.address).join(', ')} (must be this server's public address)` };
       } catch (error) {
-        return { name, verdict: 'fail', detail: `${host} does not resolve (${(error as NodeJS.ErrnoException).code})`, fix: `Create an A (and AAAA, if you have IPv6) record for ${host} pointing at this server's public address; ACME validation needs it.` };
+        return {
+          name,
+          verdict: 'fail',
+          detail: `${host} does not resolve (${(error as NodeJS.ErrnoException).code})`,
+          fix: `Create an A (and AAAA, if you have IPv6) record for ${host} pointing at this server's public address; ACME validation needs it.`,
+        };
       }
     }),
   );
@@ -77,7 +106,15 @@ export function checkConnector(config: ResolvedConfig, now = Date.now()): CheckR
   const name = 'home connector attached';
   const status = readStatusFile(statusFilePath(config.dataDir));
   if (!status) return [{ name, verdict: 'warn', detail: 'no tunnel status yet: the gateway has not run with this data dir', fix: 'Start porthole serve, then check again.' }];
-  if (now - Date.parse(status.writtenAt) > 60_000) return [{ name, verdict: 'warn', detail: `the status is old (${status.writtenAt}): is the gateway running?`, fix: 'Start porthole serve, then check again.' }];
+  if (now - Date.parse(status.writtenAt) > 60_000)
+    return [{ name, verdict: 'warn', detail: `the status is old (${status.writtenAt}): is the gateway running?`, fix: 'Start porthole serve, then check again.' }];
   if (status.connectors.length > 0) return [{ name, verdict: 'pass', detail: status.connectors.map((c) => `${c.name} since ${c.since}`).join(', ') }];
-  return [{ name, verdict: 'fail', detail: status.offlineSince ? `none; offline since ${status.offlineSince}` : 'none has attached yet', fix: 'At home run porthole connect with a token from "porthole tunnel token create"; it must reach tunnel.publicAddress on port 443 (see its log).' }];
+  return [
+    {
+      name,
+      verdict: 'fail',
+      detail: status.offlineSince ? `none; offline since ${status.offlineSince}` : 'none has attached yet',
+      fix: 'At home run porthole connect with a token from "porthole tunnel token create"; it must reach tunnel.publicAddress on port 443 (see its log).',
+    },
+  ];
 }

@@ -20,5 +20,4 @@ export function normalizeCode(input: string | null): string | null {
   return /^\d{6}$/.test(digits) ? digits : null;
 }
 
-export const codeMatches = (key: Buffer, email: string, typed: string, storedHash: string): boolean =>
-  sameSecret(hashCode(key, email, typed), storedHash);
+export const codeMatches = (key: Buffer, email: string, typed: string, storedHash: string): boolean => sameSecret(hashCode(key, email, typed), storedHash);

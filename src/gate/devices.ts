@@ -187,7 +187,10 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
     if (!deps.allowlist.allows(device.email)) return refused(`device ${device.id} "${device.name}": address no longer on gate.allow`, device.email);
     const ip = ctx.client.ip;
     // One line when a phone shows up from an address it was not last seen at (a new network, or a copied token).
-    if (device.lastIp !== ip) newAddressLog.pass(`${device.id} ${ip}`, () => logger.info({ device: device!.id, name: device!.name, email: device!.email, ip, previousIp: device!.lastIp }, 'device token used from a new address'));
+    if (device.lastIp !== ip)
+      newAddressLog.pass(`${device.id} ${ip}`, () =>
+        logger.info({ device: device!.id, name: device!.name, email: device!.email, ip, previousIp: device!.lastIp }, 'device token used from a new address'),
+      );
     if (device.lastUsedAt === null || at - device.lastUsedAt >= TOUCH_INTERVAL_MS || at < device.lastUsedAt) {
       device = { ...device, lastUsedAt: at, lastIp: ip };
       store.devices.touch(device.id, at, ip);

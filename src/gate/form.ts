@@ -25,7 +25,11 @@ export function readSmallBody(req: http.IncomingMessage, res: http.ServerRespons
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const stopWatch = watchProgress(rule, () => size, () => finish({ ok: false, reason: 'too-slow' }));
+    const stopWatch = watchProgress(
+      rule,
+      () => size,
+      () => finish({ ok: false, reason: 'too-slow' }),
+    );
     const finish = (result: SmallBodyResult) => {
       if (done) return;
       done = true;

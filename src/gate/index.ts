@@ -28,7 +28,10 @@ export { withoutOwnCookies } from '../http/cookies.js';
 export function isReserved(url: string): boolean {
   const second = url.charCodeAt(1);
   if (second !== 0x2e && second !== 0x25) return false;
-  const head = url.slice(0, 16).toLowerCase().replace(/^\/%2e/, '/.');
+  const head = url
+    .slice(0, 16)
+    .toLowerCase()
+    .replace(/^\/%2e/, '/.');
   return head === GATE_PREFIX || head.startsWith(`${GATE_PREFIX}/`) || head.startsWith(`${GATE_PREFIX}?`);
 }
 
@@ -77,13 +80,25 @@ export function createGate(deps: GatewayDeps): HostHandler {
     if (passkeys?.route(req, res, ctx, url)) return;
     switch (path) {
       case PATHS.login:
-        return route(() => signIn.showLogin(req, res, url), () => signIn.requestCode(req, res, ctx));
+        return route(
+          () => signIn.showLogin(req, res, url),
+          () => signIn.requestCode(req, res, ctx),
+        );
       case PATHS.code:
-        return route(() => signIn.showCode(req, res), () => signIn.verifyCode(req, res, ctx));
+        return route(
+          () => signIn.showCode(req, res),
+          () => signIn.verifyCode(req, res, ctx),
+        );
       case PATHS.link:
-        return route(() => signIn.showConfirm(req, res, url), () => signIn.confirmLink(req, res, ctx));
+        return route(
+          () => signIn.showConfirm(req, res, url),
+          () => signIn.confirmLink(req, res, ctx),
+        );
       case PATHS.logout:
-        return route(() => signIn.showLogout(req, res), () => signIn.logout(req, res, ctx));
+        return route(
+          () => signIn.showLogout(req, res),
+          () => signIn.logout(req, res, ctx),
+        );
       case GATE_PREFIX:
       case `${GATE_PREFIX}/`:
         if (read) {

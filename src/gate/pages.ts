@@ -72,7 +72,15 @@ const alert = (message: string | undefined, kind: 'error' | 'muted' = 'error') =
   message ? `<p class="${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${escapeHtml(message)}</p>` : '';
 const footer = (locale: Locale) => `<p class="muted">${escapeHtml(TEXT.footer[locale])}</p>`;
 
-export function loginPage(o: { locale: Locale; csrf: string; next: string; email?: string; error?: string; notice?: string; /** e.g. the passkey button */ extra?: string }): GatePage {
+export function loginPage(o: {
+  locale: Locale;
+  csrf: string;
+  next: string;
+  email?: string;
+  error?: string;
+  notice?: string;
+  /** e.g. the passkey button */ extra?: string;
+}): GatePage {
   const title = say('signInTitle', o.locale);
   const invalid = o.error ? ' aria-invalid="true" aria-describedby="problem"' : '';
   return {
@@ -125,7 +133,10 @@ export function linkGonePage(o: { locale: Locale }): GatePage {
 export function logoutPage(o: { locale: Locale; csrf: string; email: string | null; extra?: string }): GatePage {
   const title = say('logoutTitle', o.locale);
   if (!o.email) {
-    return { title, body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(say('notSignedIn', o.locale))}</p><p><a href="${PATHS.login}">${escapeHtml(say('signInTitle', o.locale))}</a></p>` };
+    return {
+      title,
+      body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(say('notSignedIn', o.locale))}</p><p><a href="${PATHS.login}">${escapeHtml(say('signInTitle', o.locale))}</a></p>`,
+    };
   }
   return {
     title,

@@ -33,7 +33,9 @@ function decodeFully(text: string): string {
  */
 export function normaliseRoutePath(target: string): string {
   const mark = target.search(/[?#]/);
-  const path = decodeFully(mark === -1 ? target : target.slice(0, mark)).toLowerCase().replace(/\\/g, '/');
+  const path = decodeFully(mark === -1 ? target : target.slice(0, mark))
+    .toLowerCase()
+    .replace(/\\/g, '/');
   const segments: string[] = [];
   for (const raw of path.split('/')) {
     const semicolon = raw.indexOf(';');

@@ -142,7 +142,14 @@ export function createSignIn(deps: SignInDeps) {
     return form.fields;
   }
 
-  async function rateLimited(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, checks: Array<[RateLimiterAbstract, string, string]>, email: string | null, useMailedLink = false): Promise<boolean> {
+  async function rateLimited(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    checks: Array<[RateLimiterAbstract, string, string]>,
+    email: string | null,
+    useMailedLink = false,
+  ): Promise<boolean> {
     for (const [limiter, key, what] of checks) {
       const retryAfterSeconds = await overLimit(limiter, key);
       if (retryAfterSeconds !== null) {
@@ -183,7 +190,19 @@ export function createSignIn(deps: SignInDeps) {
       return page(req, res, 400, (token) => loginPage({ locale, csrf: token, next, email: typed?.slice(0, 254), error: say('badEmail', locale) }));
     }
     const client = clientBucket(ctx.client.ip);
-    if (await rateLimited(req, res, ctx, [[limiters.codeIp, client, 'code request per IP'], [limiters.codeAddress, `${email} ${client}`, 'code request per address and IP']], email)) return;
+    if (
+      await rateLimited(
+        req,
+        res,
+        ctx,
+        [
+          [limiters.codeIp, client, 'code request per IP'],
+          [limiters.codeAddress, `${email} ${client}`, 'code request per address and IP'],
+        ],
+        email,
+      )
+    )
+      return;
     const at = now();
     sweep(at);
     const allowed = allowlist.allows(email);
@@ -206,19 +225,22 @@ export function createSignIn(deps: SignInDeps) {
     };
     audit(allowed ? 'code.requested' : 'code.refused', ctx, email, allowed ? undefined : 'not on the allowlist');
     const link = `${publicOrigin(config, config.hosts.private, ctx, req.socket.localPort)}${PATHS.link}?t=${linkToken}`;
-    setImmediate(() => afterResponse(() => {
-      if (previous) store.codes.delete(previous);
-      store.codes.put(record);
-      if (!allowed) return;
-      const mail = signInMail({ to: email, code, link, host: config.hosts.private, minutes, locale, codeInSubject: config.mail.codeInSubject });
-      mailer.send(mail).then(
-        () => afterResponse(() => audit('code.sent', ctx, email)),
-        (error: Error) => afterResponse(() => {
-          logger.error({ err: error, email }, 'sign-in mail could not be sent');
-          audit('code.send-failed', ctx, email, error.message.slice(0, 200));
-        }),
-      );
-    }));
+    setImmediate(() =>
+      afterResponse(() => {
+        if (previous) store.codes.delete(previous);
+        store.codes.put(record);
+        if (!allowed) return;
+        const mail = signInMail({ to: email, code, link, host: config.hosts.private, minutes, locale, codeInSubject: config.mail.codeInSubject });
+        mailer.send(mail).then(
+          () => afterResponse(() => audit('code.sent', ctx, email)),
+          (error: Error) =>
+            afterResponse(() => {
+              logger.error({ err: error, email }, 'sign-in mail could not be sent');
+              audit('code.send-failed', ctx, email, error.message.slice(0, 200));
+            }),
+        );
+      }),
+    );
     const pending = encodePending(keys.pending, { email, expiresAt: at + config.gate.codeLifetime, codeId: record.id });
     redirect(res, PATHS.code, [cookieHeader(config, names.pending, pending, config.gate.codeLifetime / 1000)]);
   }
@@ -237,8 +259,7 @@ export function createSignIn(deps: SignInDeps) {
     const { email } = pending;
     if (await rateLimited(req, res, ctx, [[limiters.verifyIp, clientBucket(ctx.client.ip), 'code verify per IP']], email)) return;
     const locale = pickLocale(req.headers['accept-language']);
-    const again = (status: number, error: string, dead = false) =>
-      page(req, res, status, (token) => codePage({ locale, csrf: token, email, minutes, error, dead }));
+    const again = (status: number, error: string, dead = false) => page(req, res, status, (token) => codePage({ locale, csrf: token, email, minutes, error, dead }));
     const typed = normalizeCode(field(form, 'code', 32));
     if (!typed) return again(400, say('badCode', locale));
     const found = pending.codeId ? store.codes.get(pending.codeId) : undefined;

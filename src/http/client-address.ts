@@ -45,7 +45,10 @@ export function identifyClient(req: http.IncomingMessage, isTrusted: AddressMatc
   let ip = peer;
   const header = req.headers['x-forwarded-for'];
   if (typeof header === 'string') {
-    const hops = header.split(',').slice(-MAX_FORWARDED_HOPS).map((h) => unmapIPv4(h.trim()));
+    const hops = header
+      .split(',')
+      .slice(-MAX_FORWARDED_HOPS)
+      .map((h) => unmapIPv4(h.trim()));
     for (let i = hops.length - 1; i >= 0; i--) {
       const hop = hops[i]!;
       if (net.isIP(hop) === 0) break;

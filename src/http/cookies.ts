@@ -13,7 +13,7 @@ const isBlank = (code: number): boolean => code === 0x20 || code === 0x09;
  * skipped. Text after a space inside a value is still that value: "x=a porthole_session=T" is one pair named "x".
  */
 export function eachCookie(header: string, visit: (name: string, value: string, start: number, end: number) => boolean | void): void {
-  for (let start = 0; start <= header.length; ) {
+  for (let start = 0; start <= header.length;) {
     let end = header.indexOf(';', start);
     if (end === -1) end = header.length;
     const name = nameBounds(header, start, end);
@@ -48,7 +48,7 @@ function valueAt(header: string, eq: number, end: number): string {
  */
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
-  for (let from = 0; ; ) {
+  for (let from = 0; ;) {
     const at = header.indexOf(name, from);
     if (at === -1) return undefined;
     let before = at;

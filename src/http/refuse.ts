@@ -86,10 +86,7 @@ const CAUSES: Record<OriginFailureCause, { what: Text; fix: Text }> = {
   },
   timeout: {
     what: t('The origin did not answer in time.', 'Der Ursprungsserver hat nicht rechtzeitig geantwortet.'),
-    fix: t(
-      'A firewall may drop the traffic, or Immich is overloaded.',
-      'Eine Firewall verwirft womöglich den Verkehr, oder Immich ist überlastet.',
-    ),
+    fix: t('A firewall may drop the traffic, or Immich is overloaded.', 'Eine Firewall verwirft womöglich den Verkehr, oder Immich ist überlastet.'),
   },
   'connection-reset': {
     what: t('The origin closed the connection unexpectedly.', 'Der Ursprungsserver hat die Verbindung unerwartet geschlossen.'),
@@ -137,18 +134,17 @@ function message(refusal: Refusal, locale: Locale): string {
       // At most 75 characters: Immich's web shows that much of a server message.
       if (refusal.subject === 'password') return passwordLimited(refusal.retryAfterSeconds, locale);
       const minutes = Math.max(1, Math.ceil(refusal.retryAfterSeconds / 60));
-      const again = locale === 'de'
-        ? `Bitte in ${minutes} ${minutes === 1 ? 'Minute' : 'Minuten'} erneut versuchen.`
-        : `Please try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
+      const again =
+        locale === 'de'
+          ? `Bitte in ${minutes} ${minutes === 1 ? 'Minute' : 'Minuten'} erneut versuchen.`
+          : `Please try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`;
       if (!refusal.useMailedLink) return again;
       return locale === 'de'
         ? `Zu viele falsche Codes für diese Domain. Öffne den Anmeldelink aus der E-Mail, er funktioniert weiterhin. Oder: ${again}`
         : `Too many wrong codes for this domain. Open the sign-in link in the email instead: it still works. Or: ${again}`;
     }
     case 'too-large':
-      return locale === 'de'
-        ? `Uploads sind hier auf ${formatBytes(refusal.limitBytes)} begrenzt.`
-        : `Uploads are limited to ${formatBytes(refusal.limitBytes)} here.`;
+      return locale === 'de' ? `Uploads sind hier auf ${formatBytes(refusal.limitBytes)} begrenzt.` : `Uploads are limited to ${formatBytes(refusal.limitBytes)} here.`;
     case 'csrf':
     case 'too-slow':
       return locale === 'de' ? 'Bitte die Seite neu laden und erneut versuchen.' : 'Please reload the page and try again.';
@@ -198,7 +194,7 @@ function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) (value /= 1024), unit++;
+  while (value >= 1024 && unit < units.length - 1) ((value /= 1024), unit++);
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
@@ -237,7 +233,8 @@ interface ShareFace {
 }
 
 function shareFace(status: number, json: { error: string; message: string }, title: Text, text: Text): ShareFace {
-  const page = (locale: Locale) => prebuilt(status, 'text/html; charset=utf-8', renderPage(title[locale], `<h1>${escapeHtml(title[locale])}</h1><p>${escapeHtml(text[locale])}</p>`, locale));
+  const page = (locale: Locale) =>
+    prebuilt(status, 'text/html; charset=utf-8', renderPage(title[locale], `<h1>${escapeHtml(title[locale])}</h1><p>${escapeHtml(text[locale])}</p>`, locale));
   return {
     html: { en: page('en'), de: page('de') },
     json: prebuilt(status, 'application/json; charset=utf-8', JSON.stringify({ ...json, statusCode: status })),
@@ -308,7 +305,9 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
 
 /** Refuses a WebSocket/Upgrade request on its raw socket, before any upgrade happens. */
 export function refuseUpgrade(socket: import('node:stream').Duplex, status: 401 | 403 | 404 | 421 | 429 | 502 | 503, retryAfterSeconds?: number): void {
-  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status];
+  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable' }[
+    status
+  ];
   const retry = status === 429 && retryAfterSeconds !== undefined ? `Retry-After: ${Math.max(1, Math.ceil(retryAfterSeconds))}\r\n` : '';
   if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\n${retry}Connection: close\r\nContent-Length: 0\r\n\r\n`);
   else socket.destroy();

@@ -56,7 +56,10 @@ export class RefusalSummary {
     this.timer = undefined;
     this.seen.clear();
     if (this.total === 0) return;
-    const top = [...this.addresses].sort((a, b) => b[1] - a[1]).slice(0, TOP_ADDRESSES).map(([address, count]) => ({ address, count }));
+    const top = [...this.addresses]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, TOP_ADDRESSES)
+      .map(([address, count]) => ({ address, count }));
     this.logger.warn(
       {
         refused: this.total,

@@ -73,9 +73,7 @@ export type OriginSocket = stream.Duplex & { setTimeout(ms: number): unknown };
  * How the pool reaches the origin: TCP to an address (reading into reused buffers), or a stream opener (the
  * tunnel: each connection is one stream to a home connector, which pipes it to Immich).
  */
-export type OriginDialer =
-  | { kind: 'tcp'; host: string; port: number; highWaterMark: number }
-  | { kind: 'stream'; open: () => OriginSocket | Error };
+export type OriginDialer = { kind: 'tcp'; host: string; port: number; highWaterMark: number } | { kind: 'stream'; open: () => OriginSocket | Error };
 
 interface Connection {
   socket: OriginSocket;
@@ -134,7 +132,12 @@ export class OriginPool {
   private connect(): Connection {
     const conn: Connection = {
       socket: null as unknown as OriginSocket, // set just below: node asks for the first read buffer inside net.connect
-      pool: this, exchange: null, reused: false, received: 0, error: null, readBuffer: null,
+      pool: this,
+      exchange: null,
+      reused: false,
+      received: 0,
+      error: null,
+      readBuffer: null,
       resume: () => conn.socket.resume(),
       drained: () => {
         const exchange = conn.exchange;
@@ -189,9 +192,23 @@ export function leanForward(pool: OriginPool, req: http.IncomingMessage, res: ht
     head += `${headers[i]}: ${value}\r\n`;
   }
   const exchange: Exchange = {
-    req, res, options, requestHead: `${head}\r\n`, conn: null, phase: 'head', pending: null, remaining: 0, keepAlive: true, keepAliveMs: -1, retried: false,
+    req,
+    res,
+    options,
+    requestHead: `${head}\r\n`,
+    conn: null,
+    phase: 'head',
+    pending: null,
+    remaining: 0,
+    keepAlive: true,
+    keepAliveMs: -1,
+    retried: false,
     body: !hasBody ? 'none' : req.headers['transfer-encoding'] !== undefined ? 'chunked' : 'length',
-    bodyDone: !hasBody, received: 0, continued: false, originBusy: false, held: null,
+    bodyDone: !hasBody,
+    received: 0,
+    continued: false,
+    originBusy: false,
+    held: null,
   };
   (res as LeanResponse)[LEAN] = exchange;
   res.on('close', onClientClosed);

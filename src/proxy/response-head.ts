@@ -79,7 +79,10 @@ export function parseResponseHead(text: string): ResponseHead {
   }
   if (transferEncoding !== null) {
     if (head.contentLength !== -1) throw new BadResponse('Content-Length and Transfer-Encoding together');
-    const codings = transferEncoding.toLowerCase().split(',').map((c) => c.trim());
+    const codings = transferEncoding
+      .toLowerCase()
+      .split(',')
+      .map((c) => c.trim());
     head.chunked = codings[codings.length - 1] === 'chunked';
     head.untilClose = !head.chunked;
   }

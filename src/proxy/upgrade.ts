@@ -30,7 +30,9 @@ export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: 
   proxyReq.on('error', () => refuseUpgrade(socket, 502));
   proxyReq.on('response', (proxyRes) => {
     // The origin declined the upgrade: relay its answer as a plain, close-delimited response.
-    socket.write(statusBlock(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.rawHeaders, (name) => !HOP_BY_HOP.has(name) && name !== 'content-length', 'Connection: close\r\n'));
+    socket.write(
+      statusBlock(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.rawHeaders, (name) => !HOP_BY_HOP.has(name) && name !== 'content-length', 'Connection: close\r\n'),
+    );
     proxyRes.on('error', () => socket.destroy());
     proxyRes.pipe(socket);
   });

@@ -70,7 +70,10 @@ function buildIndex(): Map<string, Map<string, readonly IndexedRow[]>> {
     const keys = new Set(prefixes.flatMap((p) => (p.includes('/') ? [p, p.slice(0, p.indexOf('/'))] : [p])));
     for (const key of keys) {
       const covers = (prefix: string) => prefix === '' || prefix === key || key.startsWith(`${prefix}/`);
-      buckets.set(key, ROWS.filter((row, i) => row.methods.includes(method) && covers(prefixes[i]!)));
+      buckets.set(
+        key,
+        ROWS.filter((row, i) => row.methods.includes(method) && covers(prefixes[i]!)),
+      );
     }
     byMethod.set(method, buckets);
   }

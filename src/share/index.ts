@@ -24,7 +24,6 @@ import { DROPPED_REQUEST_HEADERS } from './policy.js';
 import { createOriginalHandler, type OriginalHandler } from './original.js';
 import { guestAnswers } from './guest-answers.js';
 
-
 const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as const;
 
 export function createShareHost(deps: GatewayDeps): HostHandler {
@@ -47,7 +46,9 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, why?: string) => {
     // One info line per kind of refusal per minute, with how many were held back: an attack cannot flood the log.
     const kind = why ? `${refusal.kind}: ${why.replace(/(parameter|condition) \S+/, '$1').slice(0, 60)}` : refusal.kind;
-    refusalLog.pass(kind, (suppressed) => logger.info({ refusal: kind, method: req.method, ...(suppressed ? { alsoRefusedSinceLastLine: suppressed } : {}) }, 'share host refused a request'));
+    refusalLog.pass(kind, (suppressed) =>
+      logger.info({ refusal: kind, method: req.method, ...(suppressed ? { alsoRefusedSinceLastLine: suppressed } : {}) }, 'share host refused a request'),
+    );
     if (!res.headersSent) res.setHeader('x-robots-tag', NO_INDEX);
     refuse(req, res, refusal, 'share');
   };
@@ -65,14 +66,20 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   function serveSpecial(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target): boolean {
     switch (match.rule.special) {
       case 'robots':
-        res.writeHead(200, { ...shareHeaders({ indexable: true, passwordProtected: false }), 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(robots), 'cache-control': 'public, max-age=3600' });
+        res.writeHead(200, {
+          ...shareHeaders({ indexable: true, passwordProtected: false }),
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(robots),
+          'cache-control': 'public, max-age=3600',
+        });
         res.end(req.method === 'HEAD' ? undefined : robots);
         return true;
       case 'root':
         if (config.share.root === 'not-found') notFound(req, res, 'root');
         else {
           const locale = pickLocale(req.headers['accept-language']);
-          const [title, text] = locale === 'de' ? ['Geteilte Fotos', 'Diese Adresse öffnet nur geteilte Foto-Links.'] : ['Shared photos', 'This address only opens shared photo links.'];
+          const [title, text] =
+            locale === 'de' ? ['Geteilte Fotos', 'Diese Adresse öffnet nur geteilte Foto-Links.'] : ['Shared photos', 'This address only opens shared photo links.'];
           sendPage(res, { status: 200, locale, title, body: `<h1>${title}</h1><p>${text}</p>`, headers: { 'x-robots-tag': NO_INDEX } }, req.method);
         }
         return true;
@@ -86,7 +93,14 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
 
   // The link path is synchronous on a cached link (the common case: every thumbnail of an open album); it
   // returns a promise only where it must wait for Immich or the store (a lookup, an unlock, a limiter).
-  function handleLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> | void {
+  function handleLink(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    match: RouteMatch,
+    target: Target,
+    credential: LinkCredential,
+  ): Promise<void> | void {
     // Say "offline" plainly (before a lookup that could only fail) when the home connector is away.
     const unavailable = origin.unavailable();
     if (unavailable) return refuseShare(req, res, { kind: 'tunnel-offline', since: unavailable.since });
@@ -97,7 +111,15 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     return withLinkState(req, res, ctx, match, target, credential, found);
   }
 
-  function withLinkState(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential, found: Lookup): Promise<void> | void {
+  function withLinkState(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    match: RouteMatch,
+    target: Target,
+    credential: LinkCredential,
+    found: Lookup,
+  ): Promise<void> | void {
     if (found.kind === 'unknown') return refuseUnknownLink(req, res, ctx.client.ip, 'unknown link');
     if (found.kind === 'password' && match.rule.password !== 'exempt') return unlockThenServe(req, res, ctx, match, target, credential);
     return serveLink(req, res, ctx, match, target, credential, found.kind === 'open' ? found.link : null, found.kind === 'password');
@@ -109,7 +131,14 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     notFound(req, res, why);
   }
 
-  async function unlockThenServe(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential): Promise<void> {
+  async function unlockThenServe(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    match: RouteMatch,
+    target: Target,
+    credential: LinkCredential,
+  ): Promise<void> {
     const cookie = shareCookieValue(req.headers.cookie);
     const link = cookie ? await resolver.unlock(credential, cookie) : null;
     if (link) return serveLink(req, res, ctx, match, target, credential, link, true);
@@ -119,7 +148,16 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     notFound(req, res, 'password link not unlocked');
   }
 
-  function serveLink(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, match: RouteMatch, target: Target, credential: LinkCredential, link: LinkState | null, passwordProtected: boolean): Promise<void> | void {
+  function serveLink(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    match: RouteMatch,
+    target: Target,
+    credential: LinkCredential,
+    link: LinkState | null,
+    passwordProtected: boolean,
+  ): Promise<void> | void {
     const { rule } = match;
     if (rule.when?.length) {
       if (!link) return notFound(req, res, 'link state unknown');

@@ -32,9 +32,7 @@ export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 /** Which limit refused a password attempt: `slowed` waits a little, the others until their window ends. */
 export type PasswordLimit = 'slowed' | 'client' | 'ip' | 'link';
 
-export type PasswordVerdict =
-  | { ok: true; settle(outcome: 'right' | 'wrong' | 'other'): void }
-  | { ok: false; retryAfterSeconds: number; limit: PasswordLimit };
+export type PasswordVerdict = { ok: true; settle(outcome: 'right' | 'wrong' | 'other'): void } | { ok: false; retryAfterSeconds: number; limit: PasswordLimit };
 
 /** IPv6 clients usually own a whole /64: count them together so rotating addresses does not reset a limit. */
 export function clientBucket(ip: string): string {

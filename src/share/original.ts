@@ -201,7 +201,8 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       if (answer.headers['content-range']) headers['content-range'] = answer.headers['content-range'];
       // Immich's error answer, checked like every other JSON answer on the share host (guest-answers.ts).
       const body = await readSmall(answer);
-      const checked = body && answer.headers['content-encoding'] === undefined && /json/i.test(String(headers['content-type'])) ? guestJson(body) : body?.length === 0 ? body : null;
+      const checked =
+        body && answer.headers['content-encoding'] === undefined && /json/i.test(String(headers['content-type'])) ? guestJson(body) : body?.length === 0 ? body : null;
       if (checked === null) return refuse(req, res, { kind: 'not-found' }, 'share');
       res.writeHead(status, { ...headers, 'content-length': checked.length });
       res.end(req.method === 'HEAD' ? undefined : checked);

@@ -108,8 +108,17 @@ export const FORBIDDEN_PARAMS: ReadonlySet<string> = new Set(['apiKey', 'session
 /** Request headers that carry other credentials, Immich's share-credential headers (which would override the
  * checked query parameter) or the upload checksum probe; dropped before anything reaches Immich. */
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
-  'authorization', 'x-api-key', 'x-immich-user-token', 'x-immich-session-token', 'x-immich-share-key', 'x-immich-share-slug',
-  'x-immich-checksum', 'x-http-method-override', 'x-method-override', 'x-original-url', 'x-rewrite-url',
+  'authorization',
+  'x-api-key',
+  'x-immich-user-token',
+  'x-immich-session-token',
+  'x-immich-share-key',
+  'x-immich-share-slug',
+  'x-immich-checksum',
+  'x-http-method-override',
+  'x-method-override',
+  'x-original-url',
+  'x-rewrite-url',
   // The private host's device token: a secret that is no business of the share host or of Immich.
   'x-porthole-device',
 ]);

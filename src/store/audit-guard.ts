@@ -24,13 +24,31 @@ const TICK_MS = 5_000;
 
 /** Events a request without a session, device token or tunnel token can cause: these count against the cap. */
 const UNAUTHENTICATED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
-  'code.requested', 'code.refused', 'code.sent', 'code.send-failed', 'code.wrong', 'code.locked', 'code.expired',
-  'rate.limited', 'csrf.rejected', 'device.refused', 'share.refused', 'share.password-wrong', 'share.locked', 'tunnel.refused',
+  'code.requested',
+  'code.refused',
+  'code.sent',
+  'code.send-failed',
+  'code.wrong',
+  'code.locked',
+  'code.expired',
+  'rate.limited',
+  'csrf.rejected',
+  'device.refused',
+  'share.refused',
+  'share.password-wrong',
+  'share.locked',
+  'tunnel.refused',
 ]);
 
 /** Of those, the refusals a client can repeat at will (the rest sit behind the gate's own rate limits): folded. */
 const FOLDED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
-  'rate.limited', 'csrf.rejected', 'device.refused', 'share.refused', 'share.password-wrong', 'share.locked', 'tunnel.refused',
+  'rate.limited',
+  'csrf.rejected',
+  'device.refused',
+  'share.refused',
+  'share.password-wrong',
+  'share.locked',
+  'tunnel.refused',
 ]);
 
 /** `text` if it fits in `max` characters, else its start and a note naming its length and a short SHA-256. */
@@ -159,7 +177,15 @@ export function guardAudit(inner: AuditLog, options: AuditGuardOptions): Guarded
 
   // A failed write on the timer (the store closing, a full disk) must not take the gateway down; the next tick
   // or close() tries again with whatever is still held.
-  const timer = options.timer ? setInterval(() => { try { tick(); } catch { /* retried on the next tick */ } }, TICK_MS) : undefined;
+  const timer = options.timer
+    ? setInterval(() => {
+        try {
+          tick();
+        } catch {
+          /* retried on the next tick */
+        }
+      }, TICK_MS)
+    : undefined;
   timer?.unref();
 
   return {

@@ -6,7 +6,20 @@ import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { guardAudit } from './audit-guard.js';
 import crypto from 'node:crypto';
-import type { AuditEvent, AuditLog, CodeRecord, CodeStore, DeviceRecord, DeviceStore, LimiterOptions, PasskeyRecord, PasskeyStore, SessionRecord, SessionStore, Store } from './store.js';
+import type {
+  AuditEvent,
+  AuditLog,
+  CodeRecord,
+  CodeStore,
+  DeviceRecord,
+  DeviceStore,
+  LimiterOptions,
+  PasskeyRecord,
+  PasskeyStore,
+  SessionRecord,
+  SessionStore,
+  Store,
+} from './store.js';
 
 /** The default of config auditRowsPerHour. */
 export const DEFAULT_AUDIT_ROWS_PER_HOUR = 600;
@@ -153,7 +166,7 @@ function sessionStore(db: Database.Database): SessionStore {
   let local = 0;
   let seenVersion = dataVersion.get() as number;
   let polledAt = Date.now();
-  const changed = <T>(result: T): T => ((local++), result);
+  const changed = <T>(result: T): T => (local++, result);
   return {
     create: (session) => void insert.run(session),
     findByTokenHash: (tokenHash) => {
@@ -174,7 +187,7 @@ function sessionStore(db: Database.Database): SessionStore {
       if (wall - polledAt >= FOREIGN_CHANGE_POLL_MS || wall < polledAt) {
         polledAt = wall;
         const version = dataVersion.get() as number;
-        if (version !== seenVersion) (seenVersion = version), local++;
+        if (version !== seenVersion) ((seenVersion = version), local++);
       }
       return local;
     },
@@ -212,9 +225,7 @@ function codeStore(db: Database.Database): CodeStore {
   );
   const get = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE id = ?');
   const byLink = db.prepare<[string], CodeRow>('SELECT * FROM codes WHERE link_token_hash = ?');
-  const fail = db.prepare<[string], { failed_attempts: number }>(
-    'UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE id = ? RETURNING failed_attempts',
-  );
+  const fail = db.prepare<[string], { failed_attempts: number }>('UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE id = ? RETURNING failed_attempts');
   const remove = db.prepare('DELETE FROM codes WHERE id = ?');
   const deleteExpired = db.prepare('DELETE FROM codes WHERE expires_at <= ?');
   return {
@@ -271,7 +282,7 @@ function deviceStore(db: Database.Database): DeviceStore {
   const revokeAll = revoke('');
   const foreign = foreignChanges(db);
   let local = 0;
-  const changed = <T>(result: T): T => ((local++), result);
+  const changed = <T>(result: T): T => (local++, result);
   return {
     create: (device) => void insert.run(device),
     findByTokenHash: (tokenHash) => {
@@ -305,7 +316,7 @@ function foreignChanges(db: Database.Database): () => number {
     if (wall - polledAt >= FOREIGN_CHANGE_POLL_MS || wall < polledAt) {
       polledAt = wall;
       const version = dataVersion.get() as number;
-      if (version !== seenVersion) (seenVersion = version), count++;
+      if (version !== seenVersion) ((seenVersion = version), count++);
     }
     return count;
   };

@@ -93,14 +93,33 @@ export function explainFailure(error: unknown, name: string, challenge: AcmeChal
   const e = error as NodeJS.ErrnoException & { response?: unknown };
   const reason = (e?.message || String(error)).replace(/\s+/g, ' ').trim();
   const port = challenge === 'http-01' ? 'port 80 (HTTP-01)' : 'port 443 (TLS-ALPN-01)';
-  if (e?.code && ['ENOTFOUND', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'CERT_HAS_EXPIRED', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT'].includes(e.code)) {
-    return { reason, check: `the CA's directory ${directoryUrl} could not be reached (${e.code}): check the directory URL and that this machine can make outgoing HTTPS connections` };
+  if (
+    e?.code &&
+    [
+      'ENOTFOUND',
+      'ECONNREFUSED',
+      'ETIMEDOUT',
+      'ECONNRESET',
+      'EAI_AGAIN',
+      'CERT_HAS_EXPIRED',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+    ].includes(e.code)
+  ) {
+    return {
+      reason,
+      check: `the CA's directory ${directoryUrl} could not be reached (${e.code}): check the directory URL and that this machine can make outgoing HTTPS connections`,
+    };
   }
   if (/rate ?limit|too many/i.test(reason)) {
     return { reason, check: `the CA is rate-limiting this account or name: wait, and try changes against tls.acme.directory: letsencrypt-staging first` };
   }
   if (/externalAccountBinding|external account/i.test(reason)) {
-    return { reason, check: 'this CA requires an external account binding: set tls.acme.eab (kid and hmacKey from the CA\'s account page), and check that the key is the current one' };
+    return {
+      reason,
+      check: "this CA requires an external account binding: set tls.acme.eab (kid and hmacKey from the CA's account page), and check that the key is the current one",
+    };
   }
   if (/caa/i.test(reason)) {
     return { reason, check: `a DNS CAA record for ${name} forbids this CA: allow it in the CAA record or remove the record` };
@@ -200,7 +219,14 @@ export class AcmeManager extends EventEmitter {
       writePrivate(keyFile, accountKey);
     }
     const pollMin = this.options.pollMinMs ?? 5000;
-    this.client = new acme.Client({ directoryUrl: this.options.directoryUrl, accountKey, externalAccountBinding: this.options.eab, backoffMin: pollMin, backoffMax: Math.max(pollMin * 6, 1000), backoffAttempts: 10 });
+    this.client = new acme.Client({
+      directoryUrl: this.options.directoryUrl,
+      accountKey,
+      externalAccountBinding: this.options.eab,
+      backoffMin: pollMin,
+      backoffMax: Math.max(pollMin * 6, 1000),
+      backoffAttempts: 10,
+    });
     return this.client;
   }
 
@@ -251,7 +277,9 @@ export class AcmeManager extends EventEmitter {
       if (this.stopped) return;
       const { reason, check } = explainFailure(error, name, this.options.challenge, this.options.directoryUrl);
       const retryInMs = retryDelay(state.failures++, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random);
-      const serving = state.current ? `the current certificate (valid until ${new Date(state.current.notAfter).toISOString()}) keeps serving` : 'a self-signed stand-in keeps serving until then';
+      const serving = state.current
+        ? `the current certificate (valid until ${new Date(state.current.notAfter).toISOString()}) keeps serving`
+        : 'a self-signed stand-in keeps serving until then';
       this.options.logger.error(
         { name, reason, check, retryInSeconds: Math.round(retryInMs / 1000), ca: this.options.directoryUrl },
         `certificate for ${name} not ${renewal ? 'renewed' : 'issued'}: ${reason}. What to check: ${check}. Retrying later; ${serving}`,

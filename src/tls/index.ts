@@ -15,7 +15,10 @@ export { renewalTime, retryDelay, DEFAULT_BACKOFF } from './schedule.js';
 export function acmeNamesFor(config: ResolvedConfig): string[] {
   const names = [config.hosts.private, config.hosts.share];
   if (config.tunnel.enabled && config.tunnel.publicAddress) {
-    const host = config.tunnel.publicAddress.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const host = config.tunnel.publicAddress
+      .replace(/:\d+$/, '')
+      .replace(/^\[(.*)\]$/, '$1')
+      .toLowerCase();
     if (net.isIP(host) === 0) names.push(host);
   }
   return [...new Set(names.filter((n): n is string => Boolean(n)))];

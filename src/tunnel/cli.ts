@@ -46,7 +46,7 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
     .requiredOption('-c, --config <file>', 'path to porthole.yaml')
     .option('-n, --name <name>', 'a label for this connector', 'home')
     .option('-g, --gateway <host:port>', 'address connectors dial (the HTTPS port of this gateway)')
-    .option('--fingerprint <sha256>', 'pin this certificate fingerprint instead of the gateway\'s own')
+    .option('--fingerprint <sha256>', "pin this certificate fingerprint instead of the gateway's own")
     .action(async (opts: { config: string; name: string; gateway?: string; fingerprint?: string }) => {
       // Loaded here, not at the top: `porthole connect` shares this module and should not carry the certificate code.
       const { formatFingerprint } = await import('./tls-listener.js');
@@ -63,7 +63,9 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
           `Token ${id} (${opts.name}) for ${gateway}` +
             (pin ? `, pinned to certificate ${formatFingerprint(pin)}` : ', gateway certificate checked against public CAs') +
             '.\nOn the machine next to Immich run:\n  porthole connect --token <the token above> --origin http://immich-server:2283\n' +
-            'It is shown only this once; revoke it with `porthole tunnel token revoke ' + id + '`.\n',
+            'It is shown only this once; revoke it with `porthole tunnel token revoke ' +
+            id +
+            '`.\n',
         );
       });
     });

@@ -400,6 +400,9 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
 }
 
 function sanitizeName(raw: string): string {
-  const cleaned = raw.replace(/[^\p{L}\p{N} ._@-]/gu, '').slice(0, MAX_NAME_LENGTH).trim();
+  const cleaned = raw
+    .replace(/[^\p{L}\p{N} ._@-]/gu, '')
+    .slice(0, MAX_NAME_LENGTH)
+    .trim();
   return cleaned || 'connector';
 }

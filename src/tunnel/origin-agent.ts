@@ -29,10 +29,7 @@ export class TunnelAgent extends http.Agent {
     super(options);
   }
 
-  override createConnection(
-    _options: http.ClientRequestArgs,
-    callback?: (err: Error | null, stream: stream.Duplex) => void,
-  ): stream.Duplex | null | undefined {
+  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: stream.Duplex) => void): stream.Duplex | null | undefined {
     const opened = this.opener.openOriginStream();
     if (opened instanceof Error) {
       process.nextTick(() => callback?.(opened, undefined as unknown as stream.Duplex));

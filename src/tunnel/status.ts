@@ -63,9 +63,7 @@ export function formatStatus(status: TunnelStatus | null, now = Date.now()): str
   }
   lines.push(['ID', 'NAME', 'TOKEN', 'SINCE', 'ADDRESS', 'STREAMS', 'TOTAL', 'IN', 'OUT'].join('\t'));
   for (const c of status.connectors) {
-    lines.push(
-      [c.id, c.name, c.tokenId, c.since, c.remoteAddress, c.openStreams, c.streamsTotal, formatBytes(c.bytesIn), formatBytes(c.bytesOut)].join('\t'),
-    );
+    lines.push([c.id, c.name, c.tokenId, c.since, c.remoteAddress, c.openStreams, c.streamsTotal, formatBytes(c.bytesIn), formatBytes(c.bytesOut)].join('\t'));
   }
   return lines.join('\n') + '\n';
 }

@@ -76,8 +76,15 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP photos.localhost 127.0.0.1, MAP share.localhost 127.0.0.1',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--host-resolver-rules=MAP photos.localhost 127.0.0.1, MAP share.localhost 127.0.0.1',
     ],
   });
 });
@@ -102,7 +109,12 @@ async function signIn(context: BrowserContext, email: string): Promise<{ link: s
   await page.getByRole('button', { name: 'Email me a code' }).click();
   await page.waitForURL(`${privateBase}/.porthole/code`);
   // The code is in the body (mail.codeInSubject is off by default), on a line of its own.
-  const mail = await out.next(new RegExp(`--- mail to ${email.replace(/[.]/g, '\\.')} ---\\nSubject: Your sign-in code for [^\\n]*\\n[\\s\\S]*?\\n {4}(\\d{6})\\n[\\s\\S]*?(http://photos\\.localhost:\\d+/\\.porthole/link\\?t=\\S+)`), from);
+  const mail = await out.next(
+    new RegExp(
+      `--- mail to ${email.replace(/[.]/g, '\\.')} ---\\nSubject: Your sign-in code for [^\\n]*\\n[\\s\\S]*?\\n {4}(\\d{6})\\n[\\s\\S]*?(http://photos\\.localhost:\\d+/\\.porthole/link\\?t=\\S+)`,
+    ),
+    from,
+  );
   await page.getByLabel('6-digit code').fill(mail[1]!);
   await page.getByRole('button', { name: 'Sign in' }).click();
   // The gate offers a passkey after a code sign-in; skipping it leads on to where the person was going.
@@ -129,7 +141,10 @@ test('sign in with the printed code, see the library, open the mail link again, 
     const count = await tiles.count();
     assert.ok(count >= 8, `${count} photos in the library`);
     // Every thumbnail loaded (through the gate, as /api calls) and no two look the same.
-    await page.waitForFunction((n) => [...document.querySelectorAll('img.thumb')].filter((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0).length === n, count);
+    await page.waitForFunction(
+      (n) => [...document.querySelectorAll('img.thumb')].filter((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0).length === n,
+      count,
+    );
     await page.waitForFunction(() => document.readyState === 'complete');
     await Promise.all(reading);
     assert.equal(thumbnails.size, count);
@@ -175,7 +190,7 @@ test('the metadata-hidden link: download an original, and it carries no GPS and 
     for (const tag of ['GPSLatitude', 'GPSLongitude', 'GPSPosition', 'Make', 'Model']) assert.equal(tags[tag], undefined, `${tag} is gone`);
 
     // The same original straight from the sample server still has them (what the printed command shows).
-    const href = new URL(await buttons.first().getAttribute('href') ?? '', links.clean);
+    const href = new URL((await buttons.first().getAttribute('href')) ?? '', links.clean);
     const originUrl = /for h in (http:\/\/127\.0\.0\.1:\d+) /.exec(exiftoolLine)?.[1];
     assert.ok(originUrl, exiftoolLine);
     const atOrigin = path.join(downloads, 'at-origin');

@@ -19,8 +19,15 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1`,
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1`,
     ],
   });
 });
@@ -65,7 +72,7 @@ test('sign in on a phone with the mailed code and land on the library', async ()
   await page.screenshot({ path: path.join(SHOTS, 'gate-passkey-offer.png'), fullPage: true });
   await page.getByRole('link', { name: 'Not now' }).click();
   await page.waitForURL(`${base}/photos?album=1`);
-  assert.match(await page.textContent('h1') ?? '', /Sample photo library/);
+  assert.match((await page.textContent('h1')) ?? '', /Sample photo library/);
   const cookies = await context.cookies();
   const session = cookies.find((c) => c.name === 'porthole_session')!;
   assert.equal(session.httpOnly, true);
@@ -104,7 +111,7 @@ test('German, and the mailed link: confirm on another device', async () => {
   await linkPage.waitForURL(`${base}/.porthole/passkeys/offer?next=%2F`);
   await linkPage.getByRole('link', { name: 'Jetzt nicht' }).click();
   await linkPage.waitForURL(`${base}/`);
-  assert.match(await linkPage.textContent('h1') ?? '', /Beispiel-Fotobibliothek/);
+  assert.match((await linkPage.textContent('h1')) ?? '', /Beispiel-Fotobibliothek/);
   await other.close();
   await requester.close();
 });

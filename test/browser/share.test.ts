@@ -48,7 +48,8 @@ test('an album share page loads through the share host with every thumbnail', as
     assert.equal(loaded, s.origin.library.album.assetIds.length);
     assert.equal(await page.locator('img.thumb.failed').count(), 0);
     assert.deepEqual(failures, []);
-    for (const path of ['/api/server/config', '/api/server/features', '/api/shared-links/me', '/api/timeline/buckets', '/api/timeline/bucket']) assert.ok(seen.includes(path), path);
+    for (const path of ['/api/server/config', '/api/server/features', '/api/shared-links/me', '/api/timeline/buckets', '/api/timeline/bucket'])
+      assert.ok(seen.includes(path), path);
   } finally {
     await context.close();
   }
@@ -146,8 +147,14 @@ test("the share page registers Immich's service worker without a page error; the
     assert.equal(await page.locator('img.thumb.loaded').count(), s.origin.library.album.assetIds.length);
     assert.equal(await page.locator('img.thumb.failed').count(), 0);
     const workerRequests = await Promise.all(fromWorker);
-    assert.ok(workerRequests.some((r) => /^\/api\/assets\/[0-9a-f-]+\/thumbnail$/.test(r.path) && r.status === 200), JSON.stringify(workerRequests));
-    assert.ok(s.origin.received.slice(from).some((r) => r.url === '/service-worker.js'), 'the worker script came from Immich through the share host');
+    assert.ok(
+      workerRequests.some((r) => /^\/api\/assets\/[0-9a-f-]+\/thumbnail$/.test(r.path) && r.status === 200),
+      JSON.stringify(workerRequests),
+    );
+    assert.ok(
+      s.origin.received.slice(from).some((r) => r.url === '/service-worker.js'),
+      'the worker script came from Immich through the share host',
+    );
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -32,7 +32,11 @@ function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } 
 
 /** Runs a command on a pseudo-terminal, typing `keys` whenever `expected` has appeared. */
 function runOnTerminal(steps: Array<[expected: string, keys: string]>, args: string[], cwd: string): Promise<{ code: number | null; transcript: string }> {
-  const child = spawn('python3', [PTY, JSON.stringify(steps), process.execPath, BIN, ...args], { cwd, env: { ...withoutSecrets(), TERM: 'xterm-256color' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('python3', [PTY, JSON.stringify(steps), process.execPath, BIN, ...args], {
+    cwd,
+    env: { ...withoutSecrets(), TERM: 'xterm-256color' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let transcript = '';
   child.stdout.on('data', (chunk: Buffer) => (transcript += chunk));
   child.stderr.on('data', (chunk: Buffer) => (transcript += chunk));
@@ -189,7 +193,21 @@ async function serveAccepts(file: string): Promise<string> {
 test('init from flags writes a config serve accepts; it refuses to overwrite without --force', { timeout: 120_000 }, async () => {
   const target = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-init-flags-'));
   const port = await freePort();
-  const flags = ['--private-host', ANSWERS.privateHost, '--share-host', ANSWERS.shareHost, '--allow', ANSWERS.allow, '--mode', 'direct', '--origin', ANSWERS.origin, '--console-mail', '--http-port', String(port)];
+  const flags = [
+    '--private-host',
+    ANSWERS.privateHost,
+    '--share-host',
+    ANSWERS.shareHost,
+    '--allow',
+    ANSWERS.allow,
+    '--mode',
+    'direct',
+    '--origin',
+    ANSWERS.origin,
+    '--console-mail',
+    '--http-port',
+    String(port),
+  ];
   const first = await run(['init', '--config', 'porthole.yaml', ...flags], { cwd: target });
   assert.equal(first.code, 0, first.err);
   assert.match(first.out, /DNS: point photos\.porthole\.test and share\.porthole\.test at/);
@@ -213,7 +231,20 @@ test('init from flags writes a config serve accepts; it refuses to overwrite wit
 
 test('init with an SMTP server writes the password as a reference, never inline', async () => {
   const target = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-init-smtp-'));
-  const result = await run(['init', '--private-host', 'photos.porthole.test', '--allow', 'me@porthole.test', '--smtp', 'smtps://me%40porthole.test@mail.porthole.test', '--smtp-password-file', '/run/secrets/smtp'], { cwd: target });
+  const result = await run(
+    [
+      'init',
+      '--private-host',
+      'photos.porthole.test',
+      '--allow',
+      'me@porthole.test',
+      '--smtp',
+      'smtps://me%40porthole.test@mail.porthole.test',
+      '--smtp-password-file',
+      '/run/secrets/smtp',
+    ],
+    { cwd: target },
+  );
   assert.equal(result.code, 0, result.err);
   const written = fs.readFileSync(path.join(target, 'porthole.yaml'), 'utf8');
   assert.match(written, /host: mail\.porthole\.test\n {4}port: 465\n {4}security: tls/);
@@ -227,7 +258,25 @@ test('init on a terminal asks for what the flags did not give and writes the sam
   const viaFlags = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-init-a-'));
   const viaPrompts = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-init-b-'));
   const port = await freePort();
-  const flagsRun = await run(['init', '--private-host', ANSWERS.privateHost, '--share-host', ANSWERS.shareHost, '--allow', ANSWERS.allow, '--mode', 'direct', '--origin', ANSWERS.origin, '--console-mail', '--http-port', String(port)], { cwd: viaFlags });
+  const flagsRun = await run(
+    [
+      'init',
+      '--private-host',
+      ANSWERS.privateHost,
+      '--share-host',
+      ANSWERS.shareHost,
+      '--allow',
+      ANSWERS.allow,
+      '--mode',
+      'direct',
+      '--origin',
+      ANSWERS.origin,
+      '--console-mail',
+      '--http-port',
+      String(port),
+    ],
+    { cwd: viaFlags },
+  );
   assert.equal(flagsRun.code, 0, flagsRun.err);
 
   const DOWN = '\x1b[B';

@@ -68,7 +68,10 @@ async function serveOnPipe(file: string, until: RegExp[]): Promise<string> {
 
 test('on a pipe serve writes JSON lines, with a warning at start while Immich cannot be reached', { timeout: 120_000 }, async () => {
   const out = await serveOnPipe(await writeConfig('pipe.yaml'), [/"msg":"listening"/, /Immich cannot be reached/]);
-  const lines = out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; msg: string; problem?: string });
+  const lines = out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { level: number; msg: string; problem?: string });
   const warning = lines.find((l) => /Immich cannot be reached/.test(l.msg));
   assert.ok(warning);
   assert.equal(warning.level, 40);
@@ -78,7 +81,10 @@ test('on a pipe serve writes JSON lines, with a warning at start while Immich ca
 test('on a pseudo-terminal serve writes readable lines; log.format: json keeps JSON there', { timeout: 180_000 }, async () => {
   const onTerminal = (file: string) =>
     new Promise<{ code: number | null; transcript: string }>((resolve) => {
-      const child = spawn('python3', [TERMINAL, JSON.stringify([['Immich cannot be reached', '\x03']]), process.execPath, BIN, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm-256color' } });
+      const child = spawn('python3', [TERMINAL, JSON.stringify([['Immich cannot be reached', '\x03']]), process.execPath, BIN, 'serve', '--config', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TERM: 'xterm-256color' },
+      });
       let transcript = '';
       child.stdout.on('data', (chunk: Buffer) => (transcript += chunk));
       child.stderr.on('data', (chunk: Buffer) => (transcript += chunk));
@@ -117,7 +123,10 @@ test('the origin watch warns while Immich is down, again on the next check, and 
     watch.stop();
     await origin.close();
   }
-  const lines = written.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; msg: string; downForSeconds?: number });
+  const lines = written
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { level: number; msg: string; downForSeconds?: number });
   const warnings = lines.filter((l) => l.level === 40 && /Immich cannot be reached/.test(l.msg));
   assert.ok(warnings.length >= 2, 'a warning on every check while down');
   const recovered = lines.filter((l) => l.msg === 'Immich answers again');
@@ -134,7 +143,11 @@ test('the log throttle lets one line per kind through per interval and counts th
   throttle.pass('rate-limited', (held) => emitted.push(['rate-limited', held]));
   now = 61_000;
   throttle.pass('not-found', (held) => emitted.push(['not-found', held]));
-  assert.deepEqual(emitted, [['not-found', 0], ['rate-limited', 0], ['not-found', 999]]);
+  assert.deepEqual(emitted, [
+    ['not-found', 0],
+    ['rate-limited', 0],
+    ['not-found', 999],
+  ]);
 });
 
 test('one log line per sign-in and sign-out; share refusals: one line per kind, not one per request', { timeout: 120_000 }, async () => {
@@ -154,7 +167,10 @@ test('one log line per sign-in and sign-out; share refusals: one line per kind, 
   } finally {
     await gate.close();
   }
-  const lines = written.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; msg: string; email?: string; refusal?: string });
+  const lines = written
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { level: number; msg: string; email?: string; refusal?: string });
   const signedIn = lines.filter((l) => l.msg === 'signed in');
   const signedOut = lines.filter((l) => l.msg === 'signed out');
   assert.equal(signedIn.length, 1);
@@ -184,7 +200,16 @@ test('a device token seen from a new address is one log line, not one per reques
   } finally {
     await gate.close();
   }
-  const lines = written.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; ip?: string; previousIp?: string | null });
+  const lines = written
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { msg: string; ip?: string; previousIp?: string | null });
   const seen = lines.filter((l) => l.msg === 'device token used from a new address');
-  assert.deepEqual(seen.map((l) => [l.ip, l.previousIp]), [['203.0.113.5', null], ['198.51.100.7', '203.0.113.5']]);
+  assert.deepEqual(
+    seen.map((l) => [l.ip, l.previousIp]),
+    [
+      ['203.0.113.5', null],
+      ['198.51.100.7', '203.0.113.5'],
+    ],
+  );
 });

@@ -80,7 +80,10 @@ test('each kind of bad value names its key and what was expected', () => {
   ];
   for (const [document, expected] of cases) {
     const found = problems(document);
-    assert.ok(found.some((p) => expected.test(p)), `expected ${expected} in ${JSON.stringify(found)}`);
+    assert.ok(
+      found.some((p) => expected.test(p)),
+      `expected ${expected} in ${JSON.stringify(found)}`,
+    );
   }
 });
 
@@ -105,11 +108,17 @@ test('YAML syntax errors and duplicate keys are refused', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-config-'));
   const broken = path.join(dir, 'broken.yaml');
   fs.writeFileSync(broken, 'hosts:\n  private: a.example\n  private: b.example\n');
-  assert.throws(() => loadConfigFile(broken), (e: unknown) => e instanceof ConfigError && /^3:3: YAML: Map keys must be unique$/.test(e.problems[0]!));
+  assert.throws(
+    () => loadConfigFile(broken),
+    (e: unknown) => e instanceof ConfigError && /^3:3: YAML: Map keys must be unique$/.test(e.problems[0]!),
+  );
   const compact = path.join(dir, 'compact.yaml');
   fs.writeFileSync(compact, 'hosts:\n  private: a: b\n');
   // A clean message with its place, no dangling colon that introduced a code excerpt.
-  assert.throws(() => loadConfigFile(compact), (e: unknown) => e instanceof ConfigError && /^2:12: YAML: [^\n]*[^:]$/.test(e.problems[0]!) && !e.message.includes('\n'));
+  assert.throws(
+    () => loadConfigFile(compact),
+    (e: unknown) => e instanceof ConfigError && /^2:12: YAML: [^\n]*[^:]$/.test(e.problems[0]!) && !e.message.includes('\n'),
+  );
   assert.throws(() => loadConfigFile(path.join(dir, 'absent.yaml')), /cannot read the file: ENOENT/);
   fs.rmSync(dir, { recursive: true });
 });
@@ -135,21 +144,27 @@ test('every problem in a file names its line and column; a typo gets "did you me
     () => loadConfigFile(file, {}),
     (e: unknown) => {
       assert.ok(e instanceof ConfigError);
-      assert.deepEqual([...e.problems].sort(), [
-        '4:8: origin.url: expected an http:// URL such as http://immich-server:2283',
-        '6:28: gate.allow[1]: expected an email address (person@example.com) or a whole domain (*@example.com)',
-        '7:3: gate: unknown key "codeLifetme" (did you mean "codeLifetime"?)',
-        '9:1: (top level): unknown key "lgo" (did you mean "log"?)',
-      ].sort());
+      assert.deepEqual(
+        [...e.problems].sort(),
+        [
+          '4:8: origin.url: expected an http:// URL such as http://immich-server:2283',
+          '6:28: gate.allow[1]: expected an email address (person@example.com) or a whole domain (*@example.com)',
+          '7:3: gate: unknown key "codeLifetme" (did you mean "codeLifetime"?)',
+          '9:1: (top level): unknown key "lgo" (did you mean "log"?)',
+        ].sort(),
+      );
       // The message is the file name in front of each: editors jump to file:line:column.
-      assert.ok(e.message.split('\n').every((line) => line.startsWith(`${file}:`)), e.message);
+      assert.ok(
+        e.message.split('\n').every((line) => line.startsWith(`${file}:`)),
+        e.message,
+      );
       return true;
     },
   );
   fs.rmSync(dir, { recursive: true });
 });
 
-test('relative paths are taken from the config file\'s folder, whatever the working directory', () => {
+test("relative paths are taken from the config file's folder, whatever the working directory", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-config-'));
   fs.mkdirSync(path.join(dir, 'secrets'));
   fs.writeFileSync(path.join(dir, 'secrets', 'smtp'), 'from-relative-file\n');
@@ -168,7 +183,11 @@ test('relative paths are taken from the config file\'s folder, whatever the work
   const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-cwd-'));
   // In another process started in another folder, as a person running it from their home directory would.
   const script = `import { loadConfigFile } from ${JSON.stringify(path.resolve('src/config/load.ts'))}; const c = loadConfigFile(${JSON.stringify(path.relative(elsewhere, file))}); console.log(JSON.stringify({ dataDir: c.dataDir, tls: c.tls, password: c.mail.smtp.password }));`;
-  const result = spawnSync(process.execPath, ['--import', pathToFileURL(path.resolve('node_modules/tsx/dist/loader.mjs')).href, '--input-type=module', '-e', script], { cwd: elsewhere, encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(process.execPath, ['--import', pathToFileURL(path.resolve('node_modules/tsx/dist/loader.mjs')).href, '--input-type=module', '-e', script], {
+    cwd: elsewhere,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(result.status, 0, result.stderr);
   const seen = JSON.parse(result.stdout) as { dataDir: string; tls: { certFile: string; keyFile: string }; password: string };
   assert.equal(seen.dataDir, path.join(dir, 'state'));
@@ -184,7 +203,10 @@ test('console mail needs no SMTP secret, even with an smtp block kept for later'
   const config = parseConfig({ ...valid, mail: { from: 'a@b.c', transport: 'console', smtp: { host: 'mail', user: 'u', password: { env: 'SMTP_PASSWORD' } } } }, 'test', {});
   assert.equal(config.mail.transport, 'console');
   assert.equal(config.mail.smtp?.password, undefined);
-  assert.throws(() => parseConfig({ ...valid, mail: { from: 'a@b.c', transport: 'smtp', smtp: { host: 'mail', user: 'u', password: { env: 'SMTP_PASSWORD' } } } }, 'test', {}), /SMTP_PASSWORD is not set/);
+  assert.throws(
+    () => parseConfig({ ...valid, mail: { from: 'a@b.c', transport: 'smtp', smtp: { host: 'mail', user: 'u', password: { env: 'SMTP_PASSWORD' } } } }, 'test', {}),
+    /SMTP_PASSWORD is not set/,
+  );
 });
 
 test('porthole serve exits non-zero on a bad config before opening any port', () => {

@@ -36,7 +36,10 @@ function instructions(text: string): { op: string; args: string }[] {
 }
 
 test('Dockerfile: parses without a diagnostic', () => {
-  assert.deepEqual(lintDockerfile(dockerfile).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
+  assert.deepEqual(
+    lintDockerfile(dockerfile).map((d) => `${d.range.start.line + 1}: ${d.message}`),
+    [],
+  );
   // The linter does find problems (so an empty list above means something).
   assert.ok(lintDockerfile('FROM node:24\nEXPOSE http\nCOPY only-one\n').length >= 2);
 });
@@ -82,11 +85,18 @@ test('Dockerfile: every file the build copies exists and survives .dockerignore'
   assert.ok(sources.length >= 5);
   for (const source of sources) {
     assert.ok(fs.existsSync(source), `${source} exists`);
-    assert.ok(allowed.some((a) => source.replace(/\/$/, '') === a || source.startsWith(`${a}/`)), `${source} is in the build context`);
+    assert.ok(
+      allowed.some((a) => source.replace(/\/$/, '') === a || source.startsWith(`${a}/`)),
+      `${source} is in the build context`,
+    );
   }
   // What the build needs from the sources is all there: tsconfig.build.json's inputs.
   const build = JSON.parse(fs.readFileSync('tsconfig.build.json', 'utf8')) as { include: string[] };
-  for (const input of build.include) assert.ok(allowed.some((a) => input === a || input.startsWith(`${a}/`)), `${input} reaches the build`);
+  for (const input of build.include)
+    assert.ok(
+      allowed.some((a) => input === a || input.startsWith(`${a}/`)),
+      `${input} reaches the build`,
+    );
 });
 
 test('compose files: valid against the Compose specification schema', () => {

@@ -25,7 +25,12 @@ const base = (dataDir: string, extra: Record<string, unknown> = {}) =>
   });
 
 async function certificate(notBefore: number, notAfter: number): Promise<string> {
-  const pems = await generate([{ name: 'commonName', value: 'photos.example.com' }], { keyType: 'ec', curve: 'P-256', notBeforeDate: new Date(notBefore), notAfterDate: new Date(notAfter) });
+  const pems = await generate([{ name: 'commonName', value: 'photos.example.com' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    notBeforeDate: new Date(notBefore),
+    notAfterDate: new Date(notAfter),
+  });
   return pems.cert;
 }
 
@@ -34,7 +39,13 @@ test('ACME certificates: missing, healthy, overdue and expired are told apart', 
   const config = base(dataDir, { tls: { acme: {} } });
   const now = Date.now();
   const missing = checkCertificates(config, now);
-  assert.deepEqual(missing.map((r) => [r.name, r.verdict]), [['certificate for photos.example.com', 'warn'], ['certificate for share.example.com', 'warn']]);
+  assert.deepEqual(
+    missing.map((r) => [r.name, r.verdict]),
+    [
+      ['certificate for photos.example.com', 'warn'],
+      ['certificate for share.example.com', 'warn'],
+    ],
+  );
   assert.match(missing[0]!.fix!, /not issued/);
 
   const certs = path.join(acmeDirFor(dataDir, LETS_ENCRYPT), 'certs');
@@ -57,7 +68,10 @@ test('certificate files and the self-signed mode are judged too; plain HTTP has 
   const certFile = path.join(dataDir, 'cert.pem');
   fs.writeFileSync(certFile, await certificate(now - DAY, now + 7 * DAY));
   const files = checkCertificates(base(dataDir, { tls: { certFile, keyFile: certFile } }), now);
-  assert.deepEqual(files.map((r) => r.verdict), ['warn']);
+  assert.deepEqual(
+    files.map((r) => r.verdict),
+    ['warn'],
+  );
   assert.equal(checkCertificates(base(dataDir, { tls: { certFile: path.join(dataDir, 'nope.pem'), keyFile: certFile } }), now)[0]!.verdict, 'fail');
   assert.match(checkCertificates(base(dataDir), now)[0]!.detail, /self-signed/);
   assert.deepEqual(checkCertificates(base(dataDir, { listen: { address: '127.0.0.1', httpPort: 0 } }), now), []);
@@ -82,7 +96,14 @@ test('tunnel mode: the connector check replaces the origin checks, from the gate
   const offline = checkConnector(config, now)[0]!;
   assert.equal(offline.verdict, 'fail');
   assert.match(offline.fix!, /porthole connect/);
-  writeStatusFile(statusFilePath(dataDir), { writtenAt: new Date(now).toISOString(), pid: process.pid, offlineSince: null, connectors: [{ id: 'c1', tokenId: 't1', name: 'home', since: new Date(now).toISOString(), remoteAddress: '192.0.2.1', openStreams: 0, streamsTotal: 0, bytesIn: 0, bytesOut: 0 }] });
+  writeStatusFile(statusFilePath(dataDir), {
+    writtenAt: new Date(now).toISOString(),
+    pid: process.pid,
+    offlineSince: null,
+    connectors: [
+      { id: 'c1', tokenId: 't1', name: 'home', since: new Date(now).toISOString(), remoteAddress: '192.0.2.1', openStreams: 0, streamsTotal: 0, bytesIn: 0, bytesOut: 0 },
+    ],
+  });
   assert.equal(checkConnector(config, now)[0]!.verdict, 'pass');
   const results = await runDoctor(config);
   assert.ok(!results.some((r) => r.name.startsWith('origin')), 'no origin checks from the VPS');

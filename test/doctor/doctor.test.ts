@@ -13,16 +13,7 @@ import { after, before, test } from 'node:test';
 import { generate } from 'selfsigned';
 import { SMTPServer } from 'smtp-server';
 import { parseConfig, type ResolvedConfig } from '../../src/config/load.js';
-import {
-  checkCertificate,
-  checkDataDir,
-  checkHostDns,
-  checkPlaceholders,
-  checkPort,
-  checkTunnel,
-  runDoctor,
-  type CheckResult,
-} from '../../src/doctor/checks.js';
+import { checkCertificate, checkDataDir, checkHostDns, checkPlaceholders, checkPort, checkTunnel, runDoctor, type CheckResult } from '../../src/doctor/checks.js';
 import { startGateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
@@ -106,7 +97,16 @@ function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv
 
 test('a healthy setup passes every check that applies', async () => {
   const results = await runDoctor(configWith(immich.url));
-  for (const name of ['secrets are readable', 'no placeholder values', 'DNS for the private host', 'origin host name resolves', 'origin answers like Immich', 'data directory is writable', 'mail server accepts us', 'HTTP port is free']) {
+  for (const name of [
+    'secrets are readable',
+    'no placeholder values',
+    'DNS for the private host',
+    'origin host name resolves',
+    'origin answers like Immich',
+    'data directory is writable',
+    'mail server accepts us',
+    'HTTP port is free',
+  ]) {
     assert.equal(find(results, name).verdict, 'pass', JSON.stringify(find(results, name)));
   }
   assert.match(find(results, 'origin answers like Immich').detail, /Immich v3\.1\.0 \(a version Porthole was tested with\)/);
@@ -124,7 +124,20 @@ test('the example config with nothing set: every check reported, placeholders fl
   const report = JSON.parse(out) as { ok: boolean; checks: CheckResult[] };
   assert.equal(report.ok, false);
   const names = report.checks.map((c) => c.name);
-  for (const name of ['config is valid', 'secrets are readable', 'no placeholder values', 'DNS for the private host', 'DNS for the share host', 'HTTP port is free', 'HTTPS certificate', 'origin host name resolves', 'origin answers like Immich', 'tunnel', 'data directory is writable', 'mail server accepts us']) {
+  for (const name of [
+    'config is valid',
+    'secrets are readable',
+    'no placeholder values',
+    'DNS for the private host',
+    'DNS for the share host',
+    'HTTP port is free',
+    'HTTPS certificate',
+    'origin host name resolves',
+    'origin answers like Immich',
+    'tunnel',
+    'data directory is writable',
+    'mail server accepts us',
+  ]) {
     assert.ok(names.includes(name), `${name} missing from ${names.join(', ')}`);
   }
   const secrets = report.checks.filter((c) => /SMTP_PASSWORD/.test(c.detail) && c.verdict === 'fail');
@@ -132,7 +145,8 @@ test('the example config with nothing set: every check reported, placeholders fl
   assert.equal(secrets[0]!.name, 'secrets are readable');
   const placeholders = report.checks.find((c) => c.name === 'no placeholder values')!;
   assert.equal(placeholders.verdict, 'fail');
-  for (const value of ['photos.example.com', 'share.example.com', 'smtp.example.com', 'alice@example.com', '*@family.example']) assert.ok(placeholders.detail.includes(value), placeholders.detail);
+  for (const value of ['photos.example.com', 'share.example.com', 'smtp.example.com', 'alice@example.com', '*@family.example'])
+    assert.ok(placeholders.detail.includes(value), placeholders.detail);
   for (const check of report.checks.filter((c) => c.verdict === 'fail')) assert.ok(check.fix, `${check.name} fails without a fix`);
   // Created nothing: no data/ next to the config, none in the working directory.
   assert.deepEqual(fs.readdirSync(dir), ['porthole.yaml']);
@@ -227,7 +241,10 @@ test('a wrong SMTP password is reported as such; --send-test delivers a real mai
 
 test('a missing SMTP secret still checks that the mail server answers, without a second FAIL', async () => {
   const config = configWith(immich.url);
-  const results = await runDoctor({ ...config, mail: { ...config.mail, smtp: { ...config.mail.smtp!, password: undefined } } }, { secretProblems: ['mail.smtp.password: environment variable X is not set'] });
+  const results = await runDoctor(
+    { ...config, mail: { ...config.mail, smtp: { ...config.mail.smtp!, password: undefined } } },
+    { secretProblems: ['mail.smtp.password: environment variable X is not set'] },
+  );
   assert.equal(find(results, 'secrets are readable').verdict, 'fail');
   const mail = find(results, 'mail server accepts us');
   assert.equal(mail.verdict, 'warn');
@@ -250,7 +267,11 @@ test('ports: free passes; taken by another program fails; taken by a running Por
 
   const gatewayData = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-doctor-gw-'));
   const gatewayConfig = configWith(immich.url, 'right', { dataDir: gatewayData, mail: { from: 'p@porthole.test', transport: 'console' } });
-  const gateway = await startGateway(gatewayConfig, createConsoleMailer(() => {}), silentLogger);
+  const gateway = await startGateway(
+    gatewayConfig,
+    createConsoleMailer(() => {}),
+    silentLogger,
+  );
   try {
     const ours = await checkPort({ ...gatewayConfig, listen: { ...gatewayConfig.listen, httpPort: gateway.httpPort } }, 'http');
     assert.equal(ours.verdict, 'pass', JSON.stringify(ours));
@@ -281,7 +302,15 @@ test('certificate: expired and wrong-name certificates fail, a valid one passes'
       curve: 'P-256',
       notBeforeDate: new Date(Date.now() - 10 * 86_400_000),
       notAfterDate: notAfter,
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: name }, { type: 2, value: `share.${name}` }] }],
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: name },
+            { type: 2, value: `share.${name}` },
+          ],
+        },
+      ],
     } as never);
     const certFile = path.join(dir, `${name}-${notAfter.getTime()}.pem`);
     const keyFile = `${certFile}.key`;
@@ -289,7 +318,10 @@ test('certificate: expired and wrong-name certificates fail, a valid one passes'
     fs.writeFileSync(keyFile, pems.private);
     return { certFile, keyFile };
   };
-  const withTls = (tls: { certFile: string; keyFile: string }) => { const c = configWith(immich.url); return { ...c, listen: { ...c.listen, address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, tls: { ...c.tls, ...tls } }; };
+  const withTls = (tls: { certFile: string; keyFile: string }) => {
+    const c = configWith(immich.url);
+    return { ...c, listen: { ...c.listen, address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, tls: { ...c.tls, ...tls } };
+  };
   const valid = checkCertificate(withTls(await make('localhost', new Date(Date.now() + 90 * 86_400_000))));
   assert.equal(valid.verdict, 'pass', JSON.stringify(valid));
   const expired = checkCertificate(withTls(await make('localhost', new Date(Date.now() - 86_400_000))));
@@ -331,7 +363,11 @@ test('tunnel: no token and no connector fail; with a connector attached it passe
   assert.equal(find(notRunning, 'home connector attached').verdict, 'fail');
   assert.equal(fs.existsSync(path.join(tunnelData, 'porthole.db')), false, 'the doctor created no database');
 
-  const gateway = await startGateway(config, createConsoleMailer(() => {}), silentLogger);
+  const gateway = await startGateway(
+    config,
+    createConsoleMailer(() => {}),
+    silentLogger,
+  );
   const tokens = openTunnelTokenStore(tunnelData);
   const { id, secret } = createTunnelToken(tokens.store, 'home');
   tokens.close();

@@ -73,8 +73,14 @@ test('allowed and unknown addresses get identical responses; only the allowed on
   const handedBefore = gate.mailsHandedOver.length;
   await Promise.all(emails.map((e, i) => gate.codeHandled(e, handledBefore[i]! + 1)));
   assert.deepEqual(gate.mailsHandedOver.slice(handedBefore), [], 'no mail beyond the two already delivered');
-  assert.deepEqual(gate.mailsHandedOver.filter((to) => to === 'mallory@example.com' || to === 'eve@evil.example'), []);
-  const recipients = gate.smtp.mails.slice(mailsBefore).flatMap((m) => m.to).sort();
+  assert.deepEqual(
+    gate.mailsHandedOver.filter((to) => to === 'mallory@example.com' || to === 'eve@evil.example'),
+    [],
+  );
+  const recipients = gate.smtp.mails
+    .slice(mailsBefore)
+    .flatMap((m) => m.to)
+    .sort();
   assert.deepEqual(recipients, ['alice@example.com', 'bob@family.example']);
   const refused = gate.gateway.deps.store.audit.list({ email: 'mallory@example.com' }).map((e) => e.type);
   assert.deepEqual(refused, ['code.refused']);

@@ -48,7 +48,10 @@ function measure(dataDir: string) {
     const walSize = fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : 0;
     const rows = db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number };
     const counts = Object.fromEntries(
-      (db.prepare('SELECT type, sum(count) AS events, count(*) AS rows FROM audit GROUP BY type').all() as Array<{ type: string; events: number; rows: number }>).map((r) => [r.type, r]),
+      (db.prepare('SELECT type, sum(count) AS events, count(*) AS rows FROM audit GROUP BY type').all() as Array<{ type: string; events: number; rows: number }>).map((r) => [
+        r.type,
+        r,
+      ]),
     );
     return { bytes: fs.statSync(file).size + walSize, rows: rows.n, counts };
   } finally {
@@ -66,7 +69,12 @@ test('a flood of CSRF refusals with 8 KB paths and over-limit requests grows the
   const post = (target: string, body: string, cookie = true) =>
     `POST ${target} HTTP/1.1\r\nHost: ${gate.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `${cookie ? `Cookie: ${jar.header()}\r\nOrigin: http://${gate.host}\r\n` : ''}\r\n${body}`;
-  const warm = await pipeline(gate.port, [post('/.porthole/login', form('w0@family.example')), post('/.porthole/login', form('w1@family.example')), post('/.porthole/login', form('w2@family.example')), post('/.porthole/login', '', false)]);
+  const warm = await pipeline(gate.port, [
+    post('/.porthole/login', form('w0@family.example')),
+    post('/.porthole/login', form('w1@family.example')),
+    post('/.porthole/login', form('w2@family.example')),
+    post('/.porthole/login', '', false),
+  ]);
   assert.deepEqual(warm, [303, 303, 429, 403]);
   store.audit.flush();
   const baseline = measure(gate.dataDir);
@@ -75,8 +83,14 @@ test('a flood of CSRF refusals with 8 KB paths and over-limit requests grows the
   const refusals = Array.from({ length: 1000 }, () => post(longPath, '', false));
   const overLimit = Array.from({ length: 500 }, (_, i) => post('/.porthole/login', form(`invented${i}@family.example`)));
   const results = await Promise.all([pipeline(gate.port, refusals), pipeline(gate.port, refusals), pipeline(gate.port, refusals), pipeline(gate.port, overLimit)]);
-  assert.ok(results.slice(0, 3).every((statuses) => statuses.every((s) => s === 403)), 'every long-path request reached the login handler and was refused for CSRF');
-  assert.ok(results[3]!.every((s) => s === 429), 'every code request past the limit was refused');
+  assert.ok(
+    results.slice(0, 3).every((statuses) => statuses.every((s) => s === 403)),
+    'every long-path request reached the login handler and was refused for CSRF',
+  );
+  assert.ok(
+    results[3]!.every((s) => s === 429),
+    'every code request past the limit was refused',
+  );
 
   store.audit.flush();
   const flooded = measure(gate.dataDir);
@@ -92,6 +106,9 @@ test('a flood of CSRF refusals with 8 KB paths and over-limit requests grows the
   assert.equal(events('rate.limited'), 500);
   assert.equal(flooded.counts['audit.dropped'], undefined, 'nothing past the hourly cap');
   const csrfRows = store.audit.list({ type: 'csrf.rejected', limit: 10 });
-  assert.ok(csrfRows.every((row) => (row.detail ?? '').length <= 300), 'the path is cut');
+  assert.ok(
+    csrfRows.every((row) => (row.detail ?? '').length <= 300),
+    'the path is cut',
+  );
   assert.match(csrfRows[0]!.detail!, /\/\.porthole\/A+… \[8020 chars, sha256 [\w-]{12}\]: no-cookie$/);
 });

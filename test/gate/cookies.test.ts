@@ -86,15 +86,18 @@ interface Setup {
 async function setup(publicScheme: 'http' | 'https'): Promise<Setup> {
   const origin = await startOrigin();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-cookies-test-'));
-  const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: 0 },
-    hosts: { private: PRIVATE_HOST },
-    publicScheme,
-    origin: { url: origin.url },
-    gate: { allow: ['alice@example.com', 'bob@example.com'] },
-    mail: { from: 'porthole@example.com', transport: 'console' },
-    dataDir,
-  }, 'test config');
+  const config = parseConfig(
+    {
+      listen: { address: '127.0.0.1', httpPort: 0 },
+      hosts: { private: PRIVATE_HOST },
+      publicScheme,
+      origin: { url: origin.url },
+      gate: { allow: ['alice@example.com', 'bob@example.com'] },
+      mail: { from: 'porthole@example.com', transport: 'console' },
+      dataDir,
+    },
+    'test config',
+  );
   const clock = { now: Date.now() };
   const gateway = await startGateway(config, createConsoleMailer(), silentLogger, { now: () => clock.now });
   return {
@@ -108,11 +111,14 @@ async function setup(publicScheme: 'http' | 'https'): Promise<Setup> {
     },
     get: (target, headers = {}) =>
       new Promise((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port: gateway.httpPort, path: target, headers: { host: `${PRIVATE_HOST}:${gateway.httpPort}`, ...headers }, agent: false }, (res) => {
-          let body = '';
-          res.on('data', (chunk: Buffer) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-        });
+        const req = http.get(
+          { host: '127.0.0.1', port: gateway.httpPort, path: target, headers: { host: `${PRIVATE_HOST}:${gateway.httpPort}`, ...headers }, agent: false },
+          (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk));
+            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+          },
+        );
         req.on('error', reject);
       }),
     async close() {
@@ -137,7 +143,7 @@ function assertNeverForwarded(s: Setup, from: number, tokens: string[]): void {
   }
 }
 
-test('the gate\'s fast lookup reads exactly the pairs the filter sees (seeded headers built from tricky pieces)', () => {
+test("the gate's fast lookup reads exactly the pairs the filter sees (seeded headers built from tricky pieces)", () => {
   const random = prng(9);
   const pieces = ['porthole_session', '__Host-porthole_session', 'x', '=', ';', ' ', '\t', 'a', 'porthole_sessionx', '"', ',', 'V', 'porthole_csrf'];
   for (let i = 0; i < 50_000; i++) {
@@ -162,7 +168,7 @@ for (const scheme of ['http', 'https'] as const) {
     });
     after(() => s.close());
 
-    test('a session token after a space inside another cookie\'s value is not a session and never reaches Immich', async () => {
+    test("a session token after a space inside another cookie's value is not a session and never reaches Immich", async () => {
       const { name, token } = s.session('alice@example.com');
       assert.equal(name, scheme === 'https' ? '__Host-porthole_session' : 'porthole_session');
       const from = s.origin.seen.length;
@@ -174,7 +180,7 @@ for (const scheme of ['http', 'https'] as const) {
       assertNeverForwarded(s, from, [token]);
     });
 
-    test('`x=1 <name>=<A>; <name>=<V>` is V\'s request, never A\'s, and neither token is forwarded', async () => {
+    test("`x=1 <name>=<A>; <name>=<V>` is V's request, never A's, and neither token is forwarded", async () => {
       const alice = s.session('alice@example.com');
       const bob = s.session('bob@example.com');
       const name = alice.name;
@@ -202,16 +208,18 @@ for (const scheme of ['http', 'https'] as const) {
       });
     }
 
-    test('Porthole\'s cookie names in every spelling are removed from the origin\'s Set-Cookie; Immich\'s pass', async () => {
+    test("Porthole's cookie names in every spelling are removed from the origin's Set-Cookie; Immich's pass", async () => {
       const { name, token } = s.session('alice@example.com');
       const res = await s.get('/api/set-own', { cookie: `${name}=${token}` });
       assert.equal(res.status, 200);
       assert.deepEqual(res.headers['set-cookie'], [IMMICH_SET_COOKIE]);
     });
 
-    test('... and from the origin\'s answer to a WebSocket upgrade', async () => {
+    test("... and from the origin's answer to a WebSocket upgrade", async () => {
       const { name, token } = s.session('alice@example.com');
-      const ws = new WebSocket(`ws://127.0.0.1:${s.gateway.httpPort}/api/socket.io/?EIO=4&transport=websocket`, { headers: { host: `${PRIVATE_HOST}:${s.gateway.httpPort}`, cookie: `${name}=${token}` } });
+      const ws = new WebSocket(`ws://127.0.0.1:${s.gateway.httpPort}/api/socket.io/?EIO=4&transport=websocket`, {
+        headers: { host: `${PRIVATE_HOST}:${s.gateway.httpPort}`, cookie: `${name}=${token}` },
+      });
       let upgrade: http.IncomingMessage | undefined;
       ws.once('upgrade', (res) => (upgrade = res));
       await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));

@@ -34,7 +34,10 @@ test('login form: missing, forged and foreign tokens and cross-site requests are
     ['cross-site', { body: new URLSearchParams({ email, csrf: token }).toString(), jar, headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } }],
     ['evil origin only', { body: new URLSearchParams({ email, csrf: token }).toString(), jar, headers: { origin: 'https://evil.example' } }],
     ['null origin', { body: new URLSearchParams({ email, csrf: token }).toString(), jar, headers: { origin: 'null' } }],
-    ['share host (same-site)', { body: new URLSearchParams({ email, csrf: token }).toString(), jar, headers: { origin: `http://${SHARE_HOST}:${gate.port}`, 'sec-fetch-site': 'same-site' } }],
+    [
+      'share host (same-site)',
+      { body: new URLSearchParams({ email, csrf: token }).toString(), jar, headers: { origin: `http://${SHARE_HOST}:${gate.port}`, 'sec-fetch-site': 'same-site' } },
+    ],
   ];
   const mailsBefore = gate.smtp.count(email);
   // Refusals from one client fold into counted rows (src/store/audit-guard.ts): count events, not rows.
@@ -73,7 +76,11 @@ test('code, link and logout forms are protected too', async () => {
 test('forms must be urlencoded and small', async () => {
   const jar = new CookieJar();
   const token = await pageToken('/.porthole/login', jar);
-  const json = await gate.request('POST', '/.porthole/login', { body: JSON.stringify({ csrf: token, email: 'a@b.example' }), jar, headers: { 'content-type': 'application/json' } });
+  const json = await gate.request('POST', '/.porthole/login', {
+    body: JSON.stringify({ csrf: token, email: 'a@b.example' }),
+    jar,
+    headers: { 'content-type': 'application/json' },
+  });
   assert.equal(json.status, 400);
   const huge = await gate.request('POST', '/.porthole/login', { body: `csrf=${token}&email=${'a'.repeat(8000)}`, jar, headers: form });
   assert.equal(huge.status, 413);

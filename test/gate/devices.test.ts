@@ -60,7 +60,10 @@ test('adding through the CLI functions: a prefixed 256-bit token, clear errors f
   assert.equal(record.tokenHash, crypto.createHash('sha256').update(token).digest('hex'));
 
   const fails = (email: string, name: unknown, pattern: RegExp) =>
-    assert.throws(() => addDevice(store(), gate.config.gate.allow, { email, name }), (error: Error) => error instanceof DeviceInputError && pattern.test(error.message));
+    assert.throws(
+      () => addDevice(store(), gate.config.gate.allow, { email, name }),
+      (error: Error) => error instanceof DeviceInputError && pattern.test(error.message),
+    );
   fails('eve@example.com', 'x', /eve@example\.com is not on gate\.allow/);
   fails('alice@example.com.evil', 'x', /not on gate\.allow/);
   fails('not an address', 'x', /is not a plain email address/);
@@ -85,7 +88,10 @@ test('the Immich API with the header works, without it 401; last use is written 
   assert.equal(ok.headers['set-cookie'], undefined, 'a device gets no session cookie');
   assert.equal((await gate.request('GET', '/api/users/me', { headers: { 'x-immich-user-token': SAMPLE_SESSION_TOKEN } })).status, 401);
 
-  const stored = () => store().devices.list().find((d) => d.id === record.id)!;
+  const stored = () =>
+    store()
+      .devices.list()
+      .find((d) => d.id === record.id)!;
   const first = gate.clock.now;
   assert.equal(stored().lastUsedAt, first);
   assert.equal(stored().lastIp, '127.0.0.1');
@@ -100,7 +106,12 @@ test('the Immich API with the header works, without it 401; last use is written 
   } finally {
     gate.clock.now = saved;
   }
-  assert.equal(store().audit.list({ type: 'device.refused' }).filter((e) => e.detail?.includes(record.id)).length, 0);
+  assert.equal(
+    store()
+      .audit.list({ type: 'device.refused' })
+      .filter((e) => e.detail?.includes(record.id)).length,
+    0,
+  );
 });
 
 test('hot path: repeated requests from one device cost one lookup and no writes within the minute; junk costs none', async () => {
@@ -133,7 +144,7 @@ test('the header never reaches Immich; Immich gets its own credentials untouched
   assert.equal(seen.length, 1);
   assert.equal(seen[0]!.headers[HEADER], undefined);
   assert.equal(seen[0]!.headers.authorization, 'Bearer immich-token');
-  assert.equal(seen[0]!.headers['x-porthole-device-extra'], 'kept', 'only the exact header is Porthole\'s');
+  assert.equal(seen[0]!.headers['x-porthole-device-extra'], 'kept', "only the exact header is Porthole's");
   assert.ok(!JSON.stringify(seen).includes(token));
   assert.ok(!echo.body.includes(token));
 });
@@ -157,7 +168,16 @@ test('wrong, malformed, revoked and disallowed tokens all get the same 401 as no
   // Two device headers are never one token.
   const twice = await new Promise<number>((resolve, reject) => {
     const good = add().token;
-    const req = http.request({ host: '127.0.0.1', port: gate.port, path: '/api/server/ping', headers: ['Host', gate.host, HEADER, good, HEADER, good] as unknown as http.OutgoingHttpHeaders, agent: false }, (res) => (res.resume(), resolve(res.statusCode!)));
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: gate.port,
+        path: '/api/server/ping',
+        headers: ['Host', gate.host, HEADER, good, HEADER, good] as unknown as http.OutgoingHttpHeaders,
+        agent: false,
+      },
+      (res) => (res.resume(), resolve(res.statusCode!)),
+    );
     req.on('error', reject);
     req.end();
   });
@@ -177,7 +197,10 @@ test('revocation through the CLI functions is refused at once by the running gat
   assert.equal((await ping(token)).status, 200);
   assert.equal((await ping(token)).status, 200, 'now served from the cache');
   const revoked = revokeDevices(store(), { id: record.id });
-  assert.deepEqual(revoked.map((d) => d.id), [record.id]);
+  assert.deepEqual(
+    revoked.map((d) => d.id),
+    [record.id],
+  );
   assert.equal((await ping(token)).status, 401);
   assert.equal(revokeDevices(store(), { id: record.id }).length, 0, 'revoking twice revokes nothing');
   const audit = store().audit.list({ type: 'device.revoked', email: 'bob@family.example' });
@@ -197,13 +220,22 @@ test('an address removed from gate.allow locks its devices out', async () => {
   assert.equal((await ping(token)).status, 200);
   // The same state, served by a gateway whose config no longer allows the family domain.
   const narrowed = { ...gate.config, gate: { ...gate.config.gate, allow: ['alice@example.com'] } };
-  const second = await startGateway(narrowed, createConsoleMailer(() => {}), silentLogger, { now: () => gate.clock.now });
+  const second = await startGateway(
+    narrowed,
+    createConsoleMailer(() => {}),
+    silentLogger,
+    { now: () => gate.clock.now },
+  );
   try {
-    const request = (tokenValue: string) => new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: second.httpPort, path: '/api/server/ping', headers: { host: `photos.localhost:${second.httpPort}`, [HEADER]: tokenValue }, agent: false }, (res) => (res.resume(), resolve(res.statusCode!)));
-      req.on('error', reject);
-      req.end();
-    });
+    const request = (tokenValue: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: second.httpPort, path: '/api/server/ping', headers: { host: `photos.localhost:${second.httpPort}`, [HEADER]: tokenValue }, agent: false },
+          (res) => (res.resume(), resolve(res.statusCode!)),
+        );
+        req.on('error', reject);
+        req.end();
+      });
     assert.equal(await request(token), 401);
     assert.equal(await request(add('alice@example.com', 'Alice phone').token), 200, 'allowed addresses still pass');
     const event = second.deps.store.audit.list({ type: 'device.refused', email: 'dave@family.example' })[0];
@@ -325,7 +357,10 @@ test('the share host does not honour the header', async () => {
   assert.equal(config.status, 200);
   const forwarded = gate.origin.received.slice(before);
   assert.ok(forwarded.some((r) => r.url === '/api/server/config'));
-  assert.ok(forwarded.every((r) => r.headers[HEADER.toLowerCase()] === undefined), 'the device token reached Immich through the share host');
+  assert.ok(
+    forwarded.every((r) => r.headers[HEADER.toLowerCase()] === undefined),
+    'the device token reached Immich through the share host',
+  );
 });
 
 test('the database keeps only hashes of device tokens', () => {
@@ -375,13 +410,16 @@ test('revoke arguments and list output: clear errors, never a token', () => {
 
 test('the real CLI in another process: add, list, revoke; the running gateway notices at once', async () => {
   const configFile = path.join(gate.dataDir, 'cli.yaml');
-  fs.writeFileSync(configFile, [
-    'hosts: { private: photos.localhost }',
-    'origin: { url: "http://127.0.0.1:9" }',
-    'gate: { allow: ["alice@example.com", "*@family.example"] }',
-    'mail: { from: "p@example.com", transport: console }',
-    `dataDir: ${JSON.stringify(gate.dataDir)}`,
-  ].join('\n'));
+  fs.writeFileSync(
+    configFile,
+    [
+      'hosts: { private: photos.localhost }',
+      'origin: { url: "http://127.0.0.1:9" }',
+      'gate: { allow: ["alice@example.com", "*@family.example"] }',
+      'mail: { from: "p@example.com", transport: console }',
+      `dataDir: ${JSON.stringify(gate.dataDir)}`,
+    ].join('\n'),
+  );
   const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, 'devices', ...args, '--config', configFile], { encoding: 'utf8' });
 
   const added = run('add', '--email', 'Erin@Family.example', '--name', "Erin's phone");
@@ -425,7 +463,10 @@ test('the real CLI in another process: add, list, revoke; the running gateway no
   assert.equal(revoked.status, 0, revoked.stderr);
   assert.match(revoked.stdout, /Revoked 1 device \("Erin's phone", erin@family\.example\)\./);
   // Another process wrote the database: the gateway's cache notices within a fraction of a second.
-  const status = await until(async () => (await ping(token)).status, (s) => s === 401);
+  const status = await until(
+    async () => (await ping(token)).status,
+    (s) => s === 401,
+  );
   assert.equal(status, 401);
   const all = run('revoke', '--all');
   assert.equal(all.status, 0, all.stderr);

@@ -7,7 +7,9 @@ import { CookieJar, startTestGate, type TestGate } from './harness.js';
 
 let gate: TestGate;
 before(async () => {
-  gate = await startTestGate({ gate: { maxCodeAttempts: 3, rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000, wrongCodesPerDomainPerHour: 1000 } } });
+  gate = await startTestGate({
+    gate: { maxCodeAttempts: 3, rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000, wrongCodesPerDomainPerHour: 1000 } },
+  });
 });
 after(() => gate.close());
 

@@ -138,7 +138,14 @@ test('share links on the private host go to the share host without a session; wi
   const before = gate.origin.received.length;
   const mine = await gate.request('GET', '/share/AbC_123', { headers: html, jar: signedIn });
   assert.equal(mine.headers.location, undefined);
-  assert.equal(gate.origin.received.slice(before).map((r) => r.url).join(), '/share/AbC_123', 'signed in, the share page is proxied');
+  assert.equal(
+    gate.origin.received
+      .slice(before)
+      .map((r) => r.url)
+      .join(),
+    '/share/AbC_123',
+    'signed in, the share page is proxied',
+  );
 });
 
 test("Porthole's cookies never reach the origin; Immich's do", async () => {
@@ -182,7 +189,6 @@ test('WebSocket: refused with 401 before the upgrade without a session, proxied 
   const upgrade = gate.origin.received.at(-1)!;
   assert.equal(upgrade.headers.cookie, undefined, 'the session cookie was stripped from the upgrade');
 });
-
 
 test('Expect: 100-continue uploads: continued and streamed with a session, refused without reading the body', async () => {
   const body = crypto.randomBytes(3 * 1024 * 1024);

@@ -87,7 +87,10 @@ export interface TestSmtp {
 
 let certificate: Promise<{ key: string; cert: string }> | undefined;
 const selfSigned = () =>
-  (certificate ??= generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 2 * 86_400_000) }).then((pems) => ({ key: pems.private, cert: pems.cert })));
+  (certificate ??= generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 2 * 86_400_000) }).then((pems) => ({
+    key: pems.private,
+    cert: pems.cert,
+  })));
 
 export async function startTestSmtp(): Promise<TestSmtp> {
   const { key, cert } = await selfSigned();
@@ -110,7 +113,12 @@ export async function startTestSmtp(): Promise<TestSmtp> {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
-        mails.push(parseMail(Buffer.concat(chunks).toString('latin1'), session.envelope.rcptTo.map((r) => r.address)));
+        mails.push(
+          parseMail(
+            Buffer.concat(chunks).toString('latin1'),
+            session.envelope.rcptTo.map((r) => r.address),
+          ),
+        );
         for (const wake of waiters) wake();
         callback();
       });
@@ -219,21 +227,24 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
   const smtp = await startTestSmtp();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-gate-test-'));
   const { gate: gateOverrides, mail: mailOverrides, ...rest } = overrides;
-  const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: 0 },
-    hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
-    publicScheme: 'http',
-    origin: { url: origin.url },
-    gate: { allow: ['alice@example.com', '*@family.example'], ...gateOverrides },
-    mail: {
-      from: 'Porthole <porthole@example.com>',
-      transport: 'smtp',
-      smtp: { host: '127.0.0.1', port: smtp.port, security: 'starttls', user: SMTP_USER, password: SMTP_PASS, allowInvalidCertificate: true },
-      ...mailOverrides,
+  const config = parseConfig(
+    {
+      listen: { address: '127.0.0.1', httpPort: 0 },
+      hosts: { private: PRIVATE_HOST, share: SHARE_HOST },
+      publicScheme: 'http',
+      origin: { url: origin.url },
+      gate: { allow: ['alice@example.com', '*@family.example'], ...gateOverrides },
+      mail: {
+        from: 'Porthole <porthole@example.com>',
+        transport: 'smtp',
+        smtp: { host: '127.0.0.1', port: smtp.port, security: 'starttls', user: SMTP_USER, password: SMTP_PASS, allowInvalidCertificate: true },
+        ...mailOverrides,
+      },
+      dataDir,
+      ...rest,
     },
-    dataDir,
-    ...rest,
-  }, 'test config');
+    'test config',
+  );
   const clock = { now: Date.now() };
   const smtpMailer = createSmtpMailer(config.mail, silentLogger);
   const mailsHandedOver: string[] = [];
@@ -355,7 +366,15 @@ export async function startTestGate(overrides: GateOverrides = {}, options: { lo
 function hiddenFields(html: string): Array<[string, string]> {
   return [...html.matchAll(/<input type="hidden" name="([a-z]+)" value="([^"]*)">/g)]
     .filter((m) => m[1] !== 'csrf')
-    .map((m) => [m[1]!, m[2]!.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>')]);
+    .map((m) => [
+      m[1]!,
+      m[2]!
+        .replace(/&amp;/g, '&')
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'")
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>'),
+    ]);
 }
 
 /** An upload the way curl sends one over 1 MiB: headers first, the body only after "100 Continue". */

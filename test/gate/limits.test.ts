@@ -50,7 +50,10 @@ test('verify attempts per IP: guessing stops at the limit, even with a valid pen
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) statuses.push((await gate.submit('/.porthole/code', { code: '000000' }, jar)).status);
   assert.deepEqual(statuses.slice(3), [429]);
-  assert.ok(statuses.slice(0, 3).every((s) => s === 400), String(statuses));
+  assert.ok(
+    statuses.slice(0, 3).every((s) => s === 400),
+    String(statuses),
+  );
   const link = await gate.submit('/.porthole/link', { t: 'a'.repeat(43) }, new CookieJar()).catch(() => null);
   assert.equal(link, null, 'an unknown link shows no form');
   // Within a minute one client's refusals fold into one counted row (src/store/audit-guard.ts); flush writes it.

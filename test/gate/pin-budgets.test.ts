@@ -46,7 +46,10 @@ test('300 guesses against 60 invented addresses of *@family.example from 10 clie
   assert.equal(all.length, 300);
   assert.ok(checked.length <= budget, `${checked.length} guesses were checked against codes (budget ${budget})`);
   assert.equal(checked.length + limited.length, 300);
-  assert.ok(limited.every((r) => Number(r.retryAfter) > 0 && /sign-in link in the email/.test(r.body)), 'the refusal names the way that still works');
+  assert.ok(
+    limited.every((r) => Number(r.retryAfter) > 0 && /sign-in link in the email/.test(r.body)),
+    'the refusal names the way that still works',
+  );
   const sessions = gate.gateway.deps.store.sessions.list(gate.clock.now).filter((s) => s.email.startsWith('invented-'));
   assert.equal(sessions.length, 0);
   gate.gateway.deps.store.audit.flush();

@@ -13,7 +13,9 @@ import { CookieJar, startTestGate, type TestGate } from './harness.js';
 
 let gate: TestGate;
 before(async () => {
-  gate = await startTestGate({ gate: { allow: ['alice@example.com', 'bob@example.com'], rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000 } } });
+  gate = await startTestGate({
+    gate: { allow: ['alice@example.com', 'bob@example.com'], rateLimits: { verifiesPerIpPerHour: 1000, codesPerIpPerHour: 1000, codesPerAddressPerHour: 1000 } },
+  });
 });
 after(() => gate?.close());
 
@@ -46,7 +48,11 @@ test('taking an address off gate.allow ends its session and device at once; putt
 });
 
 test('a reload names other changed keys as needing a restart, without their values', () => {
-  const next = { ...withAllow(gate.config.gate.allow), listen: { ...gate.config.listen, httpPort: 8081 }, mail: { ...gate.config.mail, smtp: { ...gate.config.mail.smtp!, password: 'new-secret' } } };
+  const next = {
+    ...withAllow(gate.config.gate.allow),
+    listen: { ...gate.config.listen, httpPort: 8081 },
+    mail: { ...gate.config.mail, smtp: { ...gate.config.mail.smtp!, password: 'new-secret' } },
+  };
   const plan = planReload(gate.config, next);
   assert.deepEqual(plan, { applied: [], needRestart: ['listen.httpPort', 'mail.smtp.password'] });
   assert.doesNotMatch(JSON.stringify(plan), /new-secret|8081/);

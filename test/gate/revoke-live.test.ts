@@ -24,13 +24,16 @@ const CLOSE_BOUND_MS = 5_000;
 const CLI = path.resolve('src/cli/main.ts');
 
 const writeConfig = (allow: string[]) =>
-  fs.writeFileSync(configFile, [
-    'hosts: { private: photos.localhost }',
-    'origin: { url: "http://127.0.0.1:9" }',
-    `gate: { allow: ${JSON.stringify(allow)} }`,
-    'mail: { from: "p@example.com", transport: console }',
-    `dataDir: ${JSON.stringify(gate.dataDir)}`,
-  ].join('\n'));
+  fs.writeFileSync(
+    configFile,
+    [
+      'hosts: { private: photos.localhost }',
+      'origin: { url: "http://127.0.0.1:9" }',
+      `gate: { allow: ${JSON.stringify(allow)} }`,
+      'mail: { from: "p@example.com", transport: console }',
+      `dataDir: ${JSON.stringify(gate.dataDir)}`,
+    ].join('\n'),
+  );
 
 before(async () => {
   gate = await startTestGate({ gate: { allow: ALLOW } });
@@ -212,10 +215,11 @@ test('one change signal for all sockets: no lookups while nothing changes, one p
   spied.findByTokenHash = (hash) => (lookups++, original.find.call(store.sessions, hash));
   spied.revision = () => (samples++, onSample?.(), original.revision.call(store.sessions));
   /** Resolves once the gateway has sampled the signal `n` more times (no requests run meanwhile). */
-  const samplesPass = (n: number) => new Promise<void>((resolve) => {
-    const target = samples + n;
-    onSample = () => void (samples >= target && resolve());
-  });
+  const samplesPass = (n: number) =>
+    new Promise<void>((resolve) => {
+      const target = samples + n;
+      onSample = () => void (samples >= target && resolve());
+    });
   try {
     await samplesPass(4);
     assert.equal(lookups, 0, 'an unchanged signal costs no query per socket');

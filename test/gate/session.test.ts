@@ -110,7 +110,10 @@ test('revoke through the CLI functions: by id, by email, all', async () => {
   const a = await gate.signIn('alice@example.com');
   const b = await gate.signIn('bob@family.example');
   const c = await gate.signIn('bob@family.example');
-  const aliceIds = store.sessions.list(gate.clock.now).filter((s) => s.email === 'alice@example.com').map((s) => s.id);
+  const aliceIds = store.sessions
+    .list(gate.clock.now)
+    .filter((s) => s.email === 'alice@example.com')
+    .map((s) => s.id);
   for (const jar of [a, b, c]) assert.equal((await ping(jar)).status, 200);
 
   const byEmail = revokeSessions(store, parseRevokeTarget('Bob@Family.example', false));
@@ -138,13 +141,16 @@ test('the real CLI in another process lists and revokes; the running gateway not
   const jar = await gate.signIn('alice@example.com');
   assert.equal((await ping(jar)).status, 200);
   const configFile = path.join(gate.dataDir, 'cli.yaml');
-  fs.writeFileSync(configFile, [
-    'hosts: { private: photos.localhost }',
-    'origin: { url: "http://127.0.0.1:9" }',
-    'gate: { allow: ["alice@example.com"] }',
-    'mail: { from: "p@example.com", transport: console }',
-    `dataDir: ${JSON.stringify(gate.dataDir)}`,
-  ].join('\n'));
+  fs.writeFileSync(
+    configFile,
+    [
+      'hosts: { private: photos.localhost }',
+      'origin: { url: "http://127.0.0.1:9" }',
+      'gate: { allow: ["alice@example.com"] }',
+      'mail: { from: "p@example.com", transport: console }',
+      `dataDir: ${JSON.stringify(gate.dataDir)}`,
+    ].join('\n'),
+  );
   const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--config', configFile], { encoding: 'utf8' });
 
   const list = run('sessions', 'list');

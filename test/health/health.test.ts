@@ -17,7 +17,10 @@ function probe(port: number, path: string, method = 'GET'): Promise<{ status: nu
     http
       .request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
         let body = '';
-        res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+        res
+          .setEncoding('utf8')
+          .on('data', (c) => (body += c))
+          .on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       })
       .on('error', reject)
       .end();
@@ -36,7 +39,10 @@ test('direct mode: live always, ready only while Immich answers, and nothing els
   const ready = await probe(port, '/ready');
   assert.equal(ready.status, 200);
   assert.equal(ready.body, 'ok\n');
-  assert.ok(gate.origin.received.some((r) => r.url === '/api/server/ping'), 'readiness asked Immich');
+  assert.ok(
+    gate.origin.received.some((r) => r.url === '/api/server/ping'),
+    'readiness asked Immich',
+  );
   assert.equal((await probe(port, '/ready', 'HEAD')).status, 200);
 
   // Nothing about the origin, the version or the hosts, and no other path or method.
@@ -45,7 +51,13 @@ test('direct mode: live always, ready only while Immich answers, and nothing els
     assert.equal(response.headers['x-powered-by'], undefined);
     assert.doesNotMatch(response.body, /immich|porthole|127\.0\.0\.1|version/i);
   }
-  for (const [path, method] of [['/', 'GET'], ['/api/server/ping', 'GET'], ['/live', 'POST'], ['/ready/../live', 'GET'], ['/metrics', 'GET']] as const) {
+  for (const [path, method] of [
+    ['/', 'GET'],
+    ['/api/server/ping', 'GET'],
+    ['/live', 'POST'],
+    ['/ready/../live', 'GET'],
+    ['/metrics', 'GET'],
+  ] as const) {
     const res = await probe(port, path, method);
     assert.equal(res.status, 404, `${method} ${path}`);
     assert.doesNotMatch(res.body, /immich|127\.0\.0\.1/i);

@@ -119,7 +119,10 @@ test('heads trickled a byte every 2 s are cut off on both ports, also on a kept-
   ]);
   const result = await heldUntil(gate, 0, CLOSE_BOUND_MS);
   t.diagnostic(`22 tricklers: bytes sent before the cut: max ${Math.max(...sent)} of ${head.length}; held afterwards: http ${result.counts.http}, https ${result.counts.https}`);
-  assert.ok(sent.every((n) => n < head.length), 'no trickled head got through');
+  assert.ok(
+    sent.every((n) => n < head.length),
+    'no trickled head got through',
+  );
   assert.deepEqual(result.counts, { http: 0, https: 0 });
 });
 
@@ -154,7 +157,10 @@ test('with the default 20 s deadline, a head or a gate form arriving below the m
     const result = await heldUntil(lenient, 0, CLOSE_BOUND_MS);
     t.diagnostic(`two bytes a second against the default deadline: cut after ${sent.join(', ')} bytes; held afterwards: http ${result.counts.http}, https ${result.counts.https}`);
     // The 20 s cap would have let about 40 bytes through at this pace; the rate rule ends it after the 5 s grace.
-    assert.ok(sent.every((n) => n < 30), `cut by the rate, not by the hard cap: ${sent.join(', ')}`);
+    assert.ok(
+      sent.every((n) => n < 30),
+      `cut by the rate, not by the hard cap: ${sent.join(', ')}`,
+    );
     assert.deepEqual(result.counts, { http: 0, https: 0 });
   } finally {
     await lenient.close();
@@ -200,10 +206,22 @@ test('connections per address are capped across both ports; another address and 
     assert.equal(other.status, 200);
     const overTls = await new Promise<number>((resolve, reject) => {
       https
-        .get({ host: '127.0.0.1', port: capped.gateway.https!.port, localAddress: '127.0.0.3', path: '/.porthole/login', headers: { host: capped.host }, ca: capped.gateway.https!.certificate.cert, servername: 'photos.localhost', agent: false }, (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        })
+        .get(
+          {
+            host: '127.0.0.1',
+            port: capped.gateway.https!.port,
+            localAddress: '127.0.0.3',
+            path: '/.porthole/login',
+            headers: { host: capped.host },
+            ca: capped.gateway.https!.certificate.cert,
+            servername: 'photos.localhost',
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        )
         .on('error', reject);
     });
     assert.equal(overTls, 200);

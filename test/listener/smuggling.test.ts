@@ -51,7 +51,9 @@ test('a Content-Length with two values in one header is refused', async () => {
 });
 
 test('obs-fold (a header continued on the next line) is refused', async () => {
-  const { status, reachedOrigin } = await attempt(`POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-Folded: a\r\n Transfer-Encoding: chunked\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`);
+  const { status, reachedOrigin } = await attempt(
+    `POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nX-Folded: a\r\n Transfer-Encoding: chunked\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`,
+  );
   assert.equal(status, 400);
   assert.equal(reachedOrigin, 0);
 });
@@ -82,7 +84,7 @@ test('a bare LF as a line ending never desynchronises the origin', async () => {
   assert.equal(reachedOrigin, 0);
 });
 
-test('a bare LF inside a chunked body\'s framing is refused', async () => {
+test("a bare LF inside a chunked body's framing is refused", async () => {
   const { status } = await attempt(`POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n${HIDDEN}`);
   assert.equal(status, 400);
 });
@@ -137,14 +139,23 @@ test('a well-framed pipelined pair reaches the origin as exactly the two request
     `POST /echo?first HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 5\r\n\r\nhello` + `GET /echo?second HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
   ]);
   assert.equal(result.text.match(/HTTP\/1\.1 200/g)?.length, 2);
-  assert.deepEqual(origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]), [['/echo?first', 5], ['/echo?second', 0]]);
+  assert.deepEqual(
+    origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]),
+    [
+      ['/echo?first', 5],
+      ['/echo?second', 0],
+    ],
+  );
 });
 
-test('a client naming Content-Length in its Connection header cannot strip its body\'s framing', async () => {
+test("a client naming Content-Length in its Connection header cannot strip its body's framing", async () => {
   const before = origin.seen.length;
   const { status } = await attempt(`POST /echo HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close, Content-Length\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`);
   assert.equal(status, 200);
-  assert.deepEqual(origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]), [['/echo', HIDDEN.length]]);
+  assert.deepEqual(
+    origin.seen.slice(before).map((r) => [r.url, r.bodyBytes]),
+    [['/echo', HIDDEN.length]],
+  );
 });
 
 test('a malformed request pipelined behind an answer in flight never writes a 400 into that answer', async () => {

@@ -21,7 +21,13 @@ after(async () => {
   for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-interface Received { from: string; to: string[]; secure: boolean; user?: string; data: string }
+interface Received {
+  from: string;
+  to: string[];
+  secure: boolean;
+  user?: string;
+  data: string;
+}
 
 async function smtpServer(options: SMTPServerOptions): Promise<{ port: number; received: Received[] }> {
   const received: Received[] = [];
@@ -37,7 +43,13 @@ async function smtpServer(options: SMTPServerOptions): Promise<{ port: number; r
       let data = '';
       stream.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
       stream.on('end', () => {
-        received.push({ from: String(session.envelope.mailFrom && session.envelope.mailFrom.address), to: session.envelope.rcptTo.map((r) => r.address), secure: session.secure, user: session.user as string | undefined, data });
+        received.push({
+          from: String(session.envelope.mailFrom && session.envelope.mailFrom.address),
+          to: session.envelope.rcptTo.map((r) => r.address),
+          secure: session.secure,
+          user: session.user as string | undefined,
+          data,
+        });
         callback();
       });
     },

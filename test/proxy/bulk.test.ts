@@ -44,14 +44,21 @@ test('a 1 GiB upload streams through the gate with Expect: 100-continue, hash eq
   const chunk = crypto.randomBytes(256 * 1024);
   const sent = crypto.createHash('sha256');
   const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port: gateway.port, method: 'POST', path: '/api/debug/upload', agent: false,
-      headers: { host: HOST, cookie: gateway.cookie, 'content-type': 'application/octet-stream', 'content-length': SIZE, expect: '100-continue' },
-    }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: gateway.port,
+        method: 'POST',
+        path: '/api/debug/upload',
+        agent: false,
+        headers: { host: HOST, cookie: gateway.cookie, 'content-type': 'application/octet-stream', 'content-length': SIZE, expect: '100-continue' },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.on('continue', () => {
       let written = 0;
@@ -83,13 +90,15 @@ test('a 1 GiB download streams through the gate, hash equal, gateway memory flat
   const pattern = patternChunk(64 * 1024);
   for (let left = SIZE; left > 0; left -= pattern.length) expected.update(left >= pattern.length ? pattern : pattern.subarray(0, left));
   const got = await new Promise<{ status: number; size: number; sha256: string; complete: boolean }>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: gateway.port, path: `/api/debug/blob?size=${SIZE}`, agent: false, headers: { host: HOST, cookie: gateway.cookie } }, (res) => {
-      const hash = crypto.createHash('sha256');
-      let size = 0;
-      res.on('data', (c: Buffer) => ((size += c.length), hash.update(c)));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, size, sha256: hash.digest('hex'), complete: res.complete }));
-      res.on('error', reject);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: gateway.port, path: `/api/debug/blob?size=${SIZE}`, agent: false, headers: { host: HOST, cookie: gateway.cookie } }, (res) => {
+        const hash = crypto.createHash('sha256');
+        let size = 0;
+        res.on('data', (c: Buffer) => ((size += c.length), hash.update(c)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, size, sha256: hash.digest('hex'), complete: res.complete }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
   });
   assert.equal(got.status, 200);
   assert.equal(got.complete, true);
@@ -100,10 +109,13 @@ test('a 1 GiB download streams through the gate, hash equal, gateway memory flat
 
 test('without a session the same upload is refused before the body is sent', async () => {
   const status = await new Promise<number>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: gateway.port, method: 'POST', path: '/api/debug/upload', agent: false, headers: { host: HOST, 'content-length': SIZE, expect: '100-continue' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: gateway.port, method: 'POST', path: '/api/debug/upload', agent: false, headers: { host: HOST, 'content-length': SIZE, expect: '100-continue' } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('continue', () => reject(new Error('a 100 Continue was sent to a client without a session')));
     req.on('error', reject);
   });

@@ -43,12 +43,18 @@ const config = parseConfig(
   },
   'gateway process',
 );
-const gateway = await startGateway(config, createConsoleMailer(() => {}), silentLogger);
+const gateway = await startGateway(
+  config,
+  createConsoleMailer(() => {}),
+  silentLogger,
+);
 const session = issueSession(gateway.deps.store, config, 'bench@example.com');
 process.send!({ port: gateway.httpPort, cookie: `${session.cookieName}=${session.cookieValue}`, pids: [process.pid] } satisfies GatewayProcessReady);
-process.on('disconnect', () =>
-  void gateway.close().finally(() => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  }),
+process.on(
+  'disconnect',
+  () =>
+    void gateway.close().finally(() => {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    }),
 );

@@ -99,7 +99,11 @@ export interface RawPeer {
  * Sends bytes on a fresh socket and collects the answer until the server closes. `parts` are written in
  * order; a function part is awaited (e.g. to wait for "100 Continue" before sending a body).
  */
-export function rawExchange(port: number, parts: Array<string | Buffer | ((peer: RawPeer) => Promise<void>)>, options: { localAddress?: string; halfClose?: boolean } = {}): Promise<RawResult> {
+export function rawExchange(
+  port: number,
+  parts: Array<string | Buffer | ((peer: RawPeer) => Promise<void>)>,
+  options: { localAddress?: string; halfClose?: boolean } = {},
+): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
     const chunks: Buffer[] = [];
@@ -110,8 +114,8 @@ export function rawExchange(port: number, parts: Array<string | Buffer | ((peer:
       until: (predicate) =>
         new Promise((done, fail) => {
           const check = () => {
-            if (predicate(text())) return waiters.delete(check), done();
-            if (socket.destroyed) return waiters.delete(check), fail(new Error(`connection closed; received: ${JSON.stringify(text())}`));
+            if (predicate(text())) return (waiters.delete(check), done());
+            if (socket.destroyed) return (waiters.delete(check), fail(new Error(`connection closed; received: ${JSON.stringify(text())}`)));
           };
           waiters.add(check);
           check();

@@ -17,7 +17,12 @@ before(async () => {
     originUrl: origin.url,
     trustedProxies: ['127.0.0.2'],
     listenAddress: '0.0.0.0',
-    filterCookie: (cookie) => cookie.split(';').map((c) => c.trim()).filter((c) => !c.startsWith('porthole_session=')).join('; ') || undefined,
+    filterCookie: (cookie) =>
+      cookie
+        .split(';')
+        .map((c) => c.trim())
+        .filter((c) => !c.startsWith('porthole_session='))
+        .join('; ') || undefined,
   });
 });
 after(async () => {
@@ -94,22 +99,25 @@ test('hop-by-hop response headers are removed, end-to-end ones kept (every Set-C
   assert.equal(res.body.toString(), 'ok');
 });
 
-test('Porthole\'s own cookie is removed before forwarding; other cookies pass', async () => {
+test("Porthole's own cookie is removed before forwarding; other cookies pass", async () => {
   await request(trusting.port, { path: '/echo', headers: { cookie: 'porthole_session=SECRET; immich_access_token=abc; immich_is_authenticated=true' } });
   assert.equal(lastSeen().headers.cookie, 'immich_access_token=abc; immich_is_authenticated=true');
   await request(trusting.port, { path: '/echo', headers: { cookie: 'porthole_session=SECRET' } });
   assert.equal(lastSeen().headers.cookie, undefined);
 });
 
-test('custom client headers (e.g. the Immich app\'s proxy headers) pass unchanged, duplicates included', async () => {
+test("custom client headers (e.g. the Immich app's proxy headers) pass unchanged, duplicates included", async () => {
   const result = await rawExchange(plain.port, [`GET /echo HTTP/1.1\r\nHost: ${HOST}\r\nCF-Access-Client-Id: id-1\r\nX-Custom: a\r\nX-Custom: b\r\nConnection: close\r\n\r\n`]);
   assert.equal(statusOf(result.text), 200);
   const raw = lastSeen().rawHeaders;
   assert.equal(raw[raw.indexOf('CF-Access-Client-Id') + 1], 'id-1');
-  assert.deepEqual(raw.filter((_, i) => i % 2 === 1 && raw[i - 1] === 'X-Custom'), ['a', 'b']);
+  assert.deepEqual(
+    raw.filter((_, i) => i % 2 === 1 && raw[i - 1] === 'X-Custom'),
+    ['a', 'b'],
+  );
 });
 
-test('headers the handler names (e.g. Porthole\'s own device headers) are removed before forwarding', async (t) => {
+test("headers the handler names (e.g. Porthole's own device headers) are removed before forwarding", async (t) => {
   const dropping = await startHarness({ originUrl: origin.url, dropRequestHeaders: new Set(['x-porthole-device']) });
   t.after(() => dropping.close());
   await request(dropping.port, { path: '/echo', headers: { 'X-Porthole-Device': 'secret-token', 'x-kept': '1' } });
@@ -117,7 +125,7 @@ test('headers the handler names (e.g. Porthole\'s own device headers) are remove
   assert.equal(lastSeen().headers['x-kept'], '1');
 });
 
-test('extra response headers from the handler replace the origin\'s of the same name', async (t) => {
+test("extra response headers from the handler replace the origin's of the same name", async (t) => {
   const adding = await startHarness({ originUrl: origin.url, responseHeaders: { 'x-end-to-end': 'replaced', 'x-robots-tag': 'noindex' } });
   t.after(() => adding.close());
   const res = await request(adding.port, { path: '/hop' });

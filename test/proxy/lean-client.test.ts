@@ -50,7 +50,10 @@ function reset(next: Record<string, Script>): void {
   requestsSeen = [];
 }
 
-const reply = (text: string): Script => (socket) => void socket.write(text);
+const reply =
+  (text: string): Script =>
+  (socket) =>
+    void socket.write(text);
 
 test('a chunked answer with extensions and trailers arrives whole and re-framed', async () => {
   reset({ '/chunked': reply('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n') });
@@ -115,11 +118,13 @@ test('bytes after a complete answer are never taken as the next answer', async (
 });
 
 test('a keep-alive socket the origin closed while idle is not used for the next GET', async () => {
-  reset({ '/then-close': (socket) => {
-    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-    // The origin drops the idle connection without a hint, just as the proxy might reuse it.
-    setTimeout(() => socket.destroy(), 20);
-  } });
+  reset({
+    '/then-close': (socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      // The origin drops the idle connection without a hint, just as the proxy might reuse it.
+      setTimeout(() => socket.destroy(), 20);
+    },
+  });
   assert.equal((await request(proxy.port, { path: '/then-close' })).status, 200);
   await new Promise((resolve) => setTimeout(resolve, 60));
   const again = await request(proxy.port, { path: '/then-close' });
@@ -132,11 +137,13 @@ test('a reused keep-alive socket that dies as the next GET goes out: the GET is 
   // origin closes any connection that already served /stale as soon as the next request arrives on it, so the
   // second GET is certain to meet a stale socket (the test above may find the close before reusing).
   const served = new WeakSet<net.Socket>();
-  reset({ '/stale': (socket) => {
-    if (served.has(socket)) return void socket.destroy();
-    served.add(socket);
-    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-  } });
+  reset({
+    '/stale': (socket) => {
+      if (served.has(socket)) return void socket.destroy();
+      served.add(socket);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    },
+  });
   // A proxy of its own, so its pool holds exactly the one socket the first GET opened.
   const fresh = await startHarness({ originUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` });
   try {
@@ -219,24 +226,26 @@ test('a large random body arrives byte for byte for a fast and for a slow reader
   reset({ '/random': (socket) => void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body])) });
   for (const slow of [false, true]) {
     const got = await new Promise<{ size: number; sha256: string }>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: proxy.port, path: '/random', headers: { host: HOST }, agent: false }, (res) => {
-        const hash = crypto.createHash('sha256');
-        let size = 0;
-        let sincePause = 0;
-        res.on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          size += chunk.length;
-          sincePause += chunk.length;
-          // The slow reader stalls every 2 MiB, so the gateway's writes to it back up and complete later.
-          if (slow && sincePause >= 2 * 1024 * 1024) {
-            sincePause = 0;
-            res.pause();
-            setTimeout(() => res.resume(), 20);
-          }
-        });
-        res.on('end', () => resolve({ size, sha256: hash.digest('hex') }));
-        res.on('error', reject);
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: proxy.port, path: '/random', headers: { host: HOST }, agent: false }, (res) => {
+          const hash = crypto.createHash('sha256');
+          let size = 0;
+          let sincePause = 0;
+          res.on('data', (chunk: Buffer) => {
+            hash.update(chunk);
+            size += chunk.length;
+            sincePause += chunk.length;
+            // The slow reader stalls every 2 MiB, so the gateway's writes to it back up and complete later.
+            if (slow && sincePause >= 2 * 1024 * 1024) {
+              sincePause = 0;
+              res.pause();
+              setTimeout(() => res.resume(), 20);
+            }
+          });
+          res.on('end', () => resolve({ size, sha256: hash.digest('hex') }));
+          res.on('error', reject);
+        })
+        .on('error', reject);
     });
     assert.equal(got.size, body.length, slow ? 'slow reader' : 'fast reader');
     assert.equal(got.sha256, expected, slow ? 'slow reader' : 'fast reader');

@@ -119,11 +119,11 @@ test('client disconnects mid-upload: the origin sees an aborted request, not a c
 
 test('truncated upload (client half-closes before the declared length): the origin never sees it complete', async () => {
   const settled = new Promise<SeenRequest>((resolve) => origin.events.once('settled', resolve));
-  const result = await rawExchange(proxy.port, [
-    `POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 1000\r\n\r\n`,
-    Buffer.alloc(500, 4),
-    async () => new Promise((resolve) => setTimeout(resolve, 50)),
-  ], { halfClose: true });
+  const result = await rawExchange(
+    proxy.port,
+    [`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 1000\r\n\r\n`, Buffer.alloc(500, 4), async () => new Promise((resolve) => setTimeout(resolve, 50))],
+    { halfClose: true },
+  );
   assert.notEqual(statusOf(result.text), 200);
   const seen = await settled;
   assert.equal(seen.complete, false);
@@ -132,7 +132,11 @@ test('truncated upload (client half-closes before the declared length): the orig
 
 test('truncated chunked upload (no final chunk): the origin never sees it complete', async () => {
   const settled = new Promise<SeenRequest>((resolve) => origin.events.once('settled', resolve));
-  await rawExchange(proxy.port, [`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`, async () => new Promise((resolve) => setTimeout(resolve, 50))], { halfClose: true });
+  await rawExchange(
+    proxy.port,
+    [`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`, async () => new Promise((resolve) => setTimeout(resolve, 50))],
+    { halfClose: true },
+  );
   const seen = await settled;
   assert.equal(seen.complete, false);
   assert.equal(seen.bodyBytes, 5);

@@ -256,8 +256,22 @@ test('Expect: 100-continue for an unknown host: 421, no 100, origin untouched', 
 test('curl uploads with Expect: 100-continue through the proxy', { skip: !existsSync('/usr/bin/curl') && 'curl not installed' }, async () => {
   const body = crypto.randomBytes(2 * 1024 * 1024);
   const output = await new Promise<string>((resolve, reject) => {
-    const child = execFile('curl', ['-sS', '--fail', '-H', `Host: ${HOST}`, '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/octet-stream', '--data-binary', '@-', `http://127.0.0.1:${proxy.port}/echo`], (error, stdout) =>
-      error ? reject(error) : resolve(stdout),
+    const child = execFile(
+      'curl',
+      [
+        '-sS',
+        '--fail',
+        '-H',
+        `Host: ${HOST}`,
+        '-H',
+        'Expect: 100-continue',
+        '-H',
+        'Content-Type: application/octet-stream',
+        '--data-binary',
+        '@-',
+        `http://127.0.0.1:${proxy.port}/echo`,
+      ],
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
     );
     child.stdin!.end(body);
   });

@@ -60,8 +60,22 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, record: See
     case '/hop':
       // Hop-by-hop headers, one of them only named in Connection: none may reach the client.
       res.writeHead(200, [
-        'Connection', 'X-Hop-Secret', 'X-Hop-Secret', 'leak', 'Keep-Alive', 'timeout=99', 'Proxy-Authenticate', 'Basic',
-        'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-End-To-End', 'kept', 'Content-Length', '2',
+        'Connection',
+        'X-Hop-Secret',
+        'X-Hop-Secret',
+        'leak',
+        'Keep-Alive',
+        'timeout=99',
+        'Proxy-Authenticate',
+        'Basic',
+        'Set-Cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
+        'X-End-To-End',
+        'kept',
+        'Content-Length',
+        '2',
       ]);
       return void res.end('ok');
     case '/die': {

@@ -31,10 +31,11 @@ function open(port: number, path: string): WebSocket {
   return new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host: HOST } });
 }
 
-const once = <T>(ws: WebSocket, event: string) => new Promise<T>((resolve, reject) => {
-  ws.once(event, (...args: unknown[]) => resolve((args.length > 1 ? args : args[0]) as T));
-  if (event !== 'error') ws.once('error', reject);
-});
+const once = <T>(ws: WebSocket, event: string) =>
+  new Promise<T>((resolve, reject) => {
+    ws.once(event, (...args: unknown[]) => resolve((args.length > 1 ? args : args[0]) as T));
+    if (event !== 'error') ws.once('error', reject);
+  });
 
 test('socket.io WebSocket is proxied with text and binary both ways', async () => {
   const ws = open(toImmich.port, '/api/socket.io/?EIO=4&transport=websocket');
@@ -78,7 +79,9 @@ test('a close from the origin reaches the client with its code', async () => {
 test('a client that vanishes without a close frame tears down the origin socket', async () => {
   // Count what the origin's WebSocket server still holds open through a raw upgrade we then cut.
   const socket = net.connect({ port: toOrigin.port, host: '127.0.0.1' });
-  socket.write(`GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  socket.write(
+    `GET /ws HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
   const head = await new Promise<string>((resolve) => socket.once('data', (chunk) => resolve(chunk.toString('latin1'))));
   assert.match(head, /^HTTP\/1\.1 101 /);
   const originClosed = new Promise<void>((resolve) => origin.events.once('ws-closed', () => resolve()));

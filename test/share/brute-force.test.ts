@@ -14,7 +14,19 @@ const MISTYPER = '127.0.0.4';
 test('an attack from one address meets growing delays and its own lockout; another address gets in, a third is slowed, not locked, until its own limit', async () => {
   const clock = { now: Date.now() };
   const s = await startShare(
-    { share: { rateLimits: { passwordFreeFailures: 2, passwordFirstDelay: '10s', passwordMaxDelay: '40s', passwordFailuresPerClient: 5, passwordFailuresPerIp: 1000, passwordFailuresPerLink: 50, window: '15m' } } },
+    {
+      share: {
+        rateLimits: {
+          passwordFreeFailures: 2,
+          passwordFirstDelay: '10s',
+          passwordMaxDelay: '40s',
+          passwordFailuresPerClient: 5,
+          passwordFailuresPerIp: 1000,
+          passwordFailuresPerLink: 50,
+          window: '15m',
+        },
+      },
+    },
     {},
     { now: () => clock.now },
   );
@@ -41,7 +53,10 @@ test('an attack from one address meets growing delays and its own lockout; anoth
       attackerStatuses.push(r.status);
     }
     assert.deepEqual(attackerStatuses.slice(0, 3), [401, 401, 401], 'slowed guesses still reach Immich after their delay');
-    assert.ok(attackerStatuses.slice(3).every((status) => status === 429), `locked after its own limit: ${attackerStatuses.join(',')}`);
+    assert.ok(
+      attackerStatuses.slice(3).every((status) => status === 429),
+      `locked after its own limit: ${attackerStatuses.join(',')}`,
+    );
     assert.equal(reachedImmich(), 5, 'exactly passwordFailuresPerClient guesses reached Immich');
     const locked = await login('one-more', ATTACKER);
     assert.equal(locked.status, 429);
@@ -87,7 +102,10 @@ test('an attack from one address meets growing delays and its own lockout; anoth
     assert.deepEqual(audit.map((e) => e.ip).sort(), [ATTACKER, MISTYPER]);
     // One client's wrong passwords fold into counted rows (src/store/audit-guard.ts): count events, not rows.
     s.gateway.deps.store.audit.flush();
-    assert.equal(s.gateway.deps.store.audit.list({ type: 'share.password-wrong' }).reduce((n, e) => n + (e.count ?? 1), 0), 10);
+    assert.equal(
+      s.gateway.deps.store.audit.list({ type: 'share.password-wrong' }).reduce((n, e) => n + (e.count ?? 1), 0),
+      10,
+    );
   } finally {
     await s.close();
   }

@@ -43,7 +43,7 @@ test('a format that cannot be cleaned is refused with a message, never sent', as
   assert.match(german.json<{ message: string }>().message, /^Diese Datei kann nicht ohne ihre Orts- und Kameradaten heruntergeladen werden\. \(.+\)$/);
 });
 
-test('links that show metadata get originals byte for byte, with Immich\'s file name', async () => {
+test("links that show metadata get originals byte for byte, with Immich's file name", async () => {
   const link = s.origin.library.createLink({});
   const id = s.origin.library.album.assetIds[0]!;
   const direct = await s.direct(`/api/assets/${id}/original?key=${link.key}`);
@@ -67,8 +67,29 @@ test('video playback of a link that hides metadata stays inline and seekable', a
 });
 
 test('Immich answers about a link are read strictly', () => {
-  const good = { id: 'x', key: 'k', type: 'ALBUM', album: { id: '00000000-0000-4000-8000-000000000200' }, allowDownload: true, allowUpload: false, showMetadata: false, password: null, slug: null, expiresAt: null };
-  assert.deepEqual(parseLinkState(good), { id: 'x', key: 'k', slug: null, albumId: '00000000-0000-4000-8000-000000000200', allowDownload: true, allowUpload: false, showMetadata: false, passwordProtected: false, expiresAt: null });
+  const good = {
+    id: 'x',
+    key: 'k',
+    type: 'ALBUM',
+    album: { id: '00000000-0000-4000-8000-000000000200' },
+    allowDownload: true,
+    allowUpload: false,
+    showMetadata: false,
+    password: null,
+    slug: null,
+    expiresAt: null,
+  };
+  assert.deepEqual(parseLinkState(good), {
+    id: 'x',
+    key: 'k',
+    slug: null,
+    albumId: '00000000-0000-4000-8000-000000000200',
+    allowDownload: true,
+    allowUpload: false,
+    showMetadata: false,
+    passwordProtected: false,
+    expiresAt: null,
+  });
   assert.equal(parseLinkState({ ...good, allowDownload: 'yes' }), null);
   assert.equal(parseLinkState({ ...good, showMetadata: undefined }), null);
   assert.equal(parseLinkState({ ...good, expiresAt: 'soon' }), null);

@@ -46,7 +46,9 @@ function fire(port: number, agent: http.Agent, request: AttackRequest): Promise<
 }
 
 test(`attack corpus: ${COUNT} seeded requests reach no forbidden route and nothing a link forbids`, async () => {
-  const s = await startShare({ share: { allowUploads: false, rateLimits: { unknownLinksPerIp: 100_000, passwordFreeFailures: 1_000, passwordFailuresPerClient: 10_000, passwordFailuresPerIp: 100_000 } } });
+  const s = await startShare({
+    share: { allowUploads: false, rateLimits: { unknownLinksPerIp: 100_000, passwordFreeFailures: 1_000, passwordFailuresPerClient: 10_000, passwordFailuresPerIp: 100_000 } },
+  });
   try {
     const links = corpusLinks(s.origin);
     const corpus = generateCorpus(SEED, COUNT, links);
@@ -112,7 +114,8 @@ test(`attack corpus: ${COUNT} seeded requests reach no forbidden route and nothi
       if (id.startsWith('timeline') && query.getAll('albumId').length !== 1) violations.push(`timeline without exactly one album: ${r.url}`);
       if (id === 'thumbnail' && !link.showExif && query.getAll('size').some((v) => v === 'fullsize')) violations.push(`full-size thumbnail with hidden metadata: ${r.url}`);
       if (id === 'map-markers' && !r.url.startsWith(`/api/albums/${link.albumId}/`)) violations.push(`foreign album's map: ${r.url}`);
-      if (id.startsWith('timeline') && !link.showExif && (query.has('bbox') || query.getAll('withCoordinates').some((v) => v !== 'false'))) violations.push(`coordinates with hidden metadata: ${r.url}`);
+      if (id.startsWith('timeline') && !link.showExif && (query.has('bbox') || query.getAll('withCoordinates').some((v) => v !== 'false')))
+        violations.push(`coordinates with hidden metadata: ${r.url}`);
     }
     assert.deepEqual(violations.slice(0, 10), []);
     // The corpus did exercise the allowed surface too (it is not just refused wholesale).

@@ -73,7 +73,9 @@ function calls(s: ShareSetup, key: string, slug: string, hiddenKey: string): Cal
 
 function assertNothingLeaks(s: ShareSetup, call: Call, reply: Reply, secrets: readonly string[]): void {
   const what = `${call.method} ${call.target.replace(/key=[^&]+/, 'key=…')} -> ${reply.status}`;
-  const headerText = Object.entries(reply.headers).map(([name, value]) => `${name}: ${String(value)}`).join('\n');
+  const headerText = Object.entries(reply.headers)
+    .map(([name, value]) => `${name}: ${String(value)}`)
+    .join('\n');
   // JSON is read back as JSON too, so an address spelled with \u escapes is found as well.
   const isJson = /json/.test(reply.headers['content-type'] ?? '');
   const isText = isJson || /^text\/|javascript|mpegurl/.test(reply.headers['content-type'] ?? '');
@@ -97,7 +99,11 @@ for (const leaky of [false, true]) {
       // The sample behaves like Immich: the owner's album answer names every member, the unlocked /me the password.
       const album = await s.direct(`/api/albums/${lib.album.id}?key=${link.key}`);
       for (const email of emails) assert.ok(album.text.includes(email), `Immich's album answer carries ${email}`);
-      const unlock = await s.share(`/api/shared-links/login?key=${link.key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: PASSWORD }) });
+      const unlock = await s.share(`/api/shared-links/login?key=${link.key}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ password: PASSWORD }),
+      });
       assert.equal(unlock.status, 201);
       const cookie = String(unlock.headers['set-cookie']).split(';')[0]!;
       const me = await s.direct(`/api/shared-links/me?key=${link.key}`, { headers: { cookie } });

@@ -67,7 +67,11 @@ export interface ShareSetup {
   close(): Promise<void>;
 }
 
-export async function startShare(overrides: Partial<ConfigInput> & { share?: ConfigInput['share'] } = {}, sample: SampleOptions = {}, gatewayOptions: { now?: () => number } = {}): Promise<ShareSetup> {
+export async function startShare(
+  overrides: Partial<ConfigInput> & { share?: ConfigInput['share'] } = {},
+  sample: SampleOptions = {},
+  gatewayOptions: { now?: () => number } = {},
+): Promise<ShareSetup> {
   const origin = await startSampleImmich(0, '127.0.0.1', sample);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-share-test-'));
   const cleanup = async () => {
@@ -76,7 +80,12 @@ export async function startShare(overrides: Partial<ConfigInput> & { share?: Con
   };
   let gateway: Gateway;
   try {
-    gateway = await startGateway(configFor(origin.url, dataDir, overrides), createConsoleMailer(() => undefined), silentLogger, { now: gatewayOptions.now });
+    gateway = await startGateway(
+      configFor(origin.url, dataDir, overrides),
+      createConsoleMailer(() => undefined),
+      silentLogger,
+      { now: gatewayOptions.now },
+    );
   } catch (error) {
     await cleanup();
     throw error;

@@ -27,7 +27,12 @@ test('share links answer 503 tunnel-offline while no connector is attached', asy
     unavailable: () => ({ kind: 'tunnel-offline', since: null }),
     close: async () => undefined,
   };
-  const gateway = await startGateway(configFor('http://127.0.0.1:9', dataDir, {}), createConsoleMailer(() => undefined), silentLogger, { origin });
+  const gateway = await startGateway(
+    configFor('http://127.0.0.1:9', dataDir, {}),
+    createConsoleMailer(() => undefined),
+    silentLogger,
+    { origin },
+  );
   try {
     const page = await send(gateway.httpPort, agent, `/share/${'k'.repeat(67)}`);
     assert.equal(page.status, 503);
@@ -52,7 +57,9 @@ async function closedPort(): Promise<number> {
 }
 
 function withoutDate(reply: { status: number; headers: http.IncomingHttpHeaders; body: Buffer }): string {
-  const headers = Object.entries(reply.headers).filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name)).sort(([a], [b]) => a.localeCompare(b));
+  const headers = Object.entries(reply.headers)
+    .filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name))
+    .sort(([a], [b]) => a.localeCompare(b));
   return JSON.stringify({ status: reply.status, headers, body: reply.body.toString('base64') });
 }
 
@@ -67,8 +74,17 @@ test('guests see one neutral "temporarily unavailable" page, whether the tunnel 
     unavailable: () => ({ kind: 'tunnel-offline', since: new Date('2026-01-02T03:04:05Z') }),
     close: async () => undefined,
   };
-  const offline = await startGateway(configFor('http://127.0.0.1:9', dataDirs[0]!, {}), createConsoleMailer(() => undefined), silentLogger, { origin: offlineOrigin });
-  const unreachable = await startGateway(configFor(`http://127.0.0.1:${await closedPort()}`, dataDirs[1]!, {}), createConsoleMailer(() => undefined), silentLogger);
+  const offline = await startGateway(
+    configFor('http://127.0.0.1:9', dataDirs[0]!, {}),
+    createConsoleMailer(() => undefined),
+    silentLogger,
+    { origin: offlineOrigin },
+  );
+  const unreachable = await startGateway(
+    configFor(`http://127.0.0.1:${await closedPort()}`, dataDirs[1]!, {}),
+    createConsoleMailer(() => undefined),
+    silentLogger,
+  );
   try {
     const key = 'k'.repeat(67);
     const targets = [`/share/${key}`, '/s/family-trip', '/_app/immutable/entry/share.js'];

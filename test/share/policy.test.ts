@@ -32,10 +32,38 @@ test('every policy row compiles and every placeholder is used', () => {
 
 test('normalisation refuses encoded slashes and dots, dot segments, //, backslashes, controls, long targets, repeats', () => {
   const bad = [
-    '/share/%2e%2e/api', '/api/assets/%2F', '/share/a%2Fb', '/s/a%2eb', '/api/../api/users', '/api/./assets', '//api/assets',
-    '/api//assets', '/api\\assets', '/s/a%00b', '/s/a%0ab', '/s/a%5Cb', '/s/a%25b', '/x?key=a%00', `/x?${'a'.repeat(3000)}=1`,
-    `/${'a'.repeat(1100)}`, '/x?key=1&key=2', '/x?slug=a&slug=b', '/x?a', '/x?=1', '/x?', '/x?a[]=1', '/x?a.b=1', '/x?%6Bey=1',
-    'http://share.localhost/', '*', '/x#frag', '/x?a=b=c', '/x?a=1;b=2', '/s/a;b', '/x?k=%E0%80', '/x?k=%C2%85',
+    '/share/%2e%2e/api',
+    '/api/assets/%2F',
+    '/share/a%2Fb',
+    '/s/a%2eb',
+    '/api/../api/users',
+    '/api/./assets',
+    '//api/assets',
+    '/api//assets',
+    '/api\\assets',
+    '/s/a%00b',
+    '/s/a%0ab',
+    '/s/a%5Cb',
+    '/s/a%25b',
+    '/x?key=a%00',
+    `/x?${'a'.repeat(3000)}=1`,
+    `/${'a'.repeat(1100)}`,
+    '/x?key=1&key=2',
+    '/x?slug=a&slug=b',
+    '/x?a',
+    '/x?=1',
+    '/x?',
+    '/x?a[]=1',
+    '/x?a.b=1',
+    '/x?%6Bey=1',
+    'http://share.localhost/',
+    '*',
+    '/x#frag',
+    '/x?a=b=c',
+    '/x?a=1;b=2',
+    '/s/a;b',
+    '/x?k=%E0%80',
+    '/x?k=%C2%85',
   ];
   for (const raw of bad) assert.equal(parseTarget(raw).ok, false, raw);
   const good = ['/share/' + KEY, '/s/my%20album', '/api/assets/' + UUID + '/thumbnail?key=' + KEY + '&size=preview&c=ab%2Bc%2Fd%3D', '/_app/immutable/entry/app.js', '/'];
@@ -63,12 +91,29 @@ test('rows: share pages, static files and the share API match; everything else d
   ];
   for (const [method, path, id] of allowed) assert.equal(matchRoute(method, path)?.rule.id, id, `${method} ${path}`);
   const refused: [string, string][] = [
-    ['GET', `/api/albums/${ALBUM}`], ['POST', '/api/search/metadata'], ['GET', '/api/users/me'], ['POST', '/api/auth/login'],
-    ['POST', '/api/auth/admin-sign-up'], ['GET', '/api/admin/users'], ['GET', '/api/oauth/mobile-redirect'], ['GET', '/api/socket.io/'],
-    ['GET', '/.well-known/immich'], ['PUT', `/api/assets/${UUID}`], ['OPTIONS', '/api/shared-links/me'], ['GET', '/api/server/about'],
-    ['GET', `/share/${KEY.slice(1)}`], ['GET', `/share/${KEY}/albums`], ['GET', '/_app/.env'], ['POST', `/share/${KEY}`],
-    ['GET', `/API/shared-links/me`], ['GET', `/api/shared-links/me/`], ['GET', `/api/assets/${UUID.replace(/0/g, 'A')}`], ['GET', '/auth/login'],
-    ['DELETE', `/api/assets/${UUID}`], ['GET', '/photos'], ['GET', '/api/timeline/buckets/'],
+    ['GET', `/api/albums/${ALBUM}`],
+    ['POST', '/api/search/metadata'],
+    ['GET', '/api/users/me'],
+    ['POST', '/api/auth/login'],
+    ['POST', '/api/auth/admin-sign-up'],
+    ['GET', '/api/admin/users'],
+    ['GET', '/api/oauth/mobile-redirect'],
+    ['GET', '/api/socket.io/'],
+    ['GET', '/.well-known/immich'],
+    ['PUT', `/api/assets/${UUID}`],
+    ['OPTIONS', '/api/shared-links/me'],
+    ['GET', '/api/server/about'],
+    ['GET', `/share/${KEY.slice(1)}`],
+    ['GET', `/share/${KEY}/albums`],
+    ['GET', '/_app/.env'],
+    ['POST', `/share/${KEY}`],
+    ['GET', `/API/shared-links/me`],
+    ['GET', `/api/shared-links/me/`],
+    ['GET', `/api/assets/${UUID.replace(/0/g, 'A')}`],
+    ['GET', '/auth/login'],
+    ['DELETE', `/api/assets/${UUID}`],
+    ['GET', '/photos'],
+    ['GET', '/api/timeline/buckets/'],
   ];
   for (const [method, path] of refused) assert.equal(matchRoute(method, path), null, `${method} ${path}`);
   assert.match(deliberateRefusal('GET', `/api/albums/${ALBUM}`) ?? '', /e-mail/);
@@ -80,7 +125,16 @@ test('credentials: exactly one well-formed key or slug on API rows, none elsewhe
   assert.deepEqual(checkQuery(me.rule, target(`/x?key=${KEY}`)), { ok: true, credential: { kind: 'key', value: KEY } });
   assert.deepEqual(checkQuery(me.rule, target(`/x?key=${HEX}`)), { ok: true, credential: { kind: 'key', value: HEX } });
   assert.deepEqual(checkQuery(me.rule, target(`/x?slug=my%20album`)), { ok: true, credential: { kind: 'slug', value: 'my album' } });
-  for (const raw of [`/x`, `/x?key=${KEY}&slug=a`, `/x?key=`, `/x?key=${KEY}x`, `/x?key=${KEY}&apiKey=k`, `/x?slug=${'s'.repeat(201)}`, `/x?key=${KEY}&sessionKey=s`, `/x?key=${KEY}&size=preview`]) {
+  for (const raw of [
+    `/x`,
+    `/x?key=${KEY}&slug=a`,
+    `/x?key=`,
+    `/x?key=${KEY}x`,
+    `/x?key=${KEY}&apiKey=k`,
+    `/x?slug=${'s'.repeat(201)}`,
+    `/x?key=${KEY}&sessionKey=s`,
+    `/x?key=${KEY}&size=preview`,
+  ]) {
     assert.equal(checkQuery(me.rule, target(raw)).ok, false, raw);
   }
   const page = matchRoute('GET', `/share/${KEY}`)!;
@@ -134,13 +188,33 @@ test('conditions: downloads, uploads (link and config), own album, no coordinate
 });
 
 test('isImmichSetupRequest recognises sign-up and restore in every spelling Immich routes alike', () => {
-  for (const [m, t] of [['POST', '/api/auth/admin-sign-up'], ['post', '/API/Auth/Admin-Sign-Up/'], ['POST', '/api/auth/admin-sign-up?x=1'], ['POST', '/api/auth/%61dmin-sign-up'], ['POST', '//api//auth/admin-sign-up'], ['POST', '/api/admin/database-backups/start-restore'],
-    ['POST', '/api/auth/./admin-sign-up'], ['POST', '/api/auth/x/../admin-sign-up'], ['POST', '/api/auth/admin-sign-up;'], ['POST', '/api/auth/admin-sign-up%00'],
-    ['POST', '/api/auth/admin-sign-up%20'], ['POST', '/api/auth/admin-sign-up.json'], ['POST', '/api/admin/database-backups/start-restore/./'], ['POST', '/api%2fauth%2Fadmin-sign-up']]) {
+  for (const [m, t] of [
+    ['POST', '/api/auth/admin-sign-up'],
+    ['post', '/API/Auth/Admin-Sign-Up/'],
+    ['POST', '/api/auth/admin-sign-up?x=1'],
+    ['POST', '/api/auth/%61dmin-sign-up'],
+    ['POST', '//api//auth/admin-sign-up'],
+    ['POST', '/api/admin/database-backups/start-restore'],
+    ['POST', '/api/auth/./admin-sign-up'],
+    ['POST', '/api/auth/x/../admin-sign-up'],
+    ['POST', '/api/auth/admin-sign-up;'],
+    ['POST', '/api/auth/admin-sign-up%00'],
+    ['POST', '/api/auth/admin-sign-up%20'],
+    ['POST', '/api/auth/admin-sign-up.json'],
+    ['POST', '/api/admin/database-backups/start-restore/./'],
+    ['POST', '/api%2fauth%2Fadmin-sign-up'],
+  ]) {
     assert.equal(isImmichSetupRequest(m, t), true, `${m} ${t}`);
   }
-  for (const [m, t] of [['GET', '/api/auth/admin-sign-up'], ['POST', '/api/auth/login'], ['POST', '/api/admin/database-backups'], ['POST', undefined], ['POST', '/api/auth/admin-sign-up-status'], ['PUT', '/api/auth/admin-sign-up'],
-    ['POST', '/api/auth/admin-sign-up/../login']] as const) {
+  for (const [m, t] of [
+    ['GET', '/api/auth/admin-sign-up'],
+    ['POST', '/api/auth/login'],
+    ['POST', '/api/admin/database-backups'],
+    ['POST', undefined],
+    ['POST', '/api/auth/admin-sign-up-status'],
+    ['PUT', '/api/auth/admin-sign-up'],
+    ['POST', '/api/auth/admin-sign-up/../login'],
+  ] as const) {
     assert.equal(isImmichSetupRequest(m, t), false, `${m} ${t}`);
   }
 });
@@ -150,11 +224,59 @@ test('the indexed route lookup picks the same row as trying every row in table o
     if (ALWAYS_REFUSED.some((r) => r.method === method && compileTemplate(r.path).test(path))) return null;
     return SHARE_POLICY.find((rule) => (rule.methods as readonly string[]).includes(method) && compileTemplate(rule.path).test(path))?.id ?? null;
   };
-  const segments = ['api', 'assets', 'albums', 'share', 's', '_app', 'shared-links', 'me', 'login', 'server', 'config', 'timeline', 'bucket', 'buckets',
-    'download', 'info', 'archive', 'search', 'metadata', 'video', 'stream', 'playback', 'original', 'thumbnail', 'map-markers', 'photos', 'main.m3u8',
-    'playlist.m3u8', 'seg-1.m4s', '0', 'abc', 'robots.txt', 'favicon.ico', 'immutable', '', UUID, ALBUM, KEY, HEX, 'summer'];
+  const segments = [
+    'api',
+    'assets',
+    'albums',
+    'share',
+    's',
+    '_app',
+    'shared-links',
+    'me',
+    'login',
+    'server',
+    'config',
+    'timeline',
+    'bucket',
+    'buckets',
+    'download',
+    'info',
+    'archive',
+    'search',
+    'metadata',
+    'video',
+    'stream',
+    'playback',
+    'original',
+    'thumbnail',
+    'map-markers',
+    'photos',
+    'main.m3u8',
+    'playlist.m3u8',
+    'seg-1.m4s',
+    '0',
+    'abc',
+    'robots.txt',
+    'favicon.ico',
+    'immutable',
+    '',
+    UUID,
+    ALBUM,
+    KEY,
+    HEX,
+    'summer',
+  ];
   const methods = ['GET', 'HEAD', 'POST', 'DELETE', 'PUT'];
-  const samples: Record<string, string> = { uuid: UUID, key: KEY, slug: 'summer', appfile: 'immutable/x.js', static: 'favicon.ico', session: 'abc', variant: '0', segment: 'seg-1.m4s' };
+  const samples: Record<string, string> = {
+    uuid: UUID,
+    key: KEY,
+    slug: 'summer',
+    appfile: 'immutable/x.js',
+    static: 'favicon.ico',
+    session: 'abc',
+    variant: '0',
+    segment: 'seg-1.m4s',
+  };
   const random = prng(7);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   // A row's template made concrete: placeholders filled, optional groups kept or dropped, one alternative chosen.

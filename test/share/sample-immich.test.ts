@@ -41,7 +41,18 @@ test('links that hide metadata get sanitised assets; others get full EXIF with G
   const full = (await get(`/api/shared-links/me?key=${shown.key}`)).json<{ assets: { exifInfo?: { latitude: number } }[] }>();
   assert.equal(full.assets[0]!.exifInfo?.latitude, 48.858222);
   const bare = (await get(`/api/shared-links/me?key=${hidden.key}`)).json<{ assets: Record<string, unknown>[] }>();
-  assert.deepEqual(Object.keys(bare.assets[0]!).sort(), ['duration', 'hasMetadata', 'height', 'id', 'livePhotoVideoId', 'localDateTime', 'originalMimeType', 'thumbhash', 'type', 'width']);
+  assert.deepEqual(Object.keys(bare.assets[0]!).sort(), [
+    'duration',
+    'hasMetadata',
+    'height',
+    'id',
+    'livePhotoVideoId',
+    'localDateTime',
+    'originalMimeType',
+    'thumbhash',
+    'type',
+    'width',
+  ]);
   assert.equal(hidden.allowDownload, false, 'creating with metadata hidden turns downloads off');
 });
 

@@ -49,7 +49,16 @@ test('share page, web app, static files and public server config pass; OpenGraph
   const image = await s.share(url.pathname + url.search);
   assert.equal(image.status, 200);
   assert.equal(image.headers['content-type'], 'image/jpeg');
-  for (const path of ['/_app/immutable/entry/share.js', '/custom.css', '/favicon.ico', '/favicon-32.png', '/manifest.json', '/api/server/config', '/api/server/features', '/api/server/media-types']) {
+  for (const path of [
+    '/_app/immutable/entry/share.js',
+    '/custom.css',
+    '/favicon.ico',
+    '/favicon-32.png',
+    '/manifest.json',
+    '/api/server/config',
+    '/api/server/features',
+    '/api/server/media-types',
+  ]) {
     assert.equal((await s.share(path)).status, 200, path);
   }
   const deep = await s.share(`/share/${link.key}/photos/${asset()}`);
@@ -60,12 +69,32 @@ test('everything outside the policy is the same 404 and never reaches Immich', a
   const link = lib().createLink({});
   const from = since();
   const refused = [
-    '/', '/auth/login', '/photos', '/admin', '/api/auth/login', '/api/users/me', '/api/users', '/api/admin/users', '/api/oauth/mobile-redirect',
-    '/api/socket.io/?EIO=4&transport=websocket', '/.well-known/immich', '/api/server/about', '/api/server/version', '/api/albums',
-    `/api/albums/${lib().album.id}?key=${link.key}`, `/share/${link.key}/x`, `/api/assets?key=${link.key}`,
+    '/',
+    '/auth/login',
+    '/photos',
+    '/admin',
+    '/api/auth/login',
+    '/api/users/me',
+    '/api/users',
+    '/api/admin/users',
+    '/api/oauth/mobile-redirect',
+    '/api/socket.io/?EIO=4&transport=websocket',
+    '/.well-known/immich',
+    '/api/server/about',
+    '/api/server/version',
+    '/api/albums',
+    `/api/albums/${lib().album.id}?key=${link.key}`,
+    `/share/${link.key}/x`,
+    `/api/assets?key=${link.key}`,
   ];
   for (const path of refused) assertShareNotFound(await s.share(path), path);
-  for (const [method, path] of [['POST', '/api/auth/login'], ['POST', '/api/auth/admin-sign-up'], ['POST', '/api/admin/database-backups/start-restore'], ['OPTIONS', `/api/shared-links/me?key=${link.key}`], ['PUT', `/api/assets/${asset()}?key=${link.key}`]] as const) {
+  for (const [method, path] of [
+    ['POST', '/api/auth/login'],
+    ['POST', '/api/auth/admin-sign-up'],
+    ['POST', '/api/admin/database-backups/start-restore'],
+    ['OPTIONS', `/api/shared-links/me?key=${link.key}`],
+    ['PUT', `/api/assets/${asset()}?key=${link.key}`],
+  ] as const) {
     assertShareNotFound(await s.share(path, { method, headers: { 'content-type': 'application/json' }, body: '{}' }), `${method} ${path}`);
   }
   assert.deepEqual(s.origin.received.slice(from), []);
@@ -75,7 +104,9 @@ test('WebSocket upgrades are refused on the share host', async () => {
   const from = since();
   const answer = await new Promise<string>((resolve, reject) => {
     const socket = net.connect(s.gateway.httpPort, '127.0.0.1', () => {
-      socket.write(`GET /api/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${SHARE_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      socket.write(
+        `GET /api/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${SHARE_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
     });
     let data = '';
     socket.on('data', (c) => (data += c.toString()));
@@ -105,7 +136,8 @@ test('credentials: foreign auth headers, cookies, checksum and share-key headers
   // The query key decided (full EXIF), not the smuggled header key of a metadata-hiding link.
   assert.equal(reply.json<{ exifInfo?: { latitude?: number } }>().exifInfo?.latitude, 48.858222);
   const seen = reachedOrigin(from, /^\/api\/assets\//)[0]!;
-  for (const h of ['authorization', 'x-api-key', 'x-immich-user-token', 'x-immich-session-token', 'x-immich-checksum', 'x-immich-share-key']) assert.equal(seen.headers[h], undefined, h);
+  for (const h of ['authorization', 'x-api-key', 'x-immich-user-token', 'x-immich-session-token', 'x-immich-checksum', 'x-immich-share-key'])
+    assert.equal(seen.headers[h], undefined, h);
   assert.equal(seen.headers.cookie, 'immich_shared_link_token=abc');
   assert.equal(seen.headers.host, `${SHARE_HOST}`);
 });
@@ -163,7 +195,12 @@ test('password links: only page, static files, /me and /login without the unlock
   assert.equal(me.status, 401);
   assert.equal(me.json().message, 'Password required');
   const album = lib().album.id;
-  const locked = [`/api/assets/${asset()}/thumbnail?key=${link.key}`, `/api/assets/${asset()}?key=${link.key}`, `/api/assets/${asset()}/original?key=${link.key}`, `/api/timeline/buckets?albumId=${album}&key=${link.key}`];
+  const locked = [
+    `/api/assets/${asset()}/thumbnail?key=${link.key}`,
+    `/api/assets/${asset()}?key=${link.key}`,
+    `/api/assets/${asset()}/original?key=${link.key}`,
+    `/api/timeline/buckets?albumId=${album}&key=${link.key}`,
+  ];
   for (const path of locked) assertShareNotFound(await s.share(path), path);
   for (const path of locked) assertShareNotFound(await s.share(path, { headers: { cookie: 'immich_shared_link_token=d3Jvbmc%3D' } }), `${path} wrong cookie`);
   const wrong = await s.share(`/api/shared-links/login?key=${link.key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"password":"nope"}' });
@@ -246,7 +283,14 @@ test('album details and metadata search are always refused', async () => {
   const link = lib().createLink({});
   const from = since();
   assertShareNotFound(await s.share(`/api/albums/${lib().album.id}?key=${link.key}`), 'album');
-  assertShareNotFound(await s.share(`/api/search/metadata?key=${link.key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ albumIds: [lib().album.id], withExif: true }) }), 'search');
+  assertShareNotFound(
+    await s.share(`/api/search/metadata?key=${link.key}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ albumIds: [lib().album.id], withExif: true }),
+    }),
+    'search',
+  );
   assert.deepEqual(reachedOrigin(from, /albums\/[^/]+\?|search/), []);
 });
 
@@ -312,10 +356,18 @@ test('normalisation: encoded and odd spellings never reach Immich', async () => 
   const link = lib().createLink({});
   const from = since();
   const odd = [
-    `/api/assets/${asset()}%2Fthumbnail?key=${link.key}`, `/api/assets/..%2F..%2Fusers/me?key=${link.key}`, `/api/shared-links/me/?key=${link.key}`,
-    `/API/shared-links/me?key=${link.key}`, `/api/shared-links/./me?key=${link.key}`, `//api/shared-links/me?key=${link.key}`,
-    `/api/shared-links/me?key=${link.key}&key=${link.key}`, `/api/shared-links/me?key[]=${link.key}`, `/api/shared-links/me?key=${link.key}%00`,
-    `/api/shared-links/me;x=1?key=${link.key}`, `/share/${link.key}%2F..%2F..%2Fapi`, `/s/%2e%2e`,
+    `/api/assets/${asset()}%2Fthumbnail?key=${link.key}`,
+    `/api/assets/..%2F..%2Fusers/me?key=${link.key}`,
+    `/api/shared-links/me/?key=${link.key}`,
+    `/API/shared-links/me?key=${link.key}`,
+    `/api/shared-links/./me?key=${link.key}`,
+    `//api/shared-links/me?key=${link.key}`,
+    `/api/shared-links/me?key=${link.key}&key=${link.key}`,
+    `/api/shared-links/me?key[]=${link.key}`,
+    `/api/shared-links/me?key=${link.key}%00`,
+    `/api/shared-links/me;x=1?key=${link.key}`,
+    `/share/${link.key}%2F..%2F..%2Fapi`,
+    `/s/%2e%2e`,
   ];
   for (const path of odd) assertShareNotFound(await s.share(path), path);
   assert.deepEqual(s.origin.received.slice(from), []);

@@ -33,7 +33,12 @@ function hiddenMetadataWithDownloads() {
 
 test('password only guards /me: open directly, closed through Porthole', async () => {
   const link = lib().createLink({ password: 'secret' });
-  const paths = [`/api/assets/${asset()}/thumbnail?key=${link.key}`, `/api/assets/${asset()}/original?key=${link.key}`, `/api/timeline/buckets?albumId=${lib().album.id}&key=${link.key}`, `/api/assets/${asset()}?key=${link.key}`];
+  const paths = [
+    `/api/assets/${asset()}/thumbnail?key=${link.key}`,
+    `/api/assets/${asset()}/original?key=${link.key}`,
+    `/api/timeline/buckets?albumId=${lib().album.id}&key=${link.key}`,
+    `/api/assets/${asset()}?key=${link.key}`,
+  ];
   assert.equal((await s.direct(`/api/shared-links/me?key=${link.key}`)).status, 401);
   for (const p of paths) assert.equal((await s.direct(p)).status, 200, `direct ${p}`);
   for (const p of paths) assert.equal((await s.share(p)).status, 404, `porthole ${p}`);

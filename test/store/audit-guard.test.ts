@@ -48,7 +48,10 @@ test('refusals fold: one row at once, the rest of the minute one row with the co
   const rows = all();
   assert.equal(rows.length, 4);
   const csrf = rows.filter((r) => r.type === 'csrf.rejected');
-  assert.deepEqual(csrf.map((r) => r.count), [1, 499]);
+  assert.deepEqual(
+    csrf.map((r) => r.count),
+    [1, 499],
+  );
   assert.equal(csrf[1]!.detail, 'try 499', 'the folded row keeps the last detail');
   // One IPv6 /64 is one client.
   assert.equal(sum(rows.filter((r) => r.type === 'rate.limited')), 7);
@@ -98,7 +101,13 @@ test('the hourly cap: rows past it are dropped and counted into one audit.droppe
   assert.match(dropped[0]!.detail!, /cap of 20 rows per hour: .*csrf\.rejected \d+/);
   // Nothing is lost from the count: 150 unauthenticated events, in rows or in the dropped counter.
   assert.equal(sum(rows.filter((r) => r.type !== 'session.created' && r.type !== 'session.revoked')), 150);
-  const perType = Object.fromEntries(dropped[0]!.detail!.split(': ')[1]!.split(', ').map((s) => s.split(' ')).map(([t, n]) => [t, Number(n)]));
+  const perType = Object.fromEntries(
+    dropped[0]!
+      .detail!.split(': ')[1]!
+      .split(', ')
+      .map((s) => s.split(' '))
+      .map(([t, n]) => [t, Number(n)]),
+  );
   assert.equal(sum(rows.filter((r) => r.type === 'csrf.rejected')) + (perType['csrf.rejected'] ?? 0), 100);
   assert.equal(sum(rows.filter((r) => r.type === 'code.requested')) + (perType['code.requested'] ?? 0), 50);
   // A new hour has a new allowance.
@@ -113,7 +122,10 @@ test('flush writes what is held back; closing the store writes it too', () => {
   assert.equal(store.audit.list().length, 1);
   store.audit.flush();
   const rows = store.audit.list();
-  assert.deepEqual(rows.map((r) => r.count), [9, 1]);
+  assert.deepEqual(
+    rows.map((r) => r.count),
+    [9, 1],
+  );
   // `porthole audit` shows what a row stands for.
   assert.match(formatAudit(rows), /share\.password-wrong .*×9 link abc/);
   store.close();

@@ -20,9 +20,20 @@ test('a gateway deletes audit events older than auditRetention and keeps the res
   store.audit.record({ type: 'code.wrong', email: 'old@example.com', at: now - 31 * DAY });
   store.audit.record({ type: 'code.wrong', email: 'edge@example.com', at: now - 29 * DAY });
   store.audit.record({ type: 'session.created', email: 'new@example.com', at: now - 1000 });
-  const gateway = await startGateway(configFor('http://127.0.0.1:9', dataDir, { auditRetention: '30d' }), createConsoleMailer(() => undefined), silentLogger, { store, now: () => now });
+  const gateway = await startGateway(
+    configFor('http://127.0.0.1:9', dataDir, { auditRetention: '30d' }),
+    createConsoleMailer(() => undefined),
+    silentLogger,
+    { store, now: () => now },
+  );
   try {
-    assert.deepEqual(store.audit.list().map((e) => e.email).sort(), ['edge@example.com', 'new@example.com']);
+    assert.deepEqual(
+      store.audit
+        .list()
+        .map((e) => e.email)
+        .sort(),
+      ['edge@example.com', 'new@example.com'],
+    );
   } finally {
     await gateway.close();
     store.close();
@@ -32,7 +43,15 @@ test('a gateway deletes audit events older than auditRetention and keeps the res
 
 test('auditRetention is validated like every duration', async () => {
   const { parseConfig, ConfigError } = await import('../../src/config/load.js');
-  const base = { hosts: { private: 'p.example' }, origin: { url: 'http://immich:2283' }, gate: { allow: ['a@example.com'] }, mail: { from: 'a@example.com', transport: 'console' } };
+  const base = {
+    hosts: { private: 'p.example' },
+    origin: { url: 'http://immich:2283' },
+    gate: { allow: ['a@example.com'] },
+    mail: { from: 'a@example.com', transport: 'console' },
+  };
   assert.equal(parseConfig({ ...base }).auditRetention, 180 * DAY);
-  assert.throws(() => parseConfig({ ...base, auditRetention: 'forever' }), (e: unknown) => e instanceof ConfigError && /auditRetention/.test(e.message));
+  assert.throws(
+    () => parseConfig({ ...base, auditRetention: 'forever' }),
+    (e: unknown) => e instanceof ConfigError && /auditRetention/.test(e.message),
+  );
 });

@@ -19,7 +19,14 @@ const tempDir = () => {
 after(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 
 const session = (id: string, email: string, expiresAt: number): SessionRecord => ({
-  id, tokenHash: `hash-${id}`, email, createdAt: 0, expiresAt, lastSeenAt: 0, ip: null, userAgent: null,
+  id,
+  tokenHash: `hash-${id}`,
+  email,
+  createdAt: 0,
+  expiresAt,
+  lastSeenAt: 0,
+  ip: null,
+  userAgent: null,
 });
 
 test('migrations: applied once, reopen keeps data, a newer schema is refused', () => {
@@ -43,7 +50,10 @@ test('sessions: touch, list, revoke by id/email/all, expiry sweep', () => {
   store.sessions.create(session('c', 'bob@example.com', 10));
   store.sessions.touch('a', 500, 2000);
   assert.deepEqual([store.sessions.findByTokenHash('hash-a')?.lastSeenAt, store.sessions.findByTokenHash('hash-a')?.expiresAt], [500, 2000]);
-  assert.deepEqual(store.sessions.list(100).map((s) => s.id), ['a', 'b']);
+  assert.deepEqual(
+    store.sessions.list(100).map((s) => s.id),
+    ['a', 'b'],
+  );
   assert.equal(store.sessions.deleteExpired(100), 1);
   assert.equal(store.sessions.revokeByEmail('BOB@example.com').length, 1);
   assert.equal(store.sessions.revokeById('a')?.email, 'alice@example.com');
@@ -104,7 +114,10 @@ test('audit: newest first, filters by type and email, bounded limit', () => {
   assert.equal(store.audit.list({ limit: 2 }).length, 2);
   assert.equal(store.audit.list()[0]!.type, 'session.created');
   assert.equal(store.audit.list({ type: 'code.wrong' }).length, 5);
-  assert.deepEqual(store.audit.list({ email: 'B@example.com' }).map((e) => [e.type, e.ip, e.detail]), [['session.created', '10.0.0.1', 'code']]);
+  assert.deepEqual(
+    store.audit.list({ email: 'B@example.com' }).map((e) => [e.type, e.ip, e.detail]),
+    [['session.created', '10.0.0.1', 'code']],
+  );
   assert.equal(store.audit.list({ limit: -5 }).length, 1);
   store.close();
 });
@@ -127,7 +140,14 @@ test('rate limiters persist across reopen', async () => {
 });
 
 const device = (id: string, email: string, createdAt = 0): DeviceRecord => ({
-  id, tokenHash: `hash-${id}`, email, name: `phone ${id}`, createdAt, lastUsedAt: null, lastIp: null, revokedAt: null,
+  id,
+  tokenHash: `hash-${id}`,
+  email,
+  name: `phone ${id}`,
+  createdAt,
+  lastUsedAt: null,
+  lastIp: null,
+  revokedAt: null,
 });
 
 test('devices: find, touch, list, soft revocation by id/email/all, active count', () => {
@@ -142,11 +162,23 @@ test('devices: find, touch, list, soft revocation by id/email/all, active count'
   assert.equal(store.devices.revokeById('b', 100)?.revokedAt, 100);
   assert.equal(store.devices.revokeById('b', 200), undefined, 'already revoked');
   assert.equal(store.devices.findByTokenHash('hash-b')?.revokedAt, 100, 'the row stays, marked');
-  assert.deepEqual(store.devices.list().map((d) => d.id), ['a', 'c']);
-  assert.deepEqual(store.devices.list({ includeRevoked: true }).map((d) => d.id), ['a', 'b', 'c']);
-  assert.deepEqual(store.devices.revokeByEmail('bob@EXAMPLE.com', 300).map((d) => d.id), ['c']);
+  assert.deepEqual(
+    store.devices.list().map((d) => d.id),
+    ['a', 'c'],
+  );
+  assert.deepEqual(
+    store.devices.list({ includeRevoked: true }).map((d) => d.id),
+    ['a', 'b', 'c'],
+  );
+  assert.deepEqual(
+    store.devices.revokeByEmail('bob@EXAMPLE.com', 300).map((d) => d.id),
+    ['c'],
+  );
   assert.equal(store.devices.countActive('bob@example.com'), 0);
-  assert.deepEqual(store.devices.revokeAll(400).map((d) => d.id), ['a']);
+  assert.deepEqual(
+    store.devices.revokeAll(400).map((d) => d.id),
+    ['a'],
+  );
   assert.deepEqual(store.devices.list(), []);
   store.close();
 });

@@ -54,7 +54,10 @@ for (const fixture of FIXTURES) {
       }
     }
 
-    assert.ok(SECRETS.some((secret) => input.toString('latin1').includes(secret)), 'fixture holds readable secrets');
+    assert.ok(
+      SECRETS.some((secret) => input.toString('latin1').includes(secret)),
+      'fixture holds readable secrets',
+    );
     const text = output.toString('latin1');
     for (const secret of SECRETS) assert.ok(!text.includes(secret), `raw bytes still contain ${secret}`);
 

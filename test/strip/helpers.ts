@@ -92,7 +92,8 @@ export async function decodedDigest(data: Buffer, fixture: Fixture): Promise<str
 }
 
 /** What a location/camera leak looks like in a reader's output. */
-export const SENSITIVE_KEY = /:(GPS\w*|\w*Location\w*|Make|Model|CameraModelName|\w*Serial\w*|Creator|Author|Artist|By-line|Keywords|City|Lens\w*|DateTimeOriginal|Comment|UserComment|Description|ImageDescription|Title|Text)$/i;
+export const SENSITIVE_KEY =
+  /:(GPS\w*|\w*Location\w*|Make|Model|CameraModelName|\w*Serial\w*|Creator|Author|Artist|By-line|Keywords|City|Lens\w*|DateTimeOriginal|Comment|UserComment|Description|ImageDescription|Title|Text)$/i;
 export const SENSITIVE_VALUE = /Fixture|secret|SN-4242|48\.85|2\.294|2024:05:06|2024-05-06/i;
 
 /** Keys of a flat tag map that leak something (empty values leak nothing), ignoring exiftool's file bookkeeping. */

@@ -176,6 +176,7 @@ test('MP4: samples of a timed metadata track (stz2 sizes, co64 offsets) are zero
   assert.equal(output.indexOf('GPS 48'), -1);
   for (const [start, end] of ranges) assert.ok(output.subarray(start, end).equals(Buffer.alloc(end - start)));
   const mdat = file.lastIndexOf('mdat') + 4;
-  const outside = (buf: Buffer) => Buffer.concat([buf.subarray(mdat, ranges[0]![0]), ...ranges.slice(1).map(([s], i) => buf.subarray(ranges[i]![1], s)), buf.subarray(ranges[2]![1])]);
+  const outside = (buf: Buffer) =>
+    Buffer.concat([buf.subarray(mdat, ranges[0]![0]), ...ranges.slice(1).map(([s], i) => buf.subarray(ranges[i]![1], s)), buf.subarray(ranges[2]![1])]);
   assert.ok(outside(output).equals(outside(file)), 'filler between samples untouched');
 });

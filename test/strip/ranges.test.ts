@@ -14,7 +14,7 @@ const RANGES_PER_FIXTURE = 200;
 /** Splits `buf` into random-size chunks (1 byte up to 4 KiB). */
 function chunked(buf: Buffer, rand: () => number): Buffer[] {
   const out: Buffer[] = [];
-  for (let p = 0; p < buf.length; ) {
+  for (let p = 0; p < buf.length;) {
     const n = 1 + Math.floor(rand() * Math.min(4096, buf.length - p));
     out.push(buf.subarray(p, p + n));
     p += n;
@@ -50,7 +50,11 @@ for (const fixture of FIXTURES) {
       assert.ok(out.equals(full.subarray(a, b + 1)), `range ${a}-${b}`);
     }
     // Suffix and one-byte ranges at both ends.
-    for (const [a, b] of [[input.length - 1, input.length - 1], [0, 0], [input.length - 500, input.length - 1]] as const) {
+    for (const [a, b] of [
+      [input.length - 1, input.length - 1],
+      [0, 0],
+      [input.length - 500, input.length - 1],
+    ] as const) {
       const out = await streamThrough([input.subarray(a, b + 1)], applyPatches(patches, a));
       assert.ok(out.equals(full.subarray(a, b + 1)), `range ${a}-${b}`);
     }
@@ -103,13 +107,38 @@ test('patch plans are validated: outside the file or conflicting writes refuse, 
   assert.throws(() => normalizePatches([{ start: 5, end: 11, fill: 0 }], 10), /outside the file/);
   assert.throws(() => normalizePatches([{ start: 3, end: 3, fill: 0 }], 10), /outside the file/);
   const a = Buffer.from('ab');
-  assert.throws(() => normalizePatches([{ start: 2, end: 4, bytes: a }, { start: 3, end: 5, fill: 0 }], 10), /overlapping/);
-  assert.deepEqual(normalizePatches([{ start: 4, end: 8, fill: 0 }, { start: 2, end: 5, fill: 0 }, { start: 8, end: 9, fill: 0 }], 10), [
-    { start: 2, end: 9, fill: 0 },
-  ]);
-  assert.deepEqual(normalizePatches([{ start: 2, end: 4, bytes: a }, { start: 2, end: 4, bytes: Buffer.from('ab') }], 10), [
-    { start: 2, end: 4, bytes: a },
-  ]);
+  assert.throws(
+    () =>
+      normalizePatches(
+        [
+          { start: 2, end: 4, bytes: a },
+          { start: 3, end: 5, fill: 0 },
+        ],
+        10,
+      ),
+    /overlapping/,
+  );
+  assert.deepEqual(
+    normalizePatches(
+      [
+        { start: 4, end: 8, fill: 0 },
+        { start: 2, end: 5, fill: 0 },
+        { start: 8, end: 9, fill: 0 },
+      ],
+      10,
+    ),
+    [{ start: 2, end: 9, fill: 0 }],
+  );
+  assert.deepEqual(
+    normalizePatches(
+      [
+        { start: 2, end: 4, bytes: a },
+        { start: 2, end: 4, bytes: Buffer.from('ab') },
+      ],
+      10,
+    ),
+    [{ start: 2, end: 4, bytes: a }],
+  );
 });
 
 test('block cache: neighbouring misses become one inner read, hits none, failures are retried', async () => {

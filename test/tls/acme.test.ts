@@ -27,7 +27,6 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-
 interface Started {
   gateway: Gateway;
   acme: AcmeManager;
@@ -37,17 +36,25 @@ interface Started {
   log: () => string;
 }
 
-async function startAcmeGateway(pebble: Pebble, ports: { httpPort: number; httpsPort: number }, extra: { challenge?: 'http-01' | 'tls-alpn-01'; share?: boolean; dataDir?: string; eab?: unknown } = {}): Promise<Started> {
+async function startAcmeGateway(
+  pebble: Pebble,
+  ports: { httpPort: number; httpsPort: number },
+  extra: { challenge?: 'http-01' | 'tls-alpn-01'; share?: boolean; dataDir?: string; eab?: unknown } = {},
+): Promise<Started> {
   const dataDir = extra.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-acme-'));
-  const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: ports.httpPort, httpsPort: ports.httpsPort },
-    hosts: { private: PRIVATE, ...(extra.share === false ? {} : { share: SHARE }) },
-    origin: { url: 'http://127.0.0.1:9' },
-    gate: { allow: ['alice@example.com'] },
-    mail: { from: 'porthole@example.com', transport: 'console' },
-    dataDir,
-    tls: { acme: { directory: pebble.directoryUrl, email: 'admin@example.com', challenge: extra.challenge ?? 'http-01', ...(extra.eab ? { eab: extra.eab } : {}) } },
-  }, 'test config', { ...process.env, TEST_EAB_HMAC: EAB_HMAC });
+  const config = parseConfig(
+    {
+      listen: { address: '127.0.0.1', httpPort: ports.httpPort, httpsPort: ports.httpsPort },
+      hosts: { private: PRIVATE, ...(extra.share === false ? {} : { share: SHARE }) },
+      origin: { url: 'http://127.0.0.1:9' },
+      gate: { allow: ['alice@example.com'] },
+      mail: { from: 'porthole@example.com', transport: 'console' },
+      dataDir,
+      tls: { acme: { directory: pebble.directoryUrl, email: 'admin@example.com', challenge: extra.challenge ?? 'http-01', ...(extra.eab ? { eab: extra.eab } : {}) } },
+    },
+    'test config',
+    { ...process.env, TEST_EAB_HMAC: EAB_HMAC },
+  );
   let logged = '';
   const stream = new PassThrough();
   stream.setEncoding('utf8').on('data', (c: string) => (logged += c));
@@ -99,10 +106,12 @@ async function served(port: number, servername: string, ca?: string): Promise<tl
 
 function plainGet(port: number, host: string, urlPath: string): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath, headers: { host } }, (res) => {
-      res.resume();
-      resolve(res);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: urlPath, headers: { host } }, (res) => {
+        res.resume();
+        resolve(res);
+      })
+      .on('error', reject);
   });
 }
 
@@ -122,8 +131,8 @@ test('HTTP-01: certificates for the private and the share host are issued, serve
   assert.equal(privateLeaf.serialNumber, a.serial);
   assert.equal(shareLeaf.serialNumber, b.serial);
   assert.notEqual(a.serial, b.serial);
-  assert.match(privateLeaf.subjectaltname ?? "", new RegExp(`DNS:${PRIVATE.replace(/\./g, '\\.')}`));
-  assert.match(shareLeaf.subjectaltname ?? "", new RegExp(`DNS:${SHARE.replace(/\./g, '\\.')}`));
+  assert.match(privateLeaf.subjectaltname ?? '', new RegExp(`DNS:${PRIVATE.replace(/\./g, '\\.')}`));
+  assert.match(shareLeaf.subjectaltname ?? '', new RegExp(`DNS:${SHARE.replace(/\./g, '\\.')}`));
 
   const dir = acmeDirFor(g.dataDir, pebble.directoryUrl);
   assert.equal(mode(dir), 0o700);
@@ -144,10 +153,12 @@ test('HTTP-01: certificates for the private and the share host are issued, serve
   // HSTS on the HTTPS port, on both hosts.
   for (const host of [PRIVATE, SHARE]) {
     const res: http.IncomingMessage = await new Promise((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port: g.httpsPort, servername: host, ca: root, path: '/', headers: { host } }, (r) => {
-        r.resume();
-        resolve(r);
-      }).on('error', reject);
+      https
+        .get({ host: '127.0.0.1', port: g.httpsPort, servername: host, ca: root, path: '/', headers: { host } }, (r) => {
+          r.resume();
+          resolve(r);
+        })
+        .on('error', reject);
     });
     assert.equal(res.headers['strict-transport-security'], 'max-age=31536000', host);
   }
@@ -207,7 +218,10 @@ test('short-lived certificates are renewed and served without a restart; a faili
   assert.match(failure.check, /DNS/);
   assert.match(failure.check, /port 80/);
   assert.ok(failure.retryInMs > 0);
-  const line = g.log().split('\n').find((l) => l.includes('not renewed'));
+  const line = g
+    .log()
+    .split('\n')
+    .find((l) => l.includes('not renewed'));
   assert.ok(line, 'the failure is logged');
   const entry = JSON.parse(line) as { level: number; msg: string; reason: string; check: string; name: string };
   assert.equal(entry.level, 50);

@@ -49,16 +49,22 @@ function httpsGet(gateway: Gateway, ca: string): Promise<{ res: http.IncomingMes
 
 function httpGet(gateway: Gateway): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: gateway.httpPort, path: '/x', headers: { host: PRIVATE }, agent: false }, (res) => {
-      res.resume();
-      resolve(res);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: gateway.httpPort, path: '/x', headers: { host: PRIVATE }, agent: false }, (res) => {
+        res.resume();
+        resolve(res);
+      })
+      .on('error', reject);
   });
 }
 
 test('certificate files are served as given, with HSTS, and plain HTTP is not redirected unless asked', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-tls-files-'));
-  const pems = await generate([{ name: 'commonName', value: PRIVATE }], { keyType: 'ec', curve: 'P-256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 2 as const, value: PRIVATE }] }] });
+  const pems = await generate([{ name: 'commonName', value: PRIVATE }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2 as const, value: PRIVATE }] }],
+  });
   fs.writeFileSync(path.join(dir, 'cert.pem'), pems.cert);
   fs.writeFileSync(path.join(dir, 'key.pem'), pems.private);
   const gateway = await gatewayWith({ certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem') });

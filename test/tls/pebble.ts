@@ -51,7 +51,10 @@ function get(url: string, ca: string): Promise<{ status: number; body: string }>
     https
       .get(url, { ca }, (res) => {
         let body = '';
-        res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res
+          .setEncoding('utf8')
+          .on('data', (c) => (body += c))
+          .on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
       .on('error', reject);
   });
@@ -96,7 +99,11 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       },
     }),
   );
-  const dns = spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-management', `127.0.0.1:${dnsMgmtPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dns = spawn(
+    'pebble-challtestsrv',
+    ['-dns01', `127.0.0.1:${dnsPort}`, '-management', `127.0.0.1:${dnsMgmtPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   dns.stderr!.resume();
   const pebble = spawn('pebble', ['-config', path.join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
     // No artificial validation delays, no nonce rejections, and every order validated afresh (no reused authorizations).

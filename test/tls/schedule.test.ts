@@ -14,24 +14,48 @@ const base = {
 
 test('renewal starts at two thirds of the lifetime, jittered by at most a thirtieth of it', () => {
   const life = { notBefore: 0, notAfter: 90 * DAY };
-  assert.equal(renewalTime(life, () => 0.5), 60 * DAY);
-  assert.equal(renewalTime(life, () => 0), 57 * DAY);
+  assert.equal(
+    renewalTime(life, () => 0.5),
+    60 * DAY,
+  );
+  assert.equal(
+    renewalTime(life, () => 0),
+    57 * DAY,
+  );
   assert.ok(Math.abs(renewalTime(life, () => 0.999999) - 63 * DAY) < 1000);
   for (let i = 0; i < 1000; i++) {
     const at = renewalTime(life);
     assert.ok(at >= 57 * DAY && at <= 63 * DAY, String(at));
   }
   // A short-lived (six-day) certificate renews on day four.
-  assert.equal(renewalTime({ notBefore: 0, notAfter: 6 * DAY }, () => 0.5), 4 * DAY);
+  assert.equal(
+    renewalTime({ notBefore: 0, notAfter: 6 * DAY }, () => 0.5),
+    4 * DAY,
+  );
 });
 
 test('retries back off exponentially with jitter, capped', () => {
   const policy = { baseMs: 1000, maxMs: 60_000 };
-  assert.equal(retryDelay(0, policy, () => 0), 500);
-  assert.equal(retryDelay(0, policy, () => 1), 1000);
-  assert.equal(retryDelay(3, policy, () => 1), 8000);
-  assert.equal(retryDelay(30, policy, () => 1), 60_000);
-  assert.equal(retryDelay(1000, policy, () => 0), 30_000);
+  assert.equal(
+    retryDelay(0, policy, () => 0),
+    500,
+  );
+  assert.equal(
+    retryDelay(0, policy, () => 1),
+    1000,
+  );
+  assert.equal(
+    retryDelay(3, policy, () => 1),
+    8000,
+  );
+  assert.equal(
+    retryDelay(30, policy, () => 1),
+    60_000,
+  );
+  assert.equal(
+    retryDelay(1000, policy, () => 0),
+    30_000,
+  );
   assert.ok(retryDelay(0, DEFAULT_BACKOFF) >= 30_000);
   assert.ok(retryDelay(100, DEFAULT_BACKOFF) <= 6 * 3600_000);
 });

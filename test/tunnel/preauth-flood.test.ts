@@ -99,7 +99,11 @@ test('65 idle tunnel connections from one address, renewed as they close, keep n
 
     flood = startTunnelFlood({ port, addresses: ['127.0.0.2'], perAddress: 65, retryDelayMs: 500 });
     // All 65 made it through TLS and the gateway is already turning the surplus away.
-    await within(60_000, flood.until((s) => s.handshakes >= 65 && s.closed >= 61), 'the flood to get going');
+    await within(
+      60_000,
+      flood.until((s) => s.handshakes >= 65 && s.closed >= 61),
+      'the flood to get going',
+    );
 
     const restarted = await restartUnderFlood(gate, token, connector);
     connector = restarted.connector;
@@ -107,7 +111,11 @@ test('65 idle tunnel connections from one address, renewed as they close, keep n
 
     // Let the flood run on until the gateway has closed a few hundred more of its sockets, then count.
     const closedAtAttach = flood.stats.closed;
-    await within(180_000, flood.until((s) => s.closed >= closedAtAttach + 400), '400 more refusals');
+    await within(
+      180_000,
+      flood.until((s) => s.closed >= closedAtAttach + 400),
+      '400 more refusals',
+    );
     const held = readStatusFile(statusFilePath(gate.dataDir))?.unauthenticated;
     const tunnelWarnings = log.warnings().filter((l) => l.part === 'tunnel');
     t.diagnostic(
@@ -142,13 +150,19 @@ test('a flood from 70 addresses that fills the unauthenticated table still lets 
     await within(60_000, connector.waitFor('connected'), 'the connector to attach before the flood');
     // 4 per address (the per-address cap) times 70 addresses: more than the table holds, so it makes room.
     flood = startTunnelFlood({ port, addresses, perAddress: 4, retryDelayMs: 500 });
-    await within(90_000, flood.until((s) => s.handshakes >= 280 && s.closed >= 24), 'the flood to fill the table');
+    await within(
+      90_000,
+      flood.until((s) => s.handshakes >= 280 && s.closed >= 24),
+      'the flood to fill the table',
+    );
 
     const restarted = await restartUnderFlood(gate, token, connector);
     connector = restarted.connector;
     assert.deepEqual(await hostStatuses(gate), { private: 200, share: 200 });
     const held = readStatusFile(statusFilePath(gate.dataDir))?.unauthenticated;
-    t.diagnostic(`attach under a 70-address flood: ${restarted.attachMs} ms; flood: ${flood.stats.handshakes} handshakes, ${flood.stats.closed} closed; unauthenticated held: ${held}; warn lines: ${log.warnings().length}`);
+    t.diagnostic(
+      `attach under a 70-address flood: ${restarted.attachMs} ms; flood: ${flood.stats.handshakes} handshakes, ${flood.stats.closed} closed; unauthenticated held: ${held}; warn lines: ${log.warnings().length}`,
+    );
     assert.ok(held !== undefined && held <= 256, `the unauthenticated table stays bounded: ${held}`);
     assert.ok(log.warnings().length <= 5, `warn lines: ${log.warnings().length}`);
   } finally {

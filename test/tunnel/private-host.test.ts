@@ -78,27 +78,28 @@ test('with the connector running, the PIN flow, the API and the share host work 
 
 test('browsers on the HTTPS port get the same gate, and Immich hears X-Forwarded-Proto https', async () => {
   const { port, certificate } = gate.gateway.https!;
-  const get = (cookie?: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const headers: Record<string, string> = { host: `photos.localhost:${port}` };
-    if (cookie) headers.cookie = cookie;
-    const req = https.request(
-      { host: '127.0.0.1', port, path: '/api/debug/echo', method: 'GET', headers, ca: certificate.cert, servername: 'photos.localhost', agent: false },
-      (response) => {
-        let body = '';
-        response.on('data', (c: Buffer) => (body += c));
-        response.on('end', () => resolve({ status: response.statusCode!, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+  const get = (cookie?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const headers: Record<string, string> = { host: `photos.localhost:${port}` };
+      if (cookie) headers.cookie = cookie;
+      const req = https.request(
+        { host: '127.0.0.1', port, path: '/api/debug/echo', method: 'GET', headers, ca: certificate.cert, servername: 'photos.localhost', agent: false },
+        (response) => {
+          let body = '';
+          response.on('data', (c: Buffer) => (body += c));
+          response.on('end', () => resolve({ status: response.statusCode!, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
   assert.equal((await get()).status, 401, 'unauthenticated over HTTPS too');
   const jar = await gate.signIn('alice@example.com');
   const echoed = await get(jar.header());
   assert.equal(echoed.status, 200);
   const seen = JSON.parse(echoed.body) as { headers: Record<string, string> };
   assert.equal(seen.headers['x-forwarded-proto'], 'https');
-  assert.equal(seen.headers.cookie, undefined, 'Porthole\'s cookie never reaches Immich');
+  assert.equal(seen.headers.cookie, undefined, "Porthole's cookie never reaches Immich");
 });
 
 test('a WebSocket to Immich passes through the gate and the tunnel', async () => {

@@ -69,7 +69,10 @@ test('revoking a token (from another process) drops its live connector and refus
     again = spawnConnector({ token, origin: origin.url.href });
     await again.waitFor('refused');
     assert.equal(await again.exited, 3);
-    assert.equal(again.events.some((e) => e.event === 'connected'), false);
+    assert.equal(
+      again.events.some((e) => e.event === 'connected'),
+      false,
+    );
     assert.equal(g.hub.status().connectors.length, 0);
   } finally {
     await c.kill();
@@ -171,7 +174,13 @@ test('two connectors: killing one fails only its in-flight stream and new reques
     const d2 = startDownload(g, size);
     const r2 = await d2.firstByte;
     // Least-loaded spreading put one download on each connector.
-    assert.deepEqual(g.hub.status().connectors.map((c) => c.openStreams).sort(), [1, 1]);
+    assert.deepEqual(
+      g.hub
+        .status()
+        .connectors.map((c) => c.openStreams)
+        .sort(),
+      [1, 1],
+    );
     const gone = new Promise((resolve) => g.hub.once('disconnected', resolve));
     await a.kill();
     assert.equal(await gone, idA);
@@ -182,7 +191,10 @@ test('two connectors: killing one fails only its in-flight stream and new reques
     assert.equal(ok.length, 1, 'exactly the stream on the killed connector failed');
     assert.equal((ok[0] as PromiseFulfilledResult<number>).value, size);
     const replies = await Promise.all(Array.from({ length: 20 }, () => g.request('/hello')));
-    assert.deepEqual(replies.map((r) => r.status), Array(20).fill(200));
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      Array(20).fill(200),
+    );
     assert.equal(g.hub.status().connectors[0]?.name, 'b');
   } finally {
     await a.kill();
@@ -212,19 +224,18 @@ test('connector killed mid-upload 20 times: the client never sees success, the o
         if (sent >= 8 * 1024 * 1024) await killed;
       });
       const chunked = i % 2 === 1;
-      const reply = g.request(`/upload?id=${id}`, {
-        method: 'POST',
-        body,
-        headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': size },
-      }).then(
-        (r) => `status ${r.status}`,
-        (err: Error) => `error ${err.message}`,
-      );
+      const reply = g
+        .request(`/upload?id=${id}`, {
+          method: 'POST',
+          body,
+          headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': size },
+        })
+        .then(
+          (r) => `status ${r.status}`,
+          (err: Error) => `error ${err.message}`,
+        );
       // The upload must have reached the origin before the cut; an answer before that is a failure, not a hang.
-      await Promise.race([
-        origin.uploadProgress(id, 1024 * 1024),
-        reply.then((outcome) => Promise.reject(new Error(`upload ${i} ended before reaching the origin: ${outcome}`))),
-      ]);
+      await Promise.race([origin.uploadProgress(id, 1024 * 1024), reply.then((outcome) => Promise.reject(new Error(`upload ${i} ended before reaching the origin: ${outcome}`)))]);
       const gone = new Promise((resolve) => g.hub.once('disconnected', resolve));
       await c.kill('SIGKILL');
       await gone;

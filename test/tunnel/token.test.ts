@@ -88,7 +88,19 @@ test('tunnel token create | list | revoke and tunnel status through the CLI buil
       writtenAt: new Date().toISOString(),
       pid: 1,
       offlineSince: null,
-      connectors: [{ id: 'deadbeef', tokenId: token.id, name: 'nas', since: new Date().toISOString(), remoteAddress: '203.0.113.9:5000', openStreams: 3, streamsTotal: 9, bytesIn: 2048, bytesOut: 10 }],
+      connectors: [
+        {
+          id: 'deadbeef',
+          tokenId: token.id,
+          name: 'nas',
+          since: new Date().toISOString(),
+          remoteAddress: '203.0.113.9:5000',
+          openStreams: 3,
+          streamsTotal: 9,
+          bytesIn: 2048,
+          bytesOut: 10,
+        },
+      ],
     });
     const status = (await run('tunnel', 'status', '-c', 'x.yaml')).out;
     assert.match(status, /deadbeef\tnas\t/);

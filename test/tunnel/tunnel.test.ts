@@ -145,7 +145,7 @@ test('half-close passes through: the origin sees EOF and can still answer', asyn
   }
 });
 
-test('an unreachable origin fails the request with the connector\'s error code', async () => {
+test("an unreachable origin fails the request with the connector's error code", async () => {
   const closed = net.createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   const port = (closed.address() as net.AddressInfo).port;
@@ -169,7 +169,15 @@ test('an unreachable origin fails the request with the connector\'s error code',
 test('browsers on the TLS port get HTTP/1.1 from the HTTP server, not the tunnel', async () => {
   const reply = await new Promise<{ status: number; body: string; alpn: string | false | null }>((resolve, reject) => {
     const req = https.get(
-      { host: '127.0.0.1', port: gateway.tlsPort, path: '/hello', headers: gateway.headers, ca: gateway.certificate.cert, servername: 'photos.localhost', ALPNProtocols: ['h2', 'http/1.1'] } as https.RequestOptions,
+      {
+        host: '127.0.0.1',
+        port: gateway.tlsPort,
+        path: '/hello',
+        headers: gateway.headers,
+        ca: gateway.certificate.cert,
+        servername: 'photos.localhost',
+        ALPNProtocols: ['h2', 'http/1.1'],
+      } as https.RequestOptions,
       (res) => {
         const alpn = (res.socket as import('node:tls').TLSSocket).alpnProtocol;
         let body = '';

@@ -33,7 +33,7 @@ async function walkImage(src: Source, start: number, patches: Patch[]): Promise<
   if (soi[0] !== 0xff || soi[1] !== 0xd8) throw new NotCleanable('not a JPEG');
   let p = start + 2;
   let fills = 0;
-  for (let segments = 0; ; ) {
+  for (let segments = 0; ;) {
     const m = await src.bytes(p, 2);
     if (m[0] !== 0xff) throw new NotCleanable('malformed JPEG: expected a marker');
     const marker = m[1]!;

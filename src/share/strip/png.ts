@@ -12,8 +12,27 @@ const SMALL_CHUNK = 256 * 1024;
 export const NEUTRAL_TYPE = Buffer.from('zeRo', 'latin1');
 /** Ancillary chunks that affect how pixels are decoded, composed or coloured (incl. APNG). */
 const RENDERING = new Set([
-  'tRNS', 'gAMA', 'cHRM', 'sRGB', 'iCCP', 'cICP', 'mDCv', 'cLLi', 'sBIT', 'bKGD', 'hIST', 'pHYs', 'sPLT',
-  'acTL', 'fcTL', 'fdAT', 'oFFs', 'pCAL', 'sCAL', 'sTER', 'gIFg',
+  'tRNS',
+  'gAMA',
+  'cHRM',
+  'sRGB',
+  'iCCP',
+  'cICP',
+  'mDCv',
+  'cLLi',
+  'sBIT',
+  'bKGD',
+  'hIST',
+  'pHYs',
+  'sPLT',
+  'acTL',
+  'fcTL',
+  'fdAT',
+  'oFFs',
+  'pCAL',
+  'sCAL',
+  'sTER',
+  'gIFg',
 ]);
 
 export async function planPng(src: Source): Promise<Patch[]> {

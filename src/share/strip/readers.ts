@@ -67,7 +67,10 @@ export function blockCachedReader(inner: RandomAccessReader, options: BlockCache
     const run = inner.read(first * blockSize, (last - first + 1) * blockSize);
     for (let i = first; i <= last; i++) {
       const from = (i - first) * blockSize;
-      remember(i, run.then((buf) => buf.subarray(Math.min(from, buf.length), Math.min(from + blockSize, buf.length))));
+      remember(
+        i,
+        run.then((buf) => buf.subarray(Math.min(from, buf.length), Math.min(from + blockSize, buf.length))),
+      );
     }
   }
 
@@ -88,7 +91,7 @@ export function blockCachedReader(inner: RandomAccessReader, options: BlockCache
       const first = Math.floor(offset / blockSize);
       const last = Math.floor((offset + length - 1) / blockSize);
       if (last - first + 1 > maxBlocks) return inner.read(offset, length);
-      for (let i = first; i <= last; ) {
+      for (let i = first; i <= last;) {
         if (blocks.has(i)) {
           i++;
           continue;

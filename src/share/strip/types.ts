@@ -7,15 +7,11 @@ export interface RandomAccessReader {
 }
 
 /** Overwrite [start, end) with `bytes` (same length) or with a repeated fill byte. */
-export type Patch =
-  | { readonly start: number; readonly end: number; readonly bytes: Buffer }
-  | { readonly start: number; readonly end: number; readonly fill: number };
+export type Patch = { readonly start: number; readonly end: number; readonly bytes: Buffer } | { readonly start: number; readonly end: number; readonly fill: number };
 
 export type MediaFormat = 'jpeg' | 'png' | 'webp' | 'heif' | 'avif' | 'mp4' | 'mov';
 
-export type StripPlan =
-  | { readonly ok: true; readonly format: MediaFormat; readonly patches: readonly Patch[] }
-  | { readonly ok: false; readonly reason: string };
+export type StripPlan = { readonly ok: true; readonly format: MediaFormat; readonly patches: readonly Patch[] } | { readonly ok: false; readonly reason: string };
 
 /** Thrown by walkers for anything they cannot clean with certainty; becomes `{ ok: false, reason }`. */
 export class NotCleanable extends Error {
