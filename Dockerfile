@@ -18,8 +18,6 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY bin ./bin
 COPY src ./src
-COPY test/fixtures ./test/fixtures
-COPY test/proxy/gateway-process.ts ./test/proxy/gateway-process.ts
 # Keep only better-sqlite3's compiled module: its SQLite sources and object files are half the image otherwise.
 RUN node scripts/build.mjs \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \

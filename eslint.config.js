@@ -6,7 +6,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-output/'] },
+  { ignores: ['dist/', 'dist-bench/', 'node_modules/', 'test-output/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -23,5 +23,5 @@ export default tseslint.config(
     },
   },
   // The sample share page's script runs in the browser.
-  { files: ['test/fixtures/share-web/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
+  { files: ['src/demo/share-web/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 );

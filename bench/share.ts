@@ -31,7 +31,7 @@ interface GatewayReady {
 }
 
 async function runOrigin(): Promise<void> {
-  const { startSampleImmich } = await import('../test/fixtures/sample-immich/server.js');
+  const { startSampleImmich } = await import('../src/demo/sample-immich/server.js');
   const origin = await startSampleImmich();
   const link = origin.library.createLink({});
   // The recorder would grow without bound under load.

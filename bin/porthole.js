@@ -21,7 +21,7 @@ function newestSourceMtime(dir) {
 function buildIsFresh() {
   try {
     const stamp = fs.statSync(path.join(root, 'dist/BUILD_STAMP')).mtimeMs;
-    const sources = ['src', 'test/fixtures'].map((d) => path.join(root, d)).filter((d) => fs.existsSync(d));
+    const sources = ['src'].map((d) => path.join(root, d)).filter((d) => fs.existsSync(d));
     return sources.every((dir) => newestSourceMtime(dir) <= stamp);
   } catch {
     return false;

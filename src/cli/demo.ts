@@ -13,7 +13,7 @@ import { startGateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { createConsoleMailer } from '../mail/console.js';
 import { stopOnSignals } from './serve.js';
-import { startSampleImmich } from '../../test/fixtures/sample-immich/server.js';
+import { startSampleImmich } from '../demo/sample-immich/server.js';
 import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../tunnel/index.js';
 import type { Gateway } from '../gateway.js';
 

@@ -19,7 +19,7 @@ import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
 import { runConnector } from '../../src/tunnel/connector.js';
 import { createTunnelToken, encodeToken, openTunnelTokenStore, statusFilePath } from '../../src/tunnel/index.js';
-import { startSampleImmich, type SampleImmich } from '../fixtures/sample-immich/server.js';
+import { startSampleImmich, type SampleImmich } from '../../src/demo/sample-immich/server.js';
 
 let immich: SampleImmich;
 let smtp: SMTPServer;

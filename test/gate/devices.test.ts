@@ -17,7 +17,7 @@ import { addDevice, DEVICE_NAME_MAX, DeviceInputError, hashDeviceToken, newDevic
 import { startGateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
-import { SAMPLE_SESSION_TOKEN } from '../fixtures/sample-immich/server.js';
+import { SAMPLE_SESSION_TOKEN } from '../../src/demo/sample-immich/server.js';
 import { CookieJar, expectUpload, SHARE_HOST, startTestGate, type Response, type TestGate } from './harness.js';
 
 let gate: TestGate;

@@ -17,7 +17,7 @@ import { cookieNames } from '../../src/gate/session.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { createSmtpMailer } from '../../src/mail/smtp.js';
-import { startSampleImmich, type SampleImmich } from '../fixtures/sample-immich/server.js';
+import { startSampleImmich, type SampleImmich } from '../../src/demo/sample-immich/server.js';
 
 export const PRIVATE_HOST = 'photos.localhost';
 export const SHARE_HOST = 'share.localhost';

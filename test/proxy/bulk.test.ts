@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { patternChunk, startSampleImmich, type SampleImmich } from '../fixtures/sample-immich/server.js';
+import { patternChunk, startSampleImmich, type SampleImmich } from '../../src/demo/sample-immich/server.js';
 import { spawnGateway, type GatewayChild } from './spawn-gateway.js';
 
 const SIZE = 1024 * 1024 * 1024;

@@ -1,7 +1,7 @@
 // The real gateway (listener, gate, proxy) in a process of its own, so a test can measure its memory and CPU
 // apart from the client and the origin. Started by spawn-gateway.ts; it signs in one person with issueSession
 // (no mail round trip) and reports its port and session cookie over IPC. The benchmark runs this file as compiled
-// into dist/ by `npm run build`.
+// into dist-bench/ by `npm run build:bench`.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -20,7 +20,7 @@ export interface GatewayChild extends GatewayProcessReady {
 
 const script = fileURLToPath(new URL('./gateway-process.ts', import.meta.url));
 // The same file compiled by `npm run build` (tsconfig.build.json includes it), run by plain node.
-const compiledScript = fileURLToPath(new URL('../../dist/test/proxy/gateway-process.js', import.meta.url));
+const compiledScript = fileURLToPath(new URL('../../dist-bench/test/proxy/gateway-process.js', import.meta.url));
 const TICK_MICROS = 1_000_000 / 100;
 
 export function statusKb(pid: number, field: string): number {
@@ -36,7 +36,7 @@ export function cpuMicrosOf(pid: number): number {
 }
 
 /**
- * Starts a gateway process. With `compiled`, the build in dist/ under plain node (how `porthole serve` runs,
+ * Starts a gateway process. With `compiled`, the build in dist-bench/ (`npm run build:bench`) under plain node (how `porthole serve` runs,
  * what the benchmark measures); otherwise the sources through tsx (how the tests run).
  */
 export async function spawnGateway(options: GatewayProcessOptions & { compiled?: boolean }, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayChild> {

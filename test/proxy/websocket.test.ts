@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { startHarness, HOST, type Harness } from './harness.js';
 import { startTestOrigin, type TestOrigin } from './test-origin.js';
-import { startSampleImmich, type SampleImmich } from '../fixtures/sample-immich/server.js';
+import { startSampleImmich, type SampleImmich } from '../../src/demo/sample-immich/server.js';
 
 let immich: SampleImmich;
 let origin: TestOrigin;

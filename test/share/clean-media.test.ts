@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { parseLinkState } from '../../src/share/links.js';
-import { sampleUuid } from '../fixtures/sample-immich/server.js';
+import { sampleUuid } from '../../src/demo/sample-immich/server.js';
 import { startShare, type ShareSetup } from './harness.js';
 
 let s: ShareSetup;

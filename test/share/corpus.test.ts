@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { passwordToken } from '../fixtures/sample-immich/server.js';
+import { passwordToken } from '../../src/demo/sample-immich/server.js';
 import { corpusLinks, generateCorpus, type AttackRequest } from './corpus.js';
 import { DIRECT_MARK, SHARE_HOST, startShare } from './harness.js';
 import { judge } from './oracle.js';

@@ -1,7 +1,7 @@
 // A seeded, reproducible attack corpus against the share host: forbidden routes and allowed ones, each spelled
 // in many ways (case, percent-encoding, dot segments, separators, parameters, methods, headers, cookies).
-import type { SampleImmich } from '../fixtures/sample-immich/server.js';
-import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN } from '../fixtures/sample-immich/server.js';
+import type { SampleImmich } from '../../src/demo/sample-immich/server.js';
+import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN } from '../../src/demo/sample-immich/server.js';
 import { prng } from '../prng.js';
 
 export interface AttackRequest {

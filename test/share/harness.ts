@@ -9,7 +9,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
-import { startSampleImmich, type SampleImmich, type SampleOptions } from '../fixtures/sample-immich/server.js';
+import { startSampleImmich, type SampleImmich, type SampleOptions } from '../../src/demo/sample-immich/server.js';
 import { matchRoute, checkQuery } from '../../src/share/engine.js';
 import { parseTarget } from '../../src/share/normalise.js';
 

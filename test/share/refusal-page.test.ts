@@ -4,7 +4,7 @@
 // a link setting). Anything that differed would tell a guesser which rule it hit.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { SAMPLE_API_KEY } from '../fixtures/sample-immich/server.js';
+import { SAMPLE_API_KEY } from '../../src/demo/sample-immich/server.js';
 import { startShare, type Reply, type RequestOptions, type ShareSetup } from './harness.js';
 
 let s: ShareSetup;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN, startSampleImmich, type SampleImmich } from '../fixtures/sample-immich/server.js';
+import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN, startSampleImmich, type SampleImmich } from '../../src/demo/sample-immich/server.js';
 import { send } from './harness.js';
 
 let origin: SampleImmich;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN } from '../fixtures/sample-immich/server.js';
+import { SAMPLE_API_KEY, SAMPLE_SESSION_TOKEN } from '../../src/demo/sample-immich/server.js';
 import { assertOnlyAllowedReachedOrigin, PRIVATE_HOST, SHARE_HOST, startShare, type Reply, type ShareSetup } from './harness.js';
 
 let s: ShareSetup;

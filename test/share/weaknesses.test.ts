@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { readZip } from '../fixtures/sample-immich/zip.js';
-import { SAMPLE_SESSION_TOKEN } from '../fixtures/sample-immich/server.js';
+import { readZip } from '../../src/demo/sample-immich/zip.js';
+import { SAMPLE_SESSION_TOKEN } from '../../src/demo/sample-immich/server.js';
 import { decodedDigest, exiftoolTags, FIXTURES, leaks, type Fixture } from '../strip/helpers.js';
 import { assertOnlyAllowedReachedOrigin, startShare, type ShareSetup } from './harness.js';
 

@@ -11,7 +11,7 @@ import { applyPatchesToBuffer, bufferReader, findMetadataRegions, type MediaForm
 /** Debian's ImageMagick; overridable where it lives elsewhere. */
 const CONVERT = process.env.IMAGEMAGICK_CONVERT ?? '/usr/bin/convert';
 
-export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/media/', import.meta.url));
+export const FIXTURE_DIR = fileURLToPath(new URL('../../src/demo/media/', import.meta.url));
 
 export interface Fixture {
   file: string;
