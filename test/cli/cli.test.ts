@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../ports.js';
 import { after, before, test } from 'node:test';
 
 const BIN = path.resolve('bin/porthole.js');
@@ -48,14 +48,6 @@ function withoutSecrets(): NodeJS.ProcessEnv {
   delete env.SMTP_PASSWORD;
   delete env.PORTHOLE_TUNNEL_TOKEN;
   return env;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 before(() => {
