@@ -1,0 +1,175 @@
+// Load benchmark for the share host: many visitors at once open one album link, as when a link goes to every
+// guest of a wedding. Each visitor has its own loopback address (127.1.x.y, so the per-address limits see
+// distinct people) and one keep-alive connection, and loops: the share page, the link's /me answer, then every
+// thumbnail of the album. Reports answers by status, errors, p50/p99 and the gateway's memory every second.
+// Sample Immich and gateway run in child processes (this same file with --role), so the gateway's memory is its
+// own. Options: --visitors N (1000) --seconds S (60). Not part of `npm test`.
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SHARE_HOST = 'share.localhost';
+const self = fileURLToPath(import.meta.url);
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1]! : fallback;
+}
+
+interface OriginReady {
+  port: number;
+  key: string;
+  assetIds: string[];
+}
+interface GatewayReady {
+  port: number;
+}
+
+async function runOrigin(): Promise<void> {
+  const { startSampleImmich } = await import('../src/demo/sample-immich/server.js');
+  const origin = await startSampleImmich();
+  const link = origin.library.createLink({});
+  // The recorder would grow without bound under load.
+  setInterval(() => (origin.received.length = 0), 1000).unref();
+  process.send!({ port: origin.port, key: link.key, assetIds: origin.library.album.assetIds } satisfies OriginReady);
+  process.on('disconnect', () => void origin.close().finally(() => process.exit(0)));
+}
+
+async function runGateway(originUrl: string): Promise<void> {
+  const { parseConfig } = await import('../src/config/load.js');
+  const { startGateway } = await import('../src/gateway.js');
+  const { silentLogger } = await import('../src/log.js');
+  const { createConsoleMailer } = await import('../src/mail/console.js');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-load-'));
+  const config = parseConfig({
+    listen: { address: '127.0.0.1', httpPort: 0 },
+    hosts: { private: 'photos.localhost', share: SHARE_HOST },
+    publicScheme: 'http',
+    origin: { url: originUrl },
+    gate: { allow: ['bench@example.com'] },
+    mail: { from: 'Porthole <porthole@example.com>', transport: 'console' },
+    dataDir,
+  });
+  const gateway = await startGateway(
+    config,
+    createConsoleMailer(() => {}),
+    silentLogger,
+  );
+  process.send!({ port: gateway.httpPort } satisfies GatewayReady);
+  process.on(
+    'disconnect',
+    () =>
+      void gateway.close().finally(() => {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        process.exit(0);
+      }),
+  );
+}
+
+function child<T>(role: string, extra: string[] = []): Promise<{ ready: T; pid: number; stop: () => void }> {
+  const proc = fork(self, ['--role', role, ...extra], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    proc.once('message', (ready) => resolve({ ready: ready as T, pid: proc.pid!, stop: () => proc.connected && proc.disconnect() }));
+    proc.once('exit', (code) => reject(new Error(`${role} exited early (${code})`)));
+  });
+}
+
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+
+interface Tally {
+  latencies: number[];
+  statuses: Map<number, number>;
+  errors: Map<string, number>;
+}
+
+/** One visitor's GET; resolves with the status (body drained) or rejects with the socket error. */
+function get(agent: http.Agent, port: number, localAddress: string, urlPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port, path: urlPath, agent, localAddress, headers: { host: SHARE_HOST, accept: urlPath.startsWith('/share/') ? 'text/html' : 'application/json' } },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+async function visitor(n: number, port: number, origin: OriginReady, until: number, tally: Tally): Promise<void> {
+  const localAddress = `127.1.${n >> 8}.${n & 255}`;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const paths = [`/share/${origin.key}`, `/api/shared-links/me?key=${origin.key}`, ...origin.assetIds.map((id) => `/api/assets/${id}/thumbnail?key=${origin.key}&size=thumbnail`)];
+  try {
+    while (Date.now() < until) {
+      for (const urlPath of paths) {
+        if (Date.now() >= until) break;
+        const started = performance.now();
+        try {
+          const status = await get(agent, port, localAddress, urlPath);
+          tally.latencies.push(performance.now() - started);
+          tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code ?? String(error);
+          tally.errors.set(code, (tally.errors.get(code) ?? 0) + 1);
+        }
+      }
+    }
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const visitors = Number(arg('visitors', '1000'));
+  const seconds = Number(arg('seconds', '60'));
+  if (!Number.isInteger(visitors) || visitors < 1 || visitors > 65000) throw new Error('--visitors must be a whole number from 1 to 65000');
+  if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
+  const origin = await child<OriginReady>('origin');
+  const gateway = await child<GatewayReady>('gateway', ['--origin', `http://127.0.0.1:${origin.ready.port}`]);
+  const memory: number[] = [rssMiB(gateway.pid)];
+  const sampler = setInterval(() => memory.push(rssMiB(gateway.pid)), 1000);
+  const tally: Tally = { latencies: [], statuses: new Map(), errors: new Map() };
+  try {
+    const until = Date.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: visitors }, (_, n) => visitor(n, gateway.ready.port, origin.ready, until, tally)));
+  } finally {
+    clearInterval(sampler);
+    gateway.stop();
+    origin.stop();
+  }
+  const sorted = Float64Array.from(tally.latencies).sort();
+  const answers = [...tally.statuses].sort(([a], [b]) => a - b);
+  const failed = [...tally.statuses].filter(([status]) => status >= 400).reduce((sum, [, count]) => sum + count, 0);
+  const errors = [...tally.errors.values()].reduce((sum, count) => sum + count, 0);
+  const tenth = Math.max(1, Math.floor(memory.length / 10));
+  const early = Math.max(...memory.slice(0, tenth + 1));
+  const late = Math.max(...memory.slice(-tenth));
+  process.stdout.write(`\nShare host under load: ${visitors} visitors, ${seconds} s, one gateway, ${os.cpus().length} cores, Node ${process.version}\n`);
+  process.stdout.write(
+    `answers: ${answers.map(([status, count]) => `${status} x ${count}`).join(', ')}; socket errors: ${errors ? [...tally.errors].map(([code, count]) => `${code} x ${count}`).join(', ') : 'none'}\n`,
+  );
+  process.stdout.write(`requests/s: ${Math.round(sorted.length / seconds)}; p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms\n`);
+  process.stdout.write(
+    `gateway RSS (MiB): start ${memory[0]!.toFixed(0)}, peak ${Math.max(...memory).toFixed(0)}, peak of the first tenth ${early.toFixed(0)}, of the last tenth ${late.toFixed(0)}\n`,
+  );
+  process.stdout.write(`every second: ${memory.map((m) => m.toFixed(0)).join(' ')}\n`);
+  if (failed > 0 || errors > 0) {
+    process.stdout.write(`FAILED: ${failed} answers of 400 or more, ${errors} socket errors\n`);
+    process.exitCode = 1;
+  }
+}
+
+const role = arg('role', 'main');
+if (role === 'origin') await runOrigin();
+else if (role === 'gateway') await runGateway(arg('origin', ''));
+else await main();
