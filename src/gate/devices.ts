@@ -12,7 +12,7 @@ import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { createLogThrottle, type Logger } from '../log.js';
 import type { DeviceRecord, Store } from '../store/store.js';
-import { clientBucket } from '../share/limits.js';
+import { clientBucket } from '../http/client-bucket.js';
 import { createAllowlist, normalizeEmail, type Allowlist } from './email.js';
 import { hashToken } from './session.js';
 

@@ -26,7 +26,7 @@ import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
 import { receiveRule, type ProgressRule } from '../listener/deadlines.js';
 import type { Logger } from '../log.js';
-import { clientBucket } from '../share/limits.js';
+import { clientBucket } from '../http/client-bucket.js';
 import type { AuditEventType, PasskeyRecord, Store } from '../store/store.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
 import type { Allowlist } from './email.js';

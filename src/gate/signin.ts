@@ -21,7 +21,7 @@ import { field, readForm } from './form.js';
 import { receiveRule } from '../listener/deadlines.js';
 import { codePage, confirmPage, linkGonePage, loginPage, logoutPage, PATHS, say, type GatePage } from './pages.js';
 import { decodePending, encodePending } from './pending.js';
-import { clientBucket } from '../share/limits.js';
+import { clientBucket } from '../http/client-bucket.js';
 import { safeReturnTo } from './return-to.js';
 import { deriveKeys, loadOrCreateSecret } from './secret.js';
 import { cookieHeader, cookieNames, issueSession, readCookie, type SessionChecker } from './session.js';

@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type { AddressMatcher } from '../http/client-address.js';
 import { unmapIPv4 } from '../http/client-address.js';
-import { clientBucket } from '../share/limits.js';
+import { clientBucket } from '../http/client-bucket.js';
 
 /** The unit a per-address limit counts: the IPv4 address, or the IPv6 /64. */
 export function connectionBucket(remoteAddress: string | undefined): string {

@@ -6,6 +6,7 @@
 // short hash of their credential.
 import crypto from 'node:crypto';
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { clientBucket } from '../http/client-bucket.js';
 import type { Store } from '../store/store.js';
 import type { LinkCredential } from './engine.js';
 
@@ -33,23 +34,6 @@ export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 export type PasswordLimit = 'slowed' | 'client' | 'ip' | 'link';
 
 export type PasswordVerdict = { ok: true; settle(outcome: 'right' | 'wrong' | 'other'): void } | { ok: false; retryAfterSeconds: number; limit: PasswordLimit };
-
-/** IPv6 clients usually own a whole /64: count them together so rotating addresses does not reset a limit. */
-export function clientBucket(ip: string): string {
-  // The address comes from the socket or a trusted proxy's validated header: a colon means IPv6.
-  if (ip.includes(':')) {
-    const full = ip.includes('::') ? expand(ip) : ip.split(':');
-    return `${full.slice(0, 4).join(':')}::/64`;
-  }
-  return ip;
-}
-
-function expand(ip: string): string[] {
-  const [head, tail] = ip.split('::') as [string, string];
-  const a = head ? head.split(':') : [];
-  const b = tail ? tail.split(':') : [];
-  return [...a, ...Array<string>(Math.max(0, 8 - a.length - b.length)).fill('0'), ...b];
-}
 
 /** A non-secret name for a link credential (for limiter keys and audit lines). */
 export function linkTag(credential: LinkCredential): string {

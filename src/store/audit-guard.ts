@@ -6,7 +6,7 @@
 // its token can cause pass unchanged, so an attack can hide in counts but never push those out.
 import crypto from 'node:crypto';
 import { unmapIPv4 } from '../http/client-address.js';
-import { clientBucket } from '../share/limits.js';
+import { clientBucket } from '../http/client-bucket.js';
 import type { AuditEvent, AuditEventType, AuditLog } from './store.js';
 
 /** Refusals of one client, type and address within this window become one counted row. */

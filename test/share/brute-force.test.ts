@@ -203,7 +203,7 @@ test('unlock cookies Immich does not accept count as guesses too', async () => {
 });
 
 test('IPv6 clients are counted per /64, IPv4 per address', async () => {
-  const { clientBucket } = await import('../../src/share/limits.js');
+  const { clientBucket } = await import('../../src/http/client-bucket.js');
   assert.equal(clientBucket('2001:db8:1:2:aaaa::1'), clientBucket('2001:db8:1:2:bbbb:cccc:dddd:eeee'));
   assert.notEqual(clientBucket('2001:db8:1:2::1'), clientBucket('2001:db8:1:3::1'));
   assert.equal(clientBucket('::1'), '0:0:0:0::/64');
