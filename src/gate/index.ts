@@ -128,7 +128,6 @@ export function createGate(deps: GatewayDeps): HostHandler {
   }
 
   return {
-    surface: 'private',
     handle(req, res, ctx) {
       if (isReserved(req.url!)) return gatePage(req, res, ctx);
       // Immich's first-admin sign-up and restore stay shut even for signed-in people, unless set-up is on.

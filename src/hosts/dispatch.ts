@@ -3,11 +3,9 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../http/context.js';
-import type { RefusalSurface } from '../http/refuse.js';
 
 /** One face of the gateway: the gate on the private host, the share policy on the share host. */
 export interface HostHandler {
-  readonly surface: Exclude<RefusalSurface, 'none'>;
   handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void;
 }

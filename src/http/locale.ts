@@ -1,6 +1,5 @@
 // Picks the language for pages and mail from Accept-Language: German or English (the default).
 export type Locale = 'en' | 'de';
-export const LOCALES: readonly Locale[] = ['en', 'de'];
 
 export function pickLocale(acceptLanguage: string | undefined): Locale {
   if (!acceptLanguage) return 'en';
@@ -19,8 +18,4 @@ export function pickLocale(acceptLanguage: string | undefined): Locale {
     }
   }
   return best;
-}
-
-export function isLocale(value: unknown): value is Locale {
-  return value === 'en' || value === 'de';
 }

@@ -249,7 +249,6 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   };
 
   return {
-    surface: 'share',
     handle(req, res, ctx) {
       try {
         const waiting = handle(req, res, ctx);

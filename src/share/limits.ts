@@ -181,5 +181,3 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
     },
   };
 }
-
-export type ShareLimits = ReturnType<typeof createShareLimits>;

@@ -115,7 +115,6 @@ export const AUDIT_EVENT_TYPES = [
   'device.created',
   'device.revoked',
   'device.refused',
-  'share.refused',
   'share.password-wrong',
   'share.locked',
   'tunnel.connected',

@@ -44,7 +44,6 @@ export function httpPortHandlers(options: HttpPortOptions): HandlerFor {
     if (!isAcmeName && !redirect) return inner;
     const authority = redirectPort === undefined || redirectPort === 443 ? hostName : `${hostName}:${redirectPort}`;
     return {
-      surface: inner?.surface ?? 'share',
       handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) {
         if (isAcmeName && req.url!.startsWith(CHALLENGE_PREFIX)) return answerChallenge(req, res, options.answerChallenge);
         if (redirect) {
@@ -88,7 +87,6 @@ export function withHsts(handlerFor: HandlerFor, header: string): HandlerFor {
     const inner = handlerFor(hostName);
     if (!inner) return undefined;
     const wrapped: HostHandler = {
-      surface: inner.surface,
       handle(req, res, ctx) {
         res.setHeader('strict-transport-security', header);
         inner.handle(req, res, ctx);

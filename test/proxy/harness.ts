@@ -50,7 +50,6 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   };
   const beforeForward = options.beforeForward;
   const passThrough: HostHandler = {
-    surface: 'private',
     handle: (req, res, ctx) => {
       beforeForward?.(res);
       forward(req, res, ctx, forwardOptions);
