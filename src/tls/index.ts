@@ -7,7 +7,7 @@ import { AcmeManager, directoryUrlFor, type AcmeManagerOptions } from './acme.js
 import { LiveCertificates, type CertificatePair } from './live.js';
 
 export { AcmeManager, directoryUrlFor, explainFailure, acmeDirFor, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, type IssuedEvent, type FailedEvent } from './acme.js';
-export { LiveCertificates, ACME_TLS_ALPN, type CertificatePair } from './live.js';
+export { LiveCertificates, type CertificatePair } from './live.js';
 export { httpPortHandlers, withHsts, hstsHeader } from './http-port.js';
 export { renewalTime, retryDelay, DEFAULT_BACKOFF } from './schedule.js';
 

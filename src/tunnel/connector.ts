@@ -43,8 +43,6 @@ export interface ConnectorOptions {
   originConnectTimeoutMs?: number;
 }
 
-export type ConnectorEvent = 'connected' | 'disconnected' | 'refused' | 'certificate-rejected';
-
 export interface Connector extends EventEmitter {
   /** Resolves when stopped by stop() or rejects when the gateway refuses the token (no point retrying). */
   readonly done: Promise<void>;

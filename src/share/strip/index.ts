@@ -9,7 +9,7 @@ import { NotCleanable, ReadFailed, Source, type MediaFormat, type Patch, type Ra
 import { planWebp } from './webp.js';
 
 export { applyPatches, applyPatchesToBuffer } from './patch.js';
-export { blockCachedReader, bufferReader, openFileReader, type FileReader } from './readers.js';
+export { blockCachedReader, bufferReader, openFileReader } from './readers.js';
 export type { MediaFormat, Patch, RandomAccessReader, StripPlan } from './types.js';
 
 const QUICKTIME_FIRST_BOXES = new Set(['moov', 'mdat', 'wide', 'free', 'skip', 'pnot']);
