@@ -36,8 +36,8 @@ export interface GatewayDeps {
   logger: Logger;
   /** Who may sign in; replaced in place by reload(). */
   allowlist: LiveAllowlist;
-  /** The gate's clock (code and session expiry); tests inject one so they never sleep. */
-  now?: () => number;
+  /** The one clock every module reads (codes, sessions, link cache, brute-force limits, audit); tests inject one so they never sleep. */
+  now: () => number;
   /** Prometheus metrics, when metrics.listen is set. */
   metrics?: GatewayMetrics;
 }
@@ -158,9 +158,10 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   // First, so a metrics port that is taken stops the start before anything else is opened.
   const metricsServer =
     metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
-  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now });
+  const now = overrides.now ?? Date.now;
+  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: now });
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
-  const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
+  const stopRetention = keepAuditWithin(store, config.auditRetention, logger, now);
   let httpsListener: http.Server | undefined;
   // One count per client across both ports, taken before any TLS work; refusals logged as summaries.
   const connectionRefusals = new RefusalSummary(logger, 'listener: refused connections over the per-address cap');
@@ -173,12 +174,15 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const admit = (socket: net.Socket) => connections.admit(socket);
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme, overrides.tunnel);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
-  const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now: overrides.now, metrics };
+  const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now, metrics };
   if (https?.tunnelStatus) metrics?.watchTunnel(https.tunnelStatus);
   let running = config;
 
-  const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
-  if (config.hosts.share) hosts.set(config.hosts.share, createShareHost(deps));
+  // Each host's module gets its own slice of the config, the one clock, and only the parts it uses.
+  const gate = createGate({ config, store, mailer, origin, logger, allowlist: deps.allowlist, now });
+  const share = config.hosts.share ? createShareHost({ config, store, origin, logger, now, onLinkCache: metrics?.linkCache }) : undefined;
+  const hosts = new Map<string, HostHandler>([[config.hosts.private, gate]]);
+  if (config.hosts.share && share) hosts.set(config.hosts.share, share);
 
   const dispatcher = createHostDispatcher(hosts);
   const redirectHttp = https !== undefined && (config.tls.redirectHttp ?? Boolean(config.tls.acme));
@@ -238,6 +242,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     },
     async close() {
       acme?.stop();
+      gate.close();
+      share?.close();
       await Promise.all([closeServer(server), httpsListener ? closeServer(httpsListener) : undefined, health?.close()]);
       await origin.close();
       await https?.close();

@@ -1,56 +1,69 @@
-// The private host's gate. Every request on the private host passes here first: /.porthole/ is the gate's own
-// (never forwarded), a valid session is forwarded to Immich with Porthole's cookies removed, and everything
-// else is turned away: page navigations to the sign-in page (share links to the share host), API calls with
-// 401 JSON, WebSocket upgrades before they happen. The session check is the hot path of every proxied request.
-// The Immich mobile app shows a device token (devices.ts) in a header instead of a cookie. Open WebSockets are
-// closed when the sign-in that opened them ends (live.ts).
+// The private host's gate. Every request on the private host passes here first and is decided by one chain of
+// checks (chain.ts) shared by requests and WebSocket upgrades: /.porthole/ is the gate's own (router.ts, never
+// forwarded), a valid session or device token is forwarded to Immich with Porthole's credentials removed, and
+// everything else is turned away: page navigations to the sign-in page (share links to the share host), API
+// calls with 401 JSON, WebSocket upgrades before they happen. The session check is the hot path of every
+// proxied request. Open WebSockets are closed when the sign-in that opened them ends (live.ts).
 import type http from 'node:http';
-import type { GatewayDeps } from '../gateway.js';
+import type { Duplex } from 'node:stream';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
 import { withoutOwnCookies } from '../http/cookies.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
-import { isImmichSetupRequest } from './setup.js';
+import type { Logger } from '../log.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { Origin } from '../origin/origin.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
-import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS } from './devices.js';
+import type { Store } from '../store/store.js';
+import { createGateChain, type GateChain } from './chain.js';
+import type { GateConfig } from './config.js';
+import { createDeviceGate, DEVICE_HEADERS } from './devices.js';
+import type { Allowlist } from './email.js';
 import { createLiveConnections } from './live.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
-import { safeReturnTo } from './return-to.js';
 import { createPasskeys } from './passkeys.js';
+import { safeReturnTo } from './return-to.js';
+import { createGateRouter, type GateRoute } from './router.js';
 import { createSessionChecker } from './session.js';
 import { createSignIn } from './signin.js';
 
-/** Removes Porthole's cookies from a Cookie header (the pairs the gate reads), leaving Immich's untouched. */
-export { withoutOwnCookies } from '../http/cookies.js';
-
-/** Is this under the gate's reserved prefix, however the client spelled the dot? */
-export function isReserved(url: string): boolean {
-  const second = url.charCodeAt(1);
-  if (second !== 0x2e && second !== 0x25) return false;
-  const head = url
-    .slice(0, 16)
-    .toLowerCase()
-    .replace(/^\/%2e/, '/.');
-  return head === GATE_PREFIX || head.startsWith(`${GATE_PREFIX}/`) || head.startsWith(`${GATE_PREFIX}?`);
+export interface GateDeps {
+  config: GateConfig;
+  store: Store;
+  mailer: Mailer;
+  origin: Origin;
+  logger: Logger;
+  /** Who may sign in; the gateway replaces it in place on reload. */
+  allowlist: Allowlist;
+  /** The gate's clock (codes, sessions, devices, passkeys); tests move it instead of sleeping. */
+  now: () => number;
 }
 
-/** A top-level page load, as opposed to a script's fetch or the mobile app. */
-function isNavigation(req: http.IncomingMessage): boolean {
-  const mode = req.headers['sec-fetch-mode'];
-  if (mode !== undefined) return mode === 'navigate';
-  return (req.headers.accept ?? '').includes('text/html') && !(req.url ?? '').startsWith('/api/');
+export interface Gate extends HostHandler {
+  /** The one order of checks; exposed so tests can show that requests and upgrades share it. */
+  readonly chain: GateChain;
+  /** Stops watching open WebSockets and closes them: the gateway is going away. */
+  close(): void;
 }
 
 const hasBody = (req: http.IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
-export function createGate(deps: GatewayDeps): HostHandler {
-  const { config, store, origin } = deps;
-  const now = deps.now ?? Date.now;
-  const sessions = createSessionChecker(store, config, deps.allowlist);
-  const passkeys = config.gate.passkeys ? createPasskeys({ config, store, logger: deps.logger, sessions, allowlist: deps.allowlist, now }) : undefined;
-  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger: deps.logger, sessions, allowlist: deps.allowlist, now, passkeys });
+/** A redirect that is never cached and never tells the next site where the visitor came from. */
+function redirect(res: http.ServerResponse, status: number, location: string): void {
+  res.writeHead(status, { location, 'cache-control': 'no-store', 'content-length': 0, 'referrer-policy': 'no-referrer' });
+  res.end();
+}
+
+export function createGate(deps: GateDeps): Gate {
+  const { config, store, origin, logger, allowlist, now } = deps;
+  const sessions = createSessionChecker(store, config, allowlist);
+  const passkeys = config.gate.passkeys ? createPasskeys({ config, store, sessions, allowlist, now }) : undefined;
+  const signIn = createSignIn({ config, store, mailer: deps.mailer, logger, sessions, allowlist, now, passkeys });
+  const devices = createDeviceGate({ config, store, allowlist, logger, now });
+  const live = createLiveConnections({ store, allowlist, logger });
+  const chain = createGateChain({ allowImmichSetup: config.allowImmichSetup, shareHost: config.hosts.share, devices, sessions, now });
   const forwardOptions: ForwardOptions = {
     origin,
     surface: 'private',
@@ -58,111 +71,87 @@ export function createGate(deps: GatewayDeps): HostHandler {
     maxBodyBytes: config.proxy.maxBodySize ?? undefined,
     idleTimeoutMs: config.proxy.idleTimeout,
   };
-  const shareHost = config.hosts.share;
-  const devices = createDeviceGate({ config, store, allowlist: deps.allowlist, logger: deps.logger, now });
   const deviceForwardOptions: ForwardOptions = { ...forwardOptions, dropRequestHeaders: DEVICE_HEADERS };
-  const live = createLiveConnections({ store, allowlist: deps.allowlist, logger: deps.logger });
 
-  function gatePage(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
-    const url = new URL(req.url!, 'http://gate.invalid');
-    const path = url.pathname;
-    const method = req.method ?? 'GET';
-    const read = method === 'GET' || method === 'HEAD';
-    const fail = (error: unknown) => {
-      deps.logger.error({ err: error, url: path }, 'gate request failed');
-      if (!res.headersSent) refuse(req, res, { kind: 'bad-request', reason: 'The request could not be handled.' }, 'private');
-    };
-    const route = (onGet: () => void, onPost: () => Promise<void>) => {
-      if (read) return onGet();
-      if (method === 'POST') return void onPost().catch(fail);
-      refuse(req, res, { kind: 'method-not-allowed', allow: 'GET, HEAD, POST' }, 'private');
-    };
-    if (passkeys?.route(req, res, ctx, url)) return;
-    switch (path) {
-      case PATHS.login:
-        return route(
-          () => signIn.showLogin(req, res, url),
-          () => signIn.requestCode(req, res, ctx),
-        );
-      case PATHS.code:
-        return route(
-          () => signIn.showCode(req, res),
-          () => signIn.verifyCode(req, res, ctx),
-        );
-      case PATHS.link:
-        return route(
-          () => signIn.showConfirm(req, res, url),
-          () => signIn.confirmLink(req, res, ctx),
-        );
-      case PATHS.logout:
-        return route(
-          () => signIn.showLogout(req, res),
-          () => signIn.logout(req, res, ctx),
-        );
-      case GATE_PREFIX:
-      case `${GATE_PREFIX}/`:
-        if (read) {
-          res.writeHead(303, { location: PATHS.login, 'cache-control': 'no-store', 'content-length': 0 });
-          return void res.end();
-        }
-    }
-    refuse(req, res, { kind: 'not-found' }, 'private');
-  }
+  // Every page under /.porthole/. A new page adds its routes here.
+  const toLogin = (_req: http.IncomingMessage, res: http.ServerResponse) => redirect(res, 303, PATHS.login);
+  const routes: GateRoute[] = [
+    { path: PATHS.login, show: (req, res, _ctx, url) => signIn.showLogin(req, res, url), submit: (req, res, ctx) => signIn.requestCode(req, res, ctx) },
+    { path: PATHS.code, show: (req, res) => signIn.showCode(req, res), submit: (req, res, ctx) => signIn.verifyCode(req, res, ctx) },
+    { path: PATHS.link, show: (req, res, _ctx, url) => signIn.showConfirm(req, res, url), submit: (req, res, ctx) => signIn.confirmLink(req, res, ctx) },
+    { path: PATHS.logout, show: (req, res) => signIn.showLogout(req, res), submit: (req, res, ctx) => signIn.logout(req, res, ctx) },
+    { path: GATE_PREFIX, show: toLogin },
+    { path: `${GATE_PREFIX}/`, show: toLogin },
+    ...(passkeys?.routes ?? []),
+  ];
+  const gatePage = createGateRouter(routes, logger);
 
-  function turnAway(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
-    const url = req.url!;
-    if ((req.method === 'GET' || req.method === 'HEAD') && isNavigation(req)) {
-      // A share link opened on the private host belongs on the share host, where it works without signing in.
-      if (shareHost && (url.startsWith('/share/') || url.startsWith('/s/'))) {
-        res.writeHead(302, { location: `${publicOrigin(config, shareHost, ctx, req.socket.localPort)}${url}`, 'cache-control': 'no-store', 'content-length': 0 });
-        return void res.end();
-      }
-      const next = safeReturnTo(url);
-      const location = next === '/' ? PATHS.login : `${PATHS.login}?next=${encodeURIComponent(next)}`;
-      res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': 0, 'referrer-policy': 'no-referrer' });
-      return void res.end();
-    }
-    // Do not read (or wait for) an upload we are refusing.
-    if (hasBody(req)) res.setHeader('connection', 'close');
-    refuse(req, res, { kind: 'unauthenticated' }, 'private');
-  }
-
-  return {
-    handle(req, res, ctx) {
-      if (isReserved(req.url!)) return gatePage(req, res, ctx);
-      // Immich's first-admin sign-up and restore stay shut even for signed-in people, unless set-up is on.
-      if (!config.allowImmichSetup && req.method !== 'GET' && req.method !== 'HEAD' && isImmichSetupRequest(req.method, req.url)) {
+  function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
+    const decision = chain.decide(req, ctx);
+    switch (decision.step) {
+      case 'reserved':
+        return gatePage(req, res, ctx);
+      case 'setup':
         if (hasBody(req)) res.setHeader('connection', 'close');
         return refuse(req, res, { kind: 'forbidden' }, 'private');
+      case 'device':
+        return forward(req, res, ctx, deviceForwardOptions);
+      case 'device-refused':
+        return devices.refuse(req, res, ctx, decision.refusal);
+      case 'session':
+        // Sent along with any cookies Immich sets; withheld from answers a shared cache may keep (proxy/headers.ts).
+        if (decision.session.renewedCookie) res.setHeader('set-cookie', decision.session.renewedCookie);
+        return forward(req, res, ctx, forwardOptions);
+      case 'to-share-host':
+        return redirect(res, 302, `${publicOrigin(config, config.hosts.share!, ctx, req.socket.localPort)}${req.url}`);
+      case 'to-sign-in': {
+        const next = safeReturnTo(req.url!);
+        return redirect(res, 302, next === '/' ? PATHS.login : `${PATHS.login}?next=${encodeURIComponent(next)}`);
       }
-      // A device header alone decides, cookie or not: a wrong token is refused (and counted), never ignored.
-      const device = req.headers[DEVICE_HEADER];
-      if (device !== undefined) {
-        const verdict = devices.check(device, ctx, now());
-        return verdict.ok ? forward(req, res, ctx, deviceForwardOptions) : devices.refuse(req, res, ctx, verdict);
-      }
-      const session = sessions.check(req.headers.cookie, now());
-      if (!session) return turnAway(req, res, ctx);
-      // Sent along with any cookies Immich sets; withheld from answers a shared cache may keep (proxy/headers.ts).
-      if (session.renewedCookie) res.setHeader('set-cookie', session.renewedCookie);
-      forward(req, res, ctx, forwardOptions);
-    },
-    upgrade(req, socket, head, ctx) {
-      if (isReserved(req.url!)) return refuseUpgrade(socket, 404);
-      const device = req.headers[DEVICE_HEADER];
-      if (device !== undefined) {
-        const verdict = devices.check(device, ctx, now());
-        if (!verdict.ok) return devices.refuseUpgrade(socket, ctx, verdict);
-        const { id, tokenHash, email } = verdict.device;
+      case 'unauthenticated':
+        // Do not read (or wait for) an upload we are refusing.
+        if (hasBody(req)) res.setHeader('connection', 'close');
+        return refuse(req, res, { kind: 'unauthenticated' }, 'private');
+      default:
+        return unreachable(decision);
+    }
+  }
+
+  function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void {
+    const decision = chain.decide(req, ctx);
+    switch (decision.step) {
+      case 'reserved':
+        return refuseUpgrade(socket, 404);
+      case 'setup':
+        return refuseUpgrade(socket, 403);
+      case 'device': {
+        // The connection lives on after this check: it is closed when the device or the address ends.
+        const { id, tokenHash, email } = decision.device;
         live.track(socket, { kind: 'device', id, tokenHash, email });
         return forwardUpgrade(req, socket, head, ctx, deviceForwardOptions);
       }
-      const session = sessions.check(req.headers.cookie, now());
-      if (!session) return refuseUpgrade(socket, 401);
-      // The connection lives on after this check: it is closed when the session or the address ends.
-      const { id, tokenHash, email } = session.record;
-      live.track(socket, { kind: 'session', id, tokenHash, email });
-      forwardUpgrade(req, socket, head, ctx, forwardOptions);
-    },
-  };
+      case 'device-refused':
+        return devices.refuseUpgrade(socket, ctx, decision.refusal);
+      case 'session': {
+        // The connection lives on after this check: it is closed when the session or the address ends.
+        const { id, tokenHash, email } = decision.session.record;
+        live.track(socket, { kind: 'session', id, tokenHash, email });
+        return forwardUpgrade(req, socket, head, ctx, forwardOptions);
+      }
+      case 'to-share-host':
+      case 'to-sign-in':
+      case 'unauthenticated':
+        // A WebSocket cannot follow a redirect: every way of turning it away is the same 401.
+        return refuseUpgrade(socket, 401);
+      default:
+        return unreachable(decision);
+    }
+  }
+
+  return { chain, handle, upgrade, close: () => live.close() };
+}
+
+/** A decision added to chain.ts but not answered here fails the type check. */
+function unreachable(decision: never): never {
+  throw new Error(`unanswered gate decision ${JSON.stringify(decision)}`);
 }

@@ -26,6 +26,8 @@ export interface LiveConnections {
   track(socket: Duplex, credential: LiveCredential): void;
   /** Open connections being watched. */
   readonly size: number;
+  /** Stops watching and closes every open connection (the gateway is shutting down). */
+  close(): void;
 }
 
 /**
@@ -100,6 +102,11 @@ export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnection
     },
     get size() {
       return open.size;
+    },
+    close() {
+      stop();
+      for (const socket of open.keys()) socket.destroy();
+      open.clear();
     },
   };
 }

@@ -18,21 +18,21 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { ResolvedConfig } from '../config/load.js';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
 import { receiveRule, type ProgressRule } from '../listener/deadlines.js';
-import type { Logger } from '../log.js';
 import { clientBucket } from '../http/client-bucket.js';
 import type { AuditEventType, PasskeyRecord, Store } from '../store/store.js';
+import type { GateConfig } from './config.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
 import type { Allowlist } from './email.js';
 import { field, readForm, readSmallBody } from './form.js';
 import { manageLink, managePage, offerPage, PASSKEY_PAGE_CSP, PASSKEY_PATHS, PASSKEY_SCRIPT, passkeySignInBlock } from './passkey-pages.js';
 import { PATHS, type GatePage } from './pages.js';
+import type { GateRoute } from './router.js';
 import { safeReturnTo } from './return-to.js';
 import { deriveKeys, loadOrCreateSecret } from './secret.js';
 import { cookieHeader, cookieNames, issueSession, readCookie, type SessionChecker } from './session.js';
@@ -93,17 +93,16 @@ export function revokePasskeys(store: Store, target: PasskeyRevokeTarget, now = 
 }
 
 export interface PasskeyDeps {
-  config: ResolvedConfig;
+  config: GateConfig;
   store: Store;
-  logger: Logger;
   sessions: SessionChecker;
   allowlist: Allowlist;
   now: () => number;
 }
 
 export interface PasskeyGate {
-  /** Answers a request under /.porthole/ if it is a passkey path; false when it is not one. */
-  route(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, url: URL): boolean;
+  /** The passkey pages and endpoints under /.porthole/, for the gate's router. */
+  readonly routes: readonly GateRoute[];
   /** HTML for the sign-in page (under the email form), and the headers that page then needs. */
   signInBlock(locale: Locale, csrf: string, next: string): string;
   readonly pageHeaders: http.OutgoingHttpHeaders;
@@ -140,7 +139,7 @@ function claimedChallenge(response: unknown): string | null {
 }
 
 export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
-  const { config, store, logger, sessions, allowlist, now } = deps;
+  const { config, store, sessions, allowlist, now } = deps;
   const keys = deriveKeys(loadOrCreateSecret(config.dataDir));
   const names = cookieNames(config);
   const csrf = createCsrf(keys.csrf, names.csrf, config.publicScheme);
@@ -407,40 +406,21 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     redirect(res, `${PASSKEY_PATHS.manage}?removed=1`);
   }
 
-  const fail = (req: http.IncomingMessage, res: http.ServerResponse) => (error: unknown) => {
-    logger.error({ err: error, url: req.url?.split('?')[0] }, 'passkey request failed');
-    if (!res.headersSent) refuse(req, res, { kind: 'bad-request', reason: 'The request could not be handled.' }, 'private');
-  };
-
   return {
     pageHeaders,
     manageLink,
     signInBlock: (locale, csrfToken, next) => passkeySignInBlock({ locale, csrf: csrfToken, next }),
     afterCodeSignIn: (returnTo) => `${PASSKEY_PATHS.offer}?next=${encodeURIComponent(safeReturnTo(returnTo))}`,
-    route(req, res, ctx, url) {
-      const method = req.method ?? 'GET';
-      const read = method === 'GET' || method === 'HEAD';
-      const gets: Record<string, () => void> = {
-        [PASSKEY_PATHS.manage]: () => showManage(req, res, url),
-        [PASSKEY_PATHS.offer]: () => showOffer(req, res, url),
-        [PASSKEY_PATHS.browserLibrary]: () => asset(req, res, bundle),
-        [PASSKEY_PATHS.script]: () => asset(req, res, script),
-      };
-      const posts: Record<string, () => Promise<void>> = {
-        [PASSKEY_PATHS.remove]: () => remove(req, res, ctx),
-        [PASSKEY_PATHS.registerOptions]: () => registerOptions(req, res, ctx),
-        [PASSKEY_PATHS.registerVerify]: () => registerVerify(req, res, ctx),
-        [PASSKEY_PATHS.signInOptions]: () => signInOptions(req, res, ctx),
-        [PASSKEY_PATHS.signInVerify]: () => signInVerify(req, res, ctx),
-      };
-      const path = url.pathname;
-      const onGet = Object.hasOwn(gets, path) ? gets[path] : undefined;
-      const onPost = Object.hasOwn(posts, path) ? posts[path] : undefined;
-      if (!onGet && !onPost) return false;
-      if (read && onGet) onGet();
-      else if (method === 'POST' && onPost) void onPost().catch(fail(req, res));
-      else refuse(req, res, { kind: 'method-not-allowed', allow: onGet ? 'GET, HEAD' : 'POST' }, 'private');
-      return true;
-    },
+    routes: [
+      { path: PASSKEY_PATHS.manage, show: (req, res, _ctx, url) => showManage(req, res, url) },
+      { path: PASSKEY_PATHS.offer, show: (req, res, _ctx, url) => showOffer(req, res, url) },
+      { path: PASSKEY_PATHS.browserLibrary, show: (req, res) => asset(req, res, bundle) },
+      { path: PASSKEY_PATHS.script, show: (req, res) => asset(req, res, script) },
+      { path: PASSKEY_PATHS.remove, submit: (req, res, ctx) => remove(req, res, ctx) },
+      { path: PASSKEY_PATHS.registerOptions, submit: (req, res, ctx) => registerOptions(req, res, ctx) },
+      { path: PASSKEY_PATHS.registerVerify, submit: (req, res, ctx) => registerVerify(req, res, ctx) },
+      { path: PASSKEY_PATHS.signInOptions, submit: (req, res, ctx) => signInOptions(req, res, ctx) },
+      { path: PASSKEY_PATHS.signInVerify, submit: (req, res, ctx) => signInVerify(req, res, ctx) },
+    ],
   };
 }

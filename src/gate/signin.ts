@@ -4,7 +4,6 @@
 // mail, sent off the request path, differs.
 import type http from 'node:http';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { ResolvedConfig } from '../config/load.js';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
@@ -15,6 +14,7 @@ import type { Mailer } from '../mail/mailer.js';
 import { boundText } from '../store/audit-guard.js';
 import type { AuditEventType, Store } from '../store/store.js';
 import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newCodeId, newLinkToken, normalizeCode } from './codes.js';
+import type { GateConfig } from './config.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
 import { normalizeEmail, type Allowlist } from './email.js';
 import { field, readForm } from './form.js';
@@ -29,7 +29,7 @@ import { signInMail } from './signin-mail.js';
 import type { PasskeyGate } from './passkeys.js';
 
 export interface SignInDeps {
-  config: ResolvedConfig;
+  config: GateConfig;
   store: Store;
   mailer: Mailer;
   logger: Logger;

@@ -4,20 +4,22 @@
 // credential removed. Every refusal goes through refuse() and looks the same: one 404 (a page for browsers,
 // JSON for scripts).
 import type http from 'node:http';
-import type { GatewayDeps } from '../gateway.js';
+import type { ResolvedConfig } from '../config/load.js';
 import type { HostHandler } from '../hosts/dispatch.js';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
-import { createLogThrottle } from '../log.js';
+import { createLogThrottle, type Logger } from '../log.js';
 import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
 import { forward, type AnswerFilter, type ForwardOptions } from '../proxy/forward.js';
 import { tagProxied } from '../metrics/tags.js';
+import type { Origin } from '../origin/origin.js';
+import type { Store } from '../store/store.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
-import { createLinkResolver, OriginLookupError, type LinkState, type Lookup } from './links.js';
+import { createLinkResolver, OriginLookupError, type LinkState, type Lookup, type ResolverOptions } from './links.js';
 import { createShareLimits, linkTag } from './limits.js';
 import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
@@ -26,21 +28,40 @@ import { guestAnswers } from './guest-answers.js';
 
 const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as const;
 
-export function createShareHost(deps: GatewayDeps): HostHandler {
-  const { config, store, origin } = deps;
+/** The part of the config the share host reads. */
+export type ShareHostConfig = Pick<ResolvedConfig, 'share' | 'hosts' | 'proxy' | 'publicScheme' | 'publicPort'>;
+
+export interface ShareHostDeps {
+  config: ShareHostConfig;
+  store: Store;
+  origin: Origin;
+  logger: Logger;
+  /** The share host's clock (link cache, brute-force delays and lockouts, cleaning plans). */
+  now: () => number;
+  /** Told whether each link lookup was answered from the cache (metrics). */
+  onLinkCache?: ResolverOptions['onCache'];
+}
+
+export interface ShareHost extends HostHandler {
+  /** The share host holds no timers or sockets of its own (its caches go with it); closed like every module. */
+  close(): void;
+}
+
+export function createShareHost(deps: ShareHostDeps): ShareHost {
+  const { config, store, origin, now } = deps;
   const logger = deps.logger.child({ module: 'share' });
   const refusalLog = createLogThrottle();
   const shareHost = config.hosts.share ?? 'share.invalid';
-  const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl, onCache: deps.metrics?.linkCache });
+  const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl, now, onCache: deps.onLinkCache });
   const limits = createShareLimits(store, config.share.rateLimits, {
-    now: deps.now,
+    now,
     onLockout: (limit, ip, link) => store.audit.record({ type: 'share.locked', ip, detail: `password failures per ${LOCKOUT_NAMES[limit]}, link ${link}` }),
   });
   const publicLinks = new Set(config.share.publicLinks);
   const robots = robotsTxt(config.share.publicLinks);
   // Immich's answers as a guest may see them; one that cannot be checked is withheld and the log says so.
   const answerFilter: AnswerFilter = { head: guestAnswers.head, withheld: (why) => logger.warn({ why }, 'share answer withheld: it could not be checked for secrets') };
-  const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout });
+  const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout, now });
 
   /** Every refusal on this host: the share host's one 404 (or a visible rate limit), never indexed. */
   const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, why?: string) => {
@@ -258,5 +279,6 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       }
     },
     upgrade: (_req, socket) => refuseUpgrade(socket, 404),
+    close: () => undefined,
   };
 }

@@ -95,7 +95,7 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
   const lockedUntil = new Map<string, number>();
   const lockClient = (bucket: string, msBeforeNext: number) => {
     if (lockedUntil.size >= 100_000) lockedUntil.delete(lockedUntil.keys().next().value!);
-    lockedUntil.set(bucket, Date.now() + msBeforeNext);
+    lockedUntil.set(bucket, now() + msBeforeNext);
   };
 
   const penalise = async (limiter: RateLimiterAbstract, key: string, ceiling: number): Promise<boolean> => {
@@ -109,7 +109,7 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
       const bucket = clientBucket(ip);
       const until = lockedUntil.get(bucket);
       if (until === undefined) return { ok: true };
-      const left = until - Date.now();
+      const left = until - now();
       if (left > 0) return { ok: false, retryAfterSeconds: Math.ceil(left / 1000) };
       lockedUntil.delete(bucket);
       return { ok: true };

@@ -74,8 +74,9 @@ function extensionOf(disposition: string | undefined): string {
   return m ? m[1]!.toLowerCase() : '';
 }
 
-export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: number }): OriginalHandler {
+export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: number; now?: () => number }): OriginalHandler {
   const { origin } = options;
+  const now = options.now ?? Date.now;
   const plans = new Map<string, CachedPlan>();
 
   function originHeaders(req: http.IncomingMessage, ctx: RequestContext, cookie: string | undefined, range: string | undefined): http.OutgoingHttpHeaders {
@@ -163,7 +164,7 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       throw error;
     }
     if (!plan.ok) return { refused: plan.reason };
-    const entry: CachedPlan = { patches: plan.patches, size, etag: learned.etag, until: Date.now() + PLAN_TTL_MS };
+    const entry: CachedPlan = { patches: plan.patches, size, etag: learned.etag, until: now() + PLAN_TTL_MS };
     if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
     plans.set(path, entry);
     return entry;
@@ -184,7 +185,7 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     // Keyed by the whole target (asset and link): a plan is only ever reused for the same request shape.
     const path = req.url!;
     const cached = fresh ? undefined : plans.get(path);
-    const plan = cached && cached.until > Date.now() ? cached : await planFor(path, (range) => originHeaders(req, ctx, r.cookie, range));
+    const plan = cached && cached.until > now() ? cached : await planFor(path, (range) => originHeaders(req, ctx, r.cookie, range));
     if ('refused' in plan) {
       return refuse(req, res, { kind: 'unsupported-media', what: 'uncleanable-file', detail: plan.refused }, 'share');
     }

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { safeReturnTo } from '../../src/gate/return-to.js';
-import { withoutOwnCookies } from '../../src/gate/index.js';
+import { withoutOwnCookies } from '../../src/http/cookies.js';
 import { CookieJar, expectUpload, SHARE_HOST, startTestGate, type TestGate } from './harness.js';
 
 let gate: TestGate;
