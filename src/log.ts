@@ -9,7 +9,7 @@ export type { Logger };
 export type LogFormat = 'auto' | 'pretty' | 'json';
 
 /** Whether `format` means human-readable lines for an output that is (or is not) a terminal. */
-export function wantsPretty(format: LogFormat, isTerminal: boolean): boolean {
+function wantsPretty(format: LogFormat, isTerminal: boolean): boolean {
   return format === 'pretty' || (format === 'auto' && isTerminal);
 }
 

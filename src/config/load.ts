@@ -69,7 +69,7 @@ function unwrap(schema: unknown): { _zod: { def: Record<string, unknown> } } | u
 }
 
 /** The keys the schema knows at a path (for "did you mean"). */
-export function knownKeysAt(keyPath: KeyPath): string[] {
+function knownKeysAt(keyPath: KeyPath): string[] {
   let schema = unwrap(configSchema);
   for (const part of keyPath) {
     if (!schema) return [];

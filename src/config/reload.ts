@@ -4,7 +4,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ResolvedConfig } from './load.js';
 
-export const LIVE_KEYS: readonly string[] = ['gate.allow'];
+const LIVE_KEYS: readonly string[] = ['gate.allow'];
 
 /** Dotted paths of the leaves that differ between two configs (arrays compare as a whole). */
 export function changedKeys(before: unknown, after: unknown, prefix = ''): string[] {

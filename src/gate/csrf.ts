@@ -12,7 +12,7 @@ const COOKIE_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 /** The pre-session cookie lives long enough for a person to fetch the mail and come back. */
 export const CSRF_COOKIE_SECONDS = 24 * 3600;
 
-export type CsrfFailure = 'cross-site' | 'origin' | 'no-cookie' | 'bad-token';
+type CsrfFailure = 'cross-site' | 'origin' | 'no-cookie' | 'bad-token';
 
 export interface Csrf {
   /** The cookie value this request carries, or a new one (isNew) that must be set along with the form. */

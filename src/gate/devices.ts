@@ -23,7 +23,7 @@ export const DEVICE_HEADER_NAME = 'X-Porthole-Device';
 export const DEVICE_HEADERS: ReadonlySet<string> = new Set([DEVICE_HEADER]);
 
 /** A recognisable prefix (secret scanners, people reading logs) in front of 256 random bits, base64url. */
-export const DEVICE_TOKEN_PREFIX = 'ph_dev_';
+const DEVICE_TOKEN_PREFIX = 'ph_dev_';
 const TOKEN_BYTES = 32;
 const TOKEN_LENGTH = DEVICE_TOKEN_PREFIX.length + 43;
 const TOKEN_SHAPE = /^ph_dev_[A-Za-z0-9_-]{43}$/;
@@ -31,14 +31,14 @@ const DEVICE_ID = /^[0-9a-f]{16}$/;
 
 export const DEVICE_NAME_MAX = 64;
 /** A bound on what one address can accumulate; a person with more phones than this has a problem anyway. */
-export const MAX_DEVICES_PER_ADDRESS = 50;
+const MAX_DEVICES_PER_ADDRESS = 50;
 /** lastUsedAt and the last IP are written at most this often per device, however many requests it makes. */
 export const TOUCH_INTERVAL_MS = 60_000;
 /** At most one device.refused (and one rate.limited) audit event per client IP in this interval. */
-export const REFUSAL_AUDIT_INTERVAL_MS = 60_000;
+const REFUSAL_AUDIT_INTERVAL_MS = 60_000;
 
 export const newDeviceToken = (): string => DEVICE_TOKEN_PREFIX + crypto.randomBytes(TOKEN_BYTES).toString('base64url');
-export const isDeviceTokenShaped = (value: string): boolean => value.length === TOKEN_LENGTH && TOKEN_SHAPE.test(value);
+const isDeviceTokenShaped = (value: string): boolean => value.length === TOKEN_LENGTH && TOKEN_SHAPE.test(value);
 export const isDeviceId = (value: string): boolean => DEVICE_ID.test(value);
 /** SHA-256, like sessions: the token carries 256 bits, so a fast hash is enough and lookups stay cheap. */
 export const hashDeviceToken = hashToken;
@@ -47,7 +47,7 @@ export const hashDeviceToken = hashToken;
 export class DeviceInputError extends Error {}
 
 /** The label as stored: trimmed, one line of printable text, 1 to DEVICE_NAME_MAX characters. */
-export function normalizeDeviceName(input: unknown): string {
+function normalizeDeviceName(input: unknown): string {
   if (typeof input !== 'string') throw new DeviceInputError('give the device a name, e.g. --name "Alice\'s phone"');
   const name = input.trim();
   if (name.length === 0) throw new DeviceInputError('the device name is empty; give it a name, e.g. --name "Alice\'s phone"');

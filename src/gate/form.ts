@@ -4,7 +4,7 @@
 import type http from 'node:http';
 import { watchProgress, type ProgressRule } from '../listener/deadlines.js';
 
-export const MAX_FORM_BYTES = 4096;
+const MAX_FORM_BYTES = 4096;
 
 export type FormResult = { ok: true; fields: URLSearchParams } | { ok: false; reason: 'too-large' | 'bad-type' | 'aborted' | 'too-slow' };
 

@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import type { Allowlist } from './email.js';
 
 /** What let an upgraded connection in: a browser session or a device token, by the hash the store keys it by. */
-export interface LiveCredential {
+interface LiveCredential {
   kind: 'session' | 'device';
   /** Session or device id, for the log. */
   id: string;
@@ -34,7 +34,7 @@ export interface LiveConnections {
  * How often the change signal is sampled while connections are open. With the store's data_version poll this
  * bounds the time from a revocation (in any process) to the closed socket at about half a second.
  */
-export const LIVE_CHECK_INTERVAL_MS = 250;
+const LIVE_CHECK_INTERVAL_MS = 250;
 
 export interface LiveConnectionsDeps {
   store: Store;

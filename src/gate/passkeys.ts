@@ -38,12 +38,12 @@ import { deriveKeys, loadOrCreateSecret } from './secret.js';
 import { cookieHeader, cookieNames, issueSession, readCookie, type SessionChecker } from './session.js';
 
 /** A ceremony's challenge works once, and only this long after it was handed out. */
-export const CHALLENGE_LIFETIME_MS = 2 * 60_000;
+const CHALLENGE_LIFETIME_MS = 2 * 60_000;
 /** What the browser is told it may take (a little less than the challenge lives). */
 const CEREMONY_TIMEOUT_MS = 90_000;
 /** A registration or assertion in JSON is well under this; anything bigger is not one. */
 const MAX_JSON_BYTES = 16 * 1024;
-export const MAX_PASSKEYS_PER_ADDRESS = 20;
+const MAX_PASSKEYS_PER_ADDRESS = 20;
 const PASSKEY_ID = /^[0-9a-f]{16}$/;
 export const isPasskeyId = (value: string): boolean => PASSKEY_ID.test(value);
 
@@ -56,7 +56,7 @@ function browserBundle(): Buffer {
 }
 
 /** A label for a new passkey from the browser's User-Agent ("Chrome on Android"); people can tell them apart. */
-export function passkeyNameFrom(userAgent: string | undefined): string {
+function passkeyNameFrom(userAgent: string | undefined): string {
   const ua = userAgent ?? '';
   const platform = /iPhone/.test(ua)
     ? 'iPhone'

@@ -22,7 +22,7 @@ export function cookieNames(config: CookieConfig): { session: string; csrf: stri
   return { session: `${prefix}porthole_session`, csrf: `${prefix}porthole_csrf`, pending: `${prefix}porthole_pending` };
 }
 
-export const sessionCookieName = (config: CookieConfig): string => cookieNames(config).session;
+const sessionCookieName = (config: CookieConfig): string => cookieNames(config).session;
 
 /** Serialises a Set-Cookie value with the flags every Porthole cookie carries. */
 export function cookieHeader(config: CookieConfig, name: string, value: string, maxAgeSeconds: number): string {

@@ -31,7 +31,7 @@ function decodeFully(text: string): string {
  * case), path parameters (";x") dropped, whitespace and NUL around segments dropped, empty and "." segments
  * removed, ".." resolved. Refusing a spelling Immich would not route costs nothing; missing one would.
  */
-export function normaliseRoutePath(target: string): string {
+function normaliseRoutePath(target: string): string {
   const mark = target.search(/[?#]/);
   const path = decodeFully(mark === -1 ? target : target.slice(0, mark))
     .toLowerCase()

@@ -79,7 +79,7 @@ export function readCookies(header: string | undefined, name: string): string[] 
  */
 const OWN_NAME = /^[^a-z0-9_]*(?:__host-|__secure-)?porthole_/i;
 
-export const isOwnCookieName = (name: string): boolean => OWN_NAME.test(name);
+const isOwnCookieName = (name: string): boolean => OWN_NAME.test(name);
 
 /** A value that carries what looks like one of Porthole's pairs ("a porthole_session=..."): never Immich's. */
 const EMBEDS_OWN = /(?:^|[^a-z0-9_-])(?:__host-|__secure-)?porthole_[a-z]*=/i;
@@ -100,7 +100,7 @@ export function withoutOwnCookies(header: string): string | undefined {
  * first pair, trimmed. A pair with an empty name ("=porthole_session=X", or no '=' at all) is sent back as its
  * bare value, so then the value's own name part counts.
  */
-export function setCookieName(value: string): string {
+function setCookieName(value: string): string {
   const semicolon = value.indexOf(';');
   const pair = semicolon === -1 ? value : value.slice(0, semicolon);
   const eq = pair.indexOf('=');

@@ -5,7 +5,7 @@
 import type { ResolvedConfig } from '../config/load.js';
 import type { RequestContext } from './context.js';
 
-export function publicAuthority(config: Pick<ResolvedConfig, 'publicScheme' | 'publicPort'>, hostName: string, ctx: RequestContext, localPort: number | undefined): string {
+function publicAuthority(config: Pick<ResolvedConfig, 'publicScheme' | 'publicPort'>, hostName: string, ctx: RequestContext, localPort: number | undefined): string {
   const asked = /:(\d{1,5})$/.exec(ctx.rawHost)?.[1];
   const port = asked !== undefined && (Number(asked) === localPort || Number(asked) === config.publicPort) ? asked : config.publicPort?.toString();
   const standard = config.publicScheme === 'https' ? '443' : '80';

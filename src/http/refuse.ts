@@ -202,7 +202,7 @@ function formatBytes(bytes: number): string {
 const API_PATH = /^\/+(?:a|%61|%41)(?:p|%70|%50)(?:i|%69|%49)(?:\/|%2f|\?|$)/i;
 
 /** Browsers navigating get a page; scripts and the mobile app get JSON. */
-export function wantsHtml(req: http.IncomingMessage): boolean {
+function wantsHtml(req: http.IncomingMessage): boolean {
   const accept = req.headers.accept ?? '';
   return accept.includes('text/html') && !API_PATH.test(req.url ?? '');
 }

@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import type { AnswerFilter, BodyRewriter } from '../proxy/forward.js';
 
 /** JSON answers larger than this are refused rather than relayed unchecked (a month of a huge album stays far below). */
-export const MAX_CHECKED_JSON_BYTES = 32 * 1024 * 1024;
+const MAX_CHECKED_JSON_BYTES = 32 * 1024 * 1024;
 
 /** What an e-mail address becomes. */
 export const HIDDEN = '(hidden)';
@@ -27,7 +27,7 @@ const REPLACED: ReadonlyMap<string, () => unknown> = new Map<string, () => unkno
 ]);
 
 /** Replaces every e-mail address in a string. */
-export function hideEmails(text: string): string {
+function hideEmails(text: string): string {
   return text.includes('@') ? text.replace(EMAIL, HIDDEN) : text;
 }
 
