@@ -16,7 +16,7 @@ import type { Mailer } from '../mail/mailer.js';
 import type { Origin } from '../origin/origin.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
 import type { Store } from '../store/store.js';
-import { createGateChain, type GateChain } from './chain.js';
+import { createGateChain } from './chain.js';
 import type { GateConfig } from './config.js';
 import { createDeviceGate, DEVICE_HEADERS } from './devices.js';
 import type { Allowlist } from './email.js';
@@ -41,8 +41,6 @@ export interface GateDeps {
 }
 
 export interface Gate extends HostHandler {
-  /** The one order of checks; exposed so tests can show that requests and upgrades share it. */
-  readonly chain: GateChain;
   /** Stops watching open WebSockets and closes them: the gateway is going away. */
   close(): void;
 }
@@ -148,7 +146,7 @@ export function createGate(deps: GateDeps): Gate {
     }
   }
 
-  return { chain, handle, upgrade, close: () => live.close() };
+  return { handle, upgrade, close: () => live.close() };
 }
 
 /** A decision added to chain.ts but not answered here fails the type check. */
