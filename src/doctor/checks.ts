@@ -15,15 +15,9 @@ import { ConfigError, loadConfigFileDetailed, type ResolvedConfig } from '../con
 import { createSmtpTransport } from '../mail/smtp.js';
 import { readStatusFile, statusFilePath } from '../tunnel/status.js';
 import { checkCertificates, checkPublicNames } from './deploy-checks.js';
+import type { CheckResult, Verdict } from './result.js';
 
-export type Verdict = 'pass' | 'warn' | 'fail' | 'skip';
-
-export interface CheckResult {
-  name: string;
-  verdict: Verdict;
-  detail: string;
-  fix?: string;
-}
+export type { CheckResult } from './result.js';
 
 /** The Immich releases Porthole's share-host table was written and tested against. */
 export const TESTED_IMMICH_VERSIONS = ['3.1', '2.7'] as const;
