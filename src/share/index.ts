@@ -33,6 +33,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   const shareHost = config.hosts.share ?? 'share.invalid';
   const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl, onCache: deps.metrics?.linkCache });
   const limits = createShareLimits(store, config.share.rateLimits, {
+    logger,
     now: deps.now,
     onLockout: (limit, ip, link) => store.audit.record({ type: 'share.locked', ip, detail: `password failures per ${LOCKOUT_NAMES[limit]}, link ${link}` }),
   });
@@ -195,6 +196,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     const verdict = await limits.passwordAttempt(ip, credential);
     if (!verdict.ok) {
       logger.debug({ limit: verdict.limit }, 'share password attempt refused');
+      if (verdict.limit === 'unavailable') return refuseShare(req, res, { kind: 'store-unavailable', retryAfterSeconds: verdict.retryAfterSeconds });
       return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, subject: 'password' });
     }
     // Settled once, however the exchange ends. A status that went out counts even if the client hung up before

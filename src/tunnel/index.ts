@@ -11,8 +11,6 @@ export {
   type GatewayTlsServerOptions,
 } from './tls-listener.js';
 export {
-  migrateTunnelTables,
-  sqliteTunnelTokenStore,
   storeTokenVerifier,
   createTunnelToken,
   type TunnelTokenStore,
