@@ -33,9 +33,7 @@ export function createRateLimit(store: Pick<Store, 'limiter'>, name: string, opt
   const limiter = store.limiter(name, options);
   const failureLog = createLogThrottle(60_000);
   const unavailable = (error: unknown, action: string): LimitVerdict => {
-    failureLog.pass(action, (suppressed) =>
-      logger.error({ err: error, limit: name, suppressed }, 'rate limit could not be checked: refusing until the store answers again'),
-    );
+    failureLog.pass(action, (suppressed) => logger.error({ err: error, limit: name, suppressed }, 'rate limit could not be checked: refusing until the store answers again'));
     return { ok: false, consumed: Number.POSITIVE_INFINITY, retryAfterSeconds: UNAVAILABLE_RETRY_SECONDS, unavailable: true };
   };
   const counted = (res: RateLimiterRes): LimitVerdict => {

@@ -407,8 +407,7 @@ function tunnelTokenStore(db: Database.Database, changes: SqliteChangeFeed): Tun
   const touch = db.prepare('UPDATE tunnel_tokens SET last_used_at = ? WHERE id = ?');
   return {
     insert: (r) => void insert.run(r.id, r.name, r.secretHash, r.createdAt),
-    list: () =>
-      list.all().map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at, revokedAt: row.revoked_at, lastUsedAt: row.last_used_at })),
+    list: () => list.all().map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at, revokedAt: row.revoked_at, lastUsedAt: row.last_used_at })),
     revoke: (id, at) =>
       changes.revoke(
         'tunnel-token',

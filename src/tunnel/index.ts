@@ -10,13 +10,7 @@ export {
   type GatewayCertificate,
   type GatewayTlsServerOptions,
 } from './tls-listener.js';
-export {
-  storeTokenVerifier,
-  createTunnelToken,
-  type TunnelTokenStore,
-  type TunnelTokenRecord,
-  type TokenVerifier,
-} from './token-store.js';
+export { storeTokenVerifier, createTunnelToken, type TunnelTokenStore, type TunnelTokenRecord, type TokenVerifier } from './token-store.js';
 export { encodeToken, decodeToken, type TunnelToken } from './token.js';
 export { statusFilePath, readStatusFile, formatStatus, type TunnelStatus, type ConnectorStatus } from './status.js';
 export { startGatewayTunnel, openTunnelTokenStore, type GatewayTunnel, type GatewayTunnelOptions } from './gateway-tunnel.js';
