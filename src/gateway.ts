@@ -121,6 +121,7 @@ async function startHttps(
   }
   if (config.tunnel.enabled) {
     const tunnel = await startGatewayTunnel({
+      store,
       dataDir: config.dataDir,
       address: config.listen.address,
       httpsPort: config.listen.httpsPort!,

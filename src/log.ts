@@ -1,6 +1,7 @@
 // Structured logging (pino). One logger per process; modules take a child with their own name.
 // On a terminal the lines are rendered by pino-pretty (pino's own formatter) so a person can read them; on a
 // pipe or file they stay one JSON object per line for log collectors. `log.format` overrides the guess.
+import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -39,7 +40,7 @@ export function createProcessLogger(config: { level: string; format?: LogFormat 
  * (an attack, a misbehaving client) costs the log one line a minute per kind instead of one per request.
  */
 export function createLogThrottle(intervalMs = 60_000, maxKeys = 1_000, now: () => number = Date.now) {
-  const seen = new Map<string, { at: number; suppressed: number }>();
+  const seen = new LRUCache<string, { at: number; suppressed: number }>({ max: maxKeys });
   return {
     /** Calls `emit` with how many were held back since the last line, or does nothing while throttled. */
     pass(key: string, emit: (suppressed: number) => void): void {
@@ -49,8 +50,6 @@ export function createLogThrottle(intervalMs = 60_000, maxKeys = 1_000, now: () 
         last.suppressed++;
         return;
       }
-      seen.delete(key);
-      if (seen.size >= maxKeys) seen.delete(seen.keys().next().value!);
       seen.set(key, { at, suppressed: 0 });
       emit(last?.suppressed ?? 0);
     },

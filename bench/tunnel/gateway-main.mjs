@@ -7,20 +7,23 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
 
 const dist = process.env.PORTHOLE_BENCH_DIST ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist');
 const load = (module) => import(pathToFileURL(path.join(dist, 'src', module)).href);
 const { createGatewayTlsServer, loadGatewayCertificate } = await load('tunnel/tls-listener.js');
 const { createTunnelHub } = await load('tunnel/hub.js');
-const { createTunnelToken, sqliteTunnelTokenStore, storeTokenVerifier } = await load('tunnel/token-store.js');
+const tokenModule = await load('tunnel/token-store.js');
+const { createTunnelToken, storeTokenVerifier } = tokenModule;
+const { openSqliteStore } = await load('store/sqlite.js');
 const { encodeToken } = await load('tunnel/token.js');
 const { corkingPipe } = await load('proxy/cork-pipe.js');
 
 const tlsHost = process.argv[2] ?? '127.0.0.1';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-gw-'));
 const certificate = await loadGatewayCertificate({ dataDir, hostnames: ['localhost'] });
-const tokens = sqliteTunnelTokenStore(new Database(':memory:'));
+// Tunnel tokens live in the main store; builds from before that (before/after runs) kept their own table.
+const store = openSqliteStore(':memory:');
+const tokens = store.tunnelTokens ?? tokenModule.sqliteTunnelTokenStore(new (await import('better-sqlite3')).default(':memory:'));
 const hub = createTunnelHub({ verifier: storeTokenVerifier(tokens), target: { protocol: 'http:', hostname: 'origin', port: 80 } });
 const tlsServer = createGatewayTlsServer({ certificate, onTunnelSocket: (s) => hub.handleSecureSocket(s), onHttpSocket: (s) => s.destroy() });
 await new Promise((r) => tlsServer.listen(0, tlsHost, r));

@@ -14,14 +14,12 @@ import { createLogger } from '../log.js';
 import { createConsoleMailer } from '../mail/console.js';
 import { stopOnSignals } from './serve.js';
 import { startSampleImmich } from '../demo/sample-immich/server.js';
-import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../tunnel/index.js';
+import { createTunnelToken, encodeToken } from '../tunnel/index.js';
 import type { Gateway } from '../gateway.js';
 
 /** Enrols a connector and starts `porthole connect` as its own process, pointed at the sample server. */
-function startDemoConnector(gateway: Gateway, dataDir: string, originUrl: string): ChildProcess {
-  const tokens = openTunnelTokenStore(dataDir);
-  const { id, secret } = createTunnelToken(tokens.store, 'demo-home');
-  tokens.close();
+function startDemoConnector(gateway: Gateway, originUrl: string): ChildProcess {
+  const { id, secret } = createTunnelToken(gateway.deps.store.tunnelTokens, 'demo-home');
   const https = gateway.https!;
   const token = encodeToken({ id, secret, gateway: `127.0.0.1:${https.port}`, fingerprint: https.certificate.fingerprint });
   const bin = new URL('../../bin/porthole.js', import.meta.url);
@@ -55,7 +53,7 @@ export async function demo(options: { port: number; tunnel?: boolean; https?: bo
   const gateway = await startGateway(config, createConsoleMailer(), logger);
   const port = options.https ? gateway.https!.port : gateway.httpPort;
   const scheme = options.https ? 'https' : 'http';
-  const connector = options.tunnel ? startDemoConnector(gateway, dataDir, origin.url) : undefined;
+  const connector = options.tunnel ? startDemoConnector(gateway, origin.url) : undefined;
   const openLink = origin.library.createLink({ description: 'Demo album' });
   const passwordLink = origin.library.createLink({ slug: 'family-trip', password: 'demo', showMetadata: false });
   // Downloads on with metadata hidden: the one setting where Porthole's cleaning of originals can be seen.

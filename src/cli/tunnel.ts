@@ -6,10 +6,10 @@ import type { Command } from 'commander';
 import { registerConnectCommand, registerTunnelCommands, type TunnelCliContext } from '../tunnel/cli.js';
 
 async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
-  const [{ loadConfigOrExit }, { loadGatewayCertificate }, { openTunnelTokenStore }, { statusFilePath }] = await Promise.all([
+  const [{ loadConfigOrExit }, { loadGatewayCertificate }, { openSqliteStore }, { statusFilePath }] = await Promise.all([
     import('./serve.js'),
     import('../tunnel/tls-listener.js'),
-    import('../tunnel/gateway-tunnel.js'),
+    import('../store/sqlite.js'),
     import('../tunnel/status.js'),
   ]);
   const config = loadConfigOrExit(configFile);
@@ -19,14 +19,14 @@ async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
     keyFile: config.tls?.keyFile,
     hostnames: [config.hosts.private, config.hosts.share].filter((h): h is string => Boolean(h)),
   });
-  const tokens = openTunnelTokenStore(config.dataDir);
+  const store = openSqliteStore(config.dataDir);
   return {
-    store: tokens.store,
+    store: store.tunnelTokens,
     gatewayAddress: config.tunnel.publicAddress ?? null,
     // A self-signed gateway is trusted by its fingerprint, carried in the token; ACME certificates by their CA.
     pinFingerprint: certificate.selfSigned && !config.tls.acme ? certificate.fingerprint : null,
     statusFile: statusFilePath(config.dataDir),
-    close: tokens.close,
+    close: () => store.close(),
   };
 }
 

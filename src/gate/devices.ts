@@ -6,11 +6,13 @@
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { LRUCache } from 'lru-cache';
 import type { ResolvedConfig } from '../config/load.js';
 import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { createLogThrottle, type Logger } from '../log.js';
+import { createRateLimit, type LimitVerdict } from '../store/rate-limit.js';
+import { createRevocableCache } from '../store/revocable-cache.js';
 import type { DeviceRecord, Store } from '../store/store.js';
 import { clientBucket } from '../http/client-bucket.js';
 import { createAllowlist, normalizeEmail, type Allowlist } from './email.js';
@@ -120,6 +122,8 @@ export interface DeviceGate {
   /** Answers a refused device request: the normal 401, or 429 once the client IP has too many wrong tokens. */
   refuse(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, refusal: DeviceRefusal): void;
   refuseUpgrade(socket: Duplex, ctx: RequestContext, refusal: DeviceRefusal): void;
+  /** Stops listening to the store's revocations. */
+  close(): void;
 }
 
 /** Tokens recently found valid, so most requests cost no hash and no query. */
@@ -140,12 +144,11 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
   const { store, logger, now } = deps;
   // Counted apart from code verification, so a revoked phone retrying at home cannot block sign-ins there;
   // the number is the one configured for code verification.
-  const limiter: RateLimiterAbstract = store.limiter('gate_device_ip', { points: deps.config.gate.rateLimits.verifiesPerIpPerHour, durationSeconds: 3600 });
-  // Emptied whenever the store says a device may have been revoked (here or by `porthole devices revoke`
-  // in another process), so a revocation is never outlived by the cache.
-  const cache = new Map<string, DeviceRecord>();
-  let cacheRevision = store.devices.revision();
-  const audited = new Map<string, { at: number; suppressed: number }>();
+  const limit = createRateLimit(store, 'gate_device_ip', { points: deps.config.gate.rateLimits.verifiesPerIpPerHour, durationSeconds: 3600 }, logger);
+  // Emptied whenever the store announces a device revoked (here or by `porthole devices revoke` in another
+  // process), so a revocation is never outlived by the cache.
+  const cache = createRevocableCache<DeviceRecord>(store.changes, ['device'], CACHE_LIMIT);
+  const audited = new LRUCache<string, { at: number; suppressed: number }>({ max: AUDIT_MEMORY_LIMIT });
   const newAddressLog = createLogThrottle(REFUSAL_AUDIT_INTERVAL_MS);
 
   const refused = (reason: string, email: string | null = null): DeviceRefusal => ({ ok: false, reason, email });
@@ -159,8 +162,6 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
       return;
     }
     const more = last && last.suppressed > 0 ? ` (+${last.suppressed} more from this IP since the last event)` : '';
-    audited.delete(key);
-    if (audited.size >= AUDIT_MEMORY_LIMIT) audited.delete(audited.keys().next().value!);
     audited.set(key, { at, suppressed: 0 });
     try {
       store.audit.record({ type, at, email, ip, detail: detail + more });
@@ -172,15 +173,12 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
   function check(value: string | string[], ctx: RequestContext, at: number): DeviceVerdict {
     // Two headers (joined by node:http, or an array) are never a token.
     if (typeof value !== 'string' || !isDeviceTokenShaped(value)) return refused('malformed device token');
-    const revision = store.devices.revision();
-    if (revision !== cacheRevision) (cache.clear(), (cacheRevision = revision));
     let device = cache.get(value);
     if (!device) {
       const found = store.devices.findByTokenHash(hashDeviceToken(value));
       if (!found) return refused('unknown device token');
       if (found.revokedAt !== null) return refused(`revoked device ${found.id} "${found.name}"`, found.email);
       device = found;
-      if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
       cache.set(value, device);
     }
     // The allowlist of the running config decides now, not the one in force when the device was added.
@@ -199,42 +197,34 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
     return { ok: true, device };
   }
 
-  /** Counts the wrong token; resolves to seconds to wait when the IP is over the limit, else null. */
-  async function overLimit(ip: string): Promise<number | null> {
-    try {
-      // A /64 is one IPv6 client: rotating through it must not reset the count.
-      await limiter.consume(clientBucket(ip));
-      return null;
-    } catch (error) {
-      if (error instanceof RateLimiterRes) return Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-      logger.error({ err: error }, 'device rate limiter failed');
-      return null;
-    }
-  }
-
-  function decide(ctx: RequestContext, refusal: DeviceRefusal, answer: (retryAfterSeconds: number | null) => void): void {
+  /** Counts the wrong token against the client (a /64 is one IPv6 client) and audits when it is over. */
+  function decide(ctx: RequestContext, refusal: DeviceRefusal, answer: (verdict: LimitVerdict) => void): void {
     const ip = ctx.client.ip;
     auditThrottled(`refused ${ip}`, 'device.refused', ip, refusal.email, refusal.reason);
-    void overLimit(ip).then((retryAfterSeconds) => {
-      if (retryAfterSeconds !== null) auditThrottled(`limited ${ip}`, 'rate.limited', ip, refusal.email, 'device token per IP');
-      answer(retryAfterSeconds);
+    void limit.consume(clientBucket(ip)).then((verdict) => {
+      if (!verdict.ok && !verdict.unavailable) auditThrottled(`limited ${ip}`, 'rate.limited', ip, refusal.email, 'device token per IP');
+      answer(verdict);
     });
   }
 
   return {
     check,
     refuse(req, res, ctx, refusal) {
-      decide(ctx, refusal, (retryAfterSeconds) => {
+      decide(ctx, refusal, (verdict) => {
         if (res.writableEnded || res.destroyed) return;
         // The same 401 as any request without a credential: unknown, revoked and disallowed look alike.
-        refuse(req, res, retryAfterSeconds === null ? { kind: 'unauthenticated' } : { kind: 'rate-limited', retryAfterSeconds }, 'private');
+        if (verdict.ok) refuse(req, res, { kind: 'unauthenticated' }, 'private');
+        else if (verdict.unavailable) refuse(req, res, { kind: 'store-unavailable', retryAfterSeconds: verdict.retryAfterSeconds }, 'private');
+        else refuse(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds }, 'private');
       });
     },
     refuseUpgrade(socket, ctx, refusal) {
-      decide(ctx, refusal, (retryAfterSeconds) => {
-        if (retryAfterSeconds === null) refuseUpgrade(socket, 401);
-        else refuseUpgrade(socket, 429, retryAfterSeconds);
+      decide(ctx, refusal, (verdict) => {
+        if (verdict.ok) refuseUpgrade(socket, 401);
+        else if (verdict.unavailable) refuseUpgrade(socket, 503, verdict.retryAfterSeconds);
+        else refuseUpgrade(socket, 429, verdict.retryAfterSeconds);
       });
     },
+    close: () => cache.close(),
   };
 }

@@ -18,11 +18,14 @@ export function normalizeEmail(input: unknown): string | null {
 export interface Allowlist {
   allows(email: string): boolean;
   readonly version: number;
+  /** Calls `listener` after every replacement of the list (a reload); returns the function that stops it. */
+  subscribe(listener: () => void): () => void;
 }
 
 /** The gateway's allowlist: replaced in place when the config is reloaded (SIGHUP), so no restart is needed. */
 export class LiveAllowlist implements Allowlist {
   private check: (email: string) => boolean;
+  private readonly listeners = new Set<() => void>();
   version = 0;
 
   constructor(entries: readonly string[]) {
@@ -36,6 +39,12 @@ export class LiveAllowlist implements Allowlist {
   replace(entries: readonly string[]): void {
     this.check = createAllowlist(entries);
     this.version++;
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
 }
 

@@ -41,7 +41,7 @@ export interface GateDeps {
 }
 
 export interface Gate extends HostHandler {
-  /** Stops watching open WebSockets and closes them: the gateway is going away. */
+  /** Stops watching open WebSockets and closes them, and stops following the store's changes: the gateway is going away. */
   close(): void;
 }
 
@@ -57,7 +57,7 @@ function redirect(res: http.ServerResponse, status: number, location: string): v
 export function createGate(deps: GateDeps): Gate {
   const { config, store, origin, logger, allowlist, now } = deps;
   const sessions = createSessionChecker(store, config, allowlist);
-  const passkeys = config.gate.passkeys ? createPasskeys({ config, store, sessions, allowlist, now }) : undefined;
+  const passkeys = config.gate.passkeys ? createPasskeys({ config, store, sessions, allowlist, logger, now }) : undefined;
   const signIn = createSignIn({ config, store, mailer: deps.mailer, logger, sessions, allowlist, now, passkeys });
   const devices = createDeviceGate({ config, store, allowlist, logger, now });
   const live = createLiveConnections({ store, allowlist, logger });
@@ -146,7 +146,15 @@ export function createGate(deps: GateDeps): Gate {
     }
   }
 
-  return { handle, upgrade, close: () => live.close() };
+  return {
+    handle,
+    upgrade,
+    close() {
+      live.close();
+      sessions.close();
+      devices.close();
+    },
+  };
 }
 
 /** A decision added to chain.ts but not answered here fails the type check. */

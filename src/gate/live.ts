@@ -1,12 +1,9 @@
 // Open upgraded connections on the private host (WebSockets: Immich's /api/socket.io) and the credential that
 // let each one in. An upgrade outlives the request the gate checked, and socket.io's pings keep it from idling,
-// so revocation has to reach it here: when the gate's change signal moves (a session or device revoked by this
-// process or by the command line in another one, gate.allow replaced by a reload), every open connection is
-// checked again and those whose credential ended are closed, both legs at once.
-//
-// The signal is one cheap read for all connections together: the store's revision counters (which ask SQLite's
-// data_version at most every few hundred ms) and the allowlist's version, sampled by one timer that only runs
-// while a connection is open. Nothing is queried per socket unless the signal moved.
+// so revocation has to reach it here: when the store announces sessions or devices revoked (by this process, or
+// by the command line in another one) or gate.allow is replaced by a reload, every open connection is checked
+// again and those whose credential ended are closed, both legs at once. Nothing is polled and nothing is queried
+// per socket unless such a change arrived; the module listens only while a connection is open.
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -30,26 +27,16 @@ export interface LiveConnections {
   close(): void;
 }
 
-/**
- * How often the change signal is sampled while connections are open. With the store's data_version poll this
- * bounds the time from a revocation (in any process) to the closed socket at about half a second.
- */
-const LIVE_CHECK_INTERVAL_MS = 250;
-
 export interface LiveConnectionsDeps {
   store: Store;
   allowlist: Allowlist;
   logger: Logger;
-  intervalMs?: number;
 }
 
 export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnections {
   const { store, allowlist, logger } = deps;
   const open = new Map<Duplex, LiveCredential>();
-  let timer: NodeJS.Timeout | undefined;
-  let seen = '';
-
-  const signal = () => `${store.sessions.revision()}:${store.devices.revision()}:${allowlist.version}`;
+  let stopListening: (() => void) | undefined;
 
   const stillValid = (credential: LiveCredential): boolean => {
     if (!allowlist.allows(credential.email)) return false;
@@ -59,19 +46,16 @@ export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnection
   };
 
   const stop = () => {
-    if (timer) clearInterval(timer);
-    timer = undefined;
+    stopListening?.();
+    stopListening = undefined;
   };
 
-  function check(): void {
-    let current: string;
+  /** Checks the open connections whose kind of credential changed (`undefined`: the allowlist, so all of them). */
+  function check(kind: LiveCredential['kind'] | undefined): void {
     try {
-      current = signal();
-      if (current === seen) return;
-      seen = current;
       const ended: LiveCredential[] = [];
       for (const [socket, credential] of open) {
-        if (stillValid(credential)) continue;
+        if ((kind !== undefined && credential.kind !== kind) || stillValid(credential)) continue;
         ended.push(credential);
         open.delete(socket);
         socket.destroy();
@@ -84,17 +68,22 @@ export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnection
       logger.error({ err: error }, 'checking open connections failed');
       stop();
     }
+    if (open.size === 0) stop();
+  }
+
+  function listen(): () => void {
+    const stopStore = store.changes.subscribe((change) => {
+      if (change.kind === 'session' || change.kind === 'device') check(change.kind);
+    });
+    const stopAllowlist = allowlist.subscribe(() => check(undefined));
+    return () => (stopStore(), stopAllowlist());
   }
 
   return {
     track(socket, credential) {
       if (socket.destroyed) return;
-      if (open.size === 0) {
-        seen = signal();
-        timer = setInterval(check, deps.intervalMs ?? LIVE_CHECK_INTERVAL_MS);
-        timer.unref();
-      }
       open.set(socket, credential);
+      stopListening ??= listen();
       socket.once('close', () => {
         open.delete(socket);
         if (open.size === 0) stop();

@@ -17,7 +17,6 @@ import {
   type AuthenticatorTransport,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
@@ -25,6 +24,8 @@ import { publicOrigin } from '../http/public-url.js';
 import { refuse } from '../http/refuse.js';
 import { receiveRule, type ProgressRule } from '../listener/deadlines.js';
 import { clientBucket } from '../http/client-bucket.js';
+import type { Logger } from '../log.js';
+import { createRateLimit, type RateLimit } from '../store/rate-limit.js';
 import type { AuditEventType, PasskeyRecord, Store } from '../store/store.js';
 import type { GateConfig } from './config.js';
 import { createCsrf, CSRF_COOKIE_SECONDS } from './csrf.js';
@@ -97,6 +98,7 @@ export interface PasskeyDeps {
   store: Store;
   sessions: SessionChecker;
   allowlist: Allowlist;
+  logger: Logger;
   now: () => number;
 }
 
@@ -139,7 +141,7 @@ function claimedChallenge(response: unknown): string | null {
 }
 
 export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
-  const { config, store, sessions, allowlist, now } = deps;
+  const { config, store, sessions, allowlist, logger, now } = deps;
   const keys = deriveKeys(loadOrCreateSecret(config.dataDir));
   const names = cookieNames(config);
   const csrf = createCsrf(keys.csrf, names.csrf, config.publicScheme);
@@ -147,9 +149,9 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
   const limits = config.gate.rateLimits;
   // Like the code's: every assertion checked counts against the client's IP, as every code tried does.
   const limiters = {
-    verify: store.limiter('gate_passkey_verify_ip', { points: limits.verifiesPerIpPerHour, durationSeconds: 3600 }),
+    verify: createRateLimit(store, 'gate_passkey_verify_ip', { points: limits.verifiesPerIpPerHour, durationSeconds: 3600 }, logger),
     // Handing out challenges is cheap but fills a table: bounded per IP (the sign-in page asks once per load).
-    options: store.limiter('gate_passkey_options_ip', { points: limits.verifiesPerIpPerHour * 4, durationSeconds: 3600 }),
+    options: createRateLimit(store, 'gate_passkey_options_ip', { points: limits.verifiesPerIpPerHour * 4, durationSeconds: 3600 }, logger),
   };
   const bundle = browserBundle();
   const script = Buffer.from(PASSKEY_SCRIPT, 'utf8');
@@ -224,17 +226,16 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     return body.value;
   }
 
-  async function overLimit(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, limiter: RateLimiterAbstract, what: string): Promise<boolean> {
-    try {
-      await limiter.consume(clientBucket(ctx.client.ip));
-      return false;
-    } catch (error) {
-      if (!(error instanceof RateLimiterRes)) throw error;
-      const retryAfterSeconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-      audit('rate.limited', ctx, null, what);
-      refuse(req, res, { kind: 'rate-limited', retryAfterSeconds, backTo: PATHS.login }, 'private');
+  async function overLimit(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, limit: RateLimit, what: string): Promise<boolean> {
+    const verdict = await limit.consume(clientBucket(ctx.client.ip));
+    if (verdict.ok) return false;
+    if (verdict.unavailable) {
+      refuse(req, res, { kind: 'store-unavailable', retryAfterSeconds: verdict.retryAfterSeconds }, 'private');
       return true;
     }
+    audit('rate.limited', ctx, null, what);
+    refuse(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, backTo: PATHS.login }, 'private');
+    return true;
   }
 
   /** Every failed passkey sign-in looks the same to the browser; the audit log says why. */

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { ResolvedConfig } from '../config/load.js';
 import { readCookie } from '../http/cookies.js';
+import { createRevocableCache } from '../store/revocable-cache.js';
 import type { SessionRecord, Store } from '../store/store.js';
 import type { Allowlist } from './email.js';
 
@@ -89,6 +90,8 @@ export interface SessionChecker {
   check(cookieHeader: string | undefined, now: number): ValidSession | undefined;
   /** The stored session for a Cookie header without renewing it (logout, the login page). */
   peek(cookieHeader: string | undefined, now: number): SessionRecord | undefined;
+  /** Stops listening to the store's revocations. */
+  close(): void;
 }
 
 /** Recently validated sessions kept in memory, so most requests cost no hash and no query. */
@@ -97,26 +100,18 @@ const CACHE_LIMIT = 2048;
 export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 'publicScheme' | 'gate'>, allowlist: Allowlist): SessionChecker {
   const name = sessionCookieName(config);
   const lifetime = config.gate.sessionLifetime;
-  // Keyed by the token the browser sent; emptied whenever the store says a session may have been revoked
-  // (logout here, or `porthole sessions revoke` in another process), so revocation is never outlived.
-  const cache = new Map<string, SessionRecord>();
-  let cacheRevision = store.sessions.revision();
+  // Keyed by the token the browser sent; emptied whenever the store announces a session revoked (logout here,
+  // or `porthole sessions revoke` in another process), so revocation is never outlived.
+  const cache = createRevocableCache<SessionRecord>(store.changes, ['session'], CACHE_LIMIT);
   // Sessions outlive restarts and reloads; someone taken off gate.allow must not keep a working session,
   // so a replaced allowlist empties the cache and every session is checked against the new one.
-  let allowlistVersion = allowlist.version;
+  const stopAllowlist = allowlist.subscribe(() => cache.clear());
 
   const lookup = (token: string, now: number): SessionRecord | undefined => {
-    const revision = store.sessions.revision();
-    if (revision !== cacheRevision || allowlist.version !== allowlistVersion) {
-      cache.clear();
-      cacheRevision = revision;
-      allowlistVersion = allowlist.version;
-    }
     let record = cache.get(token);
     if (!record) {
       record = store.sessions.findByTokenHash(hashToken(token));
       if (!record || !allowlist.allows(record.email)) return undefined;
-      if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
       cache.set(token, record);
     }
     if (record.expiresAt <= now) {
@@ -147,6 +142,10 @@ export function createSessionChecker(store: Store, config: Pick<ResolvedConfig, 
       store.sessions.touch(record.id, renewed.lastSeenAt, renewed.expiresAt);
       cache.set(token, renewed);
       return { record: renewed, renewedCookie: cookieHeader(config, name, token, lifetime / 1000) };
+    },
+    close() {
+      cache.close();
+      stopAllowlist();
     },
   };
 }

@@ -3,7 +3,6 @@
 // same work, a stored decoy code for unknown addresses so wrong tries and lockouts look the same); only the
 // mail, sent off the request path, differs.
 import type http from 'node:http';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
@@ -12,6 +11,7 @@ import { refuse } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
 import { boundText } from '../store/audit-guard.js';
+import { createRateLimit, type RateLimit } from '../store/rate-limit.js';
 import type { AuditEventType, Store } from '../store/store.js';
 import { codeMatches, hashCode, hashLinkToken, LINK_TOKEN_SHAPE, newCode, newCodeId, newLinkToken, normalizeCode } from './codes.js';
 import type { GateConfig } from './config.js';
@@ -54,11 +54,12 @@ export function createSignIn(deps: SignInDeps) {
   // Nothing here is counted per address alone: a budget someone else can use up would let them lock a person
   // out. Per address it is per (address, client); the one shared budget, wrong codes per domain, only ever
   // stops typed codes, never the mailed link (256 random bits, nothing to guess).
+  const hourly = (name: string, points: number) => createRateLimit(store, name, { points, durationSeconds: 3600 }, logger);
   const limiters = {
-    codeAddress: store.limiter('gate_code_address_client', { points: limits.codesPerAddressPerHour, durationSeconds: 3600 }),
-    codeIp: store.limiter('gate_code_ip', { points: limits.codesPerIpPerHour, durationSeconds: 3600 }),
-    verifyIp: store.limiter('gate_verify_ip', { points: limits.verifiesPerIpPerHour, durationSeconds: 3600 }),
-    wrongDomain: store.limiter('gate_wrong_domain', { points: limits.wrongCodesPerDomainPerHour, durationSeconds: 3600 }),
+    codeAddress: hourly('gate_code_address_client', limits.codesPerAddressPerHour),
+    codeIp: hourly('gate_code_ip', limits.codesPerIpPerHour),
+    verifyIp: hourly('gate_verify_ip', limits.verifiesPerIpPerHour),
+    wrongDomain: hourly('gate_wrong_domain', limits.wrongCodesPerDomainPerHour),
   };
   let sweptAt = 0;
 
@@ -82,17 +83,6 @@ export function createSignIn(deps: SignInDeps) {
       logger.error({ err: error }, 'sign-in work after the response failed');
     }
   };
-
-  /** Seconds until the caller may try again, or null if this action is within the limit. */
-  async function overLimit(limiter: RateLimiterAbstract, key: string): Promise<number | null> {
-    try {
-      await limiter.consume(key);
-      return null;
-    } catch (error) {
-      if (error instanceof RateLimiterRes) return Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-      throw error;
-    }
-  }
 
   /** Sends a gate page, with a CSRF cookie for its form when the browser has none yet. */
   function page(req: http.IncomingMessage, res: http.ServerResponse, status: number, build: (csrfToken: string, locale: Locale) => GatePage, extraCookies: string[] = []) {
@@ -146,17 +136,20 @@ export function createSignIn(deps: SignInDeps) {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     ctx: RequestContext,
-    checks: Array<[RateLimiterAbstract, string, string]>,
+    checks: Array<[RateLimit, string, string]>,
     email: string | null,
     useMailedLink = false,
   ): Promise<boolean> {
-    for (const [limiter, key, what] of checks) {
-      const retryAfterSeconds = await overLimit(limiter, key);
-      if (retryAfterSeconds !== null) {
-        audit('rate.limited', ctx, email, what);
-        refuse(req, res, { kind: 'rate-limited', retryAfterSeconds, backTo: PATHS.login, useMailedLink }, 'private');
+    for (const [limit, key, what] of checks) {
+      const verdict = await limit.consume(key);
+      if (verdict.ok) continue;
+      if (verdict.unavailable) {
+        refuse(req, res, { kind: 'store-unavailable', retryAfterSeconds: verdict.retryAfterSeconds }, 'private');
         return true;
       }
+      audit('rate.limited', ctx, email, what);
+      refuse(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, backTo: PATHS.login, useMailedLink }, 'private');
+      return true;
     }
     return false;
   }
@@ -280,7 +273,7 @@ export function createSignIn(deps: SignInDeps) {
     if (await rateLimited(req, res, ctx, [[limiters.wrongDomain, domain, `wrong codes for @${domain}`]], email, true)) return;
     // A decoy code for an address not on the allowlist can never sign anyone in, even if guessed.
     if (codeMatches(keys.code, email, typed, record.codeHash) && allowlist.allows(email)) {
-      await limiters.wrongDomain.reward(domain, 1).catch(() => undefined);
+      await limiters.wrongDomain.reward(domain);
       return signIn(req, res, ctx, record.id, email, record.returnTo, 'code');
     }
     const failures = store.codes.recordFailure(record.id);

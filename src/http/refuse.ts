@@ -29,7 +29,9 @@ export type Refusal =
   | { kind: 'too-slow' }
   | { kind: 'unsupported-media'; what: 'zip-with-location' | 'uncleanable-file'; /** Why the file cannot be cleaned (technical, English). */ detail?: string }
   | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
-  | { kind: 'tunnel-offline'; since: Date | null };
+  | { kind: 'tunnel-offline'; since: Date | null }
+  /** The store could not check something that must be checked (a rate limit): refused, never let through. */
+  | { kind: 'store-unavailable'; retryAfterSeconds: number };
 
 /** Which face the refusal is shown on. */
 export type RefusalSurface = 'private' | 'share' | 'none';
@@ -51,6 +53,7 @@ const TITLES = {
   'unsupported-media': t('This file cannot be shared safely', 'Diese Datei kann nicht sicher geteilt werden'),
   'origin-unreachable': t('Immich cannot be reached', 'Immich ist nicht erreichbar'),
   'tunnel-offline': t('The home connector is offline', 'Der Heim-Connector ist offline'),
+  'store-unavailable': t('Temporarily unavailable', 'Vorübergehend nicht verfügbar'),
 } satisfies Record<Refusal['kind'], Text>;
 
 const STATUS: Record<Refusal['kind'], number> = {
@@ -67,6 +70,7 @@ const STATUS: Record<Refusal['kind'], number> = {
   'unsupported-media': 415,
   'origin-unreachable': 502,
   'tunnel-offline': 503,
+  'store-unavailable': 503,
 };
 
 const CAUSES: Record<OriginFailureCause, { what: Text; fix: Text }> = {
@@ -166,6 +170,8 @@ function message(refusal: Refusal, locale: Locale): string {
       if (locale === 'de') return since ? `Offline seit ${since}. Bitte später erneut versuchen.` : 'Bitte später erneut versuchen.';
       return since ? `Offline since ${since}. Please try again later.` : 'Please try again later.';
     }
+    case 'store-unavailable':
+      return locale === 'de' ? 'Porthole kann das gerade nicht prüfen. Bitte gleich erneut versuchen.' : 'Porthole cannot check this right now. Please try again in a moment.';
     case 'unauthenticated':
       return locale === 'de' ? 'Bitte zuerst anmelden.' : 'Please sign in first.';
     case 'not-found':
@@ -274,7 +280,7 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
     return;
   }
   if (surface === 'share') {
-    if (refusal.kind === 'tunnel-offline' || refusal.kind === 'origin-unreachable') return sendPrebuilt(req, res, SHARE_UNAVAILABLE);
+    if (refusal.kind === 'tunnel-offline' || refusal.kind === 'origin-unreachable' || refusal.kind === 'store-unavailable') return sendPrebuilt(req, res, SHARE_UNAVAILABLE);
     // The share host shows exactly one refusal to the world, except for these which a visitor must understand.
     const shareVisible = refusal.kind === 'rate-limited' || refusal.kind === 'unsupported-media' || refusal.kind === 'too-large';
     if (!shareVisible) return sendPrebuilt(req, res, SHARE_NOT_FOUND);
@@ -282,7 +288,7 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   const status = STATUS[refusal.kind];
   const locale = pickLocale(req.headers['accept-language']);
   const headers: http.OutgoingHttpHeaders = {};
-  if (refusal.kind === 'rate-limited') headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));
+  if (refusal.kind === 'rate-limited' || refusal.kind === 'store-unavailable') headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));
   if (refusal.kind === 'method-not-allowed') headers.allow = refusal.allow;
   // A refused upload must not keep the connection reading a body we will never use.
   // Same when the body is still arriving (e.g. the origin failed mid-upload): the rest is never read.

@@ -54,6 +54,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
   const shareHost = config.hosts.share ?? 'share.invalid';
   const resolver = createLinkResolver({ origin, host: shareHost, ttlMs: config.share.linkCacheTtl, now, onCache: deps.onLinkCache });
   const limits = createShareLimits(store, config.share.rateLimits, {
+    logger,
     now,
     onLockout: (limit, ip, link) => store.audit.record({ type: 'share.locked', ip, detail: `password failures per ${LOCKOUT_NAMES[limit]}, link ${link}` }),
   });
@@ -216,6 +217,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     const verdict = await limits.passwordAttempt(ip, credential);
     if (!verdict.ok) {
       logger.debug({ limit: verdict.limit }, 'share password attempt refused');
+      if (verdict.limit === 'unavailable') return refuseShare(req, res, { kind: 'store-unavailable', retryAfterSeconds: verdict.retryAfterSeconds });
       return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, subject: 'password' });
     }
     // Settled once, however the exchange ends. A status that went out counts even if the client hung up before

@@ -5,8 +5,10 @@
 // are audited once, when they start. Secrets never reach the store or the audit log: links are named by a
 // short hash of their credential.
 import crypto from 'node:crypto';
-import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { LRUCache } from 'lru-cache';
 import { clientBucket } from '../http/client-bucket.js';
+import type { Logger } from '../log.js';
+import { createRateLimit, type RateLimit } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LinkCredential } from './engine.js';
 
@@ -30,8 +32,11 @@ export interface ShareLimitsConfig {
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 
-/** Which limit refused a password attempt: `slowed` waits a little, the others until their window ends. */
-export type PasswordLimit = 'slowed' | 'client' | 'ip' | 'link';
+/**
+ * Which limit refused a password attempt: `slowed` waits a little, the others until their window ends;
+ * `unavailable`: the store could not read the counters, so the attempt is refused (fail closed).
+ */
+export type PasswordLimit = 'slowed' | 'client' | 'ip' | 'link' | 'unavailable';
 
 export type PasswordVerdict = { ok: true; settle(outcome: 'right' | 'wrong' | 'other'): void } | { ok: false; retryAfterSeconds: number; limit: PasswordLimit };
 
@@ -53,23 +58,26 @@ interface Guessing {
 const MAX_TRACKED = 100_000;
 
 export interface ShareLimitsHooks {
+  /** Where a store that cannot count is reported (once a minute); its limits then refuse. */
+  logger: Pick<Logger, 'error'>;
   /** The clock of the per-client delays (tests advance it instead of sleeping). */
   now?: () => number;
   /** Told once when a lockout starts: a client's own limit on a link, a client's limit over all links, or a link's ceiling. */
-  onLockout?: (limit: Exclude<PasswordLimit, 'slowed'>, ip: string, link: string) => void;
+  onLockout?: (limit: Exclude<PasswordLimit, 'slowed' | 'unavailable'>, ip: string, link: string) => void;
 }
 
-export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks: ShareLimitsHooks = {}) {
+export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks: ShareLimitsHooks) {
   const now = hooks.now ?? Date.now;
   const seconds = Math.max(1, Math.round(config.window / 1000));
-  const unknown = store.limiter('share_unknown_ip', { points: config.unknownLinksPerIp, durationSeconds: seconds, blockSeconds: seconds });
+  const limit = (name: string, points: number, blockSeconds?: number) => createRateLimit(store, name, { points, durationSeconds: seconds, blockSeconds }, hooks.logger);
+  const unknown = limit('share_unknown_ip', config.unknownLinksPerIp, seconds);
   // The ceilings count wrong passwords only (a right one costs nothing) and persist across restarts.
-  const linkFailures = store.limiter('share_password_failures_link', { points: config.passwordFailuresPerLink, durationSeconds: seconds });
-  const ipFailures = store.limiter('share_password_failures_ip', { points: config.passwordFailuresPerIp, durationSeconds: seconds });
+  const linkFailures = limit('share_password_failures_link', config.passwordFailuresPerLink);
+  const ipFailures = limit('share_password_failures_ip', config.passwordFailuresPerIp);
 
   // Per link and client, in memory: checked and updated synchronously, so parallel guesses from one client
   // cannot slip past a delay between a read and a write. A restart forgets them; the ceilings above remain.
-  const guessing = new Map<string, Guessing>();
+  const guessing = new LRUCache<string, Guessing>({ max: MAX_TRACKED });
   const current = (key: string, at: number): Guessing | undefined => {
     const entry = guessing.get(key);
     if (entry && entry.pending === 0 && at - entry.lastAt >= config.window) {
@@ -78,13 +86,8 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
     }
     return entry;
   };
-  const track = (key: string, entry: Guessing, at: number) => {
-    if (guessing.size >= MAX_TRACKED) {
-      for (const [k, e] of guessing) if (e.pending === 0 && at - e.lastAt >= config.window) guessing.delete(k);
-      if (guessing.size >= MAX_TRACKED) guessing.delete(guessing.keys().next().value!);
-    }
-    guessing.set(key, entry);
-  };
+  // A full table forgets the client that guessed longest ago.
+  const track = (key: string, entry: Guessing) => void guessing.set(key, entry);
   /** How long a client waits after its `failures`-th wrong password before it may try again. */
   const delayAfter = (failures: number) =>
     failures < config.passwordFreeFailures ? 0 : Math.min(config.passwordMaxDelay, config.passwordFirstDelay * 2 ** Math.min(30, failures - config.passwordFreeFailures));
@@ -92,15 +95,13 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
 
   // Clients that used up their unknown-link allowance, so the check on every link request is a map lookup,
   // not a store read. Filled whenever the persistent counter says so (also after a restart, at the next miss).
-  const lockedUntil = new Map<string, number>();
-  const lockClient = (bucket: string, msBeforeNext: number) => {
-    if (lockedUntil.size >= 100_000) lockedUntil.delete(lockedUntil.keys().next().value!);
-    lockedUntil.set(bucket, now() + msBeforeNext);
-  };
+  const lockedUntil = new LRUCache<string, number>({ max: MAX_TRACKED });
+  const lockClient = (bucket: string, retryAfterSeconds: number) => void lockedUntil.set(bucket, now() + retryAfterSeconds * 1000);
 
-  const penalise = async (limiter: RateLimiterAbstract, key: string, ceiling: number): Promise<boolean> => {
-    const res: RateLimiterRes = await limiter.penalty(key, 1);
-    return res.consumedPoints === ceiling;
+  /** Counts a wrong password; true for the one that reaches the ceiling. A store that fails counts nothing here: the next attempt's read refuses. */
+  const penalise = async (failures: RateLimit, key: string, ceiling: number): Promise<boolean> => {
+    const verdict = await failures.penalty(key);
+    return !verdict.unavailable && verdict.consumed === ceiling;
   };
 
   return {
@@ -114,18 +115,19 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
       lockedUntil.delete(bucket);
       return { ok: true };
     },
-    /** Counts a lookup of a link that does not exist; `started` is true for the one that uses the last allowance. */
+    /**
+     * Counts a lookup of a link that does not exist; `started` is true for the one that uses the last allowance.
+     * A store that cannot count locks the client out for a while (fail closed): guessing stops with the counter.
+     */
     async countUnknown(ip: string): Promise<{ started: boolean }> {
       const bucket = clientBucket(ip);
-      try {
-        const res = await unknown.consume(bucket);
-        if (res.consumedPoints >= config.unknownLinksPerIp) lockClient(bucket, res.msBeforeNext);
-        return { started: res.consumedPoints === config.unknownLinksPerIp };
-      } catch (rejection) {
-        if (rejection instanceof Error) throw rejection;
-        lockClient(bucket, (rejection as RateLimiterRes).msBeforeNext);
-        return { started: false };
+      const verdict = await unknown.consume(bucket);
+      if (verdict.ok) {
+        if (verdict.consumed >= config.unknownLinksPerIp) lockClient(bucket, verdict.retryAfterSeconds);
+        return { started: verdict.consumed === config.unknownLinksPerIp };
       }
+      lockClient(bucket, verdict.retryAfterSeconds);
+      return { started: false };
     },
     /**
      * Decides whether a password attempt may reach Immich. An allowed attempt counts as pending until
@@ -135,15 +137,17 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
       const link = linkTag(credential);
       const bucket = clientBucket(ip);
       const key = `${link}|${bucket}`;
-      const [linkCount, ipCount] = await Promise.all([linkFailures.get(link), ipFailures.get(bucket)]);
+      const [linkCount, ipCount] = await Promise.all([linkFailures.peek(link), ipFailures.peek(bucket)]);
+      // A password tried on counts that could not be read is never sent to Immich (fail closed).
+      if (linkCount.unavailable || ipCount.unavailable) return { ok: false, retryAfterSeconds: linkCount.retryAfterSeconds, limit: 'unavailable' };
       // From here on synchronous: the decision and the pending count cannot interleave with another attempt.
       const at = now();
       const entry = current(key, at);
       const own = entry ? entry.failures + entry.pending : 0;
       if (entry && own >= config.passwordFailuresPerClient) return refusedFor(entry.lastAt + config.window - at, 'client');
-      if (ipCount && ipCount.consumedPoints >= config.passwordFailuresPerIp) return refusedFor(ipCount.msBeforeNext, 'ip');
+      if (!ipCount.ok) return refusedFor(ipCount.retryAfterSeconds * 1000, 'ip');
       // The last resort: a link under a wide attack still opens for anyone who has not guessed wrong yet.
-      if (own > 0 && linkCount && linkCount.consumedPoints >= config.passwordFailuresPerLink) return refusedFor(linkCount.msBeforeNext, 'link');
+      if (own > 0 && !linkCount.ok) return refusedFor(linkCount.retryAfterSeconds * 1000, 'link');
       if (entry) {
         const wait = entry.lastAt + delayAfter(own) - at;
         if (wait > 0) return refusedFor(wait, 'slowed');
@@ -151,7 +155,7 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
       const mine = entry ?? { failures: 0, pending: 0, lastAt: at };
       mine.pending++;
       mine.lastAt = at;
-      if (!entry) track(key, mine, at);
+      if (!entry) track(key, mine);
       let settled = false;
       return {
         ok: true,
@@ -167,7 +171,7 @@ export function createShareLimits(store: Store, config: ShareLimitsConfig, hooks
           if (outcome !== 'wrong') return;
           mine.failures++;
           mine.lastAt = now();
-          if (guessing.get(key) !== mine) track(key, mine, mine.lastAt);
+          if (guessing.get(key) !== mine) track(key, mine);
           if (mine.failures === config.passwordFailuresPerClient) hooks.onLockout?.('client', ip, link);
           // The counters are only ever read before an attempt: they may land a moment later.
           void Promise.all([penalise(linkFailures, link, config.passwordFailuresPerLink), penalise(ipFailures, bucket, config.passwordFailuresPerIp)])

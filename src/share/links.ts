@@ -1,6 +1,7 @@
 // What Immich says about a share link, learned at the gateway: GET /api/shared-links/me with the link's key or
 // slug (and, for password links, the visitor's unlock cookie). Answers are cached briefly and concurrent misses
 // for the same link share one origin request, so a page load of a big album costs one lookup, not hundreds.
+import { LRUCache } from 'lru-cache';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Origin } from '../origin/origin.js';
@@ -81,7 +82,7 @@ export function parseLinkState(body: unknown): LinkState | null {
 export function createLinkResolver(options: ResolverOptions): LinkResolver {
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 10_000;
-  const cache = new Map<string, { value: Lookup | LinkState | null; until: number }>();
+  const cache = new LRUCache<string, { value: Lookup | LinkState | null; until: number }>({ max: maxEntries });
   const inflight = new Map<string, Promise<Lookup | LinkState | null>>();
 
   function ask(credential: LinkCredential, cookieValue: string | undefined): Promise<{ status: number; body: unknown; message: string }> {
@@ -125,7 +126,6 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
   }
 
   function remember<T extends Lookup | LinkState | null>(key: string, value: T): T {
-    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
     cache.set(key, { value, until: now() + options.ttlMs });
     return value;
   }

@@ -2,6 +2,7 @@
 // length, same offsets), streaming, with Range requests intact, and named by asset id instead of the original
 // file name. The overwrite plan is found through ranged reads of the origin; a format that cannot be cleaned
 // is refused with a clear message instead of being sent with its metadata.
+import { LRUCache } from 'lru-cache';
 import http from 'node:http';
 import type { RequestContext } from '../http/context.js';
 import { classifyOriginError, refuse } from '../http/refuse.js';
@@ -77,7 +78,7 @@ function extensionOf(disposition: string | undefined): string {
 export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: number; now?: () => number }): OriginalHandler {
   const { origin } = options;
   const now = options.now ?? Date.now;
-  const plans = new Map<string, CachedPlan>();
+  const plans = new LRUCache<string, CachedPlan>({ max: MAX_PLANS });
 
   function originHeaders(req: http.IncomingMessage, ctx: RequestContext, cookie: string | undefined, range: string | undefined): http.OutgoingHttpHeaders {
     const headers: http.OutgoingHttpHeaders = {
@@ -165,7 +166,6 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     }
     if (!plan.ok) return { refused: plan.reason };
     const entry: CachedPlan = { patches: plan.patches, size, etag: learned.etag, until: now() + PLAN_TTL_MS };
-    if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
     plans.set(path, entry);
     return entry;
   }

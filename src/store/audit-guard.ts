@@ -4,6 +4,7 @@
 // without a session or token can cause are capped per hour; what the cap leaves out is counted and written as
 // one `audit.dropped` row when the hour ends. Events only an operator, a signed-in person or a connector with
 // its token can cause pass unchanged, so an attack can hide in counts but never push those out.
+import { LRUCache } from 'lru-cache';
 import crypto from 'node:crypto';
 import { unmapIPv4 } from '../http/client-address.js';
 import { clientBucket } from '../http/client-bucket.js';
@@ -83,9 +84,15 @@ interface Fold {
 
 export function guardAudit(inner: AuditLog, options: AuditGuardOptions): GuardedAuditLog {
   const clock = options.clock ?? Date.now;
-  const folds = new Map<string, Fold>();
+  // A full table writes out the fold used longest ago early, rather than losing its count.
+  const folds = new LRUCache<string, Fold>({
+    max: MAX_OPEN_FOLDS,
+    dispose: (fold, _key, reason) => {
+      if (reason === 'evict') writeFold(fold);
+    },
+  });
   /** Addresses that opened their own fold, per client and type, within the window. */
-  const fans = new Map<string, { until: number; addresses: number }>();
+  const fans = new LRUCache<string, { until: number; addresses: number }>({ max: MAX_OPEN_FOLDS });
   const dropped = new Map<AuditEventType, number>();
   let periodStart = clock();
   let periodRows = 0;
@@ -112,11 +119,15 @@ export function guardAudit(inner: AuditLog, options: AuditGuardOptions): Guarded
     periodRows = 0;
   }
 
-  function closeFold(key: string, fold: Fold): void {
-    folds.delete(key);
+  function writeFold(fold: Fold): void {
     if (fold.count > 0 && admit(fold.type, fold.count)) {
       inner.record({ type: fold.type, at: fold.lastAt, email: fold.email, ip: fold.ip, detail: fold.lastDetail, count: fold.count });
     }
+  }
+
+  function closeFold(key: string, fold: Fold): void {
+    folds.delete(key);
+    writeFold(fold);
   }
 
   function fold(event: AuditEvent, now: number): void {
@@ -130,8 +141,6 @@ export function guardAudit(inner: AuditLog, options: AuditGuardOptions): Guarded
       // A client naming many addresses shares one fold for all but the first few.
       let fan = fans.get(client);
       if (!fan || now >= fan.until || now < fan.until - FOLD_WINDOW_MS) {
-        fans.delete(client);
-        if (fans.size >= MAX_OPEN_FOLDS) fans.delete(fans.keys().next().value!);
         fans.set(client, (fan = { until: now + FOLD_WINDOW_MS, addresses: 0 }));
       }
       if (fan.addresses >= ADDRESSES_PER_CLIENT) {
@@ -149,10 +158,6 @@ export function guardAudit(inner: AuditLog, options: AuditGuardOptions): Guarded
     if (open) closeFold(key, open);
     if (!admit(event.type, 1)) return;
     inner.record({ ...event, email });
-    if (folds.size >= MAX_OPEN_FOLDS) {
-      const [oldestKey, oldest] = folds.entries().next().value!;
-      closeFold(oldestKey, oldest);
-    }
     folds.set(key, { type: event.type, ip: event.ip ?? null, email, until: now + FOLD_WINDOW_MS, count: 0, lastAt: event.at, lastDetail: event.detail ?? null });
   }
 

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { guardAudit } from './audit-guard.js';
 import crypto from 'node:crypto';
+import { createSqliteChangeFeed, type SqliteChangeFeed } from './sqlite-changes.js';
 import type {
   AuditEvent,
   AuditLog,
@@ -19,6 +20,7 @@ import type {
   SessionRecord,
   SessionStore,
   Store,
+  TunnelTokenStore,
 } from './store.js';
 
 /** The default of config auditRowsPerHour. */
@@ -108,6 +110,34 @@ const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL
    );
    CREATE INDEX passkey_challenges_expiry ON passkey_challenges(expires_at);`,
+  // Tunnel tokens join the schema (gateways before this made the table themselves, outside it: a file that has
+  // it keeps its tokens), and one revision row per kind of credential, moved by triggers in the same transaction
+  // as any revocation by any program: the change feed (sqlite-changes.ts) watches these rows.
+  `CREATE TABLE IF NOT EXISTS tunnel_tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     last_used_at INTEGER
+   );
+   CREATE TABLE revisions (
+     kind TEXT PRIMARY KEY,
+     revision INTEGER NOT NULL DEFAULT 0
+   );
+   INSERT INTO revisions (kind) VALUES ('session'), ('device'), ('passkey'), ('tunnel-token');
+   CREATE TRIGGER sessions_removed AFTER DELETE ON sessions
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'session'; END;
+   CREATE TRIGGER devices_revoked AFTER UPDATE OF revoked_at ON devices WHEN OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'device'; END;
+   CREATE TRIGGER devices_removed AFTER DELETE ON devices
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'device'; END;
+   CREATE TRIGGER passkeys_removed AFTER DELETE ON passkeys
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'passkey'; END;
+   CREATE TRIGGER tunnel_tokens_revoked AFTER UPDATE OF revoked_at ON tunnel_tokens WHEN OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'tunnel-token'; END;
+   CREATE TRIGGER tunnel_tokens_removed AFTER DELETE ON tunnel_tokens
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'tunnel-token'; END;`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -145,10 +175,9 @@ const toSession = (row: SessionRow): SessionRecord => ({
   userAgent: row.user_agent,
 });
 
-/** How often, at most, the store asks SQLite whether another connection (the CLI) changed anything. */
-const FOREIGN_CHANGE_POLL_MS = 200;
+const sessionIds = (rows: readonly SessionRecord[]) => rows.map((row) => row.id);
 
-function sessionStore(db: Database.Database): SessionStore {
+function sessionStore(db: Database.Database, changes: SqliteChangeFeed): SessionStore {
   const insert = db.prepare(
     `INSERT INTO sessions (id, token_hash, email, created_at, expires_at, last_seen_at, ip, user_agent)
      VALUES (@id, @tokenHash, @email, @createdAt, @expiresAt, @lastSeenAt, @ip, @userAgent)`,
@@ -160,13 +189,8 @@ function sessionStore(db: Database.Database): SessionStore {
   const revokeById = deleteReturning('WHERE id = ?');
   const revokeByEmail = deleteReturning('WHERE email = ?');
   const revokeAll = deleteReturning('');
-  const deleteExpired = db.prepare('DELETE FROM sessions WHERE expires_at <= ?');
-  // data_version moves only when another connection commits; our own writes bump `local` instead.
-  const dataVersion = db.prepare('PRAGMA data_version').pluck();
-  let local = 0;
-  let seenVersion = dataVersion.get() as number;
-  let polledAt = Date.now();
-  const changed = <T>(result: T): T => (local++, result);
+  const deleteExpired = db.prepare<[number], SessionRow>('DELETE FROM sessions WHERE expires_at <= ? RETURNING *');
+  const revoke = (write: () => SessionRow[]) => changes.revoke('session', () => write().map(toSession), sessionIds);
   return {
     create: (session) => void insert.run(session),
     findByTokenHash: (tokenHash) => {
@@ -175,22 +199,10 @@ function sessionStore(db: Database.Database): SessionStore {
     },
     touch: (id, lastSeenAt, expiresAt) => void touch.run(lastSeenAt, expiresAt, id),
     list: (now) => list.all(now).map(toSession),
-    revokeById: (id) => {
-      const row = revokeById.get(id);
-      return changed(row && toSession(row));
-    },
-    revokeByEmail: (email) => changed(revokeByEmail.all(email.toLowerCase()).map(toSession)),
-    revokeAll: () => changed(revokeAll.all().map(toSession)),
-    deleteExpired: (now) => changed(deleteExpired.run(now).changes),
-    revision: () => {
-      const wall = Date.now();
-      if (wall - polledAt >= FOREIGN_CHANGE_POLL_MS || wall < polledAt) {
-        polledAt = wall;
-        const version = dataVersion.get() as number;
-        if (version !== seenVersion) ((seenVersion = version), local++);
-      }
-      return local;
-    },
+    revokeById: (id) => revoke(() => revokeById.all(id))[0],
+    revokeByEmail: (email) => revoke(() => revokeByEmail.all(email.toLowerCase())),
+    revokeAll: () => revoke(() => revokeAll.all()),
+    deleteExpired: (now) => revoke(() => deleteExpired.all(now)).length,
   };
 }
 
@@ -266,7 +278,9 @@ const toDevice = (row: DeviceRow): DeviceRecord => ({
   revokedAt: row.revoked_at,
 });
 
-function deviceStore(db: Database.Database): DeviceStore {
+const deviceIds = (rows: readonly DeviceRecord[]) => rows.map((row) => row.id);
+
+function deviceStore(db: Database.Database, changes: SqliteChangeFeed): DeviceStore {
   const insert = db.prepare(
     `INSERT INTO devices (id, token_hash, email, name, created_at, last_used_at, last_ip, revoked_at)
      VALUES (@id, @tokenHash, @email, @name, @createdAt, @lastUsedAt, @lastIp, @revokedAt)`,
@@ -280,9 +294,7 @@ function deviceStore(db: Database.Database): DeviceStore {
   const revokeById = revoke('AND id = ?');
   const revokeByEmail = revoke('AND email = ?');
   const revokeAll = revoke('');
-  const foreign = foreignChanges(db);
-  let local = 0;
-  const changed = <T>(result: T): T => (local++, result);
+  const revoked = (write: () => DeviceRow[]) => changes.revoke('device', () => write().map(toDevice), deviceIds);
   return {
     create: (device) => void insert.run(device),
     findByTokenHash: (tokenHash) => {
@@ -292,33 +304,9 @@ function deviceStore(db: Database.Database): DeviceStore {
     touch: (id, lastUsedAt, lastIp) => void touch.run(lastUsedAt, lastIp, id),
     list: (options = {}) => (options.includeRevoked ? listAll : listActive).all().map(toDevice),
     countActive: (email) => countActive.get(email.toLowerCase()) as number,
-    revokeById: (id, at) => {
-      const row = revokeById.get(at, id);
-      return changed(row && toDevice(row));
-    },
-    revokeByEmail: (email, at) => changed(revokeByEmail.all(at, email.toLowerCase()).map(toDevice)),
-    revokeAll: (at) => changed(revokeAll.all(at).map(toDevice)),
-    revision: () => local + foreign(),
-  };
-}
-
-/**
- * Counts commits by other connections (the CLI), asking SQLite at most every FOREIGN_CHANGE_POLL_MS.
- * The count only grows, so adding it to a local counter gives a revision that moves on either.
- */
-function foreignChanges(db: Database.Database): () => number {
-  const dataVersion = db.prepare('PRAGMA data_version').pluck();
-  let seenVersion = dataVersion.get() as number;
-  let polledAt = Date.now();
-  let count = 0;
-  return () => {
-    const wall = Date.now();
-    if (wall - polledAt >= FOREIGN_CHANGE_POLL_MS || wall < polledAt) {
-      polledAt = wall;
-      const version = dataVersion.get() as number;
-      if (version !== seenVersion) ((seenVersion = version), count++);
-    }
-    return count;
+    revokeById: (id, at) => revoked(() => revokeById.all(at, id))[0],
+    revokeByEmail: (email, at) => revoked(() => revokeByEmail.all(at, email.toLowerCase())),
+    revokeAll: (at) => revoked(() => revokeAll.all(at)),
   };
 }
 
@@ -346,7 +334,9 @@ const toPasskey = (row: PasskeyRow): PasskeyRecord => ({
   lastUsedAt: row.last_used_at,
 });
 
-function passkeyStore(db: Database.Database): PasskeyStore {
+const passkeyIds = (rows: readonly PasskeyRecord[]) => rows.map((row) => row.id);
+
+function passkeyStore(db: Database.Database, changes: SqliteChangeFeed): PasskeyStore {
   const insert = db.prepare(
     `INSERT INTO passkeys (id, credential_id, public_key, counter, email, name, transports, created_at, last_used_at)
      VALUES (@id, @credentialId, @publicKey, @counter, @email, @name, @transports, @createdAt, @lastUsedAt)`,
@@ -363,6 +353,7 @@ function passkeyStore(db: Database.Database): PasskeyStore {
   const addHandle = db.prepare('INSERT OR IGNORE INTO passkey_users (email, handle) VALUES (?, ?)');
   const putChallenge = db.prepare('INSERT INTO passkey_challenges (challenge, purpose, binding, email, expires_at) VALUES (?, ?, ?, ?, ?)');
   const dropExpired = db.prepare('DELETE FROM passkey_challenges WHERE expires_at <= ?');
+  const removed = (write: () => PasskeyRow[]) => changes.revoke('passkey', () => write().map(toPasskey), passkeyIds);
   const take = db.prepare<[string], { purpose: string; binding: string; email: string | null; expires_at: number }>(
     'DELETE FROM passkey_challenges WHERE challenge = ? RETURNING purpose, binding, email, expires_at',
   );
@@ -377,11 +368,10 @@ function passkeyStore(db: Database.Database): PasskeyStore {
     revokeById: (id, email) => {
       const row = byId.get(id);
       if (!row || (email !== undefined && row.email !== email.toLowerCase())) return undefined;
-      const removed = revokeById.get(id);
-      return removed && toPasskey(removed);
+      return removed(() => revokeById.all(id))[0];
     },
-    revokeByEmail: (email) => revokeByEmail.all(email.toLowerCase()).map(toPasskey),
-    revokeAll: () => revokeAll.all().map(toPasskey),
+    revokeByEmail: (email) => removed(() => revokeByEmail.all(email.toLowerCase())),
+    revokeAll: () => removed(() => revokeAll.all()),
     userHandle: (email) => {
       const address = email.toLowerCase();
       addHandle.run(address, crypto.randomBytes(32).toString('base64url'));
@@ -397,6 +387,38 @@ function passkeyStore(db: Database.Database): PasskeyStore {
       if (!row || row.purpose !== purpose || row.binding !== binding || row.expires_at <= now) return undefined;
       return { email: row.email };
     },
+  };
+}
+
+interface TunnelTokenRow {
+  id: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+function tunnelTokenStore(db: Database.Database, changes: SqliteChangeFeed): TunnelTokenStore {
+  const insert = db.prepare('INSERT INTO tunnel_tokens (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)');
+  const list = db.prepare<[], TunnelTokenRow>('SELECT * FROM tunnel_tokens ORDER BY created_at, id');
+  const revoke = db.prepare('UPDATE tunnel_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+  const find = db.prepare<[string], Pick<TunnelTokenRow, 'secret_hash' | 'revoked_at'>>('SELECT secret_hash, revoked_at FROM tunnel_tokens WHERE id = ?');
+  const touch = db.prepare('UPDATE tunnel_tokens SET last_used_at = ? WHERE id = ?');
+  return {
+    insert: (r) => void insert.run(r.id, r.name, r.secretHash, r.createdAt),
+    list: () => list.all().map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at, revokedAt: row.revoked_at, lastUsedAt: row.last_used_at })),
+    revoke: (id, at) =>
+      changes.revoke(
+        'tunnel-token',
+        () => revoke.run(at, id).changes > 0,
+        () => [id],
+      ),
+    findHash: (id) => {
+      const row = find.get(id);
+      return row && { secretHash: row.secret_hash, revokedAt: row.revoked_at };
+    },
+    touch: (id, at) => void touch.run(at, id),
   };
 }
 
@@ -443,9 +465,17 @@ export interface SqliteStoreOptions {
   auditRowsPerHour?: number;
   /** The audit guard's clock for its windows (tests); the wall clock otherwise. */
   auditClock?: () => number;
+  /** How often other processes' revocations are looked for while anyone listens (FOREIGN_CHANGE_CHECK_MS). */
+  changeCheckMs?: number;
 }
 
-/** Opens (creating if needed) the store at `<dataDir>/porthole.db`; ':memory:' for throwaway stores. */
+/** How long a write waits for another connection's lock (the gateway and a command beside it) before failing. */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The one opener of `<dataDir>/porthole.db` (creating it if needed), for the gateway and every command alike;
+ * ':memory:' for throwaway stores.
+ */
 export function openSqliteStore(dataDir: string | ':memory:', options: SqliteStoreOptions = {}): Store {
   let file = ':memory:';
   if (dataDir !== ':memory:') {
@@ -456,17 +486,21 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 2000');
+  // The gateway and a command run beside it share the file: a writer waits this long for the other's lock.
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   migrate(db);
+  const changes = createSqliteChangeFeed(db, options.changeCheckMs);
   const limiters = new Map<string, RateLimiterAbstract>();
   const limiterTables = new Set<string>();
   const audit = guardAudit(auditLog(db), { rowsPerHour: options.auditRowsPerHour ?? DEFAULT_AUDIT_ROWS_PER_HOUR, clock: options.auditClock, timer: true });
   return {
-    sessions: sessionStore(db),
+    sessions: sessionStore(db, changes),
     codes: codeStore(db),
-    devices: deviceStore(db),
-    passkeys: passkeyStore(db),
+    devices: deviceStore(db, changes),
+    passkeys: passkeyStore(db, changes),
+    tunnelTokens: tunnelTokenStore(db, changes),
     audit,
+    changes: { subscribe: (listener) => changes.subscribe(listener) },
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {
@@ -495,6 +529,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
       return removed;
     },
     close: () => {
+      changes.close();
       try {
         audit.close();
       } finally {

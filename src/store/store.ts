@@ -1,6 +1,8 @@
-// What Porthole remembers between requests and restarts: sessions, sign-in codes, device tokens, audit
-// events and rate-limit counters. This interface is the seam: SQLite implements it today (sqlite.ts); a Redis store can
-// implement it later for several gateways sharing one state. Secrets are never stored, only their hashes.
+// What Porthole remembers between requests and restarts: sessions, sign-in codes, device tokens, passkeys,
+// tunnel tokens, audit events and rate-limit counters, and the one signal that something was revoked. This
+// interface is the seam every caller uses: SQLite implements it today (sqlite.ts); a Redis store can implement
+// it later for several gateways sharing one state (its change feed then carried by pub/sub). Secrets are never
+// stored, only their hashes.
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface SessionRecord {
@@ -26,12 +28,6 @@ export interface SessionStore {
   revokeByEmail(email: string): SessionRecord[];
   revokeAll(): SessionRecord[];
   deleteExpired(now: number): number;
-  /**
-   * A number that changes whenever a session may have been revoked or removed, through this store or by
-   * another process on the same state (noticed within a fraction of a second). Lets the gate cache lookups
-   * on its hot path and still honour `porthole sessions revoke` promptly.
-   */
-  revision(): number;
 }
 
 /** A phone or tablet (the Immich app) let through by a device token instead of a session cookie. */
@@ -63,8 +59,6 @@ export interface DeviceStore {
   revokeById(id: string, at: number): DeviceRecord | undefined;
   revokeByEmail(email: string, at: number): DeviceRecord[];
   revokeAll(at: number): DeviceRecord[];
-  /** Like SessionStore.revision: moves whenever a device may have been revoked, here or by another process. */
-  revision(): number;
 }
 
 /**
@@ -196,12 +190,57 @@ export interface LimiterOptions {
   blockSeconds?: number;
 }
 
+/** A token a home connector (`porthole connect`) authenticates with; only its secret's hash is kept. */
+export interface TunnelTokenRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+export interface TunnelTokenStore {
+  insert(record: { id: string; name: string; secretHash: string; createdAt: number }): void;
+  /** Oldest first, revoked ones included. */
+  list(): TunnelTokenRecord[];
+  /** Returns false when no such token exists or it was already revoked. */
+  revoke(id: string, at: number): boolean;
+  findHash(id: string): { secretHash: string; revokedAt: number | null } | undefined;
+  touch(id: string, at: number): void;
+}
+
+/** What a change is about: the credentials whose revocation must reach caches and open connections. */
+export type ChangeKind = 'session' | 'device' | 'passkey' | 'tunnel-token';
+
+/**
+ * Something of `kind` was revoked or removed. `ids` names them when known (a change made through this store);
+ * a change noticed from elsewhere (the command line in another process, another gateway) carries none: then
+ * anything of that kind may have changed, and listeners check again everything of that kind they hold.
+ */
+export interface StoreChange {
+  kind: ChangeKind;
+  ids?: readonly string[];
+}
+
+/**
+ * The one change signal. Changes made through this store are delivered synchronously, before the revoking call
+ * returns; changes by another process on the same state arrive within about a second (SQLite: one cheap
+ * revision check on a timer while anyone listens; Redis: pub/sub). Listeners must not throw.
+ */
+export interface ChangeFeed {
+  /** Calls `listener` on every change from now on; returns the function that stops it. */
+  subscribe(listener: (change: StoreChange) => void): () => void;
+}
+
 export interface Store {
   readonly sessions: SessionStore;
   readonly codes: CodeStore;
   readonly devices: DeviceStore;
   readonly passkeys: PasskeyStore;
+  readonly tunnelTokens: TunnelTokenStore;
   readonly audit: AuditLog;
+  /** Revocations of sessions, devices, passkeys and tunnel tokens, wherever they were made. */
+  readonly changes: ChangeFeed;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
   /** Forgets rate-limit counters whose window ended before `now` (wall-clock ms); returns how many. */

@@ -1,27 +1,27 @@
-// One call for `porthole serve` in tunnel mode: the certificate, the token store (its own table in the
-// gateway's SQLite file), the hub and the TLS listener on the HTTPS port, with browser sockets handed to
-// the existing HTTP server. Returns the hub's Origin to use in place of the direct one.
-import fs from 'node:fs';
+// One call for `porthole serve` in tunnel mode: the certificate, the hub (checking tokens against the
+// gateway's store and dropping connectors when the store says tokens were revoked) and the TLS listener on the
+// HTTPS port, with browser sockets handed to the existing HTTP server. Returns the hub's Origin to use in place
+// of the direct one.
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type tls from 'node:tls';
-import Database from 'better-sqlite3';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { ChangeFeed, TunnelTokenStore } from '../store/store.js';
 import type { Origin } from '../origin/origin.js';
 import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelHubOptions, type TunnelLogger } from './hub.js';
 import { statusFilePath } from './status.js';
 import { createGatewayTlsServer, loadGatewayCertificate, type GatewayCertificate, type GatewayTlsServerOptions } from './tls-listener.js';
-import { sqliteTunnelTokenStore, storeTokenVerifier, type TunnelTokenStore } from './token-store.js';
+import { storeTokenVerifier } from './token-store.js';
 
-/** The gateway's SQLite file (the core store's); the tunnel only touches its own table in it. */
+/** The tunnel tokens of the store in `dataDir` (the one opener, store/sqlite.ts), for commands and tests. */
 export function openTunnelTokenStore(dataDir: string): { store: TunnelTokenStore; close(): void } {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, 'porthole.db'));
-  db.pragma('busy_timeout = 5000');
-  return { store: sqliteTunnelTokenStore(db), close: () => db.close() };
+  const store = openSqliteStore(dataDir);
+  return { store: store.tunnelTokens, close: () => store.close() };
 }
 
 export interface GatewayTunnelOptions {
+  /** The gateway's store: tunnel tokens, and the change feed that says when some were revoked. */
+  store: { tunnelTokens: TunnelTokenStore; changes: ChangeFeed };
   dataDir: string;
   /** Where the HTTPS port listens. */
   address: string;
@@ -42,13 +42,13 @@ export interface GatewayTunnelOptions {
   admitConnection?: (socket: net.Socket) => boolean;
   logger?: TunnelLogger;
   audit?: TunnelAudit;
-  /** Tests: shorter keepalive and revocation intervals, a logger of their own; production keeps the defaults. */
+  /** Tests: shorter keepalive and status intervals, a logger of their own; production keeps the defaults. */
   tuning?: GatewayTunnelTuning;
   /** Per-name certificates swapped live (ACME); see createGatewayTlsServer. */
   live?: GatewayTlsServerOptions['live'];
 }
 
-export type GatewayTunnelTuning = Pick<TunnelHubOptions, 'keepalive' | 'revocationCheckMs' | 'statusIntervalMs' | 'logger'>;
+export type GatewayTunnelTuning = Pick<TunnelHubOptions, 'keepalive' | 'statusIntervalMs' | 'logger'>;
 
 export interface GatewayTunnel {
   hub: TunnelHub;
@@ -66,9 +66,9 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     keyFile: options.keyFile,
     hostnames: options.hostnames,
   });
-  const tokens = openTunnelTokenStore(options.dataDir);
   const hub = createTunnelHub({
-    verifier: storeTokenVerifier(tokens.store),
+    verifier: storeTokenVerifier(options.store.tunnelTokens),
+    changes: options.store.changes,
     target: { protocol: 'http:', hostname: options.originUrl.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.originUrl.port || 80) },
     logger: options.logger,
     audit: options.audit,
@@ -101,7 +101,6 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
       const closed = new Promise<void>((resolve) => tlsServer.close(() => resolve()));
       await hub.close();
       await closed;
-      tokens.close();
     },
   };
 }

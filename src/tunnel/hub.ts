@@ -1,6 +1,7 @@
 // Gateway side of the tunnel: takes TLS sockets that negotiated the tunnel ALPN, runs HTTP/2 over them as
 // the client (roles reversed: the connector dialled us), authenticates the connector by token, and offers
-// the attached connectors as one Origin. Revoked tokens are noticed by polling and their connectors dropped.
+// the attached connectors as one Origin. Revoked tokens are announced by the store's change feed (also when
+// revoked by the command line or, later, another gateway) and their connectors dropped.
 // Unauthenticated sockets are what anyone can open, so they are bounded per address, given a short deadline,
 // and never allowed to keep a connector with a valid token out: a full table makes room (the oldest socket of
 // the address holding the most goes), it does not turn the newcomer away. Their refusals are logged as
@@ -29,6 +30,7 @@ import {
 } from './protocol.js';
 import { writeStatusFile, type ConnectorStatus, type TunnelStatus } from './status.js';
 import type { TokenVerifier } from './token-store.js';
+import type { ChangeFeed } from '../store/store.js';
 
 /** pino-compatible subset. */
 export interface TunnelLogger {
@@ -50,8 +52,8 @@ export interface TunnelHubOptions {
   /** Snapshot for `porthole tunnel status`; refreshed on every change and every statusIntervalMs. */
   statusFile?: string;
   statusIntervalMs?: number;
-  /** How often attached tokens are re-checked so a revoke from the CLI drops them. */
-  revocationCheckMs?: number;
+  /** Says when tunnel tokens were revoked (anywhere): attached connectors are then checked again. */
+  changes?: ChangeFeed;
   /** Authentication deadline: from the TLS handshake's end to a verified token (a connector needs one round trip). */
   helloTimeoutMs?: number;
   keepalive?: KeepaliveOptions;
@@ -180,18 +182,20 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
   const statusTimer = setInterval(saveStatus, options.statusIntervalMs ?? 2000);
   statusTimer.unref();
 
-  const revocationTimer = setInterval(async () => {
-    for (const c of [...connectors.values()]) {
+  async function recheckTokens(): Promise<void> {
+    for (const tokenId of new Set([...connectors.values()].map((c) => c.tokenId))) {
       let valid = true;
       try {
-        valid = await options.verifier.stillValid(c.tokenId);
+        valid = await options.verifier.stillValid(tokenId);
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'tunnel: cannot re-check token');
       }
-      if (!valid) hub.dropToken(c.tokenId, 'token revoked');
+      if (!valid) hub.dropToken(tokenId, 'token revoked');
     }
-  }, options.revocationCheckMs ?? 2000);
-  revocationTimer.unref();
+  }
+  const stopWatchingTokens = options.changes?.subscribe((change) => {
+    if (change.kind === 'tunnel-token') void recheckTokens();
+  });
 
   /** A connector is gone: warn, because with the last one gone the origin is offline for everyone. */
   function detach(c: LiveConnector, why: string): void {
@@ -389,7 +393,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     closed = true;
     refusals.close();
     clearInterval(statusTimer);
-    clearInterval(revocationTimer);
+    stopWatchingTokens?.();
     agent.destroy();
     leanPool.close();
     const all = [...sessions];

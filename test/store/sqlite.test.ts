@@ -1,6 +1,7 @@
 // The SQLite store: migrations run once and refuse a newer schema, codes replace each other per address,
-// sessions revoke and expire, the revision notices writes from another connection (the CLI), audit filters,
-// devices revoke softly and migrate in.
+// sessions revoke and expire, the change feed announces revocations made here at once and those by another
+// connection (the CLI) soon after, audit filters, devices revoke softly and migrate in, tunnel tokens made by an
+// older gateway outside the schema survive the upgrade.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,7 +9,32 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { DeviceRecord, SessionRecord } from '../../src/store/store.js';
+import type { ChangeKind, DeviceRecord, SessionRecord, Store, StoreChange } from '../../src/store/store.js';
+
+/** Back to schema 5: what migration 6 added is gone (its triggers go with their tables where those are dropped too). */
+function undoMigration6(db: Database.Database): void {
+  db.exec(`DROP TRIGGER IF EXISTS sessions_removed; DROP TRIGGER IF EXISTS devices_revoked; DROP TRIGGER IF EXISTS devices_removed;
+           DROP TRIGGER IF EXISTS passkeys_removed; DROP TABLE revisions; DROP TABLE tunnel_tokens`);
+}
+
+/** Everything the feed announces from now on, and a wait for the next change of one kind (bounded, generous). */
+function recordChanges(store: Store) {
+  const seen: StoreChange[] = [];
+  const waiters: Array<{ kind: ChangeKind; resolve: (change: StoreChange) => void }> = [];
+  const stop = store.changes.subscribe((change) => {
+    seen.push(change);
+    for (const waiter of waiters.splice(0)) {
+      if (waiter.kind === change.kind) waiter.resolve(change);
+      else waiters.push(waiter);
+    }
+  });
+  const next = (kind: ChangeKind, ms = 10_000) =>
+    new Promise<StoreChange>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${kind} change announced within ${ms} ms`)), ms);
+      waiters.push({ kind, resolve: (change) => (clearTimeout(timer), resolve(change)) });
+    });
+  return { seen, next, stop };
+}
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -63,25 +89,25 @@ test('sessions: touch, list, revoke by id/email/all, expiry sweep', () => {
   store.close();
 });
 
-test('revision: moves on local revocations and on writes by another connection', async () => {
+test('change feed: a local revocation is announced at once with its ids; one by another connection soon after', async () => {
   const dir = tempDir();
   const store = openSqliteStore(dir);
-  const start = store.sessions.revision();
+  const changes = recordChanges(store);
   store.sessions.create(session('a', 'alice@example.com', Number.MAX_SAFE_INTEGER));
-  assert.equal(store.sessions.revision(), start, 'creating a session invalidates nothing');
+  store.sessions.touch('a', 1, Number.MAX_SAFE_INTEGER);
+  assert.deepEqual(changes.seen, [], 'creating and touching a session invalidate nothing');
   store.sessions.revokeById('a');
-  const afterLocal = store.sessions.revision();
-  assert.notEqual(afterLocal, start);
+  assert.deepEqual(changes.seen, [{ kind: 'session', ids: ['a'] }], 'announced before revokeById returned');
+  assert.equal(store.sessions.revokeById('a'), undefined);
+  assert.equal(changes.seen.length, 1, 'revoking nothing announces nothing');
   store.sessions.create(session('b', 'bob@example.com', Number.MAX_SAFE_INTEGER));
   const cli = openSqliteStore(dir);
+  const foreign = changes.next('session');
   assert.equal(cli.sessions.revokeAll().length, 1);
   cli.close();
-  let seen = afterLocal;
-  for (let i = 0; i < 800 && seen === afterLocal; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    seen = store.sessions.revision();
-  }
-  assert.notEqual(seen, afterLocal);
+  assert.deepEqual(await foreign, { kind: 'session' }, 'from elsewhere: no ids, anything of the kind may have changed');
+  assert.equal(changes.seen.length, 2, 'announced once');
+  changes.stop();
   store.close();
 });
 
@@ -183,26 +209,26 @@ test('devices: find, touch, list, soft revocation by id/email/all, active count'
   store.close();
 });
 
-test('devices revision: moves on local revocations and on writes by another connection', async () => {
+test('change feed: devices, passkeys and tunnel tokens revoked by another connection each reach the listener as their kind', async () => {
   const dir = tempDir();
   const store = openSqliteStore(dir);
-  const start = store.devices.revision();
+  const changes = recordChanges(store);
   store.devices.create(device('a', 'alice@example.com'));
   store.devices.touch('a', 1, null);
-  assert.equal(store.devices.revision(), start, 'adding and touching invalidate nothing');
+  assert.deepEqual(changes.seen, [], 'adding and touching invalidate nothing');
   store.devices.revokeById('a', 2);
-  const afterLocal = store.devices.revision();
-  assert.notEqual(afterLocal, start);
+  assert.deepEqual(changes.seen, [{ kind: 'device', ids: ['a'] }]);
   store.devices.create(device('b', 'bob@example.com'));
+  store.tunnelTokens.insert({ id: 't1', name: 'home', secretHash: 'x', createdAt: 1 });
   const cli = openSqliteStore(dir);
+  const [deviceChange, tokenChange] = [changes.next('device'), changes.next('tunnel-token')];
   assert.equal(cli.devices.revokeAll(3).length, 1);
+  assert.equal(cli.tunnelTokens.revoke('t1', 4), true);
   cli.close();
-  let seen = afterLocal;
-  for (let i = 0; i < 800 && seen === afterLocal; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    seen = store.devices.revision();
-  }
-  assert.notEqual(seen, afterLocal);
+  assert.deepEqual(await deviceChange, { kind: 'device' });
+  assert.deepEqual(await tokenChange, { kind: 'tunnel-token' });
+  assert.equal((changes.seen as StoreChange[]).filter((change) => change.kind === 'passkey' || change.kind === 'session').length, 0, 'other kinds stay quiet');
+  changes.stop();
   store.close();
 });
 
@@ -213,6 +239,7 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   first.close();
   // Back to how a first release left it: schema 1, no devices table.
   const db = new Database(path.join(dir, 'porthole.db'));
+  undoMigration6(db);
   db.exec('DROP TABLE devices; ALTER TABLE audit DROP COLUMN count');
   db.exec('DROP TABLE passkeys; DROP TABLE passkey_users; DROP TABLE passkey_challenges');
   db.pragma('user_version = 1');
@@ -238,6 +265,7 @@ test('migration 5 adds passkeys to a schema-4 database and keeps its devices; a 
   first.devices.create(device('d', 'alice@example.com'));
   first.close();
   const db = new Database(path.join(dir, 'porthole.db'));
+  undoMigration6(db);
   db.exec('DROP TABLE passkeys; DROP TABLE passkey_users; DROP TABLE passkey_challenges');
   db.pragma('user_version = 4');
   db.close();
@@ -256,4 +284,44 @@ test('migration 5 adds passkeys to a schema-4 database and keeps its devices; a 
   upgraded.passkeys.putChallenge('c4', 'authenticate', 'browser-a', null, 2000, 1000);
   assert.equal(upgraded.passkeys.takeChallenge('c4', 'authenticate', 'browser-a', 2000), undefined, 'expired');
   upgraded.close();
+});
+
+test('migration 6: a database whose older gateway made the tunnel token table outside the schema keeps its tokens', () => {
+  const dir = tempDir();
+  // Exactly how gateways before migration 6 left the file: schema 5, and the tunnel's own table beside it.
+  const first = openSqliteStore(dir);
+  first.devices.create(device('d', 'alice@example.com'));
+  first.close();
+  const db = new Database(path.join(dir, 'porthole.db'));
+  undoMigration6(db);
+  db.pragma('user_version = 5');
+  db.exec(`CREATE TABLE IF NOT EXISTS tunnel_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+  )`);
+  db.prepare('INSERT INTO tunnel_tokens (id, name, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)').run('a1b2c3d4e5f6', 'nas', 'h'.repeat(64), 10, null);
+  db.prepare('INSERT INTO tunnel_tokens (id, name, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)').run('0f0f0f0f0f0f', 'old', 'h'.repeat(64), 5, 7);
+  db.close();
+  const upgraded = openSqliteStore(dir);
+  assert.deepEqual(
+    upgraded.tunnelTokens.list().map(({ id, name, revokedAt }) => ({ id, name, revokedAt })),
+    [
+      { id: '0f0f0f0f0f0f', name: 'old', revokedAt: 7 },
+      { id: 'a1b2c3d4e5f6', name: 'nas', revokedAt: null },
+    ],
+  );
+  assert.deepEqual(upgraded.tunnelTokens.findHash('a1b2c3d4e5f6'), { secretHash: 'h'.repeat(64), revokedAt: null });
+  assert.equal(upgraded.devices.list().length, 1);
+  const changes = recordChanges(upgraded);
+  assert.equal(upgraded.tunnelTokens.revoke('a1b2c3d4e5f6', 20), true);
+  assert.deepEqual(changes.seen, [{ kind: 'tunnel-token', ids: ['a1b2c3d4e5f6'] }], 'the upgraded file carries the revision triggers');
+  changes.stop();
+  upgraded.close();
+  const check = new Database(path.join(dir, 'porthole.db'), { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 6);
+  check.close();
 });

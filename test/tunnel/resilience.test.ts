@@ -50,7 +50,7 @@ test('after a gateway restart the connector comes back by itself', async () => {
 
 test('revoking a token (from another process) drops its live connector and refuses it afterwards', async () => {
   const d = tempDir();
-  const g = await startGateway({ dataDir: d.dir, revocationCheckMs: 100 });
+  const g = await startGateway({ dataDir: d.dir });
   const { id, token } = g.newToken('to-revoke');
   const c = spawnConnector({ token, origin: origin.url.href });
   let again: ReturnType<typeof spawnConnector> | undefined;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import { test } from 'node:test';
+import { openSqliteStore } from '../../src/store/sqlite.js';
 import { startGatewayTunnel, openTunnelTokenStore } from '../../src/tunnel/gateway-tunnel.js';
 import { createTunnelToken } from '../../src/tunnel/token-store.js';
 import { encodeToken } from '../../src/tunnel/token.js';
@@ -15,7 +16,9 @@ test('one HTTPS port: browsers reach the HTTP server, connectors the hub, and th
   const d = tempDir();
   const origin = await startOrigin();
   const app = http.createServer((req, res) => res.end(`app saw ${req.url}`));
+  const store = openSqliteStore(d.dir);
   const tunnel = await startGatewayTunnel({
+    store,
     dataDir: d.dir,
     address: '127.0.0.1',
     httpsPort: 0,
@@ -57,6 +60,7 @@ test('one HTTPS port: browsers reach the HTTP server, connectors the hub, and th
     await connector.kill();
     app.closeAllConnections();
     await tunnel.close();
+    store.close();
     await origin.close();
     d.remove();
   }

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { registerTunnelCommands, type TunnelCliContext } from '../../src/tunnel/cli.js';
 import { decodeToken, encodeToken, credentialOf } from '../../src/tunnel/token.js';
-import { createTunnelToken, sqliteTunnelTokenStore, storeTokenVerifier } from '../../src/tunnel/token-store.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { createTunnelToken, storeTokenVerifier } from '../../src/tunnel/token-store.js';
 import { writeStatusFile } from '../../src/tunnel/status.js';
 import { loadGatewayCertificate } from '../../src/tunnel/tls-listener.js';
 import { tempDir } from './fixtures/gateway.js';
@@ -32,10 +33,12 @@ test('damaged or hostile tokens are refused with a clear error', () => {
 });
 
 test('the store keeps only a hash; verify accepts the right secret, refuses wrong, unknown and revoked', async () => {
-  const db = new Database(':memory:');
-  const store = sqliteTunnelTokenStore(db);
+  const d = tempDir();
+  const main = openSqliteStore(d.dir);
+  const store = main.tunnelTokens;
   const verifier = storeTokenVerifier(store);
   const { id, secret } = createTunnelToken(store, 'home');
+  const db = new Database(path.join(d.dir, 'porthole.db'), { readonly: true });
   const dump = JSON.stringify(db.prepare('SELECT * FROM tunnel_tokens').all());
   assert.equal(dump.includes(secret), false);
   assert.equal(await verifier.verify(credentialOf({ id, secret })), id);
@@ -50,6 +53,7 @@ test('the store keeps only a hash; verify accepts the right secret, refuses wron
   assert.equal(await verifier.stillValid(id), false);
   assert.throws(() => createTunnelToken(store, 'bad\nname'), /token name/);
   db.close();
+  main.close();
 });
 
 test('tunnel token create | list | revoke and tunnel status through the CLI builder', async () => {
@@ -57,11 +61,10 @@ test('tunnel token create | list | revoke and tunnel status through the CLI buil
   const cert = await loadGatewayCertificate({ dataDir: d.dir, hostnames: ['gw.example'] });
   const again = await loadGatewayCertificate({ dataDir: d.dir, hostnames: ['gw.example'] });
   assert.equal(again.fingerprint, cert.fingerprint, 'the self-signed certificate is kept, not regenerated');
-  const dbFile = path.join(d.dir, 'cli.db');
   const statusFile = path.join(d.dir, 'tunnel-status.json');
   const load = (): TunnelCliContext => {
-    const db = new Database(dbFile);
-    return { store: sqliteTunnelTokenStore(db), gatewayAddress: 'gw.example:8443', pinFingerprint: cert.fingerprint, statusFile, close: () => db.close() };
+    const store = openSqliteStore(d.dir);
+    return { store: store.tunnelTokens, gatewayAddress: 'gw.example:8443', pinFingerprint: cert.fingerprint, statusFile, close: () => store.close() };
   };
   const run = async (...args: string[]) => {
     const out: string[] = [];
