@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { acmeDirFor, acmeNamesFor, directoryUrlFor } from '../tls/index.js';
 import { readStatusFile, statusFilePath } from '../tunnel/status.js';
-import type { CheckResult } from './checks.js';
+import type { CheckResult } from './result.js';
 
 const DAY = 24 * 3600_000;
 

@@ -23,4 +23,4 @@ export { encodeToken, decodeToken, type TunnelToken } from './token.js';
 export { statusFilePath, readStatusFile, formatStatus, type TunnelStatus, type ConnectorStatus } from './status.js';
 export { startGatewayTunnel, openTunnelTokenStore, type GatewayTunnel, type GatewayTunnelOptions } from './gateway-tunnel.js';
 export { registerTunnelCommands, registerConnectCommand, type TunnelCliContext, type TunnelCliLoader } from './cli.js';
-export { corkingPipe } from '../proxy/cork-pipe.js';
+export { corkingPipe } from './cork-pipe.js';
