@@ -93,12 +93,7 @@ export class OriginPool {
 
   /** A raw connection to the origin, outside the pool (benchmarks and tests of the transport itself). */
   openRaw(): OriginSocket {
-    const conn = this.connect(true);
-    conn.socket.pause();
-    conn.socket.off('data', conn.onData);
-    conn.socket.off('timeout', conn.onTimeout);
-    conn.socket.off('close', conn.onClose);
-    return conn.socket;
+    return this.dial(null, true);
   }
 
   close(): void {
@@ -149,12 +144,15 @@ export class OriginPool {
     return conn;
   }
 
-  /** `plain`: 'data' events instead of reused read buffers (a connection that may be handed over whole). */
-  private dial(conn: Connection, plain: boolean): OriginSocket {
+  /**
+   * `plain`: 'data' events instead of reused read buffers (a connection that may be handed over whole). Without
+   * `conn`, nothing is listened to: the socket is the caller's.
+   */
+  private dial(conn: Connection | null, plain: boolean): OriginSocket {
     const dialer = this.dialer;
     if (dialer.kind === 'tcp') {
       const options = { host: dialer.host, port: dialer.port, noDelay: true, highWaterMark: dialer.highWaterMark } as net.NetConnectOpts & { onread?: unknown };
-      if (!plain) {
+      if (!plain && conn) {
         options.onread = {
           buffer: () => (conn.readBuffer ??= Buffer.allocUnsafe(READ_SIZE)),
           callback: (size: number, buffer: Buffer) => {
@@ -164,7 +162,7 @@ export class OriginPool {
         };
       }
       const socket = net.connect(options);
-      if (plain) socket.on('data', conn.onData);
+      if (plain && conn) socket.on('data', conn.onData);
       return socket;
     }
     const opened = dialer.open();
@@ -175,7 +173,7 @@ export class OriginPool {
       return failed;
     }
     // A stream's reads are fresh buffers already; readBuffer stays unused.
-    opened.on('data', conn.onData);
+    if (conn) opened.on('data', conn.onData);
     return opened;
   }
 }

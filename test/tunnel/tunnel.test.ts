@@ -218,9 +218,10 @@ test('an origin closing an idle keep-alive connection is not reused for the next
   try {
     await g.waitForConnectors(1);
     assert.equal(await get('/one'), 'ok /one');
-    // The origin drops the idle connection; the tunnel stream must close with it.
+    // The origin drops the idle connection; the tunnel stream must close with it (the hub counts open streams).
     const first = originSockets[0]!;
     await new Promise((r) => (first.destroyed ? r(null) : first.once('close', r)));
+    while (g.hub.status().connectors[0]!.openStreams > 0) await new Promise((r) => setTimeout(r, 20));
     assert.equal(await get('/two'), 'ok /two');
     // Answered on a new stream, not by retrying on the dead one.
     assert.equal(g.hub.origin.pool.staleRetries, 0);
