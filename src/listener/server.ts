@@ -75,18 +75,14 @@ export function createListener(options: ListenerOptions): http.Server {
   if (admit) server.on('connection', (socket: net.Socket) => void admit(socket));
   enforceReceiveDeadlines(server, receiveRule(options.headersTimeoutMs));
 
-  // Answers not yet finished, per connection, oldest (the one on the wire) first.
-  const unfinished = new WeakMap<Duplex, http.ServerResponse[]>();
+  // Answers per connection, oldest first; finished ones are dropped as the next arrives (no listener per request).
+  const answers = new WeakMap<Duplex, http.ServerResponse[]>();
+  const pending = (res: http.ServerResponse) => !res.writableFinished && !res.destroyed;
   const track = (socket: Duplex, res: http.ServerResponse) => {
-    let list = unfinished.get(socket);
-    if (!list) unfinished.set(socket, (list = []));
+    let list = answers.get(socket);
+    if (!list) answers.set(socket, (list = []));
+    while (list.length > 0 && !pending(list[0]!)) list.shift();
     list.push(res);
-    const done = () => {
-      const at = list.indexOf(res);
-      if (at !== -1) list.splice(at, 1);
-    };
-    res.once('finish', done);
-    res.once('close', done);
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     track(req.socket, res);
@@ -133,7 +129,7 @@ export function createListener(options: ListenerOptions): http.Server {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // An answer already on the wire (a pipelined request broke behind it): a status line written now would land
     // inside its body, so only cutting the connection is honest (node's own default handler does the same).
-    const inFlight = unfinished.get(socket)?.[0];
+    const inFlight = answers.get(socket)?.find(pending);
     if (!socket.writable || error.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy();
     const status =
       error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
