@@ -27,6 +27,14 @@ const SECONDS = arg('seconds', 8);
 const BULK_BYTES = Math.round(arg('bulk-gib', 2) * 1024 ** 3);
 const SKIP_BULK = process.argv.includes('--skip-bulk');
 const SKIP_SMALL = process.argv.includes('--skip-small');
+/** Only these paths (comma-separated names), e.g. --paths direct,porthole,nginx. */
+const PATHS = process.argv.includes('--paths') ? new Set(process.argv[process.argv.indexOf('--paths') + 1]!.split(',')) : null;
+/**
+ * More gateways in the same run, as JSON in BENCH_VARIANTS: [{"name": ..., "script"?: another build's
+ * dist-bench/test/proxy/gateway-process.js, "env"?: {...}}]. Before/after and client comparisons (docs/performance.md).
+ */
+const VARIANTS = JSON.parse(process.env.BENCH_VARIANTS ?? '[]') as Array<{ name: string; script?: string; env?: Record<string, string> }>;
+const wanted = (name: string) => PATHS === null || PATHS.has(name);
 
 interface Leg {
   url: string;
@@ -83,13 +91,15 @@ async function main(): Promise<void> {
       },
     ];
     // Porthole as `porthole serve` runs it (the compiled build), with default and with tuned malloc settings.
-    for (const [name, env] of [
-      ['porthole', {}],
-      ['porthole-tuned', TUNED_ENV],
-    ] as const) {
-      const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, compiled: true }, [], env);
+    for (const { name, env, script } of [{ name: 'porthole', env: {} }, { name: 'porthole-tuned', env: TUNED_ENV }, ...VARIANTS] as Array<{
+      name: string;
+      env?: Record<string, string>;
+      script?: string;
+    }>) {
+      if (!wanted(name)) continue;
+      const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, compiled: true, script }, [], env);
       stops.push(() => small.stop());
-      const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST, compiled: true }, [], env);
+      const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST, compiled: true, script }, [], env);
       stops.push(() => bulk.stop());
       targets.push({
         name,
@@ -98,15 +108,17 @@ async function main(): Promise<void> {
       });
     }
     // The ceiling for a proxy written in Node here: a bare socket-to-socket pipe (no HTTP, no gate).
-    const pipeSmall = await startNodePipe(origin.port);
-    stops.push(() => pipeSmall.stop());
-    const pipeBulk = await startNodePipe(bulkOrigin.port);
-    stops.push(() => pipeBulk.stop());
-    targets.push({
-      name: 'node-tcp-pipe',
-      small: { url: `http://127.0.0.1:${pipeSmall.port}/small`, headers: [`Host: ${HOST}`], pids: () => [pipeSmall.pid] },
-      bulk: { url: `http://127.0.0.1:${pipeBulk.port}`, headers: [`Host: ${HOST}`], pids: () => [pipeBulk.pid] },
-    });
+    if (wanted('node-tcp-pipe')) {
+      const pipeSmall = await startNodePipe(origin.port);
+      stops.push(() => pipeSmall.stop());
+      const pipeBulk = await startNodePipe(bulkOrigin.port);
+      stops.push(() => pipeBulk.stop());
+      targets.push({
+        name: 'node-tcp-pipe',
+        small: { url: `http://127.0.0.1:${pipeSmall.port}/small`, headers: [`Host: ${HOST}`], pids: () => [pipeSmall.pid] },
+        bulk: { url: `http://127.0.0.1:${pipeBulk.port}`, headers: [`Host: ${HOST}`], pids: () => [pipeBulk.pid] },
+      });
+    }
     targets.push({
       name: 'nginx',
       small: { url: `http://127.0.0.1:${nginxSmall.port}/small`, headers: [`Host: ${HOST}`], pids: () => nginxSmall.pids() },

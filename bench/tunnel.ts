@@ -80,7 +80,13 @@ async function rawPipePath(env: Env): Promise<Path> {
   };
 }
 
-async function tunnelPath(env: Env): Promise<Path> {
+/** Another build measured in the same run as `tunnel-before` (before/after figures, docs/performance.md). */
+const beforeDist = process.env.PORTHOLE_BENCH_BEFORE_DIST;
+
+const tunnelPath = (env: Env) => tunnelPathFrom(env, dist, 'porthole tunnel');
+
+async function tunnelPathFrom(env: Env, dist: string, name: string): Promise<Path> {
+  const compiledCli = path.join(dist, 'src', 'cli', 'main.js');
   const gateway = start([process.execPath, path.join(import.meta.dirname, 'tunnel', 'gateway-main.mjs'), '127.0.0.1'], { PORTHOLE_BENCH_DIST: dist });
   const ready = (await gateway.next((m) => 'token' in m)) as { port: number; tlsPort: number; token: string };
   const link = await env.link(ready.tlsPort);
@@ -90,7 +96,7 @@ async function tunnelPath(env: Env): Promise<Path> {
   });
   await gateway.next((m) => m.connected === true);
   return {
-    name: 'porthole tunnel',
+    name,
     host: '127.0.0.1',
     port: ready.port,
     gatewayEnd: [gateway.child.pid!],
@@ -320,6 +326,7 @@ async function main(): Promise<void> {
     ['raw', rawPipePath],
     ['ssh', sshPath],
     ['tunnel', tunnelPath],
+    ...(beforeDist ? [['tunnel-before', (env: Env) => tunnelPathFrom(env, beforeDist, 'porthole tunnel (before)')] as [string, (env: Env) => Promise<Path>]] : []),
   ];
   const rows: Row[] = [];
   for (const envName of envs) {

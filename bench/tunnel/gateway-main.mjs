@@ -16,7 +16,8 @@ const tokenModule = await load('tunnel/token-store.js');
 const { createTunnelToken, storeTokenVerifier } = tokenModule;
 const { openSqliteStore } = await load('store/sqlite.js');
 const { encodeToken } = await load('tunnel/token.js');
-const { corkingPipe } = await load('proxy/cork-pipe.js');
+// Older builds (before/after runs) kept the pipe under proxy/ and handed out streams through an http.Agent.
+const { corkingPipe } = await load('tunnel/cork-pipe.js').catch(() => load('proxy/cork-pipe.js'));
 
 const tlsHost = process.argv[2] ?? '127.0.0.1';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-gw-'));
@@ -29,7 +30,7 @@ const tlsServer = createGatewayTlsServer({ certificate, onTunnelSocket: (s) => h
 await new Promise((r) => tlsServer.listen(0, tlsHost, r));
 const forward = net.createServer((client) => {
   client.setNoDelay(true);
-  const upstream = hub.origin.agent.createConnection({}, () => {});
+  const upstream = hub.origin.pool ? hub.origin.pool.openRaw() : hub.origin.agent.createConnection({}, () => {});
   if (!upstream) return client.destroy();
   client.pipe(upstream);
   // What the gateway's proxy should do too: batch the tunnel's 16 KiB pieces into one write per tick.

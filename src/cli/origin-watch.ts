@@ -2,9 +2,10 @@
 // cannot be reached (the usual cause of 502s: a stopped container, a wrong network, a connector at home that
 // is down), and one line when it answers again. Asks through the gateway's own origin, so tunnel mode is
 // covered too.
-import http from 'node:http';
 import type { Logger } from '../log.js';
+import { toOriginError } from '../origin/errors.js';
 import type { Origin } from '../origin/origin.js';
+import { originRequest } from '../origin/request.js';
 
 export const ORIGIN_CHECK_INTERVAL_MS = 60_000;
 const PROBE_TIMEOUT_MS = 10_000;
@@ -13,15 +14,19 @@ const PROBE_TIMEOUT_MS = 10_000;
 export function probeOrigin(origin: Origin): Promise<string | null> {
   const unavailable = origin.unavailable();
   if (unavailable) return Promise.resolve(unavailable.kind === 'tunnel-offline' ? 'no home connector is attached to the tunnel' : unavailable.kind);
-  return new Promise((resolve) => {
-    const req = http.get({ ...origin.target, agent: origin.agent, path: '/api/server/ping', timeout: PROBE_TIMEOUT_MS, headers: { accept: 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200 ? null : `/api/server/ping answered ${res.statusCode}`));
-      res.on('error', (error) => resolve(error.message));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('no answer within 10s'), { code: 'ETIMEDOUT' })));
-    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
+  const why = (error: unknown) => {
+    const e = toOriginError(error);
+    return e.systemCode ?? e.code;
+  };
+  return originRequest(origin, { path: '/api/server/ping', headers: { accept: 'application/json' }, timeoutMs: PROBE_TIMEOUT_MS }).then(
+    (answer) =>
+      new Promise<string | null>((resolve) => {
+        answer.body.resume();
+        answer.body.on('end', () => resolve(answer.status === 200 ? null : `/api/server/ping answered ${answer.status}`));
+        answer.body.on('error', (error) => resolve(why(error)));
+      }),
+    why,
+  );
 }
 
 export interface OriginWatch {

@@ -13,6 +13,10 @@ import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { ConfigError, loadConfigFileDetailed, type ResolvedConfig } from '../config/load.js';
 import { createSmtpTransport } from '../mail/smtp.js';
+import { createDirectOrigin } from '../origin/direct.js';
+import { OriginUnreachableError, toOriginError } from '../origin/errors.js';
+import type { Origin } from '../origin/origin.js';
+import { originRequest, readSmallBody } from '../origin/request.js';
 import { readStatusFile, statusFilePath } from '../tunnel/status.js';
 import { checkCertificates, checkPublicNames } from './deploy-checks.js';
 import type { CheckResult, Verdict } from './result.js';
@@ -32,26 +36,17 @@ export interface DoctorOptions {
   sendTest?: string;
 }
 
-function getJson(url: URL, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; body: unknown; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: TIMEOUT_MS, headers: { accept: 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        text += chunk;
-        if (text.length > 64 * 1024) req.destroy(new Error('answer too large'));
-      });
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), text });
-        } catch {
-          resolve({ status: res.statusCode ?? 0, body: text, text });
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-  });
+/** GET of a JSON answer from Immich, through the same origin transport the gateway uses (src/origin). */
+async function getJson(origin: Origin, path: string): Promise<{ status: number; body: unknown; text: string }> {
+  const answer = await originRequest(origin, { path, headers: { accept: 'application/json' }, timeoutMs: TIMEOUT_MS });
+  const raw = await readSmallBody(answer.body, 64 * 1024);
+  if (raw === null) throw new Error('answer too large');
+  const text = raw.toString('utf8');
+  try {
+    return { status: answer.status, body: JSON.parse(text), text };
+  } catch {
+    return { status: answer.status, body: text, text };
+  }
 }
 
 const EXAMPLE_DOMAIN = /(^|\.|@)(example\.(com|org|net)|[a-z0-9-]+\.example)$/i;
@@ -129,8 +124,9 @@ export async function checkOriginName(config: ResolvedConfig): Promise<CheckResu
 export async function checkOriginIsImmich(config: ResolvedConfig): Promise<CheckResult> {
   const name = 'origin answers like Immich';
   if (config.tunnel.enabled) return { name, verdict: 'skip', detail: 'tunnel mode: see the connector check; the connector reaches Immich at home' };
+  const origin = createDirectOrigin(new URL(config.origin.url));
   try {
-    const { status, body } = await getJson(new URL('/api/server/ping', config.origin.url));
+    const { status, body } = await getJson(origin, '/api/server/ping');
     if (status !== 200 || (body as { res?: unknown })?.res !== 'pong') {
       return {
         name,
@@ -139,7 +135,7 @@ export async function checkOriginIsImmich(config: ResolvedConfig): Promise<Check
         fix: 'origin.url points at something else: use the immich-server container and its port (2283).',
       };
     }
-    const version = await getJson(new URL('/api/server/version', config.origin.url)).catch(() => null);
+    const version = await getJson(origin, '/api/server/version').catch(() => null);
     const v = version?.body as { major?: unknown; minor?: unknown; patch?: unknown } | undefined;
     if (!v || typeof v.major !== 'number' || typeof v.minor !== 'number') {
       return { name, verdict: 'warn', detail: `${config.origin.url} answered pong but not its version`, fix: 'Check that this is Immich (GET /api/server/version).' };
@@ -155,16 +151,19 @@ export async function checkOriginIsImmich(config: ResolvedConfig): Promise<Check
           fix: 'It will probably work; a newer Immich may add share-page calls the share host does not know yet (they get a 404). Check the release notes for Porthole.',
         };
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const e = toOriginError(error);
+    const reason = e instanceof OriginUnreachableError ? e.reason : null;
     const fix =
-      code === 'ECONNREFUSED'
+      reason === 'connection-refused'
         ? 'Nothing listens there: is Immich running, and is the port in origin.url the one it listens on (2283)?'
-        : code === 'ETIMEDOUT'
+        : e.code === 'ORIGIN_TIMEOUT'
           ? 'No answer: a firewall may drop the traffic, or the host is wrong.'
-          : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+          : reason === 'name-not-found'
             ? "The origin host name does not resolve: put Porthole on Immich's Docker network, or fix origin.url."
             : 'See the error code; check origin.url.';
-    return { name, verdict: 'fail', detail: `cannot reach ${config.origin.url} (${code ?? (error as Error).message})`, fix };
+    return { name, verdict: 'fail', detail: `cannot reach ${config.origin.url} (${e.systemCode ?? e.code})`, fix };
+  } finally {
+    await origin.close();
   }
 }
 

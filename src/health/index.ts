@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { refuse } from '../http/refuse.js';
 import type { Origin } from '../origin/origin.js';
+import { originRequest } from '../origin/request.js';
 
 export interface HealthOptions {
   origin: Origin;
@@ -24,16 +25,13 @@ export interface HealthServer {
 export function readinessProbe(origin: Origin, timeoutMs: number): () => Promise<boolean> {
   let inFlight: Promise<boolean> | undefined;
   const probe = () =>
-    new Promise<boolean>((resolve) => {
-      const { hostname, port } = origin.target;
-      const req = http.request({ agent: origin.agent, host: hostname, port, path: '/api/server/ping', method: 'GET', timeout: timeoutMs }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => resolve(false));
-      req.end();
-    });
+    originRequest(origin, { path: '/api/server/ping', timeoutMs }).then(
+      (answer) => {
+        answer.body.resume();
+        return answer.status === 200;
+      },
+      () => false,
+    );
   return () => {
     // In tunnel mode the connector being attached is the answer: it dials Immich next to it.
     if (origin.describe().startsWith('tunnel')) return Promise.resolve(origin.unavailable() === null);

@@ -8,6 +8,7 @@ import type http from 'node:http';
 import { pickLocale, type Locale } from './locale.js';
 import { escapeHtml, PAGE_SECURITY_HEADERS, renderPage, sendPage } from './page.js';
 import { tagRefused } from '../metrics/tags.js';
+import { OriginUnreachableError, toOriginError, TunnelDownError, type UnreachableReason } from '../origin/errors.js';
 
 export type OriginFailureCause = 'name-not-found' | 'connection-refused' | 'timeout' | 'connection-reset' | 'unreachable' | 'other';
 
@@ -106,28 +107,36 @@ const CAUSES: Record<OriginFailureCause, { what: Text; fix: Text }> = {
   },
 };
 
-/** Maps a socket error code to the cause a person can act on. */
-export function classifyOriginError(error: NodeJS.ErrnoException): OriginFailureCause {
-  switch (error.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-      return 'name-not-found';
-    case 'ECONNREFUSED':
-      return 'connection-refused';
-    case 'ETIMEDOUT':
-    case 'ESOCKETTIMEDOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
+/** The cause a person can act on, for any failure on the way to the origin (src/origin/errors.ts). */
+export function classifyOriginError(error: unknown): OriginFailureCause {
+  const e = toOriginError(error);
+  switch (e.code) {
+    case 'ORIGIN_UNREACHABLE':
+      return e instanceof OriginUnreachableError ? UNREACHABLE_CAUSE[e.reason] : 'other';
+    case 'ORIGIN_TIMEOUT':
       return 'timeout';
-    case 'ECONNRESET':
-    case 'EPIPE':
+    case 'ORIGIN_RESET':
       return 'connection-reset';
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'unreachable';
     default:
       return 'other';
   }
+}
+
+const UNREACHABLE_CAUSE: Record<UnreachableReason, OriginFailureCause> = {
+  'name-not-found': 'name-not-found',
+  'connection-refused': 'connection-refused',
+  'no-route': 'unreachable',
+  other: 'other',
+};
+
+/**
+ * The answer to a failed request to the origin: TUNNEL_DOWN is the connector page (503), every other code the
+ * origin page (502) naming its cause; the page on the private host shows the stable code and the one underneath.
+ */
+export function originRefusal(error: unknown, origin: string): Refusal {
+  const e = toOriginError(error);
+  if (e instanceof TunnelDownError) return { kind: 'tunnel-offline', since: e.since };
+  return { kind: 'origin-unreachable', cause: classifyOriginError(e), origin, code: e.systemCode ? `${e.code}, ${e.systemCode}` : e.code };
 }
 
 const BACK_TO_SIGN_IN = t('Back to sign-in', 'Zurück zur Anmeldung');

@@ -109,9 +109,8 @@ export function enforceReceiveDeadlines(server: http.Server, rule: ProgressRule)
         // 408 only where no answer is on the wire (it would land inside that one's body) and a head had begun:
         // an idle kept-alive connection is closed silently, as its keep-alive timeout would, so a client that
         // sends its next request at that very moment sees a reset it retries, not an answer it believes.
-        const inFlight = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
         const begun = bytesRead(socket) > base;
-        closeWithStatus(socket, answered || inFlight || !begun ? null : '408 Request Timeout');
+        closeWithStatus(socket, answered || state.inFlight > 0 || !begun ? null : '408 Request Timeout');
       },
     );
   };

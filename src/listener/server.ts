@@ -75,7 +75,17 @@ export function createListener(options: ListenerOptions): http.Server {
   if (admit) server.on('connection', (socket: net.Socket) => void admit(socket));
   enforceReceiveDeadlines(server, receiveRule(options.headersTimeoutMs));
 
+  // Answers per connection, oldest first; finished ones are dropped as the next arrives (no listener per request).
+  const answers = new WeakMap<Duplex, http.ServerResponse[]>();
+  const pending = (res: http.ServerResponse) => !res.writableFinished && !res.destroyed;
+  const track = (socket: Duplex, res: http.ServerResponse) => {
+    let list = answers.get(socket);
+    if (!list) answers.set(socket, (list = []));
+    while (list.length > 0 && !pending(list[0]!)) list.shift();
+    list.push(res);
+  };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    track(req.socket, res);
     if (!isOriginForm(req.url)) return refuse(req, res, { kind: 'bad-request', reason: 'Only origin-form request targets are accepted.' }, 'none');
     // Node hands over "Transfer-Encoding: gzip" (and friends) before failing on the body: only plain chunked
     // framing is ever forwarded, so nothing else may start a request to the origin.
@@ -119,7 +129,7 @@ export function createListener(options: ListenerOptions): http.Server {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // An answer already on the wire (a pipelined request broke behind it): a status line written now would land
     // inside its body, so only cutting the connection is honest (node's own default handler does the same).
-    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    const inFlight = answers.get(socket)?.find(pending);
     if (!socket.writable || error.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy();
     const status =
       error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';

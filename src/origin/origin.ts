@@ -1,10 +1,9 @@
-// The origin seam: where connections to Immich come from.
-// The proxy never dials by itself; it asks an Origin for connections that reach Immich: a lean pool for
-// forwarded requests and an http.Agent for what node:http does (WebSocket upgrades, link lookups, originals).
-// Direct mode dials TCP (direct.ts); tunnel mode hands out streams carried by a home connector
-// (src/tunnel). Everything above this seam is identical in both modes.
-import type http from 'node:http';
-import type { OriginPool } from '../proxy/lean-client.js';
+// The origin seam: where connections to Immich come from, and the one way requests reach it.
+// Nothing above this seam dials by itself: forwarded requests (src/proxy/relay.ts), WebSocket upgrades, link
+// lookups, originals, the doctor and health all send through an Origin's pool (pool.ts), by exchange or by
+// originRequest() (request.ts). Direct mode dials TCP (direct.ts); tunnel mode hands out streams carried by a
+// home connector (src/tunnel). Everything above this seam is identical in both modes.
+import type { OriginPool } from './pool.js';
 
 /** Why the origin cannot take a request right now, said before any request is attempted. */
 export interface OriginUnavailable {
@@ -14,13 +13,18 @@ export interface OriginUnavailable {
   since: Date | null;
 }
 
+/** The origin as Immich sees its own URL. */
+export interface OriginTarget {
+  protocol: 'http:';
+  hostname: string;
+  port: number;
+}
+
 export interface Origin {
-  /** Every forwarded request goes through this pool (src/proxy/lean-client.ts). */
-  readonly leanPool: OriginPool;
-  /** Reaches the origin for WebSocket upgrades and Porthole's own requests to Immich. */
-  readonly agent: http.Agent;
-  /** Where requests are addressed: the origin as Immich sees its own URL. */
-  readonly target: { protocol: 'http:'; hostname: string; port: number };
+  /** Every request to Immich goes through this pool. */
+  readonly pool: OriginPool;
+  /** Where requests are addressed (the default Host of Porthole's own requests). */
+  readonly target: OriginTarget;
   /** Human-readable description for logs, errors and `porthole doctor`. */
   describe(): string;
   /** null when requests can be attempted, otherwise the reason they cannot. */

@@ -2,8 +2,8 @@
 // original case) and produces the same flat form, which node:http writes without re-validating objects.
 import type http from 'node:http';
 import type { RequestContext } from '../http/context.js';
-import { unmapIPv4 } from '../http/client-address.js';
 import { setsOwnCookie } from '../http/cookies.js';
+import { FORWARDING, forwardedHeaders } from '../origin/forwarded.js';
 
 /** Headers that describe one hop, never the message (RFC 9110 section 7.6.1). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -18,8 +18,6 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
   'http2-settings',
 ]);
-/** Client-supplied claims about the client that only Porthole may make (re-set below from what we know). */
-const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded']);
 /** Names the request-side copy handles itself. */
 const REPLACED: ReadonlySet<string> = new Set(['host', 'cookie']);
 
@@ -45,7 +43,7 @@ const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
  * The headers Immich gets, as a flat [name, value, ...] list: the client's own end-to-end headers, then
- * Host, X-Forwarded-* and X-Real-IP as Porthole established them. Framing is restated explicitly so a
+ * Host, X-Forwarded-* and X-Real-IP as Porthole established them (src/origin/forwarded.ts). Framing is restated explicitly so a
  * request body can never be re-framed differently on the origin side.
  */
 export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContext, policy: HeaderPolicy, keepUpgrade: boolean): string[] {
@@ -69,13 +67,8 @@ export function buildOriginHeaders(req: http.IncomingMessage, ctx: RequestContex
   // Node's parser accepted Transfer-Encoding only if chunked is last, so the body is chunked on both hops.
   if (headers['transfer-encoding'] !== undefined) out.push('Transfer-Encoding', 'chunked');
   else if (headers['content-length'] === undefined && BODY_METHODS.has(req.method!)) out.push('Content-Length', '0');
-  const client = ctx.client;
-  let forwardedFor = client.ip;
-  if (client.viaTrustedProxy) {
-    const prior = headers['x-forwarded-for'];
-    if (prior) forwardedFor = `${prior}, ${unmapIPv4(req.socket.remoteAddress ?? '')}`;
-  }
-  out.push('Host', ctx.rawHost, 'X-Forwarded-For', forwardedFor, 'X-Forwarded-Proto', client.scheme, 'X-Forwarded-Host', ctx.rawHost, 'X-Real-IP', client.ip);
+  const forwarded = forwardedHeaders(req, ctx);
+  for (let i = 0; i < forwarded.length; i++) out.push(forwarded[i]!);
   if (keepUpgrade && headers.upgrade) out.push('Connection', 'upgrade', 'Upgrade', headers.upgrade);
   return out;
 }

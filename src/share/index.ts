@@ -11,7 +11,8 @@ import { pickLocale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
 import { publicOrigin } from '../http/public-url.js';
 import { createLogThrottle, type Logger } from '../log.js';
-import { refuse, refuseUpgrade, classifyOriginError, type Refusal } from '../http/refuse.js';
+import { originRefusal, refuse, refuseUpgrade, type Refusal } from '../http/refuse.js';
+import { OriginError } from '../origin/errors.js';
 import { forward, type AnswerFilter, type ForwardOptions } from '../proxy/forward.js';
 import { tagProxied } from '../metrics/tags.js';
 import type { Origin } from '../origin/origin.js';
@@ -19,7 +20,7 @@ import type { Store } from '../store/store.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
-import { createLinkResolver, OriginLookupError, type LinkState, type Lookup, type ResolverOptions } from './links.js';
+import { createLinkResolver, type LinkState, type Lookup, type ResolverOptions } from './links.js';
 import { createShareLimits, linkTag } from './limits.js';
 import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
@@ -263,11 +264,8 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
   }
 
   const failed = (req: http.IncomingMessage, res: http.ServerResponse, error: unknown) => {
-    const refusal: Refusal =
-      error instanceof OriginLookupError
-        ? { kind: 'origin-unreachable', cause: classifyOriginError(Object.assign(new Error(error.message), { code: error.code })), origin: origin.describe(), code: error.code }
-        : { kind: 'not-found' };
-    if (!(error instanceof OriginLookupError)) logger.error({ err: error }, 'share handler failed');
+    const refusal: Refusal = error instanceof OriginError ? originRefusal(error, origin.describe()) : { kind: 'not-found' };
+    if (!(error instanceof OriginError)) logger.error({ err: error }, 'share handler failed');
     refuseShare(req, res, refusal);
   };
 

@@ -3,8 +3,9 @@
 // for the same link share one origin request, so a page load of a big album costs one lookup, not hundreds.
 import { LRUCache } from 'lru-cache';
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { OriginBadResponseError } from '../origin/errors.js';
 import type { Origin } from '../origin/origin.js';
+import { originRequest, readSmallBody } from '../origin/request.js';
 import type { LinkCredential, LinkFacts } from './engine.js';
 
 export interface LinkState extends LinkFacts {
@@ -42,14 +43,9 @@ export interface ResolverOptions {
 const MAX_ME_BYTES = 16 * 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export class OriginLookupError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-    this.name = 'OriginLookupError';
-  }
+/** Immich failed the lookup itself (a 5xx): the link's state is unknown, so the request is refused as the origin's failure. */
+function lookupFailed(status: number): OriginBadResponseError {
+  return new OriginBadResponseError(`link lookup answered ${status}`, `HTTP_${status}`);
 }
 
 function credentialQuery(credential: LinkCredential): string {
@@ -85,44 +81,23 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
   const cache = new LRUCache<string, { value: Lookup | LinkState | null; until: number }>({ max: maxEntries });
   const inflight = new Map<string, Promise<Lookup | LinkState | null>>();
 
-  function ask(credential: LinkCredential, cookieValue: string | undefined): Promise<{ status: number; body: unknown; message: string }> {
-    return new Promise((resolve, reject) => {
-      const { target } = options.origin;
-      const headers: http.OutgoingHttpHeaders = { host: options.host, accept: 'application/json' };
-      if (cookieValue !== undefined) headers.cookie = `immich_shared_link_token=${cookieValue}`;
-      const req = http.request({
-        agent: options.origin.agent,
-        hostname: target.hostname,
-        port: target.port,
-        method: 'GET',
-        path: `/api/shared-links/me?${credentialQuery(credential)}`,
-        headers,
-        setHost: false,
-      });
-      req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(new OriginLookupError('link lookup timed out', 'ETIMEDOUT')));
-      req.on('error', (e: NodeJS.ErrnoException) => reject(new OriginLookupError(e.message, e.code)));
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_ME_BYTES) req.destroy(new OriginLookupError('link answer too large'));
-          else chunks.push(c);
-        });
-        res.on('error', (e) => reject(new OriginLookupError(e.message)));
-        res.on('end', () => {
-          let body: unknown;
-          try {
-            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            body = null;
-          }
-          const message = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : '';
-          resolve({ status: res.statusCode ?? 0, body, message });
-        });
-      });
-      req.end();
+  /** Lookups fail with the origin's errors (src/origin/errors.ts); an answer too large to be a link counts as none. */
+  async function ask(credential: LinkCredential, cookieValue: string | undefined): Promise<{ status: number; body: unknown; message: string }> {
+    const answer = await originRequest(options.origin, {
+      path: `/api/shared-links/me?${credentialQuery(credential)}`,
+      headers: { host: options.host, accept: 'application/json', cookie: cookieValue === undefined ? undefined : `immich_shared_link_token=${cookieValue}` },
+      timeoutMs: options.timeoutMs ?? 15_000,
     });
+    const raw = await readSmallBody(answer.body, MAX_ME_BYTES);
+    if (raw === null) throw new OriginBadResponseError('link answer too large');
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      body = null;
+    }
+    const message = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : '';
+    return { status: answer.status, body, message };
   }
 
   function remember<T extends Lookup | LinkState | null>(key: string, value: T): T {
@@ -160,7 +135,7 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
     async lookup(credential) {
       const result = await cached(`l|${credKey(credential)}`, async (): Promise<Lookup> => {
         const answer = await ask(credential, undefined);
-        if (answer.status >= 500) throw new OriginLookupError(`link lookup answered ${answer.status}`);
+        if (answer.status >= 500) throw lookupFailed(answer.status);
         if (answer.status === 200) {
           const link = parseLinkState(answer.body);
           return link ? { kind: 'open', link } : { kind: 'unknown' };
@@ -175,7 +150,7 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
       const tokenHash = crypto.createHash('sha256').update(cookieValue).digest('base64url');
       const link = await cached(`u|${credKey(credential)}|${tokenHash}`, async (): Promise<LinkState | null> => {
         const answer = await ask(credential, cookieValue);
-        if (answer.status >= 500) throw new OriginLookupError(`link lookup answered ${answer.status}`);
+        if (answer.status >= 500) throw lookupFailed(answer.status);
         return answer.status === 200 ? parseLinkState(answer.body) : null;
       });
       return link && !expired(link) ? link : null;

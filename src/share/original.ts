@@ -3,10 +3,12 @@
 // file name. The overwrite plan is found through ranged reads of the origin; a format that cannot be cleaned
 // is refused with a clear message instead of being sent with its metadata.
 import { LRUCache } from 'lru-cache';
-import http from 'node:http';
+import type http from 'node:http';
 import type { RequestContext } from '../http/context.js';
-import { classifyOriginError, refuse } from '../http/refuse.js';
+import { originRefusal, refuse } from '../http/refuse.js';
+import { forwardedHeaders } from '../origin/forwarded.js';
 import type { Origin } from '../origin/origin.js';
+import { originRequest, readSmallBody, type OriginResponse } from '../origin/request.js';
 import { guestJson } from './guest-answers.js';
 import { applyPatches, blockCachedReader, findMetadataRegions, type Patch, type RandomAccessReader } from './strip/index.js';
 
@@ -37,7 +39,9 @@ interface CachedPlan {
 /** An answer that is not the plain file (e.g. compressed by a proxy in front of Immich): offsets would be wrong. */
 class NotPlainFile extends Error {}
 
-function encoded(answer: http.IncomingMessage): boolean {
+type Headers = Record<string, string | undefined>;
+
+function encoded(answer: OriginResponse): boolean {
   const encoding = answer.headers['content-encoding'];
   return encoding !== undefined && encoding.trim().toLowerCase() !== 'identity';
 }
@@ -54,20 +58,8 @@ function contentRange(value: string | undefined): { start: number; size: number 
 }
 
 /** An error answer's body, if it is small (errors are); null otherwise. */
-function readSmall(answer: http.IncomingMessage, limit = 64 * 1024): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    answer.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        answer.destroy();
-        resolve(null);
-      } else chunks.push(chunk);
-    });
-    answer.on('end', () => resolve(Buffer.concat(chunks)));
-    answer.on('error', () => resolve(null));
-  });
+function readSmall(answer: OriginResponse, limit = 64 * 1024): Promise<Buffer | null> {
+  return readSmallBody(answer.body, limit).catch(() => null);
 }
 
 function extensionOf(disposition: string | undefined): string {
@@ -80,62 +72,48 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
   const now = options.now ?? Date.now;
   const plans = new LRUCache<string, CachedPlan>({ max: MAX_PLANS });
 
-  function originHeaders(req: http.IncomingMessage, ctx: RequestContext, cookie: string | undefined, range: string | undefined): http.OutgoingHttpHeaders {
-    const headers: http.OutgoingHttpHeaders = {
-      host: ctx.rawHost,
-      'x-forwarded-for': ctx.client.ip,
-      'x-forwarded-proto': ctx.client.scheme,
-      'x-forwarded-host': ctx.rawHost,
-      'x-real-ip': ctx.client.ip,
+  function originHeaders(req: http.IncomingMessage, ctx: RequestContext, cookie: string | undefined, range: string | undefined): Headers {
+    const headers: Headers = {
       // The overwrite plan is made of byte offsets into the file itself, so only the file itself will do.
       'accept-encoding': 'identity',
     };
-    for (const name of PASSED) if (name !== 'range' && req.headers[name] !== undefined) headers[name] = req.headers[name];
+    const forwarded = forwardedHeaders(req, ctx);
+    for (let i = 0; i < forwarded.length; i += 2) headers[forwarded[i]!.toLowerCase()] = forwarded[i + 1]!;
+    for (const name of PASSED) {
+      const value = req.headers[name];
+      if (name !== 'range' && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
     if (range) headers.range = range;
     if (cookie) headers.cookie = `immich_shared_link_token=${cookie}`;
     return headers;
   }
 
-  function request(path: string, headers: http.OutgoingHttpHeaders): Promise<http.IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const proxyReq = http.request({ agent: origin.agent, hostname: origin.target.hostname, port: origin.target.port, method: 'GET', path, headers, setHost: false });
-      proxyReq.setTimeout(options.idleTimeoutMs, () => proxyReq.destroy(Object.assign(new Error('origin idle timeout'), { code: 'ETIMEDOUT' })));
-      proxyReq.on('response', resolve);
-      proxyReq.on('error', reject);
-      proxyReq.end();
-    });
+  function request(path: string, headers: Headers): Promise<OriginResponse> {
+    return originRequest(origin, { path, headers, timeoutMs: options.idleTimeoutMs });
   }
 
-  async function readAll(res: http.IncomingMessage, limit: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        res.destroy();
-        throw new Error('ranged read returned too much');
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
+  async function readAll(res: OriginResponse, limit: number): Promise<Buffer> {
+    const body = await readSmallBody(res.body, limit);
+    if (body === null) throw new Error('ranged read returned too much');
+    return body;
   }
 
   /** Ranged reads of the same original, through the visitor's own credentials. */
-  function originReader(path: string, headers: (range: string) => http.OutgoingHttpHeaders, learned: { size?: number; etag?: string }): RandomAccessReader {
+  function originReader(path: string, headers: (range: string) => Headers, learned: { size?: number; etag?: string }): RandomAccessReader {
     return {
       async read(offset, length) {
         const res = await request(path, headers(`bytes=${offset}-${offset + length - 1}`));
-        if (res.statusCode !== 206) {
-          res.resume();
-          throw new OriginStatus(res.statusCode ?? 502);
+        if (res.status !== 206) {
+          res.body.resume();
+          throw new OriginStatus(res.status);
         }
         if (encoded(res)) {
-          res.resume();
+          res.body.resume();
           throw new NotPlainFile('it reached Porthole compressed');
         }
         const range = contentRange(res.headers['content-range']);
         if (!range || range.start !== offset) {
-          res.resume();
+          res.body.resume();
           throw new Error('origin ignored the range');
         }
         learned.size = range.size;
@@ -146,7 +124,7 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
   }
 
   /** Plans the overwrites for one original, reading it through ranged requests of the same URL. */
-  async function planFor(path: string, headers: (range: string) => http.OutgoingHttpHeaders): Promise<CachedPlan | { refused: string } | { status: number }> {
+  async function planFor(path: string, headers: (range: string) => Headers): Promise<CachedPlan | { refused: string } | { status: number }> {
     const learned: { size?: number; etag?: string } = {};
     const reader = blockCachedReader(originReader(path, headers, learned));
     try {
@@ -171,10 +149,10 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
   }
 
   /** Does this answer carry exactly the file the plan was made for? */
-  function sameFile(answer: http.IncomingMessage, plan: CachedPlan): { start: number } | null {
+  function sameFile(answer: OriginResponse, plan: CachedPlan): { start: number } | null {
     const etag = typeof answer.headers.etag === 'string' ? answer.headers.etag : undefined;
     if (plan.etag !== undefined && etag !== undefined && etag !== plan.etag) return null;
-    if (answer.statusCode === 206) {
+    if (answer.status === 206) {
       const range = contentRange(answer.headers['content-range']);
       return range && range.size === plan.size ? { start: range.start } : null;
     }
@@ -191,11 +169,11 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     }
     const clientRange = typeof req.headers.range === 'string' ? req.headers.range : undefined;
     const answer = await request(path, originHeaders(req, ctx, r.cookie, clientRange));
-    const status = answer.statusCode ?? 502;
+    const status = answer.status;
     if ('status' in plan || (status !== 200 && status !== 206)) {
       // Not a file (refused by Immich, or an unsatisfiable range): no bytes of the original in it.
       if (status === 200 || status === 206) {
-        answer.resume();
+        answer.body.resume();
         return refuse(req, res, { kind: 'not-found' }, 'share');
       }
       const headers: http.OutgoingHttpHeaders = { ...r.responseHeaders, 'content-type': answer.headers['content-type'] ?? 'application/json' };
@@ -210,13 +188,13 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
       return;
     }
     if (encoded(answer)) {
-      answer.resume();
+      answer.body.resume();
       return refuse(req, res, { kind: 'unsupported-media', what: 'uncleanable-file', detail: 'it reached Porthole compressed' }, 'share');
     }
     const range = sameFile(answer, plan);
     if (!range) {
       // The file changed since the plan was made: never send bytes the plan does not cover. Plan afresh once.
-      answer.resume();
+      answer.body.resume();
       plans.delete(path);
       if (!fresh && plan === cached) return serve(req, res, ctx, r, true);
       return refuse(req, res, { kind: 'not-found' }, 'share');
@@ -232,22 +210,23 @@ export function createOriginalHandler(options: { origin: Origin; idleTimeoutMs: 
     if (answer.headers['content-range']) headers['content-range'] = answer.headers['content-range'];
     res.writeHead(status, headers);
     const patcher = applyPatches(plan.patches, range.start);
-    answer.on('error', () => res.destroy());
-    answer.on('close', () => {
-      if (!answer.complete) res.destroy();
+    const body = answer.body;
+    body.on('error', () => res.destroy());
+    body.on('close', () => {
+      if (!body.readableEnded) res.destroy();
     });
     patcher.on('error', () => res.destroy());
     res.on('close', () => {
-      if (!res.writableFinished) answer.destroy();
+      if (!res.writableFinished) body.destroy();
     });
-    answer.pipe(patcher).pipe(res);
+    body.pipe(patcher).pipe(res);
   }
 
   return {
     serve(req, res, ctx, r) {
-      serve(req, res, ctx, r).catch((error: NodeJS.ErrnoException) => {
+      serve(req, res, ctx, r).catch((error: unknown) => {
         if (res.headersSent) return void res.destroy();
-        refuse(req, res, { kind: 'origin-unreachable', cause: classifyOriginError(error), origin: origin.describe(), code: error.code }, 'share');
+        refuse(req, res, originRefusal(error, origin.describe()), 'share');
       });
     },
   };

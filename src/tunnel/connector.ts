@@ -23,7 +23,7 @@ import {
   TUNNEL_ALPN,
   WELCOME_PATH,
 } from './protocol.js';
-import { corkingPipe } from '../proxy/cork-pipe.js';
+import { corkingPipe } from './cork-pipe.js';
 import { credentialOf, decodeToken, parseGatewayAddress, type TunnelToken } from './token.js';
 import type { TunnelLogger } from './hub.js';
 

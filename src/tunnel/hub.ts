@@ -14,8 +14,9 @@ import { connectionBucket } from '../listener/connections.js';
 import { RefusalSummary } from '../listener/refusal-log.js';
 import type { Origin, OriginUnavailable } from '../origin/origin.js';
 import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
-import { openOriginSocket, openStream, TunnelAgent, TunnelOriginError, type StreamOpener } from './origin-agent.js';
-import { OriginPool } from '../proxy/lean-client.js';
+import { TunnelDownError } from '../origin/errors.js';
+import { OriginPool } from '../origin/pool.js';
+import { openOriginSocket, openStream, type StreamOpener } from './origin-agent.js';
 import {
   GOAWAY_UNAUTHORIZED,
   H2_SETTINGS,
@@ -122,7 +123,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
   const opener: StreamOpener = {
     openOriginStream() {
       const c = pick();
-      if (!c) return new TunnelOriginError('the home connector is offline', 'ETUNNELOFFLINE');
+      if (!c) return new TunnelDownError('the home connector is offline', offlineSince, 'ETUNNELOFFLINE');
       let s: http2.ClientHttp2Stream;
       try {
         s = openStream(c.session);
@@ -135,13 +136,11 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       return s;
     },
   };
-  // node:http's agent for what needs it (upgrades, link lookups, originals); the lean client for the rest.
-  const agent = new TunnelAgent(opener, { keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 256, scheduling: 'lifo' });
-  const leanPool = new OriginPool({ kind: 'stream', open: () => openOriginSocket(opener) });
+  // Every request to Immich, whoever sends it, goes through this pool of streams.
+  const pool = new OriginPool({ kind: 'stream', open: () => openOriginSocket(opener) });
 
   const origin: Origin = {
-    agent,
-    leanPool,
+    pool,
     target: options.target,
     describe: () => `tunnel (${connectors.size} connector${connectors.size === 1 ? '' : 's'})`,
     unavailable(): OriginUnavailable | null {
@@ -394,8 +393,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     refusals.close();
     clearInterval(statusTimer);
     stopWatchingTokens?.();
-    agent.destroy();
-    leanPool.close();
+    pool.close();
     const all = [...sessions];
     for (const s of all) s.destroy();
     await Promise.all(all.map((s) => (s.closed && s.destroyed ? null : new Promise((r) => s.once('close', r)))));

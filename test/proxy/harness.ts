@@ -8,6 +8,7 @@ import { createAddressMatcher } from '../../src/http/client-address.js';
 import { createHostDispatcher, type HostHandler } from '../../src/hosts/dispatch.js';
 import { createListener } from '../../src/listener/server.js';
 import { createDirectOrigin } from '../../src/origin/direct.js';
+import type { Origin } from '../../src/origin/origin.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../../src/proxy/forward.js';
 
 export const HOST = 'photos.localhost';
@@ -31,6 +32,8 @@ export interface HarnessOptions {
 
 export interface Harness {
   readonly port: number;
+  /** The direct origin the proxy forwards to (its pool counts stale-connection retries). */
+  readonly origin: Origin;
   readonly server: http.Server;
   readonly errors: unknown[];
   close(): Promise<void>;
@@ -68,6 +71,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   await new Promise<void>((resolve) => server.listen(0, options.listenAddress ?? '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    origin,
     server,
     errors,
     async close() {

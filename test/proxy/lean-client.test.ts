@@ -148,9 +148,12 @@ test('a reused keep-alive socket that dies as the next GET goes out: the GET is 
   const fresh = await startHarness({ originUrl: `http://127.0.0.1:${(origin.address() as AddressInfo).port}` });
   try {
     assert.equal((await request(fresh.port, { path: '/stale' })).status, 200);
+    assert.equal(fresh.origin.pool.staleRetries, 0);
     const again = await request(fresh.port, { path: '/stale' });
     assert.equal(again.status, 200);
     assert.equal(again.body.toString(), 'ok');
+    // The answer came from the retry, not from a lucky fresh connection.
+    assert.equal(fresh.origin.pool.staleRetries, 1);
   } finally {
     await fresh.close();
   }
@@ -160,8 +163,10 @@ test('a reused keep-alive socket that dies as the next GET goes out: the GET is 
 
 test('a DELETE is not resent when its connection dies without an answer', async () => {
   reset({ '/delete-dies': (socket) => socket.destroy() });
+  const retriesBefore = proxy.origin.pool.staleRetries;
   const res = await request(proxy.port, { method: 'DELETE', path: '/delete-dies' });
   assert.equal(res.status, 502);
+  assert.equal(proxy.origin.pool.staleRetries, retriesBefore);
   assert.deepEqual(requestsSeen, ['DELETE /delete-dies']);
 });
 

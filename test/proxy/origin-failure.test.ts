@@ -49,6 +49,8 @@ test('origin unreachable, connection refused: 502 naming the cause and the fix',
   assert.equal(html.status, 502);
   assert.match(html.body, /Immich cannot be reached/);
   assert.match(html.body, /ECONNREFUSED/);
+  // The stable code next to the system's: what the page shows is the same whatever carried the request.
+  assert.match(html.body, /ORIGIN_UNREACHABLE, ECONNREFUSED/);
 });
 
 test('origin unreachable, name not found: 502 that points at the Docker network', async () => {

@@ -39,8 +39,12 @@ export function cpuMicrosOf(pid: number): number {
  * Starts a gateway process. With `compiled`, the build in dist-bench/ (`npm run build:bench`) under plain node (how `porthole serve` runs,
  * what the benchmark measures); otherwise the sources through tsx (how the tests run).
  */
-export async function spawnGateway(options: GatewayProcessOptions & { compiled?: boolean }, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayChild> {
-  const child: ChildProcess = fork(options.compiled ? compiledScript : script, [JSON.stringify(options)], {
+export async function spawnGateway(
+  options: GatewayProcessOptions & { compiled?: boolean; /** Another compiled gateway-process.js (before/after benchmarks). */ script?: string },
+  execArgv: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<GatewayChild> {
+  const child: ChildProcess = fork(options.script ?? (options.compiled ? compiledScript : script), [JSON.stringify(options)], {
     execArgv: options.compiled ? execArgv : ['--import', 'tsx', ...execArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

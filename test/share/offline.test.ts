@@ -12,7 +12,7 @@ import { startGateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
 import type { Origin } from '../../src/origin/origin.js';
-import { OriginPool } from '../../src/proxy/lean-client.js';
+import { OriginPool } from '../../src/origin/pool.js';
 import { configFor, send } from './harness.js';
 
 test('share links answer 503 tunnel-offline while no connector is attached', async () => {
@@ -20,8 +20,7 @@ test('share links answer 503 tunnel-offline while no connector is attached', asy
   const agent = new http.Agent({ keepAlive: false });
   let dialled = 0;
   const origin: Origin = {
-    agent: Object.assign(new http.Agent(), { createConnection: () => (dialled++, null as never) }),
-    leanPool: new OriginPool({ kind: 'stream', open: () => (dialled++, new Error('no connector')) }),
+    pool: new OriginPool({ kind: 'stream', open: () => (dialled++, new Error('no connector')) }),
     target: { protocol: 'http:', hostname: '127.0.0.1', port: 9 },
     describe: () => 'tunnel (test)',
     unavailable: () => ({ kind: 'tunnel-offline', since: null }),
@@ -67,8 +66,7 @@ test('guests see one neutral "temporarily unavailable" page, whether the tunnel 
   const dataDirs = [fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-share-offline-')), fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-share-unreachable-'))];
   const agent = new http.Agent({ keepAlive: false });
   const offlineOrigin: Origin = {
-    agent: new http.Agent(),
-    leanPool: new OriginPool({ kind: 'stream', open: () => new Error('no connector') }),
+    pool: new OriginPool({ kind: 'stream', open: () => new Error('no connector') }),
     target: { protocol: 'http:', hostname: '127.0.0.1', port: 9 },
     describe: () => 'tunnel (test)',
     unavailable: () => ({ kind: 'tunnel-offline', since: new Date('2026-01-02T03:04:05Z') }),

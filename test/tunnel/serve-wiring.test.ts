@@ -11,6 +11,7 @@ import { encodeToken } from '../../src/tunnel/token.js';
 import { startOrigin } from './fixtures/origin.js';
 import { tempDir } from './fixtures/gateway.js';
 import { spawnConnector } from './fixtures/connector-process.js';
+import { originRequest, readSmallBody } from '../../src/origin/request.js';
 
 test('one HTTPS port: browsers reach the HTTP server, connectors the hub, and the origin answers through it', async () => {
   const d = tempDir();
@@ -36,15 +37,8 @@ test('one HTTPS port: browsers reach the HTTP server, connectors the hub, and th
     assert.equal(tunnel.origin.unavailable()?.kind, 'tunnel-offline');
     await connector.waitFor('connected');
     assert.equal(tunnel.origin.unavailable(), null);
-    const viaTunnel = await new Promise<string>((resolve, reject) => {
-      http
-        .get({ agent: tunnel.origin.agent, host: tunnel.origin.target.hostname, port: tunnel.origin.target.port, path: '/hello' }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve(body));
-        })
-        .on('error', reject);
-    });
+    const answer = await originRequest(tunnel.origin, { path: '/hello', timeoutMs: 30_000 });
+    const viaTunnel = (await readSmallBody(answer.body, 1024))!.toString();
     assert.equal(viaTunnel, 'hello GET immich-server:2283');
     const viaBrowser = await new Promise<string>((resolve, reject) => {
       https

@@ -12,6 +12,7 @@ import { startOrigin, type TestOrigin } from './fixtures/origin.js';
 import { startGateway, tempDir, type TestGateway } from './fixtures/gateway.js';
 import { spawnConnector, type ConnectorProcess } from './fixtures/connector-process.js';
 import { readStatusFile } from '../../src/tunnel/status.js';
+import { originRequest, readSmallBody } from '../../src/origin/request.js';
 
 let origin: TestOrigin;
 let gateway: TestGateway;
@@ -79,15 +80,8 @@ test('the connector dials only its configured origin, whatever address the gatew
   await new Promise<void>((r) => decoy.listen(0, '127.0.0.1', r));
   const decoyPort = (decoy.address() as net.AddressInfo).port;
   try {
-    const reply = await new Promise<string>((resolve, reject) => {
-      http
-        .get({ agent: gateway.hub.origin.agent, host: '127.0.0.1', port: decoyPort, path: '/hello' }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve(body));
-        })
-        .on('error', reject);
-    });
+    const answer = await originRequest(gateway.hub.origin, { path: '/hello', headers: { host: `127.0.0.1:${decoyPort}` }, timeoutMs: 30_000 });
+    const reply = (await readSmallBody(answer.body, 1024))!.toString();
     assert.equal(reply, `hello GET 127.0.0.1:${decoyPort}`);
     assert.equal(decoyHits, 0);
   } finally {
@@ -127,7 +121,7 @@ test('half-close passes through: the origin sees EOF and can still answer', asyn
   const c = spawnConnector({ token: g.newToken().token, origin: `http://127.0.0.1:${(raw.address() as net.AddressInfo).port}` });
   try {
     await g.waitForConnectors(1);
-    const socket = g.hub.origin.agent.createConnection({}, () => {})!;
+    const socket = g.hub.origin.pool.openRaw();
     const answer = new Promise<string>((resolve, reject) => {
       let text = '';
       socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -214,24 +208,24 @@ test('an origin closing an idle keep-alive connection is not reused for the next
   const d = tempDir();
   const g = await startGateway({ dataDir: d.dir });
   const c = spawnConnector({ token: g.newToken().token, origin: `http://127.0.0.1:${(quick.address() as net.AddressInfo).port}` });
-  const get = (path: string) =>
-    new Promise<{ body: string; socket: import('node:stream').Duplex }>((resolve, reject) => {
-      http
-        .get({ agent: g.hub.origin.agent, host: 'immich-server', port: 2283, path }, (res) => {
-          const socket = res.socket;
-          let body = '';
-          res.on('data', (chunk) => (body += chunk));
-          res.on('end', () => resolve({ body, socket }));
-        })
-        .on('error', reject);
-    });
+  const get = async (path: string) => {
+    const answer = await originRequest(g.hub.origin, { path, timeoutMs: 30_000 });
+    return (await readSmallBody(answer.body, 1024))!.toString();
+  };
+  // The origin's side of each connection, to wait for its idle close.
+  const originSockets: net.Socket[] = [];
+  quick.on('connection', (socket) => originSockets.push(socket));
   try {
     await g.waitForConnectors(1);
-    const first = await get('/one');
-    assert.equal(first.body, 'ok /one');
-    // The origin drops the idle connection; the tunnel stream must close with it.
-    await new Promise((r) => (first.socket.destroyed ? r(null) : first.socket.once('close', r)));
-    assert.equal((await get('/two')).body, 'ok /two');
+    assert.equal(await get('/one'), 'ok /one');
+    // The origin drops the idle connection; the tunnel stream must close with it (the hub counts open streams).
+    const first = originSockets[0]!;
+    await new Promise((r) => (first.destroyed ? r(null) : first.once('close', r)));
+    while (g.hub.status().connectors[0]!.openStreams > 0) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await get('/two'), 'ok /two');
+    // Answered on a new stream, not by retrying on the dead one.
+    assert.equal(g.hub.origin.pool.staleRetries, 0);
+    assert.equal(originSockets.length, 2);
   } finally {
     await c.kill();
     await g.close();

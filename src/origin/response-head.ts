@@ -2,6 +2,9 @@
 // lean origin client. Anything unusual is an error rather than a guess: obs-fold, bare CR or LF, a field name
 // that is not a token, control characters in values, conflicting Content-Length, Content-Length next to
 // Transfer-Encoding. An error makes the proxy answer 502 and drop the connection, never reuse it.
+import { OriginBadResponseError as BadResponse } from './errors.js';
+
+export { BadResponse };
 
 export interface ResponseHead {
   status: number;
@@ -18,10 +21,6 @@ export interface ResponseHead {
   close: boolean;
   /** The origin's keep-alive timeout hint in ms, or -1. */
   keepAliveMs: number;
-}
-
-export class BadResponse extends Error {
-  readonly code = 'EBADRESPONSE';
 }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
