@@ -63,23 +63,20 @@ export function h2request(session: http2.ClientHttp2Session, path: string, optio
   });
 }
 
-/** The same request over HTTP/1.1 on the HTTPS port (ALPN http/1.1). */
+/** The same request over HTTP/1.1 on the HTTPS port (a client offering no ALPN, as node:https does). */
 export function h1request(
   port: number,
   host: string,
   path: string,
   headers: http.OutgoingHttpHeaders = {},
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; alpn: string | false }> {
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: '127.0.0.1', port, path, servername: host, rejectUnauthorized: false, agent: false, ALPNProtocols: ['http/1.1'], headers: { host, ...headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), alpn: (res.socket as tls.TLSSocket).alpnProtocol }));
-        res.on('error', reject);
-      },
-    );
+    const req = https.request({ host: '127.0.0.1', port, path, servername: host, rejectUnauthorized: false, agent: false, headers: { host, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), alpn: (res.socket as tls.TLSSocket).alpnProtocol }));
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end();
   });
