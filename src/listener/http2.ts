@@ -9,6 +9,7 @@
 import http2 from 'node:http2';
 import type http from 'node:http';
 import type net from 'node:net';
+import { refuse } from '../http/refuse.js';
 import { watchProgress, type ProgressRule } from './deadlines.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL } = http2.constants;
@@ -111,6 +112,26 @@ interface Budget {
   control: number;
 }
 
+const SHUTTING_DOWN = new WeakSet<http2.ServerHttp2Session>();
+
+/**
+ * Ends a session that went over a budget: GOAWAY(ENHANCE_YOUR_CALM) first, so the client learns why, then the
+ * session and, if anything still holds it, the socket itself.
+ */
+function shutDown(session: http2.ServerHttp2Session, socket: net.Socket): void {
+  if (session.destroyed || SHUTTING_DOWN.has(session)) return;
+  SHUTTING_DOWN.add(session);
+  try {
+    session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+  } catch {
+    // Already going away.
+  }
+  setImmediate(() => session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM));
+  const force = setTimeout(() => socket.destroy(), 1000);
+  force.unref();
+  socket.once('close', () => clearTimeout(force));
+}
+
 export function createHttp2Server(options: Http2ServerOptions): http2.Http2Server {
   const { limits } = options;
   // maxSessionInvalidFrames and maxSessionRejectedStreams are documented server options missing from the typings.
@@ -130,8 +151,12 @@ export function createHttp2Server(options: Http2ServerOptions): http2.Http2Serve
   };
   const server = http2.createServer(serverOptions);
 
+  // session.socket is a guard that refuses destroy(): keep the real socket, handed over just before its session.
+  let accepted: net.Socket | null = null;
+  server.prependListener('connection', (socket: net.Socket) => void (accepted = socket));
   server.on('session', (session: http2.ServerHttp2Session) => {
-    const socket = session.socket as net.Socket;
+    const socket = accepted ?? (session.socket as net.Socket);
+    accepted = null;
     // A session's errors (a protocol violation, a reset socket) end that session, never the process.
     session.on('error', () => session.destroy());
     session.on('frameError', () => undefined);
@@ -154,7 +179,7 @@ export function createHttp2Server(options: Http2ServerOptions): http2.Http2Serve
       const over = what === 'resets' ? budget.resets > limits.resetsPerWindow : budget.control > limits.controlFramesPerWindow;
       if (!over || session.destroyed) return;
       options.onRefused?.(what === 'resets' ? 'rapid-reset' : 'control-frame-flood', socket);
-      session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+      shutDown(session, socket);
     };
     session.on('ping', () => spend('control'));
     session.on('remoteSettings', () => spend('control'));
@@ -206,6 +231,11 @@ export function createHttp2Server(options: Http2ServerOptions): http2.Http2Serve
         if (!stream.destroyed && stream.state.state === NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL) stream.close(NGHTTP2_NO_ERROR);
       });
     });
+    // nghttp2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledged it: check every request.
+    let headerListSize = 0;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) headerListSize += raw[i]!.length + raw[i + 1]!.length + 32;
+    if (headerListSize > limits.maxHeaderListSize) return void refuse(req, res, { kind: 'headers-too-large' }, 'none');
     options.onRequest(req, res);
   };
   server.on('request', onRequest as never);
