@@ -250,8 +250,8 @@ test('a WebSocket over HTTP/1.1 on the same port works while an HTTP/2 connectio
     assert.equal(h2.remoteSettings.enableConnectProtocol, false);
     const socket = new WebSocket(`wss://127.0.0.1:${port}/api/socket.io/?EIO=4&transport=websocket`, {
       headers: { host: authority, cookie: jar.header()! },
-      servername: PRIVATE_HOST,
       rejectUnauthorized: false,
+      ...({ servername: PRIVATE_HOST } as object),
     });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', resolve);
