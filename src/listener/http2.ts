@@ -196,7 +196,13 @@ export function createHttp2Server(options: Http2ServerOptions): http2.Http2Serve
         () => socket.bytesRead - base,
         () => {
           stopWatch = null;
-          if (open === 0 && !session.closed && !session.destroyed) session.close();
+          if (open !== 0 || session.closed || session.destroyed) return;
+          // GOAWAY(NO_ERROR) and close; a header block still being trickled in keeps a close waiting, so the
+          // socket goes a moment later in any case.
+          session.close();
+          const force = setTimeout(() => socket.destroy(), 1000);
+          force.unref();
+          socket.once('close', () => clearTimeout(force));
         },
       );
     };

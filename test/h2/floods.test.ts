@@ -15,7 +15,8 @@ let s: ShareSetup;
 let port: number;
 let authority: string;
 before(async () => {
-  s = await startShare({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, http2: LIMITS });
+  // headersTimeout 2s: the receive rule's grace (and its cap) shrink with it, so the deadline tests are short.
+  s = await startShare({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, http2: LIMITS, proxy: { headersTimeout: '2s' } });
   port = s.gateway.https!.port;
   authority = `${SHARE_HOST}:${port}`;
 });
@@ -156,5 +157,46 @@ test('max concurrent streams: the stream over the limit is refused with REFUSED_
     assert.deepEqual(earlier, [], 'streams within the limit were not refused');
   } finally {
     raw.close();
+  }
+});
+
+/** Resolves with whether the connection closed before `ms` (the guard against a test that would wait forever). */
+function closesWithin(raw: RawH2, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const guard = setTimeout(() => resolve(false), ms);
+    void raw.closed.then(() => {
+      clearTimeout(guard);
+      resolve(true);
+    });
+  });
+}
+
+test('a header block left unfinished (slowloris over HTTP/2) is cut off by the receive deadline', async () => {
+  const raw = await openRawH2(port, SHARE_HOST);
+  try {
+    // HEADERS without END_HEADERS, then silence: nghttp2 waits for the CONTINUATION as long as the socket lives.
+    raw.send(frame(FRAME.HEADERS, 0, 1, headerBlock(requestFields(authority, '/api/server/config'))));
+    assert.equal(await closesWithin(raw, 30_000), true, 'the connection is still open 30 s later');
+    assert.equal(
+      raw.frames.some((f) => f.type === FRAME.HEADERS),
+      false,
+    );
+  } finally {
+    raw.close();
+  }
+});
+
+test('an idle session is closed with GOAWAY(NO_ERROR) like an idle HTTP/1.1 connection; one with a request open is not', async () => {
+  const idle = await openRawH2(port, SHARE_HOST);
+  const busy = await openRawH2(port, SHARE_HOST);
+  try {
+    // A password POST whose body is still to come: the request is open, so its connection is left alone.
+    busy.send(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, headerBlock(requestFields(authority, '/api/shared-links/login?key=k', 'POST', [['content-length', '5']]))));
+    assert.equal(await closesWithin(idle, 30_000), true, 'the idle session is still open 30 s later');
+    assert.equal(idle.goawayCode(), 0);
+    assert.equal(await answersProbe(busy), true, 'the session with an open request was kept');
+  } finally {
+    idle.close();
+    busy.close();
   }
 });
