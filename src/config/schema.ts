@@ -232,7 +232,7 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Requests one connection may have open at once; more are refused with REFUSED_STREAM (the browser waits). */
         maxConcurrentStreams: z.number().int().min(1).max(1000).default(128),
-        /** Bytes of one request's header list (HPACK-decoded, 32 per field on top); over it: 431. */
+        /** Bytes of one request's header list (decoded, 32 per field on top); over it: 431 or a stream reset. */
         maxHeaderListSize: size.prefault('32KiB').pipe(
           z
             .number()
