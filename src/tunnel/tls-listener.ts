@@ -100,7 +100,7 @@ async function generateSelfSigned(dir: string, certFile: string, keyFile: string
 
 export interface GatewayTlsServerOptions {
   certificate: Pick<GatewayCertificate, 'cert' | 'key'>;
-  /** ALPN offered to browsers after the tunnel's: ['h2', 'http/1.1'] with HTTP/2 on (the listener's default). */
+  /** ALPN offered to browsers after the tunnel's (default http/1.1 only); the gateway passes ['h2', 'http/1.1'] with HTTP/2 on. */
   httpAlpn?: string[];
   /** Sockets that negotiated the tunnel ALPN (give them to hub.handleSecureSocket). */
   onTunnelSocket: (socket: tls.TLSSocket) => void;
@@ -131,7 +131,7 @@ export const GATEWAY_CIPHERS = [
 ].join(':');
 
 export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Server {
-  const alpn = [TUNNEL_ALPN, ...(options.httpAlpn ?? ['h2', 'http/1.1'])];
+  const alpn = [TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])];
   const server = tls.createServer({
     cert: options.certificate.cert,
     key: options.certificate.key,
