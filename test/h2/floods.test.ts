@@ -16,7 +16,8 @@ let port: number;
 let authority: string;
 before(async () => {
   // headersTimeout 2s: the receive rule's grace (and its cap) shrink with it, so the deadline tests are short.
-  s = await startShare({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, http2: LIMITS, proxy: { headersTimeout: '2s' } });
+  // Metrics on: they count bytes per connection, which for HTTP/2 must survive a session torn down mid-request.
+  s = await startShare({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, http2: LIMITS, proxy: { headersTimeout: '2s' }, metrics: { listen: '127.0.0.1:0' } });
   port = s.gateway.https!.port;
   authority = `${SHARE_HOST}:${port}`;
 });
