@@ -192,10 +192,28 @@ test('an idle session is closed with GOAWAY(NO_ERROR) like an idle HTTP/1.1 conn
   const busy = await openRawH2(port, SHARE_HOST);
   try {
     // A password POST whose body is still to come: the request is open, so its connection is left alone.
-    busy.send(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, headerBlock(requestFields(authority, '/api/shared-links/login?key=k', 'POST', [['content-length', '5']]))));
+    const link = s.origin.library.createLink({ password: 'secret' });
+    busy.send(
+      frame(
+        FRAME.HEADERS,
+        FLAG.END_HEADERS,
+        1,
+        headerBlock(
+          requestFields(authority, `/api/shared-links/login?key=${link.key}`, 'POST', [
+            ['content-type', 'application/json'],
+            ['content-length', '50'],
+          ]),
+        ),
+      ),
+    );
     assert.equal(await closesWithin(idle, 30_000), true, 'the idle session is still open 30 s later');
     assert.equal(idle.goawayCode(), 0);
     assert.equal(await answersProbe(busy), true, 'the session with an open request was kept');
+    assert.equal(
+      busy.frames.some((f) => f.type === FRAME.HEADERS && f.stream === 1),
+      false,
+      'the request is still waiting for its body',
+    );
   } finally {
     idle.close();
     busy.close();
