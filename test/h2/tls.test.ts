@@ -62,3 +62,18 @@ test('sessions are resumed on TLS 1.3 and TLS 1.2', async () => {
     second.socket.destroy();
   }
 });
+
+test('http2.enabled: false offers only http/1.1 to a client that asks for h2', async () => {
+  const off = await startShare({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 }, http2: { enabled: false } });
+  try {
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s2 = tls.connect({ host: '127.0.0.1', port: off.gateway.https!.port, servername: SHARE_HOST, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] });
+      s2.once('secureConnect', () => resolve(s2));
+      s2.once('error', reject);
+    });
+    assert.equal(socket.alpnProtocol, 'http/1.1');
+    socket.destroy();
+  } finally {
+    await off.close();
+  }
+});
