@@ -12,7 +12,8 @@ import type tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CookieJar, csrfFrom, PRIVATE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
-import { connectH2, h2request } from './harness.js';
+import { addDevice } from '../../src/gate/devices.js';
+import { connectH2, h1request, h2request } from './harness.js';
 
 /** What the origin saw of one request. */
 interface Seen {
@@ -263,6 +264,29 @@ test('a WebSocket over HTTP/1.1 on the same port works while an HTTP/2 connectio
     assert.equal(await echoed, 'hello over http/1.1');
     assert.equal((await alongside).status, 200);
     socket.close();
+  } finally {
+    h2.close();
+  }
+});
+
+test('a device token opens the API over HTTP/2 and never reaches Immich; a wrong one gets the same 401 as over HTTP/1.1', async () => {
+  const { token } = addDevice(gate.gateway.deps.store, gate.config.gate.allow, { email: 'alice@example.com', name: 'phone' }, gate.clock.now);
+  const h2 = await connectH2(port, PRIVATE_HOST);
+  try {
+    const from = seen.length;
+    const ok = await h2request(h2, '/api/server/ping?device=1', { headers: { 'x-porthole-device': token, authorization: 'Bearer immich-token' } });
+    assert.equal(ok.status, 200);
+    const reached = seen.slice(from);
+    assert.equal(reached.length, 1);
+    const names = reached[0]!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    assert.equal(names.includes('x-porthole-device'), false, "the device header is Porthole's");
+    assert.equal(names.includes('authorization'), true);
+    const wrong = await h2request(h2, '/api/server/ping', { headers: { 'x-porthole-device': `${token.slice(0, -4)}AAAA` } });
+    const wrong1 = await h1request(port, PRIVATE_HOST, '/api/server/ping', { 'x-porthole-device': `${token.slice(0, -4)}AAAA` });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong1.status, 401);
+    assert.deepEqual(wrong.body, wrong1.body);
+    assert.equal(seen.length, from + 1, 'the wrong token reached nothing');
   } finally {
     h2.close();
   }
