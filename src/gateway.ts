@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { ResolvedConfig } from './config/load.js';
 import { createAddressMatcher } from './http/client-address.js';
 import { createHostDispatcher, type HostHandler } from './hosts/dispatch.js';
-import { createListener } from './listener/server.js';
-import { AddressLimiter } from './listener/connections.js';
+import { acceptSecureSocket, createListener, http2ServerOf } from './listener/server.js';
+import { AddressLimiter, connectionBucket } from './listener/connections.js';
 import { RefusalSummary } from './listener/refusal-log.js';
 import type { Logger } from './log.js';
 import type { Mailer } from './mail/mailer.js';
@@ -108,10 +108,11 @@ async function startHttps(
 ): Promise<HttpsSide> {
   const toBrowsers = (socket: tls.TLSSocket) => {
     const server = browsers();
-    if (server) server.emit('connection', socket);
+    if (server) acceptSecureSocket(server, socket);
     else socket.destroy();
   };
   const hostnames = [config.hosts.private, config.hosts.share].filter((h): h is string => Boolean(h));
+  const httpAlpn = config.http2.enabled ? ['h2', 'http/1.1'] : ['http/1.1'];
   // With ACME the self-signed certificate only stands in for names whose certificate is not issued yet.
   let live: LiveCertificates | undefined;
   let acme: AcmeManager | undefined;
@@ -130,6 +131,7 @@ async function startHttps(
       hostnames,
       originUrl: new URL(config.origin.url),
       onHttpSocket: toBrowsers,
+      httpAlpn,
       admitConnection,
       logger: logger.child({ part: 'tunnel' }),
       audit: store.audit,
@@ -149,7 +151,7 @@ async function startHttps(
   }
   const certificate = await loadGatewayCertificate({ dataDir: config.dataDir, certFile: config.tls?.certFile, keyFile: config.tls?.keyFile, hostnames });
   // Without the tunnel nobody may speak its protocol here.
-  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers, live, admitConnection });
+  const server = createGatewayTlsServer({ certificate, onTunnelSocket: (socket) => socket.destroy(), onHttpSocket: toBrowsers, httpAlpn, live, admitConnection });
   const port = await listen(server, config.listen.httpsPort!, config.listen.address);
   return { port, certificate, acme, server, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
@@ -166,6 +168,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   let httpsListener: http.Server | undefined;
   // One count per client across both ports, taken before any TLS work; refusals logged as summaries.
   const connectionRefusals = new RefusalSummary(logger, 'listener: refused connections over the per-address cap');
+  const http2Refusals = new RefusalSummary(logger, 'listener: closed HTTP/2 connections over a budget');
   const isTrustedProxy = createAddressMatcher(config.trustedProxies);
   const connections = new AddressLimiter({
     maxPerAddress: config.listen.maxConnectionsPerAddress,
@@ -210,10 +213,24 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       headersTimeoutMs: config.proxy.headersTimeout,
       idleTimeoutMs: config.proxy.idleTimeout,
       onError: (error, req) => logger.error({ err: error, url: req.url }, 'handler failed'),
+      http2:
+        scheme === 'https' && config.http2.enabled
+          ? {
+              maxConcurrentStreams: config.http2.maxConcurrentStreams,
+              maxHeaderListSize: config.http2.maxHeaderListSize,
+              resetsPerWindow: config.http2.resetsPerWindow,
+              controlFramesPerWindow: config.http2.controlFramesPerWindow,
+              windowMs: config.http2.window,
+            }
+          : undefined,
+      onHttp2Refused: (why, socket) =>
+        http2Refusals.note(why === 'rapid-reset' ? 'too many cancelled requests' : 'too many SETTINGS/PING frames', connectionBucket(socket.remoteAddress)),
     });
   const server = listenerFor('http');
   if (https) httpsListener = listenerFor('https');
   for (const listener of [server, httpsListener]) if (listener) metrics?.observe(listener);
+  const http2Listener = httpsListener && http2ServerOf(httpsListener);
+  if (http2Listener) metrics?.observe(http2Listener as unknown as http.Server);
   const httpPort = await listen(server, config.listen.httpPort, config.listen.address);
   logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, metricsPort: metricsServer?.port, origin: origin.describe() }, 'listening');
   // Challenges can be answered only now that both ports are up.
@@ -250,6 +267,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       await https?.close();
       stopRetention();
       connectionRefusals.close();
+      http2Refusals.close();
       await metricsServer?.close();
       if (!overrides.store) ownStore.close();
       mailer.close();

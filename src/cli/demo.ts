@@ -2,8 +2,9 @@
 // links (open; password and metadata hidden; downloads on and metadata hidden, with an exiftool one-liner that
 // shows the GPS at the origin and none through the share host).
 // With --tunnel the gateway reaches the sample server only through a home connector (`porthole connect`
-// started as a second process), as on a VPS. With --https both hosts are served over HTTPS with a self-signed
-// certificate (the browser warns once) and plain HTTP redirects. Everything on loopback; not for production.
+// started as a second process), as on a VPS. With --https both hosts are served over HTTPS (HTTP/2; HTTP/1.1 for
+// older clients and WebSockets) with a self-signed certificate (the browser warns once) and plain HTTP
+// redirects. Everything on loopback; not for production.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -80,7 +81,7 @@ export async function demo(options: { port: number; tunnel?: boolean; https?: bo
       '',
       ...(options.https
         ? [
-            `HTTPS with a self-signed certificate (fingerprint ${gateway.https!.certificate.fingerprint.slice(0, 16)}...): the browser warns once per host.`,
+            `HTTPS (HTTP/2) with a self-signed certificate (fingerprint ${gateway.https!.certificate.fingerprint.slice(0, 16)}...): the browser warns once per host.`,
             `Plain HTTP on port ${gateway.httpPort} redirects here.`,
             '',
           ]

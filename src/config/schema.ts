@@ -223,6 +223,30 @@ export const configSchema = z
         hsts: z.union([z.literal(false), z.strictObject({ maxAge: duration.prefault('365d'), includeSubDomains: z.boolean().default(false) })]).prefault({}),
       })
       .prefault({}),
+    /**
+     * HTTP/2 on the HTTPS port (ALPN h2 next to http/1.1), and its limits per connection (src/listener/http2.ts).
+     * A browser scrolling a large timeline stays far below each of them.
+     */
+    http2: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Requests one connection may have open at once; more are refused with REFUSED_STREAM (the browser waits). */
+        maxConcurrentStreams: z.number().int().min(1).max(1000).default(128),
+        /** Bytes of one request's header list (decoded, 32 per field on top); over it: 431 or a stream reset. */
+        maxHeaderListSize: size.prefault('32KiB').pipe(
+          z
+            .number()
+            .int()
+            .min(4096)
+            .max(1024 * 1024),
+        ),
+        /** Requests the client cancels (RST_STREAM) per `window` before the connection is closed (CVE-2023-44487). */
+        resetsPerWindow: z.number().int().min(10).max(100_000).default(500),
+        /** SETTINGS and PING frames the client may send per `window`; past it the connection is closed. */
+        controlFramesPerWindow: z.number().int().min(10).max(100_000).default(100),
+        window: duration.prefault('10s'),
+      })
+      .prefault({}),
     /** Liveness and readiness for Docker and load balancers, on their own address (off unless set). */
     health: z.strictObject({ address: listenAddress.default('127.0.0.1'), port }).optional(),
     /** The far end of the tunnel: home connectors (`porthole connect`) dial the HTTPS port. */

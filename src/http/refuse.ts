@@ -28,6 +28,7 @@ export type Refusal =
   | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password'; useMailedLink?: boolean }
   | { kind: 'csrf' }
   | { kind: 'too-slow' }
+  | { kind: 'headers-too-large' }
   | { kind: 'unsupported-media'; what: 'zip-with-location' | 'uncleanable-file'; /** Why the file cannot be cleaned (technical, English). */ detail?: string }
   | { kind: 'origin-unreachable'; cause: OriginFailureCause; origin: string; code?: string }
   | { kind: 'tunnel-offline'; since: Date | null }
@@ -51,6 +52,7 @@ const TITLES = {
   'rate-limited': t('Too many attempts', 'Zu viele Versuche'),
   csrf: t('This form has expired', 'Dieses Formular ist abgelaufen'),
   'too-slow': t('The request arrived too slowly', 'Die Anfrage kam zu langsam an'),
+  'headers-too-large': t('Request headers too large', 'Anfrage-Header zu groß'),
   'unsupported-media': t('This file cannot be shared safely', 'Diese Datei kann nicht sicher geteilt werden'),
   'origin-unreachable': t('Immich cannot be reached', 'Immich ist nicht erreichbar'),
   'tunnel-offline': t('The home connector is offline', 'Der Heim-Connector ist offline'),
@@ -68,6 +70,7 @@ const STATUS: Record<Refusal['kind'], number> = {
   'rate-limited': 429,
   csrf: 403,
   'too-slow': 408,
+  'headers-too-large': 431,
   'unsupported-media': 415,
   'origin-unreachable': 502,
   'tunnel-offline': 503,
@@ -158,6 +161,10 @@ function message(refusal: Refusal, locale: Locale): string {
     }
     case 'too-large':
       return locale === 'de' ? `Uploads sind hier auf ${formatBytes(refusal.limitBytes)} begrenzt.` : `Uploads are limited to ${formatBytes(refusal.limitBytes)} here.`;
+    case 'headers-too-large':
+      return locale === 'de'
+        ? 'Die Anfrage hatte zu viele oder zu lange Header. Cookies dieser Seite löschen hilft meist.'
+        : "The request carried too many or too long headers. Clearing this site's cookies usually helps.";
     case 'csrf':
     case 'too-slow':
       return locale === 'de' ? 'Bitte die Seite neu laden und erneut versuchen.' : 'Please reload the page and try again.';

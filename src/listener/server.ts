@@ -1,9 +1,12 @@
 // The HTTP listener: accepts connections (per-address caps, see connections.ts), bounds how long a client may
 // take to send a request head (deadlines.ts), makes sure the request target is a plain path, identifies the
 // client, then hands the request to the host's handler. TLS termination and the tunnel's ALPN hand-off attach
-// here (they emit 'connection' on this server).
+// here (acceptSecureSocket): HTTP/1.1 sockets go to the node:http server, "h2" ones to its HTTP/2 twin
+// (http2.ts), and both call the one request handler below.
 import http from 'node:http';
+import type http2 from 'node:http2';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { AddressMatcher } from '../http/client-address.js';
 import { identifyClient } from '../http/client-address.js';
@@ -11,6 +14,7 @@ import type { RequestContext } from '../http/context.js';
 import { refuse, refuseUpgrade } from '../http/refuse.js';
 import { parseHostHeader, type HostHandler } from '../hosts/dispatch.js';
 import { closeWithStatus, enforceReceiveDeadlines, receiveRule } from './deadlines.js';
+import { createHttp2Server, type Http2Limits, type Http2Refusal } from './http2.js';
 
 /** Bytes a stream buffers before pushing back; shared with the origin side (see origin/direct.ts). */
 export const STREAM_HIGH_WATER_MARK = 128 * 1024;
@@ -30,6 +34,28 @@ export interface ListenerOptions {
    */
   admit?: (socket: net.Socket) => boolean;
   onError?: (error: unknown, req: http.IncomingMessage) => void;
+  /** HTTP/2 for sockets that negotiated "h2" (the HTTPS port only); absent: HTTP/1.1 only. */
+  http2?: Http2Limits;
+  /** An HTTP/2 session closed for going over one of its budgets. */
+  onHttp2Refused?: (why: Http2Refusal, socket: net.Socket) => void;
+}
+
+const HTTP2_TWIN = new WeakMap<http.Server, http2.Http2Server>();
+
+/** The HTTP/2 server that serves this listener's "h2" sockets, if it has one. */
+export function http2ServerOf(server: http.Server): http2.Http2Server | undefined {
+  return HTTP2_TWIN.get(server);
+}
+
+/** Hands a TLS socket of the HTTPS port to the listener: HTTP/2 if it negotiated "h2" (and h2 is on), else HTTP/1.1. */
+export function acceptSecureSocket(server: http.Server, socket: tls.TLSSocket): void {
+  const twin = HTTP2_TWIN.get(server);
+  if (socket.alpnProtocol === 'h2') {
+    if (twin) twin.emit('connection', socket);
+    else socket.destroy();
+    return;
+  }
+  server.emit('connection', socket);
 }
 
 /** Only origin-form targets ("/path?query") are served; absolute-form and "*" are refused outright. */
@@ -104,13 +130,29 @@ export function createListener(options: ListenerOptions): http.Server {
   server.on('request', onRequest);
   // With this listener Node no longer answers "100 Continue" by itself: the handler decides (gate first).
   server.on('checkContinue', onRequest);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  if (options.http2) {
+    const twin = createHttp2Server({
+      limits: options.http2,
+      receiveRule: receiveRule(options.headersTimeoutMs),
+      idleTimeoutMs: options.idleTimeoutMs,
+      onRequest,
+      onRefused: options.onHttp2Refused,
+    });
+    twin.on('session', (session: http2.ServerHttp2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+    HTTP2_TWIN.set(server, twin);
+  }
   // Upgraded sockets leave node:http's connection tracking: remember them so closeAllConnections() (what a
-  // shutdown calls) ends open WebSockets too instead of waiting for them forever.
+  // shutdown calls) ends open WebSockets too instead of waiting for them forever. HTTP/2 sessions likewise.
   const upgraded = new Set<Duplex>();
   const closeAllConnections = server.closeAllConnections.bind(server);
   server.closeAllConnections = () => {
     closeAllConnections();
     for (const socket of upgraded) socket.destroy();
+    for (const session of sessions) session.destroy();
   };
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     upgraded.add(socket);

@@ -120,20 +120,28 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
 
   // Bytes are counted per connection, attributed to the request that ends (or the WebSocket that closes):
   // each byte exactly once, keep-alive and pipelining included, without touching the body streams.
-  const counted = new WeakMap<Duplex, { read: number; written: number }>();
-  const countBytes = (socket: Duplex | null, host: HostRole) => {
-    if (!socket) return;
+  const counted = new WeakMap<object, { read: number; written: number }>();
+  const countBytes = (socket: Duplex | null, host: HostRole, connection: object | null = socket) => {
+    if (!socket || !connection) return;
     const s = socket as Socket;
-    const before = counted.get(socket) ?? { read: 0, written: 0 };
-    const now = { read: s.bytesRead ?? before.read, written: s.bytesWritten ?? before.written };
+    const before = counted.get(connection) ?? { read: 0, written: 0 };
+    let now: { read: number; written: number };
+    try {
+      now = { read: s.bytesRead ?? before.read, written: s.bytesWritten ?? before.written };
+    } catch {
+      // An HTTP/2 stream's socket guard throws once its session is gone: nothing more to count.
+      return;
+    }
     if (now.read > before.read) child(`in|${host}`, () => received.labels(host)).inc(now.read - before.read);
     if (now.written > before.written) child(`out|${host}`, () => sent.labels(host)).inc(now.written - before.written);
-    counted.set(socket, now);
+    counted.set(connection, now);
   };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = process.hrtime.bigint();
     const socket = req.socket;
+    // HTTP/2: each stream has its own socket guard; the session is the connection whose bytes are counted.
+    const connection = req.httpVersionMajor === 2 ? ((req as unknown as { stream?: { session?: object } }).stream?.session ?? socket) : socket;
     const host = roleOf(req);
     const record = () => {
       const tag = decisionOf(res);
@@ -145,7 +153,7 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
         refusals.inc({ host, reason: tag.refusal });
         if (tag.refusal === 'rate-limited') rateLimited.inc({ host });
       }
-      countBytes(socket, host);
+      countBytes(socket, host, connection);
     };
     // 'close' follows 'finish' on a completed answer and also comes alone when the connection drops first.
     res.once('close', record);

@@ -110,7 +110,9 @@ class Relay implements ExchangeHandler {
     const bodyless = req.method === 'HEAD' || head.status === 204 || head.status === 304;
     if (rewriter !== null && !bodyless) this.held = { rewriter, status: head.status, message: head.message, headers, chunks: [], size: 0 };
     else this.writeHead(head.status, head.message, headers);
-    this.direct = !bodyless && !head.chunked && head.contentLength > 0;
+    // Writing past node:http to the socket is for HTTP/1.1 only: an HTTP/2 stream shares its socket with the
+    // whole session (and node:http2 refuses such writes), so its bytes always go through the response.
+    this.direct = req.httpVersionMajor === 1 && !bodyless && !head.chunked && head.contentLength > 0;
   }
 
   private writeHead(status: number, message: string, headers: string[]): void {

@@ -38,6 +38,8 @@ export interface GatewayTunnelOptions {
    * A callback, not the server, so the tunnel (whose Origin the host handlers need) can start first.
    */
   onHttpSocket: (socket: tls.TLSSocket) => void;
+  /** ALPN offered to browsers after the tunnel's (see createGatewayTlsServer). */
+  httpAlpn?: string[];
   /** Per-address caps on raw connections to the HTTPS port, before their TLS handshake. */
   admitConnection?: (socket: net.Socket) => boolean;
   logger?: TunnelLogger;
@@ -79,6 +81,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     certificate,
     onTunnelSocket: (socket) => hub.handleSecureSocket(socket),
     onHttpSocket: options.onHttpSocket,
+    httpAlpn: options.httpAlpn,
     live: options.live,
     admitConnection: options.admitConnection,
   });

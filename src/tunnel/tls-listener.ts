@@ -100,11 +100,11 @@ async function generateSelfSigned(dir: string, certFile: string, keyFile: string
 
 export interface GatewayTlsServerOptions {
   certificate: Pick<GatewayCertificate, 'cert' | 'key'>;
-  /** ALPN offered to browsers after the tunnel's; ['h2', 'http/1.1'] once the HTTP server speaks h2. */
+  /** ALPN offered to browsers after the tunnel's (default http/1.1 only); the gateway passes ['h2', 'http/1.1'] with HTTP/2 on. */
   httpAlpn?: string[];
   /** Sockets that negotiated the tunnel ALPN (give them to hub.handleSecureSocket). */
   onTunnelSocket: (socket: tls.TLSSocket) => void;
-  /** Every other socket; for HTTP/1.1: httpServer.emit('connection', socket). */
+  /** Every other socket: acceptSecureSocket(httpServer, socket) (src/listener/server.ts). */
   onHttpSocket: (socket: tls.TLSSocket) => void;
   /** Bound on the TLS handshake, against idle half-open clients. */
   handshakeTimeoutMs?: number;
@@ -114,13 +114,33 @@ export interface GatewayTlsServerOptions {
   admitConnection?: (socket: net.Socket) => boolean;
 }
 
+/**
+ * TLS 1.2 and 1.3 only; on 1.2 only forward-secret AEAD suites (what RFC 9113 asks of HTTP/2 and every current
+ * browser offers). Session resumption: TLS 1.3 tickets and 1.2 session tickets, keyed per server process.
+ */
+export const GATEWAY_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export function createGatewayTlsServer(options: GatewayTlsServerOptions): tls.Server {
+  const alpn = [TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])];
   const server = tls.createServer({
     cert: options.certificate.cert,
     key: options.certificate.key,
-    ...(options.live ? options.live.serverOptions([TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])]) : { ALPNProtocols: [TUNNEL_ALPN, ...(options.httpAlpn ?? ['http/1.1'])] }),
+    ...(options.live ? options.live.serverOptions(alpn) : { ALPNProtocols: alpn }),
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+    ciphers: GATEWAY_CIPHERS,
+    honorCipherOrder: true,
   });
   const admit = options.admitConnection;
   if (admit) server.on('connection', (socket: net.Socket) => void admit(socket));

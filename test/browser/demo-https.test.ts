@@ -84,6 +84,8 @@ test('the demo prints HTTPS links, redirects plain HTTP, and signs in over HTTPS
   await page.getByRole('link', { name: 'Not now' }).click();
   await page.waitForURL(`${base}/photos?album=1`);
   assert.match((await page.textContent('h1')) ?? '', /Sample photo library/);
+  // Chromium chose HTTP/2 for the page (ALPN h2 on the HTTPS port).
+  assert.equal(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol), 'h2');
   const session = (await context.cookies()).find((c) => c.name.endsWith('porthole_session'));
   assert.ok(session, 'a session cookie');
   assert.equal(session.secure, true);
@@ -94,5 +96,9 @@ test('the demo prints HTTPS links, redirects plain HTTP, and signs in over HTTPS
   assert.equal(share?.status(), 200);
   assert.equal(new URL(page.url()).protocol, 'https:');
   await page.waitForSelector('body[data-state="ready"]');
+  assert.equal(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol), 'h2');
+  // Every thumbnail of the share page came over HTTP/2 as well.
+  const protocols = await page.evaluate(() => [...new Set(performance.getEntriesByType('resource').map((e) => (e as PerformanceResourceTiming).nextHopProtocol))]);
+  assert.deepEqual(protocols, ['h2']);
   await context.close();
 });
