@@ -27,6 +27,8 @@ import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, typ
 import type { GatewayTunnelTuning } from './tunnel/gateway-tunnel.js';
 import { acmeNamesFor, createAcme, hstsHeader, httpPortHandlers, withHsts, type AcmeManager, type AcmeTuning, type LiveCertificates } from './tls/index.js';
 import { startHealth, type HealthServer } from './health/index.js';
+import { LiveAdmins, type AdminSources } from './admin/index.js';
+import type { TunnelTokenStore } from './tunnel/token-store.js';
 
 export interface GatewayDeps {
   config: ResolvedConfig;
@@ -85,6 +87,7 @@ function listen(server: net.Server, port: number, address: string): Promise<numb
 interface HttpsSide {
   origin?: Origin;
   hub?: TunnelHub;
+  tokens?: TunnelTokenStore;
   port: number;
   certificate: GatewayCertificate;
   acme?: AcmeManager;
@@ -138,6 +141,7 @@ async function startHttps(
     return {
       origin: tunnel.origin,
       hub: tunnel.hub,
+      tokens: tunnel.tokens,
       port: tunnel.httpsPort,
       certificate: tunnel.certificate,
       acme,
@@ -177,8 +181,15 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   if (https?.tunnelStatus) metrics?.watchTunnel(https.tunnelStatus);
   let running = config;
 
-  const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps)]]);
-  if (config.hosts.share) hosts.set(config.hosts.share, createShareHost(deps));
+  const share = config.hosts.share ? createShareHost(deps) : undefined;
+  const hub = https?.hub;
+  const admin: AdminSources & { admins: LiveAdmins } = {
+    admins: new LiveAdmins(config.gate.admins),
+    tunnel: hub && https.tokens && { tokens: https.tokens, status: () => hub.status(), dropToken: (id, reason) => hub.dropToken(id, reason) },
+    linkCache: share?.linkCache,
+  };
+  const hosts = new Map<string, HostHandler>([[config.hosts.private, createGate(deps, admin)]]);
+  if (config.hosts.share && share) hosts.set(config.hosts.share, share);
 
   const dispatcher = createHostDispatcher(hosts);
   const redirectHttp = https !== undefined && (config.tls.redirectHttp ?? Boolean(config.tls.acme));
@@ -232,7 +243,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     reload(next) {
       const plan = planReload(running, next);
       if (plan.applied.includes('gate.allow')) deps.allowlist.replace(next.gate.allow);
-      running = { ...running, gate: { ...running.gate, allow: next.gate.allow } };
+      if (plan.applied.includes('gate.admins')) admin.admins.replace(next.gate.admins);
+      running = { ...running, gate: { ...running.gate, allow: next.gate.allow, admins: next.gate.admins } };
       logger.info({ applied: plan.applied, needRestart: plan.needRestart }, 'config reloaded');
       return plan;
     },

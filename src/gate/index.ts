@@ -20,6 +20,7 @@ import { safeReturnTo } from './return-to.js';
 import { createPasskeys } from './passkeys.js';
 import { createSessionChecker } from './session.js';
 import { createSignIn } from './signin.js';
+import { createAdmin, type AdminSources } from '../admin/index.js';
 
 /** Removes Porthole's cookies from a Cookie header (the pairs the gate reads), leaving Immich's untouched. */
 export { withoutOwnCookies } from '../http/cookies.js';
@@ -45,7 +46,7 @@ function isNavigation(req: http.IncomingMessage): boolean {
 const hasBody = (req: http.IncomingMessage) =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
-export function createGate(deps: GatewayDeps): HostHandler {
+export function createGate(deps: GatewayDeps, adminSources: AdminSources = { admins: { isAdmin: () => false } }): HostHandler {
   const { config, store, origin } = deps;
   const now = deps.now ?? Date.now;
   const sessions = createSessionChecker(store, config, deps.allowlist);
@@ -62,6 +63,7 @@ export function createGate(deps: GatewayDeps): HostHandler {
   const devices = createDeviceGate({ config, store, allowlist: deps.allowlist, logger: deps.logger, now });
   const deviceForwardOptions: ForwardOptions = { ...forwardOptions, dropRequestHeaders: DEVICE_HEADERS };
   const live = createLiveConnections({ store, allowlist: deps.allowlist, logger: deps.logger });
+  const admin = createAdmin({ ...adminSources, config, store, logger: deps.logger, sessions, now });
 
   function gatePage(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
     const url = new URL(req.url!, 'http://gate.invalid');
@@ -78,6 +80,8 @@ export function createGate(deps: GatewayDeps): HostHandler {
       refuse(req, res, { kind: 'method-not-allowed', allow: 'GET, HEAD, POST' }, 'private');
     };
     if (passkeys?.route(req, res, ctx, url)) return;
+    // Admins only; for everyone else it answers nothing and the request ends below like any unknown path.
+    if (admin.route(req, res, ctx, url)) return;
     switch (path) {
       case PATHS.login:
         return route(

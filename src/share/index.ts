@@ -17,7 +17,7 @@ import { tagProxied } from '../metrics/tags.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
-import { createLinkResolver, OriginLookupError, type LinkState, type Lookup } from './links.js';
+import { createLinkResolver, OriginLookupError, type LinkCacheState, type LinkState, type Lookup } from './links.js';
 import { createShareLimits, linkTag } from './limits.js';
 import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
@@ -26,7 +26,7 @@ import { guestAnswers } from './guest-answers.js';
 
 const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as const;
 
-export function createShareHost(deps: GatewayDeps): HostHandler {
+export function createShareHost(deps: GatewayDeps): HostHandler & { linkCache(): LinkCacheState } {
   const { config, store, origin } = deps;
   const logger = deps.logger.child({ module: 'share' });
   const refusalLog = createLogThrottle();
@@ -259,5 +259,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
       }
     },
     upgrade: (_req, socket) => refuseUpgrade(socket, 404),
+    /** For the admin page on the private host. */
+    linkCache: () => resolver.state(),
   };
 }

@@ -125,6 +125,7 @@ export const AUDIT_EVENT_TYPES = [
   'passkey.created',
   'passkey.revoked',
   'passkey.refused',
+  'tunnel.token-revoked',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

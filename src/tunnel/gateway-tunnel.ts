@@ -52,6 +52,8 @@ export type GatewayTunnelTuning = Pick<TunnelHubOptions, 'keepalive' | 'revocati
 
 export interface GatewayTunnel {
   hub: TunnelHub;
+  /** The tokens connectors sign in with (the admin page lists and revokes them). */
+  tokens: TunnelTokenStore;
   origin: Origin;
   certificate: GatewayCertificate;
   tlsServer: tls.Server;
@@ -91,6 +93,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
   });
   return {
     hub,
+    tokens: tokens.store,
     origin: hub.origin,
     certificate,
     tlsServer,
