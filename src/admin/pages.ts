@@ -44,6 +44,8 @@ const TEXT = {
   created: t('Created', 'Angelegt'),
   lastUsed: t('Last used', 'Zuletzt benutzt'),
   revoke: t('Revoke', 'Widerrufen'),
+  action: t('Action', 'Aktion'),
+  sessionOf: t('session of {email}', 'Sitzung von {email}'),
   thisBrowser: t('this browser', 'dieser Browser'),
   never: t('never', 'nie'),
   tunnelOff: t('The tunnel is off (tunnel.enabled in the config).', 'Der Tunnel ist aus (tunnel.enabled in der Konfiguration).'),
@@ -128,7 +130,9 @@ nav ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;padding:0;mar
 section{margin-top:1.75rem}
 h2{font-size:1.1rem;margin:0 0 .5rem}
 table{width:100%;border-collapse:collapse;font-size:.9rem}
-th,td{text-align:left;vertical-align:top;padding:.45rem .5rem;border-bottom:1px solid #8884;overflow-wrap:anywhere}
+th,td{text-align:left;vertical-align:top;padding:.45rem .5rem;border-bottom:1px solid #8884;overflow-wrap:break-word}
+td.num,td.nowrap,td button{white-space:nowrap}
+h3{font-size:1rem;margin:1.25rem 0 .5rem}
 th{font-weight:600;color:var(--muted)}
 td form{margin:0}
 td button,form.filters button{width:auto;margin:0;padding:.4rem .8rem;font-size:.9rem}
@@ -144,7 +148,8 @@ main{padding:20px 14px}
 table.cards thead{display:none}
 table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
 table.cards tr{border:1px solid #8886;border-radius:12px;padding:.35rem .6rem;margin-bottom:.6rem}
-table.cards td{display:flex;gap:.75rem;justify-content:space-between;border:0;padding:.25rem 0;text-align:right}
+table.cards td{display:flex;gap:.75rem;justify-content:space-between;border:0;padding:.25rem 0;text-align:right;overflow-wrap:anywhere;min-width:0}
+table.cards td.num,table.cards td.nowrap{white-space:normal}
 table.cards td::before{content:attr(data-label);font-weight:600;color:var(--muted);text-align:left;flex:none}
 form.filters input,form.filters select{min-width:0;width:100%}
 form.filters>div{width:100%}
@@ -242,9 +247,9 @@ function sessionsSection(v: AdminView): string {
       { label: 'signedIn', cell: (s) => escapeHtml(time(s.createdAt, locale)), className: 'num' },
       { label: 'lastSeen', cell: (s) => escapeHtml(time(s.lastSeenAt, locale)), className: 'num' },
       { label: 'expires', cell: (s) => escapeHtml(time(s.expiresAt, locale)), className: 'num' },
-      { label: 'address', cell: (s) => escapeHtml(s.ip ?? '–') },
+      { label: 'address', cell: (s) => escapeHtml(s.ip ?? '–'), className: 'nowrap' },
       { label: 'browser', cell: (s) => escapeHtml((s.userAgent ?? '–').slice(0, 120)) },
-      { label: 'revoke', cell: (s) => revokeButton(locale, v.csrf, 'session', s.id, `${say('sessions', locale)} ${s.email}`) },
+      { label: 'action', className: 'nowrap', cell: (s) => revokeButton(locale, v.csrf, 'session', s.id, say('sessionOf', locale, { email: s.email })) },
     ],
     say('sessions', locale),
   );
@@ -261,7 +266,7 @@ function devicesSection(v: AdminView): string {
       { label: 'created', cell: (d) => escapeHtml(time(d.createdAt, locale)), className: 'num' },
       { label: 'lastUsed', cell: (d) => escapeHtml(time(d.lastUsedAt, locale)), className: 'num' },
       { label: 'address', cell: (d) => escapeHtml(d.lastIp ?? '–') },
-      { label: 'revoke', cell: (d) => revokeButton(locale, v.csrf, 'device', d.id, `${d.name} (${d.email})`) },
+      { label: 'action', className: 'nowrap', cell: (d) => revokeButton(locale, v.csrf, 'device', d.id, `${d.name} (${d.email})`) },
     ],
     say('devices', locale),
   );
@@ -277,7 +282,7 @@ function passkeysSection(v: AdminView): string {
       { label: 'name', cell: (p) => escapeHtml(p.name) },
       { label: 'created', cell: (p) => escapeHtml(time(p.createdAt, locale)), className: 'num' },
       { label: 'lastUsed', cell: (p) => escapeHtml(time(p.lastUsedAt, locale)), className: 'num' },
-      { label: 'revoke', cell: (p) => revokeButton(locale, v.csrf, 'passkey', p.id, `${p.name} (${p.email})`) },
+      { label: 'action', className: 'nowrap', cell: (p) => revokeButton(locale, v.csrf, 'passkey', p.id, `${p.name} (${p.email})`) },
     ],
     say('passkeys', locale),
   );
@@ -318,7 +323,7 @@ function tunnelSection(v: AdminView): string {
       { label: 'created', cell: (k) => escapeHtml(time(k.createdAt, locale)), className: 'num' },
       { label: 'lastUsed', cell: (k) => escapeHtml(time(k.lastUsedAt, locale)), className: 'num' },
       { label: 'state', cell: (k) => (k.revokedAt === null ? h('active', locale) : h('revokedAt', locale, { at: time(k.revokedAt, locale) })) },
-      { label: 'revoke', cell: (k) => (k.revokedAt === null ? revokeButton(locale, v.csrf, 'tunnel-token', k.id, `${say('token', locale)} ${k.name}`) : '') },
+      { label: 'action', className: 'nowrap', cell: (k) => (k.revokedAt === null ? revokeButton(locale, v.csrf, 'tunnel-token', k.id, `${say('token', locale)} ${k.name}`) : '') },
     ],
     say('tokens', locale),
   );
