@@ -11,8 +11,6 @@ const CATEGORY_TYPES = {
   'failed-codes': ['code.wrong', 'code.expired'],
   lockouts: ['code.locked', 'share.locked', 'rate.limited'],
   'share-refusals': ['share.refused', 'share.password-wrong', 'share.locked'],
-  // Recorded once the share host audits uploads through links (the per-link record's event names).
-  'share-uploads': ['share.upload', 'link.upload'],
   admin: ['session.revoked', 'device.revoked', 'passkey.revoked', 'tunnel.token-revoked'],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -43,6 +41,8 @@ export interface EventFilter {
   /** Only events whose detail contains this text (case-insensitive), e.g. a refusal reason. */
   reason: string | null;
   page: number;
+  /** A share link whose record to show: its key, slug, Immich id or share URL. */
+  link: string | null;
 }
 
 /** What the page was sent back with after an action (shown as a notice), from a fixed list. */
@@ -51,7 +51,10 @@ export type Notice = (typeof NOTICES)[number];
 
 export type ParsedQuery = { ok: true; filter: EventFilter; notice: Notice | null } | { ok: false; reason: string };
 
-const PARAMS = new Set(['cat', 'email', 'reason', 'page', 'done']);
+const PARAMS = new Set(['cat', 'email', 'reason', 'page', 'done', 'link']);
+const MAX_LINK_LENGTH = 300;
+// A key (base64url or hex), a slug, an id or a share URL: no spaces, quotes or markup.
+const LINK_SHAPE = /^[A-Za-z0-9._~:/?#@!$&*+,;=%-]+$/;
 // Printable text without markup characters: a reason is a word or two from an audit detail.
 const REASON_SHAPE = /^[\p{L}\p{N} .,:;_/()'-]+$/u;
 
@@ -60,7 +63,7 @@ export function parseQuery(search: string): ParsedQuery {
   const params = new URLSearchParams(search);
   const seen = new Set<string>();
   for (const name of params.keys()) {
-    if (!PARAMS.has(name)) return { ok: false, reason: `Unknown parameter "${name.slice(0, 40)}": use cat, email, reason or page.` };
+    if (!PARAMS.has(name)) return { ok: false, reason: `Unknown parameter "${name.slice(0, 40)}": use cat, email, reason, page or link.` };
     if (seen.has(name)) return { ok: false, reason: `The parameter "${name}" is given more than once.` };
     seen.add(name);
   }
@@ -75,9 +78,13 @@ export function parseQuery(search: string): ParsedQuery {
   }
   const rawPage = params.get('page') ?? '1';
   if (!/^\d{1,3}$/.test(rawPage) || Number(rawPage) < 1 || Number(rawPage) > MAX_PAGE) return { ok: false, reason: `The page must be a number from 1 to ${MAX_PAGE}.` };
+  const link = params.get('link')?.trim() || null;
+  if (link !== null && (link.length > MAX_LINK_LENGTH || !LINK_SHAPE.test(link))) {
+    return { ok: false, reason: `The link must be a share link's key, slug, id or URL (up to ${MAX_LINK_LENGTH} characters).` };
+  }
   const done = params.get('done');
   if (done !== null && !(NOTICES as readonly string[]).includes(done)) return { ok: false, reason: 'Unknown notice.' };
-  return { ok: true, filter: { category: category as EventCategory, email, reason, page: Number(rawPage) }, notice: done as Notice | null };
+  return { ok: true, filter: { category: category as EventCategory, email, reason, page: Number(rawPage), link }, notice: done as Notice | null };
 }
 
 /** The query string for a filter (page 1 and empty fields left out), for links and the pager. */
@@ -87,6 +94,7 @@ export function queryFor(filter: EventFilter): string {
   if (filter.email) params.set('email', filter.email);
   if (filter.reason) params.set('reason', filter.reason);
   if (filter.page > 1) params.set('page', String(filter.page));
+  if (filter.link) params.set('link', filter.link);
   const query = params.toString();
   return query ? `?${query}` : '';
 }

@@ -22,7 +22,7 @@ import type { TunnelStatus } from '../tunnel/status.js';
 import { parseRevoke, revoke, type AdminTunnel } from './actions.js';
 import type { AdminList } from './admins.js';
 import { parseQuery, readEvents } from './filters.js';
-import { ADMIN_PATHS, ADMIN_STYLE, adminPage, type LinkRecordSummary } from './pages.js';
+import { ADMIN_PATHS, ADMIN_STYLE, adminPage, type LinkRecordView } from './pages.js';
 
 export { ADMIN_PATHS } from './pages.js';
 export { LiveAdmins, type AdminList } from './admins.js';
@@ -35,10 +35,10 @@ export interface AdminSources {
   /** The share host's link cache (hosts.share). */
   linkCache?: () => LinkCacheState;
   /**
-   * Per-link records (views, unlocks, downloads, uploads, refusals), once the store keeps them: the page lists
-   * them in a "Share links" section when this is set. Left for the link-records work to wire in.
+   * A share link's record (views, unlocks, downloads, uploads, refusals) by its key, slug, Immich id or URL, from
+   * the store of per-link records; the page has a section to look one up when this is set. Wired in gateway.ts.
    */
-  linkRecords?: () => LinkRecordSummary[];
+  linkRecord?: (keyOrSlug: string) => LinkRecordView | undefined;
 }
 
 export interface AdminDeps extends AdminSources {
@@ -93,7 +93,8 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
       events,
       moreEvents: hasMore,
       linkCache: deps.linkCache?.(),
-      linkRecords: deps.linkRecords?.(),
+      linkRecords: deps.linkRecord !== undefined,
+      linkRecord: deps.linkRecord && query.filter.link ? (deps.linkRecord(query.filter.link) ?? null) : undefined,
     });
     // "same-origin", not "no-referrer": browsers would send "Origin: null" with the forms, failing the Origin check.
     const headers: http.OutgoingHttpHeaders = { 'referrer-policy': 'same-origin' };

@@ -32,7 +32,7 @@ const TEXT = {
   tunnel: t('Connectors', 'Connectoren'),
   events: t('Audit events', 'Audit-Ereignisse'),
   linkCache: t('Link cache', 'Link-Cache'),
-  linkRecords: t('Share links', 'Geteilte Links'),
+  linkRecords: t('A share link’s record', 'Aufzeichnung eines geteilten Links'),
   none: t('None.', 'Keine.'),
   email: t('Email', 'E-Mail'),
   signedIn: t('Signed in', 'Angemeldet'),
@@ -90,11 +90,11 @@ const TEXT = {
   no: t('no', 'nein'),
   noExpiry: t('no expiry', 'kein Ablauf'),
   footer: t('Protected by Porthole', 'Geschützt durch Porthole'),
-  views: t('Views', 'Aufrufe'),
-  unlocks: t('Unlocks', 'Entsperrungen'),
-  downloads: t('Downloads', 'Downloads'),
-  uploads: t('Uploads', 'Uploads'),
   refusals: t('Refusals', 'Abweisungen'),
+  why: t('Reason', 'Grund'),
+  linkLookup: t('Key, slug, id or URL of a share link', 'Schlüssel, Slug, ID oder URL eines geteilten Links'),
+  show: t('Show', 'Zeigen'),
+  noRecord: t('Porthole has no record of that link.', 'Porthole hat zu diesem Link keine Aufzeichnung.'),
   // After an action (the page is shown again with one of these).
   'done.session': t('The session was ended.', 'Die Sitzung wurde beendet.'),
   'done.device': t('The device token was revoked.', 'Das Geräte-Token wurde widerrufen.'),
@@ -106,7 +106,6 @@ const TEXT = {
   'cat.failed-codes': t('Failed codes', 'Falsche Codes'),
   'cat.lockouts': t('Lock-outs and rate limits', 'Sperren und Ratenlimits'),
   'cat.share-refusals': t('Share host refusals', 'Abweisungen auf dem Share-Host'),
-  'cat.share-uploads': t('Uploads through share links', 'Uploads über geteilte Links'),
   'cat.admin': t('Admin actions', 'Admin-Aktionen'),
   'kind.open': t('open', 'offen'),
   'kind.password': t('needs password', 'braucht Passwort'),
@@ -202,14 +201,16 @@ function revokeButton(locale: Locale, csrf: string, kind: ActionKind, id: string
   return `<form method="post" action="${ADMIN_PATHS.revoke}">${hidden('csrf', csrf)}${hidden('kind', kind)}${hidden('id', id)}<button type="submit" class="danger" aria-label="${escapeHtml(label)}">${h('revoke', locale)}</button></form>`;
 }
 
-/** Hook for the per-link record view (share links, their opens, unlocks, downloads and refusals). */
-export interface LinkRecordSummary {
-  label: string;
-  views: number;
-  unlocks: number;
-  downloads: number;
-  uploads: number;
-  refusals: number;
+/**
+ * A share link's record as the admin page shows it (the shape of the link-records store's read()): totals per kind,
+ * refusals per reason, and the newest events with time and coarse client label.
+ */
+export interface LinkRecordView {
+  linkId: string | null;
+  events: Array<{ at: number; kind: string; reason: string | null; client: string | null; count: number; detail: string | null }>;
+  totals: Record<string, number>;
+  refusals: Record<string, number>;
+  firstAt: number | null;
   lastAt: number | null;
 }
 
@@ -230,8 +231,9 @@ export interface AdminView {
   moreEvents: boolean;
   /** Absent without a share host. */
   linkCache?: LinkCacheState;
-  /** Present once a store of per-link records is wired in (see src/admin/index.ts). */
-  linkRecords?: LinkRecordSummary[];
+  /** Whether per-link records can be looked up (see AdminSources.linkRecord), and the one asked for, if any. */
+  linkRecords: boolean;
+  linkRecord?: LinkRecordView | null;
 }
 
 function sessionsSection(v: AdminView): string {
@@ -395,21 +397,35 @@ function linkCacheSection(v: AdminView): string {
   return `<p>${summary}</p>${entries}`;
 }
 
-function linkRecordsSection(v: AdminView): string {
-  return table(
-    v.locale,
-    v.linkRecords ?? [],
+function linkRecordSection(v: AdminView): string {
+  const { locale, filter } = v;
+  const form = `<form class="filters" method="get" action="${ADMIN_PATHS.page}#link-records">
+<div><label for="link">${h('linkLookup', locale)}</label><input id="link" name="link" type="text" maxlength="300" autocapitalize="none" spellcheck="false" value="${escapeHtml(filter.link ?? '')}"></div>
+<div><button type="submit">${h('show', locale)}</button></div></form>`;
+  if (!filter.link) return form;
+  const record = v.linkRecord;
+  if (!record) return `${form}<p class="muted">${h('noRecord', locale)}</p>`;
+  const totals = Object.entries(record.totals)
+    .map(([kind, n]) => `<li>${escapeHtml(kind)}: <strong>${n}</strong></li>`)
+    .join('');
+  const refusals = Object.entries(record.refusals)
+    .map(([reason, n]) => `<li>${escapeHtml(reason)}: <strong>${n}</strong></li>`)
+    .join('');
+  const events = table(
+    locale,
+    record.events,
     [
-      { label: 'link', cell: (r: LinkRecordSummary) => `<code>${escapeHtml(r.label)}</code>` },
-      { label: 'views', cell: (r) => String(r.views), className: 'num' },
-      { label: 'unlocks', cell: (r) => String(r.unlocks), className: 'num' },
-      { label: 'downloads', cell: (r) => String(r.downloads), className: 'num' },
-      { label: 'uploads', cell: (r) => String(r.uploads), className: 'num' },
-      { label: 'refusals', cell: (r) => String(r.refusals), className: 'num' },
-      { label: 'lastSeen', cell: (r) => escapeHtml(time(r.lastAt, v.locale)), className: 'num' },
+      { label: 'time', cell: (e) => escapeHtml(time(e.at, locale)), className: 'num' },
+      { label: 'type', cell: (e) => `<code>${escapeHtml(e.kind)}</code>` },
+      { label: 'why', cell: (e) => escapeHtml(e.reason ?? '–') },
+      { label: 'address', cell: (e) => escapeHtml(e.client ?? '–') },
+      { label: 'detail', cell: (e) => escapeHtml(e.detail ?? '') },
+      { label: 'count', cell: (e) => String(e.count), className: 'num' },
     ],
-    say('linkRecords', v.locale),
+    say('linkRecords', locale),
   );
+  const id = record.linkId ? `<p><code>${escapeHtml(record.linkId)}</code></p>` : '';
+  return `${form}${id}<ul>${totals}</ul>${refusals ? `<h3>${h('refusals', locale)}</h3><ul>${refusals}</ul>` : ''}${events}`;
 }
 
 export function adminPage(v: AdminView): { title: string; body: string } {
@@ -422,7 +438,7 @@ export function adminPage(v: AdminView): { title: string; body: string } {
     ['events', 'events', eventsSection(v)],
     ['link-cache', 'linkCache', linkCacheSection(v)],
   ];
-  if (v.linkRecords) sections.push(['link-records', 'linkRecords', linkRecordsSection(v)]);
+  if (v.linkRecords) sections.push(['link-records', 'linkRecords', linkRecordSection(v)]);
   const title = say('title', locale);
   const nav = `<nav aria-label="${h('contents', locale)}"><ul>${sections.map(([id, key]) => `<li><a href="#${id}">${h(key, locale)}</a></li>`).join('')}</ul></nav>`;
   const notice = v.notice ? `<p class="notice" role="status">${h(`done.${v.notice}` as Key, locale)}</p>` : '';

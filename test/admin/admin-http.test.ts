@@ -9,6 +9,8 @@ import { after, before, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { addDevice, DEVICE_HEADER } from '../../src/gate/devices.js';
 import { issueSession } from '../../src/gate/session.js';
+import { adminPage, type AdminView } from '../../src/admin/pages.js';
+import { parseQuery } from '../../src/admin/filters.js';
 import { CookieJar, csrfFrom, SHARE_HOST, startTestGate, type Response, type TestGate } from '../gate/harness.js';
 
 let gate: TestGate;
@@ -110,6 +112,8 @@ test('filters and paging are checked: anything unexpected is a clear 400', async
     ['?%3Cscript%3E=1', /Unknown parameter/],
     ['?done=%3Cb%3E', /Unknown notice/],
     [`?email=${'a'.repeat(1100)}`, /query is too long/],
+    ['?link=%22%3E%3Cscript%3E', /The link must be a share link/],
+    [`?link=${'k'.repeat(301)}`, /The link must be a share link/],
   ];
   for (const [query, message] of bad) {
     const answer = await get(query);
@@ -297,3 +301,65 @@ function rawConfig() {
     dataDir: c.dataDir,
   };
 }
+
+test('the share-link record section: a looked-up record with its totals, refusals and events, all escaped', () => {
+  const query = parseQuery('link=https%3A%2F%2Fshare.example%2Fs%2Ffamily-trip');
+  assert.ok(query.ok);
+  const view = (linkRecord: AdminView['linkRecord'], locale: 'en' | 'de' = 'en'): string =>
+    adminPage({
+      locale,
+      csrf: 'c'.repeat(64),
+      admin: ADMIN,
+      currentSessionId: '0'.repeat(16),
+      now: Date.now(),
+      notice: null,
+      sessions: [],
+      devices: [],
+      passkeys: [],
+      filter: query.filter,
+      events: [],
+      moreEvents: false,
+      linkRecords: true,
+      linkRecord,
+    }).body;
+  const record = {
+    linkId: '00000000-0000-4000-8000-000000000301',
+    events: [
+      { at: Date.now(), kind: 'refused', reason: 'wrong-password', client: '192.0.2.0/24', count: 7, detail: 'asset <script>x</script>' },
+      { at: Date.now(), kind: 'upload', reason: null, client: '2001:db8::/48', count: 1, detail: null },
+    ],
+    totals: { view: 3, unlock: 1, download: 2, upload: 1, refused: 7 },
+    refusals: { 'wrong-password': 7 },
+    firstAt: Date.now(),
+    lastAt: Date.now(),
+  };
+  const body = view(record);
+  assert.match(body, /<section id="link-records"/);
+  assert.match(body, /value="https:\/\/share\.example\/s\/family-trip"/);
+  assert.match(body, /upload: <strong>1<\/strong>/);
+  assert.match(body, /wrong-password: <strong>7<\/strong>/);
+  assert.match(body, /asset &lt;script&gt;x&lt;\/script&gt;/);
+  assert.doesNotMatch(body, /<script/);
+  assert.match(view(null), /Porthole has no record of that link/);
+  assert.match(view(null, 'de'), /Porthole hat zu diesem Link keine Aufzeichnung/);
+  // Without a record store wired in, there is no such section.
+  assert.ok(query.ok);
+  assert.doesNotMatch(
+    adminPage({
+      locale: 'en',
+      csrf: '',
+      admin: ADMIN,
+      currentSessionId: '',
+      now: 0,
+      notice: null,
+      sessions: [],
+      devices: [],
+      passkeys: [],
+      filter: query.filter,
+      events: [],
+      moreEvents: false,
+      linkRecords: false,
+    }).body,
+    /link-records/,
+  );
+});
