@@ -130,7 +130,9 @@ section{margin-top:1.75rem}
 h2{font-size:1.1rem;margin:0 0 .5rem}
 table{width:100%;border-collapse:collapse;font-size:.9rem}
 th,td{text-align:left;vertical-align:top;padding:.45rem .5rem;border-bottom:1px solid #8884;overflow-wrap:break-word}
-td.num,td.nowrap,td button{white-space:nowrap}
+td.nowrap,td button{white-space:nowrap}
+.scroll{overflow-x:auto}
+.nw{white-space:nowrap}
 h3{font-size:1rem;margin:1.25rem 0 .5rem}
 th{font-weight:600;color:var(--muted)}
 td form{margin:0}
@@ -163,6 +165,13 @@ const time = (ms: number | null, locale: Locale): string =>
         .replace('T', ' ')
         .replace(/:\d\d\.\d{3}Z$/, ' UTC');
 
+/** A time that may wrap between date and time of day, never inside either. */
+function timeHtml(ms: number | null, locale: Locale): string {
+  const text = time(ms, locale);
+  const space = text.indexOf(' ');
+  return ms === null || space < 0 ? escapeHtml(text) : `<span class="nw">${escapeHtml(text.slice(0, space))}</span> <span class="nw">${escapeHtml(text.slice(space + 1))}</span>`;
+}
+
 function duration(ms: number): string {
   const seconds = Math.max(0, Math.round(ms / 1000));
   if (seconds < 90) return `${seconds} s`;
@@ -191,7 +200,7 @@ function table<Row>(locale: Locale, rows: readonly Row[], columns: Array<Column<
   const body = rows
     .map((row) => `<tr>${columns.map((c) => `<td data-label="${h(c.label, locale)}"${c.className ? ` class="${c.className}"` : ''}>${c.cell(row)}</td>`).join('')}</tr>`)
     .join('\n');
-  return `<table class="cards"><caption class="muted" hidden>${escapeHtml(caption)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<div class="scroll"><table class="cards"><caption class="muted" hidden>${escapeHtml(caption)}</caption><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
@@ -246,9 +255,9 @@ function sessionsSection(v: AdminView): string {
         label: 'email',
         cell: (s) => `${escapeHtml(s.email)}${s.id === v.currentSessionId ? ` <span class="muted">(${h('thisBrowser', locale)})</span>` : ''}`,
       },
-      { label: 'signedIn', cell: (s) => escapeHtml(time(s.createdAt, locale)), className: 'num' },
-      { label: 'lastSeen', cell: (s) => escapeHtml(time(s.lastSeenAt, locale)), className: 'num' },
-      { label: 'expires', cell: (s) => escapeHtml(time(s.expiresAt, locale)), className: 'num' },
+      { label: 'signedIn', cell: (s) => timeHtml(s.createdAt, locale), className: 'num' },
+      { label: 'lastSeen', cell: (s) => timeHtml(s.lastSeenAt, locale), className: 'num' },
+      { label: 'expires', cell: (s) => timeHtml(s.expiresAt, locale), className: 'num' },
       { label: 'address', cell: (s) => escapeHtml(s.ip ?? '–'), className: 'nowrap' },
       { label: 'browser', cell: (s) => escapeHtml((s.userAgent ?? '–').slice(0, 120)) },
       { label: 'action', className: 'nowrap', cell: (s) => revokeButton(locale, v.csrf, 'session', s.id, say('sessionOf', locale, { email: s.email })) },
@@ -265,8 +274,8 @@ function devicesSection(v: AdminView): string {
     [
       { label: 'email', cell: (d) => escapeHtml(d.email) },
       { label: 'name', cell: (d) => escapeHtml(d.name) },
-      { label: 'created', cell: (d) => escapeHtml(time(d.createdAt, locale)), className: 'num' },
-      { label: 'lastUsed', cell: (d) => escapeHtml(time(d.lastUsedAt, locale)), className: 'num' },
+      { label: 'created', cell: (d) => timeHtml(d.createdAt, locale), className: 'num' },
+      { label: 'lastUsed', cell: (d) => timeHtml(d.lastUsedAt, locale), className: 'num' },
       { label: 'address', cell: (d) => escapeHtml(d.lastIp ?? '–') },
       { label: 'action', className: 'nowrap', cell: (d) => revokeButton(locale, v.csrf, 'device', d.id, `${d.name} (${d.email})`) },
     ],
@@ -282,8 +291,8 @@ function passkeysSection(v: AdminView): string {
     [
       { label: 'email', cell: (p) => escapeHtml(p.email) },
       { label: 'name', cell: (p) => escapeHtml(p.name) },
-      { label: 'created', cell: (p) => escapeHtml(time(p.createdAt, locale)), className: 'num' },
-      { label: 'lastUsed', cell: (p) => escapeHtml(time(p.lastUsedAt, locale)), className: 'num' },
+      { label: 'created', cell: (p) => timeHtml(p.createdAt, locale), className: 'num' },
+      { label: 'lastUsed', cell: (p) => timeHtml(p.lastUsedAt, locale), className: 'num' },
       { label: 'action', className: 'nowrap', cell: (p) => revokeButton(locale, v.csrf, 'passkey', p.id, `${p.name} (${p.email})`) },
     ],
     say('passkeys', locale),
@@ -307,7 +316,7 @@ function tunnelSection(v: AdminView): string {
     [
       { label: 'name', cell: (c) => escapeHtml(c.name) },
       { label: 'token', cell: (c) => `<code>${escapeHtml(c.tokenId)}</code>` },
-      { label: 'since', cell: (c) => escapeHtml(time(Date.parse(c.since), locale)), className: 'num' },
+      { label: 'since', cell: (c) => timeHtml(Date.parse(c.since), locale), className: 'num' },
       { label: 'address', cell: (c) => escapeHtml(c.remoteAddress) },
       { label: 'openStreams', cell: (c) => String(c.openStreams), className: 'num' },
       { label: 'streamsTotal', cell: (c) => String(c.streamsTotal), className: 'num' },
@@ -322,8 +331,8 @@ function tunnelSection(v: AdminView): string {
     [
       { label: 'name', cell: (k) => escapeHtml(k.name) },
       { label: 'token', cell: (k) => `<code>${escapeHtml(k.id)}</code>` },
-      { label: 'created', cell: (k) => escapeHtml(time(k.createdAt, locale)), className: 'num' },
-      { label: 'lastUsed', cell: (k) => escapeHtml(time(k.lastUsedAt, locale)), className: 'num' },
+      { label: 'created', cell: (k) => timeHtml(k.createdAt, locale), className: 'num' },
+      { label: 'lastUsed', cell: (k) => timeHtml(k.lastUsedAt, locale), className: 'num' },
       { label: 'state', cell: (k) => (k.revokedAt === null ? h('active', locale) : h('revokedAt', locale, { at: time(k.revokedAt, locale) })) },
       { label: 'action', className: 'nowrap', cell: (k) => (k.revokedAt === null ? revokeButton(locale, v.csrf, 'tunnel-token', k.id, `${say('token', locale)} ${k.name}`) : '') },
     ],
@@ -344,7 +353,7 @@ function eventsSection(v: AdminView): string {
     locale,
     v.events,
     [
-      { label: 'time', cell: (e) => escapeHtml(time(e.at, locale)), className: 'num' },
+      { label: 'time', cell: (e) => timeHtml(e.at, locale), className: 'num' },
       { label: 'type', cell: (e) => `<code>${escapeHtml(e.type)}</code>` },
       { label: 'email', cell: (e) => escapeHtml(e.email ?? '–') },
       { label: 'address', cell: (e) => escapeHtml(e.ip ?? '–') },
@@ -387,7 +396,7 @@ function linkCacheSection(v: AdminView): string {
       { label: 'password', cell: (e) => flag(e.link?.passwordProtected) },
       {
         label: 'expires',
-        cell: (e) => (e.link ? (e.link.expiresAt === null ? h('noExpiry', locale) : escapeHtml(time(e.link.expiresAt, locale))) : '–'),
+        cell: (e) => (e.link ? (e.link.expiresAt === null ? h('noExpiry', locale) : timeHtml(e.link.expiresAt, locale)) : '–'),
         className: 'num',
       },
       { label: 'freshFor', cell: (e) => duration(e.until - v.now), className: 'num' },
@@ -415,7 +424,7 @@ function linkRecordSection(v: AdminView): string {
     locale,
     record.events,
     [
-      { label: 'time', cell: (e) => escapeHtml(time(e.at, locale)), className: 'num' },
+      { label: 'time', cell: (e) => timeHtml(e.at, locale), className: 'num' },
       { label: 'type', cell: (e) => `<code>${escapeHtml(e.kind)}</code>` },
       { label: 'why', cell: (e) => escapeHtml(e.reason ?? '–') },
       { label: 'address', cell: (e) => escapeHtml(e.client ?? '–') },
