@@ -27,6 +27,8 @@ import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, typ
 import type { GatewayTunnelTuning } from './tunnel/gateway-tunnel.js';
 import { acmeNamesFor, createAcme, hstsHeader, httpPortHandlers, withHsts, type AcmeManager, type AcmeTuning, type LiveCertificates } from './tls/index.js';
 import { startHealth, type HealthServer } from './health/index.js';
+import { LiveAdmins, type AdminSources } from './admin/index.js';
+import type { TunnelTokenStore } from './tunnel/token-store.js';
 
 export interface GatewayDeps {
   config: ResolvedConfig;
@@ -85,6 +87,7 @@ function listen(server: net.Server, port: number, address: string): Promise<numb
 interface HttpsSide {
   origin?: Origin;
   hub?: TunnelHub;
+  tokens?: TunnelTokenStore;
   port: number;
   certificate: GatewayCertificate;
   acme?: AcmeManager;
@@ -141,6 +144,7 @@ async function startHttps(
     return {
       origin: tunnel.origin,
       hub: tunnel.hub,
+      tokens: tunnel.tokens,
       port: tunnel.httpsPort,
       certificate: tunnel.certificate,
       acme,
@@ -183,8 +187,14 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   let running = config;
 
   // Each host's module gets its own slice of the config, the one clock, and only the parts it uses.
-  const gate = createGate({ config, store, mailer, origin, logger, allowlist: deps.allowlist, now });
   const share = config.hosts.share ? createShareHost({ config, store, origin, logger, now, onLinkCache: metrics?.linkCache }) : undefined;
+  const hub = https?.hub;
+  const admin: AdminSources & { admins: LiveAdmins } = {
+    admins: new LiveAdmins(config.gate.admins),
+    tunnel: hub && https.tokens && { tokens: https.tokens, status: () => hub.status(), dropToken: (id, reason) => hub.dropToken(id, reason) },
+    linkCache: share ? () => share.linkCache() : undefined,
+  };
+  const gate = createGate({ config, store, mailer, origin, logger, allowlist: deps.allowlist, now, admin });
   const hosts = new Map<string, HostHandler>([[config.hosts.private, gate]]);
   if (config.hosts.share && share) hosts.set(config.hosts.share, share);
 
@@ -254,7 +264,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     reload(next) {
       const plan = planReload(running, next);
       if (plan.applied.includes('gate.allow')) deps.allowlist.replace(next.gate.allow);
-      running = { ...running, gate: { ...running.gate, allow: next.gate.allow } };
+      if (plan.applied.includes('gate.admins')) admin.admins.replace(next.gate.admins);
+      running = { ...running, gate: { ...running.gate, allow: next.gate.allow, admins: next.gate.admins } };
       logger.info({ applied: plan.applied, needRestart: plan.needRestart }, 'config reloaded');
       return plan;
     },

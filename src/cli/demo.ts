@@ -43,7 +43,7 @@ export async function demo(options: { port: number; tunnel?: boolean; https?: bo
       // A self-signed certificate must never be pinned by HSTS in a browser that visits the real site later.
       ...(options.https ? { tls: { redirectHttp: true, hsts: false } } : {}),
       origin: { url: origin.url },
-      gate: { allow: ['demo@example.com', '*@example.org'] },
+      gate: { allow: ['demo@example.com', '*@example.org'], admins: ['demo@example.com'] },
       mail: { from: 'Porthole demo <porthole@example.com>', transport: 'console' },
       dataDir,
       log: { level: 'warn' },
@@ -71,6 +71,7 @@ export async function demo(options: { port: number; tunnel?: boolean; https?: bo
       'Porthole demo is running (sample photo server, NOT for production).',
       '',
       `  Private host: ${scheme}://photos.localhost:${port}   sign in as demo@example.com (or anyone@example.org)`,
+      `  Admin page:   ${scheme}://photos.localhost:${port}/.porthole/admin   (for demo@example.com)`,
       `  Share host:   ${shareBase}/share/${openLink.key}`,
       `                ${shareBase}/s/${passwordLink.slug}   (password "demo", location and camera data removed)`,
       `                ${shareBase}/share/${cleanLink.key}   (downloads on, location and camera data removed)`,

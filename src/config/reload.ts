@@ -1,10 +1,10 @@
-// What a config reload (SIGHUP) may change in a running gateway. Only gate.allow is applied live: removing
-// someone must take effect at once, without dropping everyone's connections. Every other changed key is
+// What a config reload (SIGHUP) may change in a running gateway. Only gate.allow and gate.admins are applied live:
+// removing someone must take effect at once, without dropping everyone's connections. Every other changed key is
 // named so the operator knows a restart is needed; values are never reported (some are secrets).
 import { isDeepStrictEqual } from 'node:util';
 import type { ResolvedConfig } from './load.js';
 
-const LIVE_KEYS: readonly string[] = ['gate.allow'];
+export const LIVE_KEYS: readonly string[] = ['gate.allow', 'gate.admins'];
 
 /** Dotted paths of the leaves that differ between two configs (arrays compare as a whole). */
 export function changedKeys(before: unknown, after: unknown, prefix = ''): string[] {

@@ -73,6 +73,16 @@ const allowEntry = z
       ),
   );
 
+/** An admin: one exact address, never a whole domain. */
+const adminEntry = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9!#$%&'+/=?^_`{|}~.-]{1,64}@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, 'expected one exact email address (person@example.com)'),
+  );
+
 const cidr = z.string().refine((s) => {
   const [address, bits, extra] = s.split('/');
   if (extra !== undefined || !address) return false;
@@ -122,6 +132,8 @@ export const configSchema = z
     }),
     gate: z.strictObject({
       allow: z.array(allowEntry).min(1, 'list at least one address or *@domain that may sign in'),
+      /** Who sees the admin page (/.porthole/admin): exact addresses, each also allowed by gate.allow. */
+      admins: z.array(adminEntry).max(100).default([]),
       codeLifetime: duration.prefault('10m'),
       maxCodeAttempts: z.number().int().min(1).max(20).default(5),
       sessionLifetime: duration.prefault('24h'),
@@ -300,6 +312,12 @@ export const configSchema = z
         message: 'not a loopback address: the metrics endpoint has no sign-in; use 127.0.0.1 or ::1, or set metrics.allowNonLoopback: true',
       });
     }
+    config.gate.admins.forEach((admin, i) => {
+      const domain = admin.slice(admin.lastIndexOf('@') + 1);
+      if (!config.gate.allow.includes(admin) && !config.gate.allow.includes(`*@${domain}`)) {
+        ctx.addIssue({ code: 'custom', path: ['gate', 'admins', i], message: `${admin} is not allowed to sign in: add it to gate.allow too` });
+      }
+    });
     if (config.mail.transport === 'smtp' && !config.mail.smtp) {
       ctx.addIssue({ code: 'custom', path: ['mail', 'smtp'], message: 'required when mail.transport is smtp' });
     }

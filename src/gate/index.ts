@@ -27,6 +27,7 @@ import { safeReturnTo } from './return-to.js';
 import { createGateRouter, type GateRoute } from './router.js';
 import { createSessionChecker } from './session.js';
 import { createSignIn } from './signin.js';
+import { createAdmin, type AdminSources } from '../admin/index.js';
 
 export interface GateDeps {
   config: GateConfig;
@@ -38,6 +39,8 @@ export interface GateDeps {
   allowlist: Allowlist;
   /** The gate's clock (codes, sessions, devices, passkeys); tests move it instead of sleeping. */
   now: () => number;
+  /** What the admin page shows beyond the store; without it nobody is an admin. */
+  admin?: AdminSources;
 }
 
 export interface Gate extends HostHandler {
@@ -62,6 +65,7 @@ export function createGate(deps: GateDeps): Gate {
   const devices = createDeviceGate({ config, store, allowlist, logger, now });
   const live = createLiveConnections({ store, allowlist, logger });
   const chain = createGateChain({ allowImmichSetup: config.allowImmichSetup, shareHost: config.hosts.share, devices, sessions, now });
+  const admin = createAdmin({ admins: { isAdmin: () => false }, ...deps.admin, config, store, logger, sessions, now });
   const forwardOptions: ForwardOptions = {
     origin,
     surface: 'private',
@@ -82,7 +86,13 @@ export function createGate(deps: GateDeps): Gate {
     { path: `${GATE_PREFIX}/`, show: toLogin },
     ...(passkeys?.routes ?? []),
   ];
-  const gatePage = createGateRouter(routes, logger);
+  const router = createGateRouter(routes, logger);
+  const gatePage = (req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void => {
+    // Outside the route table: for anyone but an admin it answers nothing, and the router then gives the 404 of
+    // any unknown path (a table row would answer a non-admin's POST with a 405 and so tell that the page exists).
+    if (admin.route(req, res, ctx, new URL(req.url!, 'http://gate.invalid'))) return;
+    router(req, res, ctx);
+  };
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
     const decision = chain.decide(req, ctx);

@@ -33,6 +33,8 @@ export interface PageOptions {
   body: string;
   status: number;
   headers?: http.OutgoingHttpHeaders;
+  /** CSS added after the shared stylesheet (the admin page's wider layout and tables). */
+  extraStyle?: string;
 }
 
 /** Headers every Porthole-rendered response carries: no caching, no framing, no sniffing, no leaking. */
@@ -44,15 +46,15 @@ export const PAGE_SECURITY_HEADERS: http.OutgoingHttpHeaders = {
   'referrer-policy': 'no-referrer',
 };
 
-export function renderPage(title: string, body: string, locale: Locale): string {
+export function renderPage(title: string, body: string, locale: Locale, extraStyle = ''): string {
   return `<!doctype html><html lang="${locale}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex,nofollow">
-<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<title>${escapeHtml(title)}</title><style>${STYLE}${extraStyle}</style></head>
 <body><main>${body}</main></body></html>`;
 }
 
 export function sendPage(res: http.ServerResponse, options: PageOptions, method = 'GET'): void {
-  const html = renderPage(options.title, options.body, options.locale);
+  const html = renderPage(options.title, options.body, options.locale, options.extraStyle);
   const length = Buffer.byteLength(html);
   res.writeHead(options.status, {
     ...PAGE_SECURITY_HEADERS,

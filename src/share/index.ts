@@ -20,7 +20,7 @@ import type { Store } from '../store/store.js';
 import { keepShareCookie, shareCookieValue } from './cookies.js';
 import { checkBody, checkQuery, failedCondition, matchRoute, pathCredential, type LinkCredential, type RouteMatch } from './engine.js';
 import { NO_INDEX, robotsTxt, shareHeaders } from './headers.js';
-import { createLinkResolver, type LinkState, type Lookup, type ResolverOptions } from './links.js';
+import { createLinkResolver, type LinkCacheState, type LinkState, type Lookup, type ResolverOptions } from './links.js';
 import { createShareLimits, linkTag } from './limits.js';
 import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
@@ -46,6 +46,8 @@ export interface ShareHostDeps {
 export interface ShareHost extends HostHandler {
   /** The share host holds no timers or sockets of its own (its caches go with it); closed like every module. */
   close(): void;
+  /** What the link cache holds, for the admin page on the private host. */
+  linkCache(): LinkCacheState;
 }
 
 export function createShareHost(deps: ShareHostDeps): ShareHost {
@@ -280,5 +282,6 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     },
     upgrade: (_req, socket) => refuseUpgrade(socket, 404),
     close: () => undefined,
+    linkCache: () => resolver.state(),
   };
 }

@@ -26,6 +26,30 @@ export interface LinkResolver {
   peek(credential: LinkCredential): Lookup | undefined;
   /** The link's state if this unlock cookie value opens it (Immich accepted the password), else null. */
   unlock(credential: LinkCredential, cookieValue: string): Promise<LinkState | null>;
+  /** What the cache holds now, for the admin page: counts and the newest entries, without keys or slugs in full. */
+  state(now?: number): LinkCacheState;
+}
+
+export interface LinkCacheEntry {
+  /** The link's id when Immich named it, else the start of its key or slug. */
+  label: string;
+  /** open/password/unknown: a visitor's lookup; unlocked: one visitor's password unlock. */
+  kind: 'open' | 'password' | 'unknown' | 'unlocked' | 'refused';
+  /** Until this is fresh (epoch ms). */
+  until: number;
+  link: Pick<LinkState, 'allowDownload' | 'allowUpload' | 'showMetadata' | 'passwordProtected' | 'expiresAt'> | null;
+}
+
+export interface LinkCacheState {
+  ttlMs: number;
+  maxEntries: number;
+  entries: number;
+  fresh: number;
+  inflight: number;
+  /** Since the gateway started. */
+  counts: { hit: number; miss: number; joined: number };
+  /** The newest fresh entries, newest first (at most 50). */
+  newest: LinkCacheEntry[];
 }
 
 export interface ResolverOptions {
@@ -80,6 +104,11 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
   const maxEntries = options.maxEntries ?? 10_000;
   const cache = new LRUCache<string, { value: Lookup | LinkState | null; until: number }>({ max: maxEntries });
   const inflight = new Map<string, Promise<Lookup | LinkState | null>>();
+  const counts = { hit: 0, miss: 0, joined: 0 };
+  const count = (result: 'hit' | 'miss' | 'joined') => {
+    counts[result]++;
+    options.onCache?.(result);
+  };
 
   /** Lookups fail with the origin's errors (src/origin/errors.ts); an answer too large to be a link counts as none. */
   async function ask(credential: LinkCredential, cookieValue: string | undefined): Promise<{ status: number; body: unknown; message: string }> {
@@ -108,11 +137,11 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
   function cached<T extends Lookup | LinkState | null>(key: string, load: () => Promise<T>): Promise<T> {
     const hit = cache.get(key);
     if (hit && hit.until > now()) {
-      options.onCache?.('hit');
+      count('hit');
       return Promise.resolve(hit.value as T);
     }
     const pending = inflight.get(key);
-    options.onCache?.(pending ? 'joined' : 'miss');
+    count(pending ? 'joined' : 'miss');
     if (pending) return pending as Promise<T>;
     const promise = load()
       .then((value) => remember(key, value))
@@ -128,7 +157,7 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
     peek(credential) {
       const hit = cache.get(`l|${credKey(credential)}`);
       if (!hit || hit.until <= now()) return undefined;
-      options.onCache?.('hit');
+      count('hit');
       const result = hit.value as Lookup;
       return result.kind === 'open' && expired(result.link) ? { kind: 'unknown' } : result;
     },
@@ -155,5 +184,36 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
       });
       return link && !expired(link) ? link : null;
     },
+    state(at = now()) {
+      const newest: LinkCacheEntry[] = [];
+      let fresh = 0;
+      for (const [key, entry] of [...cache].reverse()) {
+        if (entry.until <= at) continue;
+        fresh++;
+        if (newest.length < 50) newest.push(describeEntry(key, entry.value, entry.until));
+      }
+      return { ttlMs: options.ttlMs, maxEntries, entries: cache.size, fresh, inflight: inflight.size, counts: { ...counts }, newest };
+    },
   };
+}
+
+/** A cache entry as the admin sees it: the link's id if known, never a whole key, slug or cookie hash. */
+function describeEntry(key: string, value: Lookup | LinkState | null, until: number): LinkCacheEntry {
+  // Keys are "l|kind:value" (lookups) and "u|kind:value|cookie hash" (unlocks).
+  const scope = key[0];
+  const colon = key.indexOf(':');
+  const hidden = `${key.slice(2, colon)} ${key.slice(colon + 1, colon + 5)}…`;
+  const facts = (link: LinkState) => ({
+    allowDownload: link.allowDownload,
+    allowUpload: link.allowUpload,
+    showMetadata: link.showMetadata,
+    passwordProtected: link.passwordProtected,
+    expiresAt: link.expiresAt,
+  });
+  if (scope === 'u') {
+    const link = value as LinkState | null;
+    return link ? { label: link.id, kind: 'unlocked', until, link: facts(link) } : { label: hidden, kind: 'refused', until, link: null };
+  }
+  const lookup = value as Lookup;
+  return lookup.kind === 'open' ? { label: lookup.link.id, kind: 'open', until, link: facts(lookup.link) } : { label: hidden, kind: lookup.kind, until, link: null };
 }

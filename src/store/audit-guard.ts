@@ -35,13 +35,22 @@ const UNAUTHENTICATED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'rate.limited',
   'csrf.rejected',
   'device.refused',
+  'share.refused',
   'share.password-wrong',
   'share.locked',
   'tunnel.refused',
 ]);
 
 /** Of those, the refusals a client can repeat at will (the rest sit behind the gate's own rate limits): folded. */
-const FOLDED: ReadonlySet<AuditEventType> = new Set<AuditEventType>(['rate.limited', 'csrf.rejected', 'device.refused', 'share.password-wrong', 'share.locked', 'tunnel.refused']);
+const FOLDED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
+  'rate.limited',
+  'csrf.rejected',
+  'device.refused',
+  'share.refused',
+  'share.password-wrong',
+  'share.locked',
+  'tunnel.refused',
+]);
 
 /** `text` if it fits in `max` characters, else its start and a note naming its length and a short SHA-256. */
 export function boundText(text: string, max: number): string {

@@ -109,6 +109,8 @@ export const AUDIT_EVENT_TYPES = [
   'device.created',
   'device.revoked',
   'device.refused',
+  /** A share link refused by one of the gateway's own rules (share.rules), named in the detail. */
+  'share.refused',
   'share.password-wrong',
   'share.locked',
   'tunnel.connected',
@@ -118,6 +120,7 @@ export const AUDIT_EVENT_TYPES = [
   'passkey.created',
   'passkey.revoked',
   'passkey.refused',
+  'tunnel.token-revoked',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

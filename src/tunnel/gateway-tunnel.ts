@@ -54,6 +54,8 @@ export type GatewayTunnelTuning = Pick<TunnelHubOptions, 'keepalive' | 'statusIn
 
 export interface GatewayTunnel {
   hub: TunnelHub;
+  /** The tokens connectors sign in with (the admin page lists and revokes them). */
+  tokens: TunnelTokenStore;
   origin: Origin;
   certificate: GatewayCertificate;
   tlsServer: tls.Server;
@@ -94,6 +96,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
   });
   return {
     hub,
+    tokens: options.store.tunnelTokens,
     origin: hub.origin,
     certificate,
     tlsServer,

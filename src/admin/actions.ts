@@ -1,0 +1,75 @@
+// What an admin can do from the admin page: end a browser session, revoke a device token, remove a passkey,
+// revoke a tunnel token (its connectors are dropped at once). Each action is audited with who did it and to what;
+// an id that names nothing (already revoked, or never existed) changes nothing and says so.
+import { boundText } from '../store/audit-guard.js';
+import type { Store } from '../store/store.js';
+import type { TunnelTokenStore } from '../tunnel/token-store.js';
+
+export const ACTION_KINDS = ['session', 'device', 'passkey', 'tunnel-token'] as const;
+export type ActionKind = (typeof ACTION_KINDS)[number];
+
+/** Ids are random hex: 16 characters for sessions, devices and passkeys, 12 for tunnel tokens. */
+const ID_SHAPES: Record<ActionKind, RegExp> = {
+  session: /^[0-9a-f]{16}$/,
+  device: /^[0-9a-f]{16}$/,
+  passkey: /^[0-9a-f]{16}$/,
+  'tunnel-token': /^[0-9a-f]{12}$/,
+};
+
+export interface RevokeRequest {
+  kind: ActionKind;
+  id: string;
+}
+
+export function parseRevoke(kind: string | null, id: string | null): RevokeRequest | null {
+  if (kind === null || id === null || !(ACTION_KINDS as readonly string[]).includes(kind)) return null;
+  return ID_SHAPES[kind as ActionKind].test(id) ? { kind: kind as ActionKind, id } : null;
+}
+
+/** The tunnel as the admin page acts on it: its tokens and the hub that drops a revoked token's connectors. */
+export interface AdminTunnel {
+  tokens: TunnelTokenStore;
+  dropToken(tokenId: string, reason: string): number;
+}
+
+export interface ActionContext {
+  store: Store;
+  tunnel?: AdminTunnel;
+  /** The admin doing it and from where. */
+  actor: string;
+  ip: string | null;
+  now: number;
+}
+
+/** Carries out one revocation; false when there was nothing (left) to revoke. */
+export function revoke(request: RevokeRequest, c: ActionContext): boolean {
+  const by = `by ${c.actor} (admin page)`;
+  const audit = (type: 'session.revoked' | 'device.revoked' | 'passkey.revoked' | 'tunnel.token-revoked', email: string, detail: string) =>
+    c.store.audit.record({ type, at: c.now, email, ip: c.ip, detail: boundText(`${detail}, ${by}`, 300) });
+  switch (request.kind) {
+    case 'session': {
+      const session = c.store.sessions.revokeById(request.id);
+      if (session) audit('session.revoked', session.email, `session ${session.id}`);
+      return session !== undefined;
+    }
+    case 'device': {
+      const device = c.store.devices.revokeById(request.id, c.now);
+      if (device) audit('device.revoked', device.email, `device ${device.id} "${device.name}"`);
+      return device !== undefined;
+    }
+    case 'passkey': {
+      const passkey = c.store.passkeys.revokeById(request.id);
+      if (passkey) audit('passkey.revoked', passkey.email, `passkey ${passkey.id} "${passkey.name}"`);
+      return passkey !== undefined;
+    }
+    case 'tunnel-token': {
+      if (!c.tunnel) return false;
+      const token = c.tunnel.tokens.list().find((t) => t.id === request.id);
+      if (!token || !c.tunnel.tokens.revoke(request.id, c.now)) return false;
+      // The hub would notice within its revocation interval; an admin who pressed the button expects it now.
+      const dropped = c.tunnel.dropToken(request.id, 'token revoked on the admin page');
+      audit('tunnel.token-revoked', c.actor, `tunnel token ${token.id} "${token.name}", ${dropped} connector(s) dropped`);
+      return true;
+    }
+  }
+}
