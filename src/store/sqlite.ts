@@ -5,6 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { guardAudit } from './audit-guard.js';
+import { LINK_RECORDS_MIGRATION, openLinkRecords } from './link-records.js';
 import crypto from 'node:crypto';
 import type {
   AuditEvent,
@@ -108,6 +109,8 @@ const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL
    );
    CREATE INDEX passkey_challenges_expiry ON passkey_challenges(expires_at);`,
+  // 6: the record per share link (src/store/link-records.ts).
+  LINK_RECORDS_MIGRATION,
 ];
 
 function migrate(db: Database.Database): void {
@@ -443,6 +446,8 @@ export interface SqliteStoreOptions {
   auditRowsPerHour?: number;
   /** The audit guard's clock for its windows (tests); the wall clock otherwise. */
   auditClock?: () => number;
+  /** Bounds of the per-link record (config share.linkRecords). */
+  linkRecords?: { rowsPerHour: number; maxRowsPerLink: number };
 }
 
 /** Opens (creating if needed) the store at `<dataDir>/porthole.db`; ':memory:' for throwaway stores. */
@@ -461,12 +466,14 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
   const limiters = new Map<string, RateLimiterAbstract>();
   const limiterTables = new Set<string>();
   const audit = guardAudit(auditLog(db), { rowsPerHour: options.auditRowsPerHour ?? DEFAULT_AUDIT_ROWS_PER_HOUR, clock: options.auditClock, timer: true });
+  const linkRecords = openLinkRecords(db, { rowsPerHour: 120, maxRowsPerLink: 5000, ...options.linkRecords, clock: options.auditClock, timer: true });
   return {
     sessions: sessionStore(db),
     codes: codeStore(db),
     devices: deviceStore(db),
     passkeys: passkeyStore(db),
     audit,
+    linkRecords,
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {
@@ -497,6 +504,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
     close: () => {
       try {
         audit.close();
+        linkRecords.close();
       } finally {
         db.close();
       }

@@ -2,6 +2,7 @@
 // events and rate-limit counters. This interface is the seam: SQLite implements it today (sqlite.ts); a Redis store can
 // implement it later for several gateways sharing one state. Secrets are never stored, only their hashes.
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { LinkRecords } from './link-records.js';
 
 export interface SessionRecord {
   /** Public, non-secret id used by the CLI (`porthole sessions revoke <id>`). */
@@ -203,6 +204,8 @@ export interface Store {
   readonly devices: DeviceStore;
   readonly passkeys: PasskeyStore;
   readonly audit: AuditLog;
+  /** The record per share link (link-records.ts). */
+  readonly linkRecords: LinkRecords;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
   /** Forgets rate-limit counters whose window ended before `now` (wall-clock ms); returns how many. */
