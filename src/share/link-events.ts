@@ -45,13 +45,7 @@ export function looseCredential(target: Target): LinkCredential | undefined {
 export type GatewayRule = 'max-link-age' | 'album-needs-password' | 'no-uploads';
 
 /** The first gateway rule that refuses this request, if any. `link` is null while a password link is locked. */
-export function refusingRule(
-  rules: ResolvedConfig['share']['rules'],
-  rule: Rule,
-  link: LinkState | null,
-  passwordProtected: boolean,
-  now: number,
-): GatewayRule | undefined {
+export function refusingRule(rules: ResolvedConfig['share']['rules'], rule: Rule, link: LinkState | null, passwordProtected: boolean, now: number): GatewayRule | undefined {
   if (rules.noUploads && rule.id === 'upload') return 'no-uploads';
   if (!link) return undefined;
   if (rules.maxLinkAge !== null && link.createdAt != null && now - link.createdAt > rules.maxLinkAge) return 'max-link-age';
