@@ -158,7 +158,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   // First, so a metrics port that is taken stops the start before anything else is opened.
   const metricsServer =
     metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
-  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now, linkRecords: config.share.linkRecords });
+  const ownStore =
+    overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: overrides.now, linkRecords: config.share.linkRecords });
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, overrides.now);
   let httpsListener: http.Server | undefined;
