@@ -128,7 +128,7 @@ function linkTable(db: Database.Database) {
   const names = db.prepare<[], { tag: string; link_id: string | null }>('SELECT tag, link_id FROM link_names');
   const nameOf = db.prepare<[string], { link_id: string | null }>('SELECT link_id FROM link_names WHERE tag = ?');
   const idKnown = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM link_names WHERE link_id = ?');
-  const recent = db.prepare<[string, number], EventRow>('SELECT at, kind, reason, client, count, detail FROM link_events WHERE link = ? ORDER BY id DESC LIMIT ?');
+  const recent = db.prepare<[string, number], EventRow>('SELECT at, kind, reason, client, count, detail FROM link_events WHERE link = ? ORDER BY at DESC, id DESC LIMIT ?');
   const totals = db.prepare<[string], { kind: LinkEventKind; reason: string | null; n: number; first: number; last: number }>(
     'SELECT kind, reason, sum(count) AS n, min(at) AS first, max(at) AS last FROM link_events WHERE link = ? GROUP BY kind, reason',
   );

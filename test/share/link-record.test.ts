@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { clientLabel } from '../../src/share/link-events.js';
 import { startShare, SHARE_HOST } from './harness.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -159,4 +160,14 @@ test('a flood of refusals from many clients stays within the record bounds, and 
   } finally {
     await s.close();
   }
+});
+
+test('client labels: IPv4 /24 and IPv6 /48 prefixes, whole addresses only when asked', () => {
+  assert.equal(clientLabel('192.0.2.77', false), '192.0.2.0/24');
+  assert.equal(clientLabel('::ffff:192.0.2.77', false), '192.0.2.0/24');
+  assert.equal(clientLabel('2001:db8:abcd:12::1', false), '2001:db8:abcd::/48');
+  assert.equal(clientLabel('2001:0DB8:0:0:1::', false), '2001:db8:0::/48');
+  assert.equal(clientLabel('::1', false), '0:0:0::/48');
+  assert.equal(clientLabel('192.0.2.77', true), '192.0.2.77');
+  assert.equal(clientLabel('2001:db8:abcd:12::1', true), '2001:db8:abcd:12::1');
 });
