@@ -127,7 +127,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
     found: Lookup,
   ): Promise<void> | void {
     if (found.kind === 'unknown') return refuseUnknownLink(req, res, ctx.client.ip, 'unknown link');
-    linkEvents.learned(credential, found.kind === 'open' ? found.link : null);
+    linkEvents.learned(credential, found.kind === 'open' ? found.link : null, found);
     if (found.kind === 'password' && match.rule.password !== 'exempt') return unlockThenServe(req, res, ctx, match, target, credential);
     return serveLink(req, res, ctx, match, target, credential, found.kind === 'open' ? found.link : null, found.kind === 'password');
   }
@@ -148,7 +148,7 @@ export function createShareHost(deps: GatewayDeps): HostHandler {
   ): Promise<void> {
     const cookie = shareCookieValue(req.headers.cookie);
     const link = cookie ? await resolver.unlock(credential, cookie) : null;
-    if (link) linkEvents.learned(credential, link);
+    if (link) linkEvents.learned(credential, link, link);
     if (link) return serveLink(req, res, ctx, match, target, credential, link, true);
     // A cookie Immich does not accept is a guess (the web page only calls these after /me said yes):
     // it counts like a lookup of an unknown link, so guessing tokens cannot hammer Immich either.

@@ -48,7 +48,7 @@ export type GatewayRule = 'max-link-age' | 'album-needs-password' | 'no-uploads'
 export function refusingRule(rules: ResolvedConfig['share']['rules'], rule: Rule, link: LinkState | null, passwordProtected: boolean, now: number): GatewayRule | undefined {
   if (rules.noUploads && rule.id === 'upload') return 'no-uploads';
   if (!link) return undefined;
-  if (rules.maxLinkAge !== null && link.createdAt != null && now - link.createdAt > rules.maxLinkAge) return 'max-link-age';
+  if (rules.maxLinkAge !== null && link.createdAt !== undefined && now - link.createdAt > rules.maxLinkAge) return 'max-link-age';
   if (rules.albumLinksNeedPassword && link.albumId !== null && !passwordProtected) return 'album-needs-password';
   return undefined;
 }
@@ -62,9 +62,14 @@ export function createLinkEvents(store: Store, config: ResolvedConfig) {
     const tag = linkTag(credential);
     if (records.knows(tag)) records.note({ ...event, tag, client: clientLabel(ip, full) });
   };
+  // The resolver hands out the same object while its answer is cached: each is learned once, so the hot path
+  // (every thumbnail of an open album) pays a set lookup, not three hashes.
+  const seen = new WeakSet<object>();
   return {
-    /** Immich confirmed the link: its key's and slug's records join under its id. */
-    learned(credential: LinkCredential, link: LinkState | null): void {
+    /** Immich confirmed the link (`answer`: the resolver's object for it): its key's and slug's records join under its id. */
+    learned(credential: LinkCredential, link: LinkState | null, answer: object): void {
+      if (seen.has(answer)) return;
+      seen.add(answer);
       const tags = [linkTag(credential)];
       if (link) {
         tags.push(linkTag({ kind: 'key', value: link.key }));

@@ -13,8 +13,8 @@ export interface LinkState extends LinkFacts {
   readonly passwordProtected: boolean;
   /** Epoch ms, or null for links that never expire. */
   readonly expiresAt: number | null;
-  /** When the link was made (epoch ms), for the share.rules.maxLinkAge rule; null if Immich did not say. */
-  readonly createdAt?: number | null;
+  /** When the link was made (epoch ms), for the share.rules.maxLinkAge rule; absent if Immich did not say. */
+  readonly createdAt?: number;
 }
 
 export type Lookup = { kind: 'open'; link: LinkState } | { kind: 'password' } | { kind: 'unknown' };
@@ -77,7 +77,7 @@ export function parseLinkState(body: unknown): LinkState | null {
     showMetadata: b.showMetadata,
     passwordProtected: typeof b.password === 'string' && b.password.length > 0,
     expiresAt,
-    createdAt: typeof b.createdAt === 'string' && !Number.isNaN(Date.parse(b.createdAt)) ? Date.parse(b.createdAt) : null,
+    ...(typeof b.createdAt === 'string' && !Number.isNaN(Date.parse(b.createdAt)) ? { createdAt: Date.parse(b.createdAt) } : {}),
   };
 }
 

@@ -61,6 +61,11 @@ export interface LinkRecords {
    * undefined when the gateway never saw that link. Folded events still held in memory are written first.
    */
   read(keyOrSlug: string, options?: { limit?: number }): LinkRecord | undefined;
+  /**
+   * The links with a record, most recently active first: `name` is the Immich id, or `tag:<hash>` for a password
+   * link nobody has unlocked yet; read(name) opens either.
+   */
+  list(options?: { limit?: number }): { name: string; linkId: string | null; lastAt: number; views: number; refusals: number }[];
   /** Whether any view of the share page is on record for this link (by Immich id, key or slug). */
   opened(keyOrSlug: string): boolean;
   /** Forgets rows older than `before` (auditRetention) and trims every link to its row cap; returns rows deleted. */
@@ -135,6 +140,11 @@ function linkTable(db: Database.Database) {
   const anyView = db.prepare<[string], { one: number }>("SELECT 1 AS one FROM link_events WHERE link = ? AND kind = 'view' LIMIT 1");
   const deleteOlder = db.prepare('DELETE FROM link_events WHERE at < ?');
   const owners = db.prepare<[number], { link: string }>('SELECT link FROM link_events GROUP BY link HAVING count(*) > ?');
+  const active = db.prepare<[number], { link: string; last: number; views: number; refusals: number }>(
+    `SELECT link, max(at) AS last, sum(CASE WHEN kind = 'view' THEN count ELSE 0 END) AS views,
+            sum(CASE WHEN kind = 'refused' THEN count ELSE 0 END) AS refusals
+       FROM link_events GROUP BY link ORDER BY last DESC LIMIT ?`,
+  );
   const trim = db.prepare('DELETE FROM link_events WHERE link = ? AND id <= (SELECT id FROM link_events WHERE link = ? ORDER BY id DESC LIMIT 1 OFFSET ?)');
   return {
     insert: (owner: string, e: EventRow) => void insert.run(owner, e.at, e.kind, e.reason, e.client, e.count, e.detail),
@@ -156,6 +166,7 @@ function linkTable(db: Database.Database) {
       return removed;
     },
     trim: (owner: string, max: number) => trim.run(owner, owner, max).changes,
+    active: (limit: number) => active.all(limit),
   };
 }
 
@@ -230,6 +241,7 @@ export function openLinkRecords(db: Database.Database, options: LinkRecordOption
 
   /** The owner a person's name for a link resolves to, or undefined when the gateway never saw it. */
   function resolve(keyOrSlug: string): string | undefined {
+    if (keyOrSlug.startsWith('tag:')) return known.get(keyOrSlug.slice(4)) === null ? keyOrSlug : undefined;
     const { tags, linkId } = candidateTags(keyOrSlug);
     if (linkId && table.idKnown(linkId)) return linkId;
     for (const tag of tags) {
@@ -305,6 +317,16 @@ export function openLinkRecords(db: Database.Database, options: LinkRecordOption
         lastAt,
       };
     },
+    list(listOptions = {}) {
+      flush();
+      return table.active(Math.min(Math.max(listOptions.limit ?? 100, 1), 10_000)).map((r) => ({
+        name: r.link,
+        linkId: r.link.startsWith('tag:') ? null : r.link,
+        lastAt: r.last,
+        views: r.views,
+        refusals: r.refusals,
+      }));
+    },
     opened(keyOrSlug) {
       const owner = resolve(keyOrSlug);
       if (owner === undefined) return false;
@@ -342,3 +364,8 @@ export const LINK_RECORDS_MIGRATION = `CREATE TABLE link_events (
      link_id TEXT
    );
    CREATE INDEX link_names_link_id ON link_names(link_id);`;
+
+/** The record of one link, as `porthole links show` and the admin page read it (see LinkRecords.read). */
+export function readLinkRecord(store: { readonly linkRecords: LinkRecords }, keyOrSlug: string, options: { limit?: number } = {}): LinkRecord | undefined {
+  return store.linkRecords.read(keyOrSlug, options);
+}

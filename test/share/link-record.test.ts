@@ -76,6 +76,21 @@ test('a link opened, unlocked, downloaded from, uploaded to and attacked: each e
       assert.deepEqual(records.read(name, { limit: 100 })?.totals, record.totals, name);
     }
     assert.equal(records.read('no-such-slug'), undefined);
+    // The list the admin page shows: each link with a record, by a name read() accepts.
+    const locked = lib.createLink({ password: 'never told' });
+    assert.equal((await s.share(`/share/${locked.key}`, { headers: HTML })).status, 200);
+    const listed = records.list();
+    assert.deepEqual(
+      listed.map((l) => [l.linkId, l.views]).sort(),
+      [
+        [link.id, 2],
+        [null, 1],
+      ].sort(),
+    );
+    const lockedEntry = listed.find((l) => l.linkId === null)!;
+    assert.match(lockedEntry.name, /^tag:[A-Za-z0-9_-]{16}$/);
+    assert.equal(records.read(lockedEntry.name)?.totals.view, 1);
+    assert.equal(records.read('tag:not-a-known-tag'), undefined);
 
     // Secrets never reach the store: not the key, not the slug, not the password.
     s.gateway.deps.store.audit.flush();
