@@ -166,7 +166,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const metricsServer =
     metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
   const now = overrides.now ?? Date.now;
-  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: now });
+  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: now, linkRecords: config.share.linkRecords });
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, now);
   let httpsListener: http.Server | undefined;
@@ -193,6 +193,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     admins: new LiveAdmins(config.gate.admins),
     tunnel: hub && https.tokens && { tokens: https.tokens, status: () => hub.status(), dropToken: (id, reason) => hub.dropToken(id, reason) },
     linkCache: share ? () => share.linkCache() : undefined,
+    linkRecord: share ? (keyOrSlug) => store.linkRecords.read(keyOrSlug, { limit: 50 }) : undefined,
   };
   const gate = createGate({ config, store, mailer, origin, logger, allowlist: deps.allowlist, now, admin });
   const hosts = new Map<string, HostHandler>([[config.hosts.private, gate]]);

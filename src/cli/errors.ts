@@ -4,11 +4,12 @@
 //
 // Exit codes: 0 success; 1 something failed (a doctor check, a port taken, a gateway that cannot be reached,
 // a file that cannot be written); 2 bad usage (missing or bad argument, unknown command) or a bad config
-// file; 3 the gateway refused the tunnel token (`porthole connect`).
+// file; 3 a credential was refused: the gateway refused the tunnel token (`porthole connect`), or Immich the API
+// key (`porthole links audit`).
 import { CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config/load.js';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, tokenRefused: 3 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, tokenRefused: 3, credentialRefused: 3 } as const;
 
 /** An expected failure with what to do about it; printed as one line. */
 export class CliError extends Error {

@@ -7,6 +7,7 @@ import { auditCommand } from './audit.js';
 import { devicesCommand } from './devices.js';
 import { commanderExitCode, describeFailure, formatCommanderMessage, UsageError } from './errors.js';
 import { initCommand } from './init.js';
+import { linksCommand } from './links.js';
 import { passkeysCommand } from './passkeys.js';
 import { sessionsCommand } from './sessions.js';
 import { registerTunnel } from './tunnel.js';
@@ -94,6 +95,7 @@ export function buildProgram(): Command {
   registerTunnel(program);
   program.addCommand(devicesCommand());
   program.addCommand(passkeysCommand());
+  program.addCommand(linksCommand());
 
   applyEverywhere(program);
   return program;

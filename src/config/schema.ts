@@ -208,6 +208,35 @@ export const configSchema = z
             path: ['passwordFirstDelay'],
           })
           .prefault({}),
+        /** The record kept per share link (views, unlocks, downloads, uploads, refusals); `porthole links show`. */
+        linkRecords: z
+          .strictObject({
+            /** Record whole client addresses instead of their IPv4 /24 or IPv6 /48 prefix. */
+            fullClientAddress: z.boolean().default(false),
+            /** Rows one link's record may gain per hour; past it events are only counted (one "dropped" row). */
+            rowsPerHour: z.number().int().min(10).max(100_000).default(120),
+            /** Rows kept per link; the oldest go first (besides auditRetention, which applies too). */
+            maxRowsPerLink: z.number().int().min(100).max(1_000_000).default(5000),
+          })
+          .prefault({}),
+        /** Optional rules on top of what each link allows; each refusal is the share host's 404, audited with the rule's name. */
+        rules: z
+          .strictObject({
+            /** Refuse links created longer ago than this (e.g. "365d"); null: no limit. */
+            maxLinkAge: duration.nullable().default(null),
+            /** Refuse album links that have no password. */
+            albumLinksNeedPassword: z.boolean().default(false),
+            /** Refuse every upload through share links, whatever the link and share.allowUploads say. */
+            noUploads: z.boolean().default(false),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /** The Immich API, for `porthole links audit`: an API key of the user whose links are audited (Immich lists only a user's own). */
+    immich: z
+      .strictObject({
+        /** Needs the permissions sharedLink.read (and sharedLink.update for `--fix --apply`). */
+        apiKey: secret.optional(),
       })
       .prefault({}),
     /** Certificate for the HTTPS port: files, ACME, or (neither) a self-signed one made once and kept in the data dir. */

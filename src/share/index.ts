@@ -26,6 +26,7 @@ import { decodeComponent, parseTarget, type Target } from './normalise.js';
 import { DROPPED_REQUEST_HEADERS } from './policy.js';
 import { createOriginalHandler, type OriginalHandler } from './original.js';
 import { guestAnswers } from './guest-answers.js';
+import { createLinkEvents, looseCredential, refusingRule } from './link-events.js';
 
 const LOCKOUT_NAMES = { client: 'link and client', ip: 'ip', link: 'link' } as const;
 
@@ -66,6 +67,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
   // Immich's answers as a guest may see them; one that cannot be checked is withheld and the log says so.
   const answerFilter: AnswerFilter = { head: guestAnswers.head, withheld: (why) => logger.warn({ why }, 'share answer withheld: it could not be checked for secrets') };
   const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout, now });
+  const linkEvents = createLinkEvents(store, config);
 
   /** Every refusal on this host: the share host's one 404 (or a visible rate limit), never indexed. */
   const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, why?: string) => {
@@ -77,8 +79,10 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     if (!res.headersSent) res.setHeader('x-robots-tag', NO_INDEX);
     refuse(req, res, refusal, 'share');
   };
-  const notFound = (req: http.IncomingMessage, res: http.ServerResponse, why: string) => {
+  /** `credential`: the link a refused request named, for that link's record (only links Immich confirmed have one). */
+  const notFound = (req: http.IncomingMessage, res: http.ServerResponse, why: string, credential?: LinkCredential, ip?: string) => {
     logger.debug({ method: req.method, why }, 'share refused');
+    if (credential && ip) linkEvents.refused(credential, ip, why === 'password link not unlocked' ? 'password-required' : 'blocked-route', why.slice(0, 60));
     refuseShare(req, res, { kind: 'not-found' }, why);
   };
 
@@ -130,6 +134,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     const unavailable = origin.unavailable();
     if (unavailable) return refuseShare(req, res, { kind: 'tunnel-offline', since: unavailable.since });
     const locked = limits.unknownLocked(ctx.client.ip);
+    if (!locked.ok) linkEvents.refused(credential, ctx.client.ip, 'rate-limited', 'too many unknown links from this client');
     if (!locked.ok) return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: locked.retryAfterSeconds });
     const found = resolver.peek(credential);
     if (found === undefined) return resolver.lookup(credential).then((looked) => withLinkState(req, res, ctx, match, target, credential, looked));
@@ -146,6 +151,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     found: Lookup,
   ): Promise<void> | void {
     if (found.kind === 'unknown') return refuseUnknownLink(req, res, ctx.client.ip, 'unknown link');
+    linkEvents.learned(credential, found.kind === 'open' ? found.link : null, found);
     if (found.kind === 'password' && match.rule.password !== 'exempt') return unlockThenServe(req, res, ctx, match, target, credential);
     return serveLink(req, res, ctx, match, target, credential, found.kind === 'open' ? found.link : null, found.kind === 'password');
   }
@@ -166,11 +172,12 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
   ): Promise<void> {
     const cookie = shareCookieValue(req.headers.cookie);
     const link = cookie ? await resolver.unlock(credential, cookie) : null;
+    if (link) linkEvents.learned(credential, link, link);
     if (link) return serveLink(req, res, ctx, match, target, credential, link, true);
     // A cookie Immich does not accept is a guess (the web page only calls these after /me said yes):
     // it counts like a lookup of an unknown link, so guessing tokens cannot hammer Immich either.
     if (cookie) return refuseUnknownLink(req, res, ctx.client.ip, 'password link not unlocked');
-    notFound(req, res, 'password link not unlocked');
+    notFound(req, res, 'password link not unlocked', credential, ctx.client.ip);
   }
 
   function serveLink(
@@ -184,14 +191,22 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     passwordProtected: boolean,
   ): Promise<void> | void {
     const { rule } = match;
+    const ip = ctx.client.ip;
+    const gatewayRule = refusingRule(config.share.rules, rule, link, passwordProtected, now());
+    if (gatewayRule) {
+      store.audit.record({ type: 'share.refused', ip, detail: `rule ${gatewayRule}, link ${linkTag(credential)}` });
+      linkEvents.refused(credential, ip, `rule:${gatewayRule}`);
+      return notFound(req, res, `rule ${gatewayRule}`);
+    }
     if (rule.when?.length) {
-      if (!link) return notFound(req, res, 'link state unknown');
+      if (!link) return notFound(req, res, 'link state unknown', credential, ip);
       const failed = failedCondition(rule.when, link, target, match, { uploadsEnabled: config.share.allowUploads });
       if (failed === 'metadataShown') {
         // A valid link holder asked for a zip we cannot clean: say so instead of a bare 404.
+        linkEvents.refused(credential, ip, 'blocked-route', 'zip of a link that shows metadata');
         return refuseShare(req, res, { kind: 'unsupported-media', what: 'zip-with-location' });
       }
-      if (failed) return notFound(req, res, `condition ${failed}`);
+      if (failed) return notFound(req, res, `condition ${failed}`, credential, ip);
     }
 
     const indexable = !passwordProtected && link !== null && (publicLinks.has(link.key) || (link.slug !== null && publicLinks.has(link.slug)));
@@ -207,6 +222,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
       answerFilter,
     };
     if (rule.special === 'login') return loginThenForward(req, res, ctx, credential, options);
+    linkEvents.served(req, res, rule, credential, ip, match.groups.uuid);
     if (rule.special === 'clean-media' && link && !link.showMetadata) {
       res.setHeader('x-robots-tag', NO_INDEX);
       tagProxied(res);
@@ -221,15 +237,19 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     if (!verdict.ok) {
       logger.debug({ limit: verdict.limit }, 'share password attempt refused');
       if (verdict.limit === 'unavailable') return refuseShare(req, res, { kind: 'store-unavailable', retryAfterSeconds: verdict.retryAfterSeconds });
+      linkEvents.refused(credential, ip, 'rate-limited', `password attempts (${verdict.limit})`);
       return refuseShare(req, res, { kind: 'rate-limited', retryAfterSeconds: verdict.retryAfterSeconds, subject: 'password' });
     }
     // Settled once, however the exchange ends. A status that went out counts even if the client hung up before
     // the body: the status alone tells a guess apart. No status sent says nothing about the password.
     res.on('close', () => {
       const status = res.headersSent ? res.statusCode : 0;
-      if (status >= 200 && status < 300) verdict.settle('right');
-      else if (status === 401) {
+      if (status >= 200 && status < 300) {
+        verdict.settle('right');
+        linkEvents.unlocked(credential, ip);
+      } else if (status === 401) {
         verdict.settle('wrong');
+        linkEvents.refused(credential, ip, 'wrong-password');
         store.audit.record({ type: 'share.password-wrong', ip, detail: `link ${linkTag(credential)}` });
       } else verdict.settle('other');
     });
@@ -241,11 +261,11 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
     if (!parsed.ok) return notFound(req, res, parsed.reason);
     const { target } = parsed;
     const match = matchRoute(req.method ?? '', target.path);
-    if (!match) return notFound(req, res, 'no policy row');
+    if (!match) return notFound(req, res, 'no policy row', looseCredential(target), ctx.client.ip);
     const query = checkQuery(match.rule, target);
-    if (!query.ok) return notFound(req, res, query.reason);
+    if (!query.ok) return notFound(req, res, query.reason, looseCredential(target), ctx.client.ip);
     const body = checkBody(match.rule, req.headers);
-    if (!body.ok) return notFound(req, res, body.reason);
+    if (!body.ok) return notFound(req, res, body.reason, looseCredential(target), ctx.client.ip);
     if (serveSpecial(req, res, ctx, match, target)) return;
 
     const credential = match.rule.link === 'path' ? pathCredential(match, (raw) => decodeComponent(raw, false)) : match.rule.link === 'query' ? query.credential : undefined;

@@ -15,6 +15,8 @@ export interface LinkState extends LinkFacts {
   readonly passwordProtected: boolean;
   /** Epoch ms, or null for links that never expire. */
   readonly expiresAt: number | null;
+  /** When the link was made (epoch ms), for the share.rules.maxLinkAge rule; absent if Immich did not say. */
+  readonly createdAt?: number;
 }
 
 export type Lookup = { kind: 'open'; link: LinkState } | { kind: 'password' } | { kind: 'unknown' };
@@ -96,6 +98,7 @@ export function parseLinkState(body: unknown): LinkState | null {
     showMetadata: b.showMetadata,
     passwordProtected: typeof b.password === 'string' && b.password.length > 0,
     expiresAt,
+    ...(typeof b.createdAt === 'string' && !Number.isNaN(Date.parse(b.createdAt)) ? { createdAt: Date.parse(b.createdAt) } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
-// Keeps the audit log within its retention (config auditRetention): events older than that are deleted at
-// start and then every hour, so a long-running gateway under attack cannot fill its disk with refusals.
+// Keeps the audit log (and the share-link records) within its retention (config auditRetention): events older
+// than that are deleted at start and then every hour, so a long-running gateway under attack cannot fill its disk with refusals.
 import type { Logger } from '../log.js';
 import type { Store } from './store.js';
 
@@ -11,6 +11,9 @@ export function keepAuditWithin(store: Store, retentionMs: number, logger: Logge
     try {
       const deleted = store.audit.deleteOlderThan(now() - retentionMs);
       if (deleted > 0) logger.info({ deleted }, 'audit events past their retention deleted');
+      // Share-link records live as long as audit events, and each link within its row cap.
+      const linkRows = store.linkRecords.prune(now() - retentionMs);
+      if (linkRows > 0) logger.info({ deleted: linkRows }, 'share-link record rows past their retention or cap deleted');
     } catch (error) {
       logger.error({ err: error }, 'audit retention failed');
     }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { guardAudit } from './audit-guard.js';
+import { LINK_RECORDS_MIGRATION, openLinkRecords } from './link-records.js';
 import crypto from 'node:crypto';
 import { createSqliteChangeFeed, type SqliteChangeFeed } from './sqlite-changes.js';
 import type {
@@ -138,6 +139,8 @@ const MIGRATIONS: readonly string[] = [
      BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'tunnel-token'; END;
    CREATE TRIGGER tunnel_tokens_removed AFTER DELETE ON tunnel_tokens
      BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'tunnel-token'; END;`,
+  // 7: the record per share link (src/store/link-records.ts).
+  LINK_RECORDS_MIGRATION,
 ];
 
 function migrate(db: Database.Database): void {
@@ -467,6 +470,8 @@ export interface SqliteStoreOptions {
   auditClock?: () => number;
   /** How often other processes' revocations are looked for while anyone listens (FOREIGN_CHANGE_CHECK_MS). */
   changeCheckMs?: number;
+  /** Bounds of the per-link record (config share.linkRecords). */
+  linkRecords?: { rowsPerHour: number; maxRowsPerLink: number };
 }
 
 /** How long a write waits for another connection's lock (the gateway and a command beside it) before failing. */
@@ -493,6 +498,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
   const limiters = new Map<string, RateLimiterAbstract>();
   const limiterTables = new Set<string>();
   const audit = guardAudit(auditLog(db), { rowsPerHour: options.auditRowsPerHour ?? DEFAULT_AUDIT_ROWS_PER_HOUR, clock: options.auditClock, timer: true });
+  const linkRecords = openLinkRecords(db, { rowsPerHour: 120, maxRowsPerLink: 5000, ...options.linkRecords, clock: options.auditClock, timer: true });
   return {
     sessions: sessionStore(db, changes),
     codes: codeStore(db),
@@ -501,6 +507,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
     tunnelTokens: tunnelTokenStore(db, changes),
     audit,
     changes: { subscribe: (listener) => changes.subscribe(listener) },
+    linkRecords,
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {
@@ -532,6 +539,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
       changes.close();
       try {
         audit.close();
+        linkRecords.close();
       } finally {
         db.close();
       }

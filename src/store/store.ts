@@ -4,6 +4,7 @@
 // it later for several gateways sharing one state (its change feed then carried by pub/sub). Secrets are never
 // stored, only their hashes.
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { LinkRecords } from './link-records.js';
 
 export interface SessionRecord {
   /** Public, non-secret id used by the CLI (`porthole sessions revoke <id>`). */
@@ -244,6 +245,8 @@ export interface Store {
   readonly audit: AuditLog;
   /** Revocations of sessions, devices, passkeys and tunnel tokens, wherever they were made. */
   readonly changes: ChangeFeed;
+  /** The record per share link (link-records.ts). */
+  readonly linkRecords: LinkRecords;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
   /** Forgets rate-limit counters whose window ended before `now` (wall-clock ms); returns how many. */

@@ -46,7 +46,7 @@ test('unknown keys are errors at every level, named by path', () => {
   assert.deepEqual(problems({ ...valid, proxy: { maxBodySise: '1GB' } }), ['proxy: unknown key "maxBodySise" (did you mean "maxBodySize"?)']);
   // Nothing close: the known keys are listed instead of a wild guess.
   assert.deepEqual(problems({ ...valid, share: { zzzzzzzz: 1 } }), [
-    'share: unknown key "zzzzzzzz" (known keys: allowUploads, maxUploadSize, publicLinks, root, linkCacheTtl, rateLimits)',
+    'share: unknown key "zzzzzzzz" (known keys: allowUploads, maxUploadSize, publicLinks, root, linkCacheTtl, rateLimits, linkRecords, rules)',
   ]);
   assert.deepEqual(problems({ ...valid, share: { rateLimits: { windw: '1m' } } }), ['share.rateLimits: unknown key "windw" (did you mean "window"?)']);
 });

@@ -242,6 +242,7 @@ test('migration 2 adds devices to a schema-1 database and keeps its sessions', (
   undoMigration6(db);
   db.exec('DROP TABLE devices; ALTER TABLE audit DROP COLUMN count');
   db.exec('DROP TABLE passkeys; DROP TABLE passkey_users; DROP TABLE passkey_challenges');
+  db.exec('DROP TABLE link_events; DROP TABLE link_names');
   db.pragma('user_version = 1');
   db.close();
   const upgraded = openSqliteStore(dir);
@@ -267,6 +268,7 @@ test('migration 5 adds passkeys to a schema-4 database and keeps its devices; a 
   const db = new Database(path.join(dir, 'porthole.db'));
   undoMigration6(db);
   db.exec('DROP TABLE passkeys; DROP TABLE passkey_users; DROP TABLE passkey_challenges');
+  db.exec('DROP TABLE link_events; DROP TABLE link_names');
   db.pragma('user_version = 4');
   db.close();
   const upgraded = openSqliteStore(dir);
@@ -293,6 +295,7 @@ test('migration 6: a database whose older gateway made the tunnel token table ou
   first.devices.create(device('d', 'alice@example.com'));
   first.close();
   const db = new Database(path.join(dir, 'porthole.db'));
+  db.exec('DROP TABLE link_events; DROP TABLE link_names');
   undoMigration6(db);
   db.pragma('user_version = 5');
   db.exec(`CREATE TABLE IF NOT EXISTS tunnel_tokens (
@@ -322,6 +325,30 @@ test('migration 6: a database whose older gateway made the tunnel token table ou
   changes.stop();
   upgraded.close();
   const check = new Database(path.join(dir, 'porthole.db'), { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 6);
+  assert.equal(check.pragma('user_version', { simple: true }), 7);
   check.close();
+});
+
+test('migration 7 adds the share-link records to a schema-6 database; a link learned survives a restart', () => {
+  const dir = tempDir();
+  const first = openSqliteStore(dir);
+  first.devices.create(device('d', 'alice@example.com'));
+  first.close();
+  const db = new Database(path.join(dir, 'porthole.db'));
+  db.exec('DROP TABLE link_events; DROP TABLE link_names');
+  db.pragma('user_version = 6');
+  db.close();
+  const upgraded = openSqliteStore(dir);
+  assert.equal(upgraded.devices.list().length, 1);
+  upgraded.linkRecords.learn(['tag-of-a-slug'], '00000000-0000-4000-8000-000000000abc');
+  upgraded.linkRecords.note({ tag: 'tag-of-a-slug', kind: 'view', client: '192.0.2.0/24' });
+  upgraded.linkRecords.note({ tag: 'tag-nobody-confirmed', kind: 'view', client: '192.0.2.0/24' });
+  upgraded.close();
+  const reopened = openSqliteStore(dir);
+  assert.ok(reopened.linkRecords.knows('tag-of-a-slug'));
+  assert.equal(reopened.linkRecords.knows('tag-nobody-confirmed'), false);
+  const record = reopened.linkRecords.read('00000000-0000-4000-8000-000000000abc');
+  assert.equal(record?.totals.view, 1);
+  assert.equal(record?.events[0]?.client, '192.0.2.0/24');
+  reopened.close();
 });
