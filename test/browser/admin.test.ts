@@ -15,7 +15,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { addDevice, DEVICE_HEADER, type NewDevice } from '../../src/gate/devices.js';
 import { runConnector } from '../../src/tunnel/connector.js';
 import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../../src/tunnel/index.js';
-import { CookieJar, PRIVATE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
+import { CookieJar, PRIVATE_HOST, SHARE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
 
 const SHOTS = path.resolve('test-output/screenshots');
 const ADMIN = 'alice@example.com';
@@ -150,6 +150,50 @@ test('a signed-in non-admin gets exactly what any unknown path gives', async () 
   assert.equal(adminAnswer!.status(), unknown!.status());
   assert.equal(await adminAnswer!.text(), unknownBytes);
   assert.equal(await page.content(), unknownPage);
+  await page.context().close();
+});
+
+/** One request to the share host on the gateway's port, as a visitor's browser or script sends it. */
+function shareRequest(method: string, url: string, headers: http.OutgoingHttpHeaders = {}, body?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: gate.port, method, path: url, headers: { host: `${SHARE_HOST}:${gate.port}`, ...headers } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// Before the revocations below: the share host reaches Immich through the connector that test drops.
+test("the admin looks up a share link's record: the visit, the wrong password and the refused route are in it", async () => {
+  const link = gate.origin.library.createLink({ password: 'garden gnome', slug: 'garden-party' });
+  assert.equal(await shareRequest('GET', `/share/${link.key}`, { accept: 'text/html' }), 200);
+  const wrong = JSON.stringify({ password: 'not it' });
+  assert.equal(await shareRequest('POST', `/api/shared-links/login?key=${link.key}`, { 'content-type': 'application/json' }, wrong), 401);
+  assert.equal(await shareRequest('GET', `/api/albums/${gate.origin.library.album.id}?key=${link.key}`), 404);
+
+  const page = await signedInPage(ADMIN);
+  await page.goto(`${base}/.porthole/admin`);
+  const section = page.locator('#link-records');
+  await page.getByRole('heading', { name: 'A share link’s record', level: 2 }).waitFor();
+  // Looked up by the key the visitor used (until someone unlocks the link, Porthole cannot tie key and slug).
+  await section.locator('#link').fill(link.key);
+  await section.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL((url) => url.searchParams.get('link') === link.key);
+  const text = await section.innerText();
+  assert.match(text, /view: 1/);
+  assert.match(text, /wrong-password: 1/);
+  assert.match(text, /blocked-route: 1/);
+  assert.ok(!text.includes(link.key), 'the key is not shown back');
+  assert.ok(!text.includes('garden gnome'));
+  await section.screenshot({ path: path.join(SHOTS, 'admin-link-record-en.png') });
+
+  // A link nobody opened has no record, and the page says so instead of failing.
+  await section.locator('#link').fill('no-such-link');
+  await section.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL((url) => url.searchParams.get('link') === 'no-such-link');
+  assert.match(await section.innerText(), /Porthole has no record of that link/);
   await page.context().close();
 });
 
