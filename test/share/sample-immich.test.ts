@@ -88,9 +88,9 @@ test('the big album option (first-screen benchmark): a link lists every photo, e
     const album = big.library.bigAlbum!;
     const link = big.library.createLink({ albumId: album.id });
     const fetch = (target: string) => send(big.port, agent, target, { host: `127.0.0.1:${big.port}` });
-    const me = (await fetch(`/api/shared-links/me?key=${link.key}`)).json();
+    const me = (await fetch(`/api/shared-links/me?key=${link.key}`)).json<{ album: { assetCount: number } }>();
     assert.equal(me.album.assetCount, 12);
-    const bucket = (await fetch(`/api/timeline/bucket?albumId=${album.id}&timeBucket=2024-05-01&order=desc&key=${link.key}`)).json();
+    const bucket = (await fetch(`/api/timeline/bucket?albumId=${album.id}&timeBucket=2024-05-01&order=desc&key=${link.key}`)).json<{ id: string[] }>();
     assert.deepEqual(bucket.id, album.assetIds);
     const thumbnails = await Promise.all(album.assetIds.map((id) => fetch(`/api/assets/${id}/thumbnail?key=${link.key}&size=thumbnail`)));
     for (const thumbnail of thumbnails) {
