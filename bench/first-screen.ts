@@ -197,6 +197,7 @@ interface SmallLeg {
 
 async function main(): Promise<void> {
   need(CHROMIUM, 'chromium', 'the browser of the first-screen benchmark');
+  if (!SKIP_SMALL) need('/usr/bin/wrk', 'wrk', 'the HTTP/1.1 load generator of the small-request legs');
   if (!fs.existsSync(compiledGateway)) throw new Error(`${compiledGateway} is missing: run \`npm run build:bench\` first (npm run bench does)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-h2-'));
   const stops: Array<() => Promise<void>> = [];
