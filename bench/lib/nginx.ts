@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { need } from './need.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -60,6 +61,7 @@ export function staticServerBlock(port: number, root: string): string {
 }
 
 export async function startNginx(dir: string, name: string, port: number, serverBlock: string): Promise<NginxInstance> {
+  need(NGINX, 'nginx', 'the reference reverse proxy and static origin of the benchmark');
   const prefix = path.join(dir, name);
   fs.mkdirSync(prefix, { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');

@@ -81,3 +81,31 @@ test('originals support ranges; thumbnails refuse size=original; a legacy hex ke
   assert.deepEqual(part.body, full.body.subarray(4, 14));
   assert.equal((await get(`/api/assets/${asset}/thumbnail?key=${legacy.key}&size=original`)).status, 400);
 });
+
+test('the big album option (first-screen benchmark): a link lists every photo, each with a thumbnail of its own', async () => {
+  const big = await startSampleImmich(0, '127.0.0.1', { bigAlbum: 12 });
+  try {
+    const album = big.library.bigAlbum!;
+    const link = big.library.createLink({ albumId: album.id });
+    const fetch = (target: string) => send(big.port, agent, target, { host: `127.0.0.1:${big.port}` });
+    const me = (await fetch(`/api/shared-links/me?key=${link.key}`)).json<{ album: { assetCount: number } }>();
+    assert.equal(me.album.assetCount, 12);
+    const bucket = (await fetch(`/api/timeline/bucket?albumId=${album.id}&timeBucket=2024-05-01&order=desc&key=${link.key}`)).json<{ id: string[] }>();
+    assert.deepEqual(bucket.id, album.assetIds);
+    const thumbnails = await Promise.all(album.assetIds.map((id) => fetch(`/api/assets/${id}/thumbnail?key=${link.key}&size=thumbnail`)));
+    for (const thumbnail of thumbnails) {
+      assert.equal(thumbnail.status, 200);
+      assert.equal(thumbnail.headers['content-type'], 'image/jpeg');
+      assert.equal(thumbnail.body.length, 8 * 1024);
+      // A JPEG: start marker, the comment segment, and the picture's end marker.
+      assert.deepEqual([...thumbnail.body.subarray(0, 4)], [0xff, 0xd8, 0xff, 0xfe]);
+      assert.deepEqual([...thumbnail.body.subarray(-2)], [0xff, 0xd9]);
+    }
+    assert.equal(new Set(thumbnails.map((t) => t.body.toString('base64'))).size, 12, 'no two thumbnails alike');
+    // The everyday album and its link are untouched.
+    assert.equal(big.library.album.assetIds.length, origin.library.album.assetIds.length);
+    assert.equal((await get(`/api/assets/${album.assetIds[0]}/thumbnail?key=${origin.library.createLink({}).key}`)).status, 400, 'not in the default library');
+  } finally {
+    await big.close();
+  }
+});
