@@ -4,13 +4,13 @@
 // no wrong passwords of its own, so one visitor cannot close a widely shared link for the family. Lockouts
 // are audited once, when they start. Secrets never reach the store or the audit log: links are named by a
 // short hash of their credential.
-import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { clientBucket } from '../http/client-bucket.js';
 import type { Logger } from '../log.js';
 import { createRateLimit, type RateLimit } from '../store/rate-limit.js';
 import type { Store } from '../store/store.js';
 import type { LinkCredential } from './engine.js';
+import { linkTag } from './link-tag.js';
 
 export interface ShareLimitsConfig {
   /** Wrong passwords per link and client that cost nothing; each one after that waits longer. */
@@ -39,14 +39,6 @@ export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 export type PasswordLimit = 'slowed' | 'client' | 'ip' | 'link' | 'unavailable';
 
 export type PasswordVerdict = { ok: true; settle(outcome: 'right' | 'wrong' | 'other'): void } | { ok: false; retryAfterSeconds: number; limit: PasswordLimit };
-
-/** A non-secret name for a link credential (for limiter keys and audit lines). */
-export function linkTag(credential: LinkCredential): string {
-  // Immich decodes keys leniently (hex in any case, base64url ignoring the last character's spare bits): name
-  // a key by its bytes, so every spelling of one link shares its limits.
-  const value = credential.kind === 'key' ? Buffer.from(credential.value, credential.value.length === 100 ? 'hex' : 'base64url').toString('base64url') : credential.value;
-  return crypto.createHash('sha256').update(`${credential.kind}:${value}`).digest('base64url').slice(0, 16);
-}
 
 /** One client's guessing at one link: wrong passwords so far, attempts still waiting for Immich, the last one's time. */
 interface Guessing {

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { Store } from '../store/store.js';
 import type { LinkEventInput, LinkRefusalReason } from '../store/link-records.js';
 import { isKey, isSlug, type LinkCredential } from './engine.js';
-import { linkTag } from './limits.js';
+import { linkTag } from './link-tag.js';
 import type { LinkState } from './links.js';
 import { decodeComponent, type Target } from './normalise.js';
 import type { Rule } from './policy.js';

@@ -5,7 +5,7 @@
 // most `maxRowsPerLink`. Links are named by a short hash of their key or slug (never the secret itself) and,
 // once Immich has told the gateway, by their Immich id, which joins the key's and the slug's records.
 import type Database from 'better-sqlite3';
-import { linkTag } from '../share/limits.js';
+import { linkTag } from '../share/link-tag.js';
 
 export const LINK_EVENT_KINDS = ['view', 'unlock', 'download', 'upload', 'refused', 'dropped'] as const;
 export type LinkEventKind = (typeof LINK_EVENT_KINDS)[number];
