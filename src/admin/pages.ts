@@ -406,6 +406,16 @@ function linkCacheSection(v: AdminView): string {
   return `<p>${summary}</p>${entries}`;
 }
 
+/** The totals of a link's record in words; the event names beside them stay as stored, for grepping the CLI's output. */
+const RECORD_TOTALS = {
+  view: t('Page views', 'Seitenaufrufe'),
+  unlock: t('Unlocked with the password', 'Mit dem Passwort geöffnet'),
+  download: t('Downloads', 'Downloads'),
+  upload: t('Uploads', 'Uploads'),
+  refused: t('Refused', 'Abgewiesen'),
+  dropped: t('Events not kept (over the bounds)', 'Nicht aufbewahrte Ereignisse (über den Grenzen)'),
+} as const;
+
 function linkRecordSection(v: AdminView): string {
   const { locale, filter } = v;
   const form = `<form class="filters" method="get" action="${ADMIN_PATHS.page}#link-records">
@@ -415,7 +425,7 @@ function linkRecordSection(v: AdminView): string {
   const record = v.linkRecord;
   if (!record) return `${form}<p class="muted">${h('noRecord', locale)}</p>`;
   const totals = Object.entries(record.totals)
-    .map(([kind, n]) => `<li>${escapeHtml(kind)}: <strong>${n}</strong></li>`)
+    .map(([kind, n]) => `<li>${escapeHtml(RECORD_TOTALS[kind as keyof typeof RECORD_TOTALS]?.[locale] ?? kind)} (<code>${escapeHtml(kind)}</code>): <strong>${n}</strong></li>`)
     .join('');
   const refusals = Object.entries(record.refusals)
     .map(([reason, n]) => `<li>${escapeHtml(reason)}: <strong>${n}</strong></li>`)

@@ -336,7 +336,8 @@ test('the share-link record section: a looked-up record with its totals, refusal
   const body = view(record);
   assert.match(body, /<section id="link-records"/);
   assert.match(body, /value="https:\/\/share\.example\/s\/family-trip"/);
-  assert.match(body, /upload: <strong>1<\/strong>/);
+  assert.match(body, /Uploads \(<code>upload<\/code>\): <strong>1<\/strong>/);
+  assert.match(view(record, 'de'), /Seitenaufrufe \(<code>view<\/code>\): <strong>3<\/strong>/);
   assert.match(body, /wrong-password: <strong>7<\/strong>/);
   assert.match(body, /asset &lt;script&gt;x&lt;\/script&gt;/);
   assert.doesNotMatch(body, /<script/);

@@ -182,7 +182,7 @@ test("the admin looks up a share link's record: the visit, the wrong password an
   await section.getByRole('button', { name: 'Show' }).click();
   await page.waitForURL((url) => url.searchParams.get('link') === link.key);
   const text = await section.innerText();
-  assert.match(text, /view: 1/);
+  assert.match(text, /Page views \(view\): 1/);
   assert.match(text, /wrong-password: 1/);
   assert.match(text, /blocked-route: 1/);
   assert.ok(!text.includes(link.key), 'the key is not shown back');
