@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { addDevice, DEVICE_HEADER, type NewDevice } from '../../src/gate/devices.js';
 import { runConnector } from '../../src/tunnel/connector.js';
 import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../../src/tunnel/index.js';
@@ -87,20 +88,7 @@ before(async () => {
   await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
   evilPort = (evil.address() as AddressInfo).port;
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1, MAP ${EVIL_HOST} 127.0.0.1`,
-    ],
-  });
+  browser = await launchChromium([PRIVATE_HOST, EVIL_HOST]);
 });
 
 after(async () => {

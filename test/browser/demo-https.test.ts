@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { freePort } from '../tls/pebble.js';
 
 let demo: ChildProcess;
@@ -38,20 +39,7 @@ before(async () => {
   demo.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
   demo.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
   await printed(/Press Ctrl\+C to stop/);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--host-resolver-rules=MAP *.localhost 127.0.0.1',
-    ],
-  });
+  browser = await launchChromium(['*.localhost']);
 });
 
 after(async () => {

@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { type Browser, type BrowserContext } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 
 const run = promisify(execFile);
 const SHOTS = path.resolve('test-output/screenshots');
@@ -73,20 +74,7 @@ before(async () => {
   assert.ok(clean && password, out.text);
   links = { open: share[0]![1]!, password: password[1]!, clean: clean[1]! };
   exiftoolLine = (await out.next(/^ {2}(p='.*exiftool.*)$/m))[1]!;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--host-resolver-rules=MAP photos.localhost 127.0.0.1, MAP share.localhost 127.0.0.1',
-    ],
-  });
+  browser = await launchChromium(['photos.localhost', 'share.localhost']);
 });
 
 after(async () => {

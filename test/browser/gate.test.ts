@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { PRIVATE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
 
 const SHOTS = path.resolve('test-output/screenshots');
@@ -16,20 +17,7 @@ let browser: Browser;
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
   gate = await startTestGate();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1`,
-    ],
-  });
+  browser = await launchChromium([PRIVATE_HOST]);
 });
 after(async () => {
   await browser?.close();

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { PASSKEY_PATHS } from '../../src/gate/passkey-pages.js';
 import { PRIVATE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
 
@@ -34,20 +35,7 @@ before(async () => {
       `dataDir: ${JSON.stringify(gate.dataDir)}`,
     ].join('\n'),
   );
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--host-resolver-rules=MAP ${PRIVATE_HOST} 127.0.0.1`,
-    ],
-  });
+  browser = await launchChromium([PRIVATE_HOST]);
 });
 after(async () => {
   await browser?.close();

@@ -3,7 +3,8 @@
 // have been allowed, and nothing outside the policy reached the origin.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { assertOnlyAllowedReachedOrigin, SHARE_HOST, startShare, type ShareSetup } from '../share/harness.js';
 
 let s: ShareSetup;
@@ -11,10 +12,7 @@ let browser: Browser;
 
 before(async () => {
   s = await startShare();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
