@@ -15,6 +15,7 @@ import { startSampleImmich } from '../src/demo/sample-immich/server.js';
 import { addDevice } from '../src/gate/devices.js';
 import { issueSession } from '../src/gate/session.js';
 import { startGateway } from '../src/gateway.js';
+import { linkTag } from '../src/share/link-tag.js';
 import { silentLogger } from '../src/log.js';
 import { createConsoleMailer } from '../src/mail/console.js';
 import { runConnector } from '../src/tunnel/connector.js';
@@ -76,8 +77,9 @@ store.passkeys.create({
 const events = [
   { type: 'session.created', email: 'grandma@family.example', ip: '203.0.113.45', detail: 'code; session 5f0c2a91d3e4b7a8' },
   { type: 'code.wrong', email: 'bob@family.example', ip: '2001:db8:4::17', detail: 'try 1 of 5' },
-  { type: 'share.password-wrong', email: null, ip: '192.0.2.66', detail: 'link slug family-trip', count: 7 },
-  { type: 'share.locked', email: null, ip: '192.0.2.66', detail: 'password failures per link and client, link slug family-trip' },
+  // Links are named by their tag in the audit log, never by key or slug.
+  { type: 'share.password-wrong', email: null, ip: '192.0.2.66', detail: `link ${linkTag({ kind: 'slug', value: 'family-trip' })}`, count: 7 },
+  { type: 'share.locked', email: null, ip: '192.0.2.66', detail: `password failures per link and client, link ${linkTag({ kind: 'slug', value: 'family-trip' })}` },
   { type: 'code.locked', email: 'alice@example.com', ip: '192.0.2.80', detail: '5 wrong tries' },
 ] as const;
 for (const [i, e] of events.entries()) store.audit.record({ ...e, at: now - (events.length - i) * 60_000 });
@@ -85,14 +87,17 @@ for (const [i, e] of events.entries()) store.audit.record({ ...e, at: now - (eve
 // Visitors open share links: the link cache fills.
 const openLink = origin.library.createLink({ description: 'Summer 2026' });
 const passwordLink = origin.library.createLink({ slug: 'family-trip', password: 'demo', showMetadata: false });
-const visit = (target: string) =>
+const visit = (target: string, options: { accept?: string; method?: string; body?: string } = {}) =>
   new Promise<void>((resolve) => {
-    http.get({ host: '127.0.0.1', port: gateway.httpPort, path: target, headers: { host: `share.localhost:${gateway.httpPort}`, accept: 'application/json' } }, (res) =>
-      res.resume().on('end', resolve),
-    );
+    const headers = { host: `share.localhost:${gateway.httpPort}`, accept: options.accept ?? 'application/json', 'content-type': 'application/json' };
+    http.request({ host: '127.0.0.1', port: gateway.httpPort, method: options.method ?? 'GET', path: target, headers }, (res) => res.resume().on('end', resolve)).end(options.body);
   });
 await visit(`/api/shared-links/me?key=${openLink.key}`);
 await visit(`/api/shared-links/me?slug=${passwordLink.slug}`);
+// The password link's record: its page opened, a wrong password, a route the share host never opens.
+await visit(`/s/${passwordLink.slug}`, { accept: 'text/html' });
+await visit(`/api/shared-links/login?slug=${passwordLink.slug}`, { method: 'POST', body: JSON.stringify({ password: 'guess' }) });
+await visit(`/api/albums?slug=${passwordLink.slug}`);
 
 const base = `http://photos.localhost:${gateway.httpPort}`;
 const cookie = `${admin.cookieName}=${admin.cookieValue}`;
@@ -107,7 +112,7 @@ if (serve) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', extraHTTPHeaders: { 'accept-language': 'en' } });
   await context.addCookies([{ name: admin.cookieName, value: admin.cookieValue, url: base }]);
   const page = await context.newPage();
-  await page.goto(`${base}/.porthole/admin`);
+  await page.goto(`${base}/.porthole/admin?link=${passwordLink.slug}`);
   fs.mkdirSync('docs/img', { recursive: true });
   await page.screenshot({ path: 'docs/img/admin.png', fullPage: true });
   await browser.close();
