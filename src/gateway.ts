@@ -11,6 +11,7 @@ import { createHostDispatcher, type HostHandler } from './hosts/dispatch.js';
 import { acceptSecureSocket, createListener, http2ServerOf } from './listener/server.js';
 import { AddressLimiter, connectionBucket } from './listener/connections.js';
 import { RefusalSummary } from './listener/refusal-log.js';
+import { RequestRateLimiter } from './listener/request-rate.js';
 import type { Logger } from './log.js';
 import type { Mailer } from './mail/mailer.js';
 import { createDirectOrigin } from './origin/direct.js';
@@ -180,6 +181,9 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
     onRefused: (bucket) => connectionRefusals.note('too many open connections', bucket),
   });
   const admit = (socket: net.Socket) => connections.admit(socket);
+  // One request-rate budget per client across both ports and both hosts.
+  const requestRefusals = new RefusalSummary(logger, 'listener: refused requests over the per-client request rate');
+  const requestRate = config.listen.requestRate === false ? undefined : new RequestRateLimiter(config.listen.requestRate);
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme, overrides.tunnel);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
   const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now, metrics };
@@ -234,6 +238,8 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
               windowMs: config.http2.window,
             }
           : undefined,
+      requestRate,
+      onRateLimited: (bucket) => requestRefusals.note('too many requests', bucket),
       onHttp2Refused: (why, socket) =>
         http2Refusals.note(why === 'rapid-reset' ? 'too many cancelled requests' : 'too many SETTINGS/PING frames', connectionBucket(socket.remoteAddress)),
     });
@@ -280,6 +286,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       stopRetention();
       connectionRefusals.close();
       http2Refusals.close();
+      requestRefusals.close();
       await metricsServer?.close();
       if (!overrides.store) ownStore.close();
       mailer.close();

@@ -93,6 +93,39 @@ const cidr = z.string().refine((s) => {
   return Number(bits) <= (family === 4 ? 32 : 128);
 }, 'expected an IP address or CIDR range such as 10.0.0.0/8');
 
+/**
+ * The per-client request rate (src/listener/request-rate.ts): `perSecond` requests in every second, and `burst`
+ * more on top within any 10 s. Defaults from bench/request-rate.ts (docs/performance.md): Chromium opening a page
+ * of 1,000 thumbnails over HTTP/2 sends about 1,000 requests within 1 s on a fast line, a whole page's worth at
+ * once; a family behind one IPv4 address doubles that. Off only when said so: `false` (or 0).
+ */
+const requestRateLimits = z.strictObject({
+  perSecond: z
+    .number()
+    .min(1, 'expected at least 1 request per second (requestRate: false switches the limit off)')
+    .max(1_000_000)
+    .multipleOf(1, 'expected a whole number')
+    .default(200),
+  burst: z.number().min(0).max(10_000_000).multipleOf(1, 'expected a whole number').default(2000),
+});
+const requestRate = z
+  .unknown()
+  .transform((value, ctx): false | z.output<typeof requestRateLimits> => {
+    if (value === false || value === 0) return false;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      ctx.addIssue({ code: 'custom', message: `expected { perSecond, burst } or false (no request-rate limit), got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    const parsed = requestRateLimits.safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) {
+      const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (known keys: perSecond, burst)` : issue.message;
+      ctx.addIssue({ code: 'custom', path: issue.path, message });
+    }
+    return z.NEVER;
+  })
+  .prefault({});
+
 const smtp = z.strictObject({
   host: z.string().min(1),
   port: port.default(587),
@@ -114,6 +147,8 @@ export const configSchema = z
         httpsPort: port.optional(),
         /** Open connections per client IPv4 address or IPv6 /64, both ports together; trusted proxies are not capped. */
         maxConnectionsPerAddress: z.number().int().min(1).max(1_000_000).default(256),
+        /** Requests per client (IPv4 address or IPv6 /64, as trustedProxies resolve it), both hosts and ports; over it: 429. */
+        requestRate,
       })
       .prefault({}),
     hosts: z.strictObject({

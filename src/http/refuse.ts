@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import { pickLocale, type Locale } from './locale.js';
 import { escapeHtml, PAGE_SECURITY_HEADERS, renderPage, sendPage } from './page.js';
-import { tagRefused } from '../metrics/tags.js';
+import { tagRateLimitedUpgrade, tagRefused, type RateLimitName } from '../metrics/tags.js';
 import { OriginUnreachableError, toOriginError, TunnelDownError, type UnreachableReason } from '../origin/errors.js';
 
 export type OriginFailureCause = 'name-not-found' | 'connection-refused' | 'timeout' | 'connection-reset' | 'unreachable' | 'other';
@@ -22,10 +22,11 @@ export type Refusal =
   | { kind: 'too-large'; limitBytes: number }
   /**
    * backTo: a page to go back to (the gate's sign-in page). subject 'password': wrong link passwords from this
-   * client (Immich's share page shows the message as is). useMailedLink: the sign-in link in the mail still
-   * works (typed codes for the domain wait): say so.
+   * client (Immich's share page shows the message as is); 'requests': the per-client request rate (the listener's
+   * flood cap, the same answer on every host). useMailedLink: the sign-in link in the mail still works (typed
+   * codes for the domain wait): say so.
    */
-  | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password'; useMailedLink?: boolean }
+  | { kind: 'rate-limited'; retryAfterSeconds: number; backTo?: string; subject?: 'password' | 'requests'; useMailedLink?: boolean }
   | { kind: 'csrf' }
   | { kind: 'too-slow' }
   | { kind: 'headers-too-large' }
@@ -142,6 +143,8 @@ export function originRefusal(error: unknown, origin: string): Refusal {
   return { kind: 'origin-unreachable', cause: classifyOriginError(e), origin, code: e.systemCode ? `${e.code}, ${e.systemCode}` : e.code };
 }
 
+const TOO_MANY_REQUESTS = t('Too many requests', 'Zu viele Anfragen');
+
 const BACK_TO_SIGN_IN = t('Back to sign-in', 'Zurück zur Anmeldung');
 
 function message(refusal: Refusal, locale: Locale): string {
@@ -149,6 +152,7 @@ function message(refusal: Refusal, locale: Locale): string {
     case 'rate-limited': {
       // At most 75 characters: Immich's web shows that much of a server message.
       if (refusal.subject === 'password') return passwordLimited(refusal.retryAfterSeconds, locale);
+      if (refusal.subject === 'requests') return requestsLimited(refusal.retryAfterSeconds, locale);
       const minutes = Math.max(1, Math.ceil(refusal.retryAfterSeconds / 60));
       const again =
         locale === 'de'
@@ -199,6 +203,12 @@ function message(refusal: Refusal, locale: Locale): string {
     case 'method-not-allowed':
       return locale === 'de' ? 'Diese Adresse kann so nicht benutzt werden.' : 'This address cannot be used this way.';
   }
+}
+
+function requestsLimited(retryAfterSeconds: number, locale: Locale): string {
+  const n = Math.max(1, Math.ceil(retryAfterSeconds));
+  if (locale === 'de') return `Zu viele Anfragen von deinem Netz. Bitte ${n} ${n === 1 ? 'Sekunde' : 'Sekunden'} warten und neu laden.`;
+  return `Too many requests from your network. Please wait ${n} ${n === 1 ? 'second' : 'seconds'} and reload.`;
 }
 
 function passwordLimited(retryAfterSeconds: number, locale: Locale): string {
@@ -290,7 +300,7 @@ function sendPrebuilt(req: http.IncomingMessage, res: http.ServerResponse, face:
 
 /** Ends the response with the refusal. Safe to call whatever the handler already did, unless headers went out. */
 export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, surface: RefusalSurface): void {
-  tagRefused(res, refusal.kind);
+  tagRefused(res, refusal.kind, refusal.kind === 'rate-limited' ? rateLimitOf(refusal.subject) : undefined);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -309,7 +319,7 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   // A refused upload must not keep the connection reading a body we will never use.
   // Same when the body is still arriving (e.g. the origin failed mid-upload): the rest is never read.
   if (refusal.kind === 'too-large' || refusal.kind === 'bad-request' || refusal.kind === 'too-slow' || !req.complete) headers.connection = 'close';
-  const title = TITLES[refusal.kind][locale];
+  const title = (refusal.kind === 'rate-limited' && refusal.subject === 'requests' ? TOO_MANY_REQUESTS : TITLES[refusal.kind])[locale];
   const text = message(refusal, locale);
   if (wantsHtml(req)) {
     let extra = '';
@@ -323,6 +333,20 @@ export function refuse(req: http.IncomingMessage, res: http.ServerResponse, refu
   const body = JSON.stringify({ error: refusal.kind, message: text + detail, statusCode: status });
   res.writeHead(status, { ...PAGE_SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Which limit a rate-limited refusal hit, for the metrics (a fixed set, never anything the client sent). */
+function rateLimitOf(subject: 'password' | 'requests' | undefined): RateLimitName {
+  return subject === 'requests' ? 'request-rate' : subject === 'password' ? 'share-password' : 'other';
+}
+
+/**
+ * Refuses an upgrade (WebSocket) over the per-client request rate: 429 with Retry-After on the raw socket, the
+ * same on every host, counted like a refused request.
+ */
+export function refuseUpgradeOverRate(socket: import('node:stream').Duplex, retryAfterSeconds: number): void {
+  tagRateLimitedUpgrade(socket, 'request-rate');
+  refuseUpgrade(socket, 429, retryAfterSeconds);
 }
 
 /** Refuses a WebSocket/Upgrade request on its raw socket, before any upgrade happens. */

@@ -4,7 +4,8 @@
 // chunked) and keep answers legal (connection-specific headers and reason phrases are dropped, not sent).
 // This module also owns what an open HTTP/2 port needs on top of the HTTP/1.1 rules: bounded streams and header
 // lists, a receive deadline while a session has no request open (deadlines.ts), idle timeouts, and per-session
-// budgets for client resets (CVE-2023-44487) and for SETTINGS/PING frames. A session over a budget gets GOAWAY
+// budgets for client resets (CVE-2023-44487) and for SETTINGS/PING frames. The per-client request rate is the
+// listener's (`admit`), taken per stream before anything else. A session over a budget gets GOAWAY
 // (ENHANCE_YOUR_CALM) and is closed; nothing a client sends reaches a handler as an exception.
 import http2 from 'node:http2';
 import type http from 'node:http';
@@ -39,6 +40,8 @@ export interface Http2ServerOptions {
   idleTimeoutMs: number;
   /** The request handler shared with HTTP/1.1. */
   onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Runs first for every stream (the per-client request rate); calls `proceed` if the stream may go on. */
+  admit?: (req: http.IncomingMessage, res: http.ServerResponse, proceed: () => void) => void;
   /** A session closed for going over a budget. */
   onRefused?: (why: Http2Refusal, socket: net.Socket) => void;
 }
@@ -237,12 +240,17 @@ export function createHttp2Server(options: Http2ServerOptions): http2.Http2Serve
         if (!stream.destroyed && stream.state.state === NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL) stream.close(NGHTTP2_NO_ERROR);
       });
     });
-    // nghttp2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledged it: check every request.
-    let headerListSize = 0;
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) headerListSize += raw[i]!.length + raw[i + 1]!.length + 32;
-    if (headerListSize > limits.maxHeaderListSize) return void refuse(req, res, { kind: 'headers-too-large' }, 'none');
-    options.onRequest(req, res);
+    const proceed = () => {
+      // nghttp2 applies SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledged it: check every request.
+      let headerListSize = 0;
+      const raw = req.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) headerListSize += raw[i]!.length + raw[i + 1]!.length + 32;
+      if (headerListSize > limits.maxHeaderListSize) return void refuse(req, res, { kind: 'headers-too-large' }, 'none');
+      options.onRequest(req, res);
+    };
+    // A refused stream is answered on its own (429): the session and its other streams go on.
+    if (options.admit) options.admit(req, res, proceed);
+    else proceed();
   };
   server.on('request', onRequest as never);
   // As on HTTP/1.1, the handler decides about "100 Continue" (gate first).

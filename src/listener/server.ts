@@ -1,5 +1,6 @@
 // The HTTP listener: accepts connections (per-address caps, see connections.ts), bounds how long a client may
-// take to send a request head (deadlines.ts), makes sure the request target is a plain path, identifies the
+// take to send a request head (deadlines.ts), takes each request's share of its client's request rate before
+// anything else (request-rate.ts; HTTP/2 streams and upgrades too), makes sure the request target is a plain path, identifies the
 // client, then hands the request to the host's handler. TLS termination and the tunnel's ALPN hand-off attach
 // here (acceptSecureSocket): HTTP/1.1 sockets go to the node:http server, "h2" ones to its HTTP/2 twin
 // (http2.ts), and both call the one request handler below.
@@ -11,10 +12,12 @@ import type { Duplex } from 'node:stream';
 import type { AddressMatcher } from '../http/client-address.js';
 import { identifyClient } from '../http/client-address.js';
 import type { RequestContext } from '../http/context.js';
-import { refuse, refuseUpgrade } from '../http/refuse.js';
+import { clientBucket } from '../http/client-bucket.js';
+import { refuse, refuseUpgrade, refuseUpgradeOverRate } from '../http/refuse.js';
 import { parseHostHeader, type HostHandler } from '../hosts/dispatch.js';
 import { closeWithStatus, enforceReceiveDeadlines, receiveRule } from './deadlines.js';
 import { createHttp2Server, type Http2Limits, type Http2Refusal } from './http2.js';
+import type { RequestRateLimiter } from './request-rate.js';
 
 /** Bytes a stream buffers before pushing back; shared with the origin side (see origin/direct.ts). */
 export const STREAM_HIGH_WATER_MARK = 128 * 1024;
@@ -38,6 +41,13 @@ export interface ListenerOptions {
   http2?: Http2Limits;
   /** An HTTP/2 session closed for going over one of its budgets. */
   onHttp2Refused?: (why: Http2Refusal, socket: net.Socket) => void;
+  /**
+   * The per-client request rate (request-rate.ts), taken once per request, HTTP/2 stream and upgrade before any
+   * other work; absent: no limit. One limiter may serve both ports (one budget per client).
+   */
+  requestRate?: RequestRateLimiter;
+  /** A request refused for going over the request rate (bucket: the client's address or /64). */
+  onRateLimited?: (bucket: string) => void;
 }
 
 const HTTP2_TWIN = new WeakMap<http.Server, http2.Http2Server>();
@@ -82,6 +92,28 @@ function contextFor(req: http.IncomingMessage, options: ListenerOptions): { ctx:
   return { ctx: { client: identifyClient(req, options.isTrustedProxy, options.scheme), host: host.name, rawHost: host.raw }, handler };
 }
 
+/**
+ * Spends one request of the client's rate budget, then `proceed`s or refuses (429 with Retry-After, the same
+ * answer whatever the host). The client is who trusted proxies say it is, so a proxy's clients each have a budget.
+ */
+function withinRequestRate(req: http.IncomingMessage, options: ListenerOptions, refuseOverRate: (retryAfterSeconds: number) => void, proceed: () => void): void {
+  const limiter = options.requestRate;
+  if (!limiter) return proceed();
+  const bucket = clientBucket(identifyClient(req, options.isTrustedProxy, options.scheme).ip || '?');
+  limiter.take(bucket).then(
+    (wait) => {
+      if (wait === null) return proceed();
+      options.onRateLimited?.(bucket);
+      refuseOverRate(wait);
+    },
+    (error: unknown) => {
+      // The in-memory limiter does not fail; should it, the request is not let through unchecked.
+      options.onError?.(error, req);
+      refuseOverRate(1);
+    },
+  );
+}
+
 export function createListener(options: ListenerOptions): http.Server {
   const server = http.createServer({
     // Head deadlines are deadlines.ts's job on both ports (Node's checker would only run on this one, and
@@ -110,8 +142,9 @@ export function createListener(options: ListenerOptions): http.Server {
     while (list.length > 0 && !pending(list[0]!)) list.shift();
     list.push(res);
   };
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    track(req.socket, res);
+  const admitRequest = (req: http.IncomingMessage, res: http.ServerResponse, proceed: () => void) =>
+    withinRequestRate(req, options, (retryAfterSeconds) => refuse(req, res, { kind: 'rate-limited', retryAfterSeconds, subject: 'requests' }, 'none'), proceed);
+  const handleRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!isOriginForm(req.url)) return refuse(req, res, { kind: 'bad-request', reason: 'Only origin-form request targets are accepted.' }, 'none');
     // Node hands over "Transfer-Encoding: gzip" (and friends) before failing on the body: only plain chunked
     // framing is ever forwarded, so nothing else may start a request to the origin.
@@ -127,6 +160,10 @@ export function createListener(options: ListenerOptions): http.Server {
       else res.destroy();
     }
   };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    track(req.socket, res);
+    admitRequest(req, res, () => handleRequest(req, res));
+  };
   server.on('request', onRequest);
   // With this listener Node no longer answers "100 Continue" by itself: the handler decides (gate first).
   server.on('checkContinue', onRequest);
@@ -136,7 +173,8 @@ export function createListener(options: ListenerOptions): http.Server {
       limits: options.http2,
       receiveRule: receiveRule(options.headersTimeoutMs),
       idleTimeoutMs: options.idleTimeoutMs,
-      onRequest,
+      onRequest: handleRequest,
+      admit: admitRequest,
       onRefused: options.onHttp2Refused,
     });
     twin.on('session', (session: http2.ServerHttp2Session) => {
@@ -158,6 +196,14 @@ export function createListener(options: ListenerOptions): http.Server {
     upgraded.add(socket);
     socket.on('close', () => upgraded.delete(socket));
     socket.on('error', () => socket.destroy());
+    withinRequestRate(
+      req,
+      options,
+      (retryAfterSeconds) => refuseUpgradeOverRate(socket, retryAfterSeconds),
+      () => upgrade(req, socket, head),
+    );
+  });
+  const upgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!isOriginForm(req.url)) return refuseUpgrade(socket, 404);
     const found = contextFor(req, options);
     if (!found) return refuseUpgrade(socket, 421);
@@ -167,7 +213,7 @@ export function createListener(options: ListenerOptions): http.Server {
       options.onError?.(error, req);
       socket.destroy();
     }
-  });
+  };
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // An answer already on the wire (a pipelined request broke behind it): a status line written now would land
     // inside its body, so only cutting the connection is honest (node's own default handler does the same).

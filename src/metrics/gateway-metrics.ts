@@ -10,7 +10,7 @@ import client from 'prom-client';
 import { parseHostHeader } from '../hosts/dispatch.js';
 import { AUDIT_EVENT_TYPES, type AuditLog, type Store } from '../store/store.js';
 import type { TunnelStatus } from '../tunnel/status.js';
-import { decisionOf, whenWebSocketOpens } from './tags.js';
+import { decisionOf, rateLimitOfUpgrade, whenWebSocketOpens } from './tags.js';
 
 /** Which face a request was for; anything else (unknown or missing Host) is "other". */
 export type HostRole = 'private' | 'share' | 'other';
@@ -58,8 +58,8 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
   });
   const rateLimited = new client.Counter({
     name: 'porthole_rate_limit_hits_total',
-    help: 'Requests refused because a rate limit or lock-out was reached, by host.',
-    labelNames: ['host'] as const,
+    help: 'Requests (and WebSocket upgrades) refused because a rate limit or lock-out was reached, by host and limit (request-rate: the per-client flood cap; share-password; other: sign-in codes, unknown share links).',
+    labelNames: ['host', 'limit'] as const,
     registers,
   });
   const received = new client.Counter({
@@ -151,7 +151,7 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
       child(`d|${host}|${decision}`, () => duration.labels(host, decision)).observe(Number(process.hrtime.bigint() - started) / 1e9);
       if (tag.refusal) {
         refusals.inc({ host, reason: tag.refusal });
-        if (tag.refusal === 'rate-limited') rateLimited.inc({ host });
+        if (tag.refusal === 'rate-limited') rateLimited.inc({ host, limit: tag.limit ?? 'other' });
       }
       countBytes(socket, host, connection);
     };
@@ -170,6 +170,8 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
     socket.once('close', () => {
       if (opened) webSocketsOpen.dec({ host });
       else webSockets.inc({ host, result: 'not-opened' });
+      const limit = rateLimitOfUpgrade(socket);
+      if (limit) rateLimited.inc({ host, limit });
       countBytes(socket, host);
     });
   };
