@@ -119,7 +119,10 @@ const requestRate = z
     const parsed = requestRateLimits.safeParse(value);
     if (parsed.success) return parsed.data;
     for (const issue of parsed.error.issues) {
-      const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (known keys: perSecond, burst)` : issue.message;
+      const message =
+        issue.code === 'unrecognized_keys'
+          ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (known keys: perSecond, burst)`
+          : issue.message;
       ctx.addIssue({ code: 'custom', path: issue.path, message });
     }
     return z.NEVER;
