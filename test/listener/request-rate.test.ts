@@ -46,6 +46,9 @@ before(async () => {
 });
 after(() => gate.close());
 
+/** HTTP/2 client options binding the client end to a loopback address (net.connect's option; the typings omit it). */
+const boundTo = (address: string) => ({ localAddress: address }) as http2.SecureClientSessionOptions;
+
 interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -175,7 +178,7 @@ test('another address keeps its own budget while one is refused', async () => {
 
 test('HTTP/2 streams spend the budget like requests: the streams over it get 429, the session goes on', async () => {
   const from = '127.0.0.6';
-  const session: http2.ClientHttp2Session = await connectH2(gate.gateway.https!.port, PRIVATE_HOST, { localAddress: from });
+  const session: http2.ClientHttp2Session = await connectH2(gate.gateway.https!.port, PRIVATE_HOST, boundTo(from));
   try {
     const answers = await Promise.all(Array.from({ length: FLOOD }, () => h2request(session, '/.porthole/login')));
     assert.ok(count(answers, 429) >= FLOOD - (PER_SECOND + BURST) * 2, statuses(answers).join(' '));
@@ -254,7 +257,7 @@ test('the defaults let a burst of a thousand thumbnails over HTTP/2 through (a p
     const lib = defaults.origin.library;
     const link = lib.createLink({});
     const asset = lib.album.assetIds[0]!;
-    const session = await connectH2(defaults.gateway.https!.port, SHARE_HOST, { localAddress: '127.0.0.20' });
+    const session = await connectH2(defaults.gateway.https!.port, SHARE_HOST, boundTo('127.0.0.20'));
     try {
       const page = await h2request(session, `/share/${link.key}`, { headers: { accept: 'text/html' } });
       assert.equal(page.status, 200);
@@ -272,7 +275,7 @@ test('requestRate: false switches the limit off: a flood far over the defaults f
   const off = await startTestGate({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0, requestRate: false } });
   try {
     // Twice the defaults' first 10 s (200/s and 2000 more): with any limit on, hundreds of these would be 429.
-    const sessions = await Promise.all(Array.from({ length: 4 }, () => connectH2(off.gateway.https!.port, SHARE_HOST, { localAddress: '127.0.0.21' })));
+    const sessions = await Promise.all(Array.from({ length: 4 }, () => connectH2(off.gateway.https!.port, SHARE_HOST, boundTo('127.0.0.21'))));
     try {
       const answers = await Promise.all(Array.from({ length: 4400 }, (_, i) => h2request(sessions[i % sessions.length]!, `/nothing-here-${i}`)));
       assert.deepEqual(new Set(statuses(answers)), new Set([404]));
