@@ -227,3 +227,23 @@ test('the commented example config in the repository is valid', () => {
   assert.equal(config.mail.smtp?.password, 'example');
   assert.equal(config.mail.smtp?.security, 'starttls');
 });
+
+test('listen.requestRate: on by default, off only when said so, and every bad value named', () => {
+  assert.deepEqual(parseConfig(valid).listen.requestRate, { perSecond: 200, burst: 2000 });
+  assert.deepEqual(parseConfig({ ...valid, listen: { requestRate: { perSecond: 50 } } }).listen.requestRate, { perSecond: 50, burst: 2000 });
+  assert.deepEqual(parseConfig({ ...valid, listen: { requestRate: { perSecond: 50, burst: 0 } } }).listen.requestRate, { perSecond: 50, burst: 0 });
+  assert.equal(parseConfig({ ...valid, listen: { requestRate: false } }).listen.requestRate, false);
+  assert.equal(parseConfig({ ...valid, listen: { requestRate: 0 } }).listen.requestRate, false);
+  const cases: Array<[unknown, string]> = [
+    [{ perSecond: 0 }, 'listen.requestRate.perSecond: expected at least 1 request per second (requestRate: false switches the limit off)'],
+    [{ perSecond: 2.5 }, 'listen.requestRate.perSecond: expected a whole number'],
+    [{ burst: -1 }, 'listen.requestRate.burst: Too small: expected number to be >=0'],
+    [{ perSecond: '100' }, 'listen.requestRate.perSecond: Invalid input: expected number, received string'],
+    [{ perSecnd: 100 }, 'listen.requestRate: unknown key "perSecnd" (known keys: perSecond, burst)'],
+    [true, 'listen.requestRate: expected { perSecond, burst } or false (no request-rate limit), got true'],
+    [100, 'listen.requestRate: expected { perSecond, burst } or false (no request-rate limit), got 100'],
+    ['off', 'listen.requestRate: expected { perSecond, burst } or false (no request-rate limit), got "off"'],
+    [null, 'listen.requestRate: expected { perSecond, burst } or false (no request-rate limit), got null'],
+  ];
+  for (const [requestRate, expected] of cases) assert.deepEqual(problems({ ...valid, listen: { requestRate } }), [expected], JSON.stringify(requestRate));
+});
