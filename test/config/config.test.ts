@@ -229,8 +229,8 @@ test('the commented example config in the repository is valid', () => {
 });
 
 test('listen.requestRate: on by default, off only when said so, and every bad value named', () => {
-  assert.deepEqual(parseConfig(valid).listen.requestRate, { perSecond: 200, burst: 2000 });
-  assert.deepEqual(parseConfig({ ...valid, listen: { requestRate: { perSecond: 50 } } }).listen.requestRate, { perSecond: 50, burst: 2000 });
+  assert.deepEqual(parseConfig(valid).listen.requestRate, { perSecond: 200, burst: 3000 });
+  assert.deepEqual(parseConfig({ ...valid, listen: { requestRate: { perSecond: 50 } } }).listen.requestRate, { perSecond: 50, burst: 3000 });
   assert.deepEqual(parseConfig({ ...valid, listen: { requestRate: { perSecond: 50, burst: 0 } } }).listen.requestRate, { perSecond: 50, burst: 0 });
   assert.equal(parseConfig({ ...valid, listen: { requestRate: false } }).listen.requestRate, false);
   assert.equal(parseConfig({ ...valid, listen: { requestRate: 0 } }).listen.requestRate, false);

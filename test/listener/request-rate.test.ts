@@ -253,7 +253,7 @@ test('refusals are logged as a summary, never one line each, and counted in the 
 test('the defaults let a burst of a thousand thumbnails over HTTP/2 through (a page of a big album, a fast scroll)', async () => {
   const defaults = await startTestGate({ listen: { address: '127.0.0.1', httpPort: 0, httpsPort: 0 } });
   try {
-    assert.deepEqual(defaults.config.listen.requestRate, { perSecond: 200, burst: 2000 });
+    assert.deepEqual(defaults.config.listen.requestRate, { perSecond: 200, burst: 3000 });
     const lib = defaults.origin.library;
     const link = lib.createLink({});
     const asset = lib.album.assetIds[0]!;

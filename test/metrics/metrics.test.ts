@@ -158,7 +158,7 @@ test('counters move with real traffic: sign-in with a wrong and a right code, sh
   assert.equal(moved('porthole_http_requests_total', { host: 'other', decision: 'refused', status: '421' }), 1);
   assert.equal(moved('porthole_http_refusals_total', { host: 'share', reason: 'not-found' }), 2);
   assert.equal(moved('porthole_http_refusals_total', { host: 'other', reason: 'misdirected' }), 1);
-  assert.equal(moved('porthole_rate_limit_hits_total', { host: 'share' }), 1);
+  assert.equal(moved('porthole_rate_limit_hits_total', { host: 'share', limit: 'share-password' }), 1);
   assert.ok(moved('porthole_share_link_cache_total', { result: 'miss' }) >= 2, 'each link was asked of Immich');
   assert.ok(moved('porthole_share_link_cache_total', { result: 'hit' }) >= 1, 'the open link was answered from the cache the second time');
   assert.ok(moved('porthole_http_request_duration_seconds', { host: 'share', decision: 'proxied' }) >= 3, 'latency observed per request');
@@ -193,6 +193,7 @@ const ALLOWED_LABELS: Record<string, (value: string) => boolean> = {
   result: (v) => ['hit', 'miss', 'joined', 'opened', 'not-opened'].includes(v),
   outcome: (v) => ['right', 'link', 'passkey', 'wrong', 'expired', 'locked', 'other'].includes(v),
   type: (v) => /^[a-z]+\.[a-z-]+$/.test(v) || v === 'other',
+  limit: (v) => ['request-rate', 'share-password', 'other'].includes(v),
   le: (v) => v === '+Inf' || Number.isFinite(Number(v)),
 };
 
