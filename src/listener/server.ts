@@ -1,9 +1,9 @@
 // The HTTP listener: accepts connections (per-address caps, see connections.ts), bounds how long a client may
 // take to send a request head (deadlines.ts), takes each request's share of its client's request rate before
-// anything else (request-rate.ts; HTTP/2 streams and upgrades too), makes sure the request target is a plain path, identifies the
-// client, then hands the request to the host's handler. TLS termination and the tunnel's ALPN hand-off attach
-// here (acceptSecureSocket): HTTP/1.1 sockets go to the node:http server, "h2" ones to its HTTP/2 twin
-// (http2.ts), and both call the one request handler below.
+// anything else (request-rate.ts; HTTP/2 streams and upgrades too), makes sure the request target is a plain
+// path, identifies the client, then hands the request to the host's handler. TLS termination and the tunnel's
+// ALPN hand-off attach here (acceptSecureSocket): HTTP/1.1 sockets go to the node:http server, "h2" ones to its
+// HTTP/2 twin (http2.ts), and both call the one request handler below.
 import http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
