@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runConnector, TokenRefusedError } from './connector.js';
 import type { TunnelLogger } from './hub.js';
 import { formatStatus, readStatusFile } from './status.js';
-import { encodeToken, normalizeFingerprint, parseGatewayAddress } from './token.js';
+import { encodeToken, MAX_GATEWAYS, normalizeFingerprint, parseGatewayAddress, type GatewayPin } from './token.js';
 import { createTunnelToken, type TunnelTokenStore } from './token-store.js';
 
 /** What the gateway-side commands need, built from the config file by the CLI owner. */
@@ -45,23 +45,40 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
     .description('create a token; it is shown once')
     .requiredOption('-c, --config <file>', 'path to porthole.yaml')
     .option('-n, --name <name>', 'a label for this connector', 'home')
-    .option('-g, --gateway <host:port>', 'address connectors dial (the HTTPS port of this gateway)')
-    .option('--fingerprint <sha256>', "pin this certificate fingerprint instead of the gateway's own")
-    .action(async (opts: { config: string; name: string; gateway?: string; fingerprint?: string }) => {
+    .option(
+      '-g, --gateway <host:port[=sha256]>',
+      'address connectors dial (the HTTPS port of a gateway); repeat it for several gateways acting as one, each optionally with the certificate fingerprint it must show',
+      collect,
+      [],
+    )
+    .option('--fingerprint <sha256>', "pin this certificate fingerprint instead of the gateway's own (for every gateway without one of its own)")
+    .option('--every-address', 'dial every address each gateway name resolves to, looked up again now and then (gateways behind one DNS name)')
+    .action(async (opts: { config: string; name: string; gateway: string[]; fingerprint?: string; everyAddress?: boolean }) => {
       // Loaded here, not at the top: `porthole connect` shares this module and should not carry the certificate code.
       const { formatFingerprint } = await import('./tls-listener.js');
       await withContext(load, opts.config, (ctx) => {
-        const gateway = opts.gateway ?? ctx.gatewayAddress;
-        if (!gateway) throw new InvalidArgumentError('say where connectors reach this gateway: --gateway host:port');
-        const pin = asUsageError(() => {
-          parseGatewayAddress(gateway);
-          return opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : ctx.pinFingerprint;
+        const given = opts.gateway.length > 0 ? opts.gateway : ctx.gatewayAddress ? [ctx.gatewayAddress] : [];
+        if (given.length === 0) throw new InvalidArgumentError('say where connectors reach this gateway: --gateway host:port');
+        const gateways = asUsageError(() => {
+          const pin = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : ctx.pinFingerprint;
+          if (given.length > MAX_GATEWAYS) throw new Error(`a token names at most ${MAX_GATEWAYS} gateways`);
+          return given.map((value) => {
+            const at = value.indexOf('=');
+            const address = at < 0 ? value : value.slice(0, at);
+            parseGatewayAddress(address);
+            return { address, fingerprint: at < 0 ? pin : normalizeFingerprint(value.slice(at + 1)) };
+          });
         });
         const { id, secret } = createTunnelToken(ctx.store, opts.name);
-        io.out(`${encodeToken({ id, secret, gateway, fingerprint: pin })}\n`);
+        const [first, ...more] = gateways as [GatewayPin, ...GatewayPin[]];
+        io.out(
+          `${encodeToken({ id, secret, gateway: first.address, fingerprint: first.fingerprint, ...(more.length ? { moreGateways: more } : {}), ...(opts.everyAddress ? { everyAddress: true } : {}) })}\n`,
+        );
+        const describe = (g: GatewayPin) =>
+          `${g.address}` + (g.fingerprint ? `, pinned to certificate ${formatFingerprint(g.fingerprint)}` : ', gateway certificate checked against public CAs');
         io.err(
-          `Token ${id} (${opts.name}) for ${gateway}` +
-            (pin ? `, pinned to certificate ${formatFingerprint(pin)}` : ', gateway certificate checked against public CAs') +
+          `Token ${id} (${opts.name}) for ${gateways.map(describe).join('; ')}` +
+            (opts.everyAddress ? '; the connector dials every address each name resolves to' : '') +
             '.\nOn the machine next to Immich run:\n  porthole connect --token <the token above> --origin http://immich-server:2283\n' +
             'It is shown only this once; revoke it with `porthole tunnel token revoke ' +
             id +
@@ -117,6 +134,11 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
   return tunnel;
 }
 
+/** Commander's way to take an option more than once. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 /** A malformed token, address or fingerprint is bad input: the command line prints it as a usage error. */
 function asUsageError<T>(fn: () => T): T {
   try {
@@ -153,8 +175,8 @@ export function registerConnectCommand(program: Command, logger: TunnelLogger = 
     .option('--token-file <file>', 'read the token from a file (e.g. a Docker secret)')
     .requiredOption('-o, --origin <url>', 'Immich as seen from here, e.g. http://immich-server:2283', originUrl)
     .option('-n, --name <name>', 'label shown in `porthole tunnel status`', 'home')
-    .option('-g, --gateway <host:port>', 'dial this address instead of the one in the token')
-    .action(async (opts: { token?: string; tokenFile?: string; origin: URL; name: string; gateway?: string }) => {
+    .option('-g, --gateway <host:port>', 'dial this address instead of the one in the token (repeat it for several gateways)', collect, [])
+    .action(async (opts: { token?: string; tokenFile?: string; origin: URL; name: string; gateway: string[] }) => {
       const token = opts.token ?? (opts.tokenFile ? fs.readFileSync(opts.tokenFile, 'utf8') : process.env.PORTHOLE_TUNNEL_TOKEN);
       if (!token) throw new InvalidArgumentError('give the token with --token, --token-file or PORTHOLE_TUNNEL_TOKEN');
       const connector = asUsageError(() => runConnector({ token, origin: opts.origin, name: opts.name, gateway: opts.gateway, logger }));
