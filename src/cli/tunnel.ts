@@ -26,6 +26,7 @@ async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
     // A self-signed gateway is trusted by its fingerprint, carried in the token; ACME certificates by their CA.
     pinFingerprint: certificate.selfSigned && !config.tls.acme ? certificate.fingerprint : null,
     statusFile: statusFilePath(config.dataDir),
+    presence: store.tunnelPresence,
     close: () => store.close(),
   };
 }

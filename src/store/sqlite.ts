@@ -21,6 +21,7 @@ import type {
   SessionRecord,
   SessionStore,
   Store,
+  TunnelPresenceStore,
   TunnelTokenStore,
 } from './store.js';
 
@@ -141,6 +142,12 @@ const MIGRATIONS: readonly string[] = [
      BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'tunnel-token'; END;`,
   // 7: the record per share link (src/store/link-records.ts).
   LINK_RECORDS_MIGRATION,
+  // 8: which connectors each gateway sharing this file has attached (renewed every few seconds, with an expiry).
+  `CREATE TABLE IF NOT EXISTS tunnel_presence (
+     gateway_id TEXT PRIMARY KEY,
+     snapshot TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   );`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -425,6 +432,27 @@ function tunnelTokenStore(db: Database.Database, changes: SqliteChangeFeed): Tun
   };
 }
 
+function tunnelPresenceStore(db: Database.Database): TunnelPresenceStore {
+  const upsert = db.prepare(
+    'INSERT INTO tunnel_presence (gateway_id, snapshot, expires_at) VALUES (?, ?, ?) ON CONFLICT (gateway_id) DO UPDATE SET snapshot = excluded.snapshot, expires_at = excluded.expires_at',
+  );
+  const dropExpired = db.prepare('DELETE FROM tunnel_presence WHERE expires_at <= ?');
+  const list = db.prepare<[number], { gateway_id: string; snapshot: string; expires_at: number }>(
+    'SELECT gateway_id, snapshot, expires_at FROM tunnel_presence WHERE expires_at > ? ORDER BY gateway_id',
+  );
+  const remove = db.prepare('DELETE FROM tunnel_presence WHERE gateway_id = ?');
+  return {
+    upsert: (gatewayId, snapshot, expiresAt) =>
+      db.transaction(() => {
+        // Crashed gateways' entries are swept by the living ones, so the table holds only the last few seconds.
+        dropExpired.run(Date.now());
+        upsert.run(gatewayId, snapshot, expiresAt);
+      })(),
+    list: (now) => list.all(now).map((row) => ({ gatewayId: row.gateway_id, snapshot: row.snapshot, expiresAt: row.expires_at })),
+    remove: (gatewayId) => void remove.run(gatewayId),
+  };
+}
+
 function auditLog(db: Database.Database): AuditLog {
   const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail, count) VALUES (?, ?, ?, ?, ?, ?)');
   const deleteOlder = db.prepare('DELETE FROM audit WHERE at < ?');
@@ -505,6 +533,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
     devices: deviceStore(db, changes),
     passkeys: passkeyStore(db, changes),
     tunnelTokens: tunnelTokenStore(db, changes),
+    tunnelPresence: tunnelPresenceStore(db),
     audit,
     changes: { subscribe: (listener) => changes.subscribe(listener) },
     linkRecords,

@@ -213,6 +213,26 @@ export interface TunnelTokenStore {
   touch(id: string, at: number): void;
 }
 
+/**
+ * Which connectors are attached to which gateway, so `porthole tunnel status` on any gateway shows them all. Each
+ * gateway renews its own entry every few seconds with an expiry; a gateway that crashed simply stops renewing and
+ * its entry vanishes. The snapshot is the gateway's status as JSON (src/tunnel/status.ts), opaque to the store.
+ */
+export interface TunnelPresenceEntry {
+  gatewayId: string;
+  snapshot: string;
+  expiresAt: number;
+}
+
+export interface TunnelPresenceStore {
+  /** Replaces this gateway's entry, valid until `expiresAt` (wall-clock ms). */
+  upsert(gatewayId: string, snapshot: string, expiresAt: number): void;
+  /** Entries not expired at `now`, by gateway id. */
+  list(now: number): TunnelPresenceEntry[];
+  /** A gateway shutting down takes its entry with it. */
+  remove(gatewayId: string): void;
+}
+
 /** What a change is about: the credentials whose revocation must reach caches and open connections. */
 export type ChangeKind = 'session' | 'device' | 'passkey' | 'tunnel-token';
 
@@ -242,6 +262,8 @@ export interface Store {
   readonly devices: DeviceStore;
   readonly passkeys: PasskeyStore;
   readonly tunnelTokens: TunnelTokenStore;
+  /** Connectors attached to each gateway sharing this store. */
+  readonly tunnelPresence: TunnelPresenceStore;
   readonly audit: AuditLog;
   /** Revocations of sessions, devices, passkeys and tunnel tokens, wherever they were made. */
   readonly changes: ChangeFeed;

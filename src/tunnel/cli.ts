@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runConnector, TokenRefusedError } from './connector.js';
 import type { TunnelLogger } from './hub.js';
-import { formatStatus, readStatusFile } from './status.js';
+import { formatPresence, formatStatus, parsePresence, readStatusFile } from './status.js';
 import { encodeToken, MAX_GATEWAYS, normalizeFingerprint, parseGatewayAddress, type GatewayPin } from './token.js';
 import { createTunnelToken, type TunnelTokenStore } from './token-store.js';
+import type { TunnelPresenceStore } from '../store/store.js';
 
 /** What the gateway-side commands need, built from the config file by the CLI owner. */
 export interface TunnelCliContext {
@@ -16,6 +17,8 @@ export interface TunnelCliContext {
   /** SHA-256 of the self-signed certificate connectors must pin; null with a publicly trusted one. */
   pinFingerprint: string | null;
   statusFile: string;
+  /** What every gateway sharing the store says it has attached; without it (or with none running) the status file. */
+  presence?: TunnelPresenceStore;
   close(): void;
 }
 
@@ -122,11 +125,16 @@ export function registerTunnelCommands(program: Command, load: TunnelCliLoader, 
 
   tunnel
     .command('status')
-    .description('connectors attached to the running gateway')
+    .description('connectors attached to the running gateways (all of those sharing this store)')
     .requiredOption('-c, --config <file>', 'path to porthole.yaml')
-    .option('--json', 'print the raw snapshot')
+    .option('--json', 'print the raw snapshot (with gateways sharing the store: { "gateways": [one per gateway] })')
     .action(async (opts: { config: string; json?: boolean }) => {
       await withContext(load, opts.config, (ctx) => {
+        const gateways = ctx.presence ? parsePresence(ctx.presence.list(Date.now())) : [];
+        if (gateways.length > 0) {
+          io.out(opts.json ? JSON.stringify({ gateways }, null, 2) + '\n' : formatPresence(gateways));
+          return;
+        }
         const status = readStatusFile(ctx.statusFile);
         io.out(opts.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status));
       });

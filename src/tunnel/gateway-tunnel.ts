@@ -2,11 +2,12 @@
 // gateway's store and dropping connectors when the store says tokens were revoked) and the TLS listener on the
 // HTTPS port, with browser sockets handed to the existing HTTP server. Returns the hub's Origin to use in place
 // of the direct one.
+import os from 'node:os';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { openSqliteStore } from '../store/sqlite.js';
-import type { ChangeFeed, TunnelTokenStore } from '../store/store.js';
+import type { ChangeFeed, TunnelPresenceStore, TunnelTokenStore } from '../store/store.js';
 import type { Origin } from '../origin/origin.js';
 import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelHubOptions, type TunnelLogger } from './hub.js';
 import { statusFilePath } from './status.js';
@@ -20,8 +21,13 @@ export function openTunnelTokenStore(dataDir: string): { store: TunnelTokenStore
 }
 
 export interface GatewayTunnelOptions {
-  /** The gateway's store: tunnel tokens, and the change feed that says when some were revoked. */
-  store: { tunnelTokens: TunnelTokenStore; changes: ChangeFeed };
+  /**
+   * The gateway's store: tunnel tokens, the change feed that says when some were revoked, and where each gateway
+   * sharing the store says which connectors it has.
+   */
+  store: { tunnelTokens: TunnelTokenStore; changes: ChangeFeed; tunnelPresence?: TunnelPresenceStore };
+  /** This gateway among those sharing the store (default: host name and HTTPS port, unique among live ones). */
+  gatewayId?: string;
   dataDir: string;
   /** Where the HTTPS port listens. */
   address: string;
@@ -70,8 +76,11 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     keyFile: options.keyFile,
     hostnames: options.hostnames,
   });
+  let gatewayId: string | null = null;
+  const presence = options.store.tunnelPresence;
   const hub = createTunnelHub({
     verifier: storeTokenVerifier(options.store.tunnelTokens),
+    ...(presence ? { presence: { store: presence, gatewayId: () => gatewayId } } : {}),
     changes: options.store.changes,
     target: { protocol: 'http:', hostname: options.originUrl.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.originUrl.port || 80) },
     logger: options.logger,
@@ -94,13 +103,15 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
       resolve();
     });
   });
+  const httpsPort = (tlsServer.address() as AddressInfo).port;
+  gatewayId = options.gatewayId ?? `${os.hostname()}:${httpsPort}`;
   return {
     hub,
     tokens: options.store.tunnelTokens,
     origin: hub.origin,
     certificate,
     tlsServer,
-    httpsPort: (tlsServer.address() as AddressInfo).port,
+    httpsPort,
     async close() {
       // Tunnel sockets keep the TLS server open until the hub drops them; browser sockets belong to the HTTP
       // server, which the caller closes first.

@@ -31,7 +31,7 @@ import {
 } from './protocol.js';
 import { writeStatusFile, type ConnectorStatus, type TunnelStatus } from './status.js';
 import type { TokenVerifier } from './token-store.js';
-import type { ChangeFeed } from '../store/store.js';
+import type { ChangeFeed, TunnelPresenceStore } from '../store/store.js';
 
 /** pino-compatible subset. */
 export interface TunnelLogger {
@@ -53,6 +53,12 @@ export interface TunnelHubOptions {
   /** Snapshot for `porthole tunnel status`; refreshed on every change and every statusIntervalMs. */
   statusFile?: string;
   statusIntervalMs?: number;
+  /**
+   * Shares this gateway's status with the other gateways of one store, renewed with the status file and kept for
+   * ttlMs (default 10 s or three intervals): `porthole tunnel status` on any of them shows every connector.
+   * The id is asked for at each renewal (it is known once the port is bound).
+   */
+  presence?: { store: TunnelPresenceStore; gatewayId: () => string | null; ttlMs?: number };
   /** Says when tunnel tokens were revoked (anywhere): attached connectors are then checked again. */
   changes?: ChangeFeed;
   /** Authentication deadline: from the TLS handshake's end to a verified token (a connector needs one round trip). */
@@ -170,15 +176,31 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     };
   }
 
+  const statusIntervalMs = options.statusIntervalMs ?? 2000;
+  const presenceTtlMs = options.presence?.ttlMs ?? Math.max(10_000, 3 * statusIntervalMs);
+  let presenceFailing = false;
   function saveStatus(): void {
-    if (!options.statusFile || closed) return;
+    if (closed) return;
+    const snapshot = status();
+    if (options.statusFile) {
+      try {
+        writeStatusFile(options.statusFile, snapshot);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'tunnel: cannot write status file');
+      }
+    }
+    const gatewayId = options.presence?.gatewayId();
+    if (!options.presence || !gatewayId) return;
     try {
-      writeStatusFile(options.statusFile, status());
+      options.presence.store.upsert(gatewayId, JSON.stringify({ ...snapshot, gateway: gatewayId }), Date.now() + presenceTtlMs);
+      presenceFailing = false;
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'tunnel: cannot write status file');
+      // Once per failure streak: the store may be locked or away for a while, and this runs every interval.
+      if (!presenceFailing) logger.warn({ err: (err as Error).message }, 'tunnel: cannot share the status with the other gateways');
+      presenceFailing = true;
     }
   }
-  const statusTimer = setInterval(saveStatus, options.statusIntervalMs ?? 2000);
+  const statusTimer = setInterval(saveStatus, statusIntervalMs);
   statusTimer.unref();
 
   async function recheckTokens(): Promise<void> {
@@ -393,6 +415,14 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     refusals.close();
     clearInterval(statusTimer);
     stopWatchingTokens?.();
+    const gatewayId = options.presence?.gatewayId();
+    if (gatewayId) {
+      try {
+        options.presence!.store.remove(gatewayId);
+      } catch {
+        // it expires by itself
+      }
+    }
     pool.close();
     const all = [...sessions];
     for (const s of all) s.destroy();

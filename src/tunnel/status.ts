@@ -18,6 +18,8 @@ export interface ConnectorStatus {
 }
 
 export interface TunnelStatus {
+  /** Which gateway, among those sharing one store (absent in the status file of a gateway of its own). */
+  gateway?: string;
   writtenAt: string;
   pid: number;
   /** When the last connector left, or null while any is attached (or none ever was). */
@@ -64,6 +66,49 @@ export function formatStatus(status: TunnelStatus | null, now = Date.now()): str
   lines.push(['ID', 'NAME', 'TOKEN', 'SINCE', 'ADDRESS', 'STREAMS', 'TOTAL', 'IN', 'OUT'].join('\t'));
   for (const c of status.connectors) {
     lines.push([c.id, c.name, c.tokenId, c.since, c.remoteAddress, c.openStreams, c.streamsTotal, formatBytes(c.bytesIn), formatBytes(c.bytesOut)].join('\t'));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The snapshots the store holds for each gateway (damaged ones skipped: another version may write them). */
+export function parsePresence(entries: readonly { gatewayId: string; snapshot: string }[]): TunnelStatus[] {
+  const out: TunnelStatus[] = [];
+  for (const entry of entries) {
+    try {
+      const status = JSON.parse(entry.snapshot) as TunnelStatus;
+      if (Array.isArray(status.connectors)) out.push({ ...status, gateway: entry.gatewayId });
+    } catch {
+      // skipped
+    }
+  }
+  return out;
+}
+
+/** Every gateway sharing the store and its connectors, then which gateways each connector reaches. */
+export function formatPresence(gateways: readonly TunnelStatus[]): string {
+  const lines: string[] = [`${gateways.length} gateway${gateways.length === 1 ? '' : 's'} running on this store.`];
+  for (const g of gateways) {
+    if (g.unauthenticated) lines.push(`${g.gateway}: ${g.unauthenticated} connection(s) still authenticating.`);
+    if (g.connectors.length === 0) {
+      lines.push(`${g.gateway}: ${g.offlineSince ? `no connector attached; offline since ${g.offlineSince}.` : 'no connector has attached yet.'}`);
+    }
+  }
+  const rows = gateways.flatMap((g) => g.connectors.map((c) => ({ gateway: g.gateway ?? '?', ...c })));
+  if (rows.length === 0) return lines.join('\n') + '\n';
+  lines.push(['GATEWAY', 'ID', 'NAME', 'TOKEN', 'SINCE', 'ADDRESS', 'STREAMS', 'TOTAL', 'IN', 'OUT'].join('\t'));
+  for (const c of rows) {
+    lines.push([c.gateway, c.id, c.name, c.tokenId, c.since, c.remoteAddress, c.openStreams, c.streamsTotal, formatBytes(c.bytesIn), formatBytes(c.bytesOut)].join('\t'));
+  }
+  // A connector (one token and name) should reach every gateway: say where it does not.
+  const reach = new Map<string, Set<string>>();
+  for (const c of rows) {
+    const key = `${c.name} (token ${c.tokenId})`;
+    if (!reach.has(key)) reach.set(key, new Set());
+    reach.get(key)!.add(c.gateway);
+  }
+  for (const [who, where] of reach) {
+    const missing = gateways.map((g) => g.gateway ?? '?').filter((g) => !where.has(g));
+    lines.push(`Connector ${who}: attached to ${where.size} of ${gateways.length} gateways${missing.length ? `, not to ${missing.join(', ')}` : ''}.`);
   }
   return lines.join('\n') + '\n';
 }

@@ -325,7 +325,7 @@ test('migration 6: a database whose older gateway made the tunnel token table ou
   changes.stop();
   upgraded.close();
   const check = new Database(path.join(dir, 'porthole.db'), { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 7);
+  assert.equal(check.pragma('user_version', { simple: true }), 8);
   check.close();
 });
 
@@ -351,4 +351,37 @@ test('migration 7 adds the share-link records to a schema-6 database; a link lea
   assert.equal(record?.totals.view, 1);
   assert.equal(record?.events[0]?.client, '192.0.2.0/24');
   reopened.close();
+});
+
+test('tunnel presence: two connections to one file see each other, entries expire and go on remove', () => {
+  const dir = tempDir();
+  const one = openSqliteStore(dir);
+  const two = openSqliteStore(dir);
+  const now = Date.now();
+  one.tunnelPresence.upsert('gw-a:443', '{"connectors":[1]}', now + 10_000);
+  two.tunnelPresence.upsert('gw-b:443', '{"connectors":[]}', now + 10_000);
+  one.tunnelPresence.upsert('gw-a:443', '{"connectors":[2]}', now + 20_000);
+  assert.deepEqual(two.tunnelPresence.list(now), [
+    { gatewayId: 'gw-a:443', snapshot: '{"connectors":[2]}', expiresAt: now + 20_000 },
+    { gatewayId: 'gw-b:443', snapshot: '{"connectors":[]}', expiresAt: now + 10_000 },
+  ]);
+  assert.deepEqual(
+    one.tunnelPresence.list(now + 15_000).map((e) => e.gatewayId),
+    ['gw-a:443'],
+    'a gateway that stopped renewing (crashed) is no longer listed once its entry expired',
+  );
+  two.tunnelPresence.remove('gw-a:443');
+  assert.deepEqual(
+    one.tunnelPresence.list(now).map((e) => e.gatewayId),
+    ['gw-b:443'],
+  );
+  // An expired entry is swept from the file by the next renewal of any gateway.
+  one.tunnelPresence.upsert('gw-c:443', '{}', now + 10_000);
+  two.tunnelPresence.upsert('gw-b:443', '{}', Date.now() - 1);
+  one.tunnelPresence.upsert('gw-c:443', '{}', now + 10_000);
+  const db = new Database(path.join(dir, 'porthole.db'), { readonly: true });
+  assert.deepEqual(db.prepare('SELECT gateway_id FROM tunnel_presence ORDER BY gateway_id').pluck().all(), ['gw-c:443']);
+  db.close();
+  one.close();
+  two.close();
 });
