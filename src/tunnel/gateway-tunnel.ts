@@ -26,7 +26,7 @@ export interface GatewayTunnelOptions {
    * sharing the store says which connectors it has.
    */
   store: { tunnelTokens: TunnelTokenStore; changes: ChangeFeed; tunnelPresence?: TunnelPresenceStore };
-  /** This gateway among those sharing the store (default: host name and HTTPS port, unique among live ones). */
+  /** This gateway among those sharing the store (default: host name, address and HTTPS port: unique among live ones). */
   gatewayId?: string;
   dataDir: string;
   /** Where the HTTPS port listens. */
@@ -104,7 +104,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     });
   });
   const httpsPort = (tlsServer.address() as AddressInfo).port;
-  gatewayId = options.gatewayId ?? `${os.hostname()}:${httpsPort}`;
+  gatewayId = options.gatewayId ?? `${os.hostname()}/${options.address.includes(':') ? `[${options.address}]` : options.address}:${httpsPort}`;
   return {
     hub,
     tokens: options.store.tunnelTokens,

@@ -1,0 +1,351 @@
+// Several gateways acting as one (issue 15): two real gateways share one data folder (one SQLite file, WAL), one
+// connector keeps a link to each. A request arriving at either reaches the origin; stopping one leaves the other
+// serving and the connector redials it by itself; `porthole tunnel status` (the CLI, another process) on either
+// lists the connector on both; a revoked token drops it from both; an old single-address token still works; each
+// gateway's certificate pin is checked; a token asking for every address of a name follows what the name
+// resolves to. Waits are on events (connector events, hub events, process exit), bounded generously.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { runConnector, type Connector } from '../../src/tunnel/connector.js';
+import { parsePresence, type TunnelStatus } from '../../src/tunnel/status.js';
+import { createTunnelToken } from '../../src/tunnel/token-store.js';
+import { encodeToken, hashSecret, type GatewayPin } from '../../src/tunnel/token.js';
+import { spawnConnector, type ConnectorProcess } from './fixtures/connector-process.js';
+import { PRIVATE_HOST, startGateway, tempDir, type TestGateway } from './fixtures/gateway.js';
+import { startOrigin, type TestOrigin } from './fixtures/origin.js';
+
+const CLI = path.resolve('src/cli/main.ts');
+/** Generous: the machine running the tests may be busy. */
+const BOUND_MS = 20_000;
+
+let shared: ReturnType<typeof tempDir>;
+let origin: TestOrigin;
+/** Gateway A on 127.0.0.1 and B on 127.0.0.2, on the same HTTPS port (as two hosts behind one name would be). */
+let a: TestGateway;
+let b: TestGateway;
+
+before(async () => {
+  shared = tempDir();
+  origin = await startOrigin();
+  a = await startGateway({ dataDir: shared.dir });
+  b = await startGateway({ dataDir: shared.dir, address: '127.0.0.2', tlsPort: a.tlsPort });
+});
+after(async () => {
+  await b?.close();
+  await a?.close();
+  await origin?.close();
+  shared?.remove();
+});
+
+const label = (g: TestGateway, address = '127.0.0.1') => `${address}:${g.tlsPort}`;
+const gatewayIdOf = (g: TestGateway) => `${os.hostname()}/${g === b ? '127.0.0.2' : '127.0.0.1'}:${g.tlsPort}`;
+
+/** A token naming several gateways, each with its own pin; made in `g`'s token table. */
+function tokenFor(g: TestGateway, name: string, gateways: GatewayPin[], extra: { everyAddress?: boolean } = {}): { id: string; secret: string; token: string } {
+  const { id, secret } = createTunnelToken(g.tokens, name);
+  const [first, ...more] = gateways as [GatewayPin, ...GatewayPin[]];
+  return { id, secret, token: encodeToken({ id, secret, gateway: first.address, fingerprint: first.fingerprint, moreGateways: more, ...extra }) };
+}
+
+const bothPins = (): GatewayPin[] => [
+  { address: label(a), fingerprint: a.certificate.fingerprint },
+  { address: label(b, '127.0.0.2'), fingerprint: b.certificate.fingerprint },
+];
+
+/** Rejects after BOUND_MS with `what`. */
+const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${BOUND_MS} ms`)), BOUND_MS)));
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
+};
+
+/** Resolves once `g`'s hub has a connector attached with this token. */
+function attached(g: TestGateway, tokenId: string): Promise<void> {
+  return bounded(
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!g.hub.status().connectors.some((c) => c.tokenId === tokenId)) return;
+        g.hub.off('connected', check);
+        resolve();
+      };
+      g.hub.on('connected', check);
+      check();
+    }),
+    `no connector with token ${tokenId} attached to ${label(g)}`,
+  );
+}
+
+/** Resolves once `g`'s hub has no connector with this token. */
+function detached(g: TestGateway, tokenId: string): Promise<void> {
+  return bounded(
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (g.hub.status().connectors.some((c) => c.tokenId === tokenId)) return;
+        g.hub.off('disconnected', check);
+        resolve();
+      };
+      g.hub.on('disconnected', check);
+      check();
+    }),
+    `the connector with token ${tokenId} was not dropped from ${label(g)}`,
+  );
+}
+
+function writeConfig(g: TestGateway, name: string): string {
+  const file = path.join(shared.dir, name);
+  fs.writeFileSync(
+    file,
+    [
+      `listen: { httpsPort: ${g.tlsPort} }`,
+      `hosts: { private: ${PRIVATE_HOST} }`,
+      'origin: { url: "http://immich-server:2283" }',
+      'gate: { allow: ["tunnel@example.com"] }',
+      'mail: { from: "p@example.com", transport: console }',
+      'tunnel: { enabled: true, publicAddress: "gateway.example.com:443" }',
+      `dataDir: ${JSON.stringify(shared.dir)}`,
+    ].join('\n'),
+  );
+  return file;
+}
+
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+async function attachToBoth(name: string): Promise<{ id: string; connector: ConnectorProcess }> {
+  const { id, token } = tokenFor(a, name, bothPins());
+  const connector = spawnConnector({ token, origin: origin.url.href, name });
+  await bounded(connector.waitFor('connected', 1, label(a)), 'the connector did not attach to gateway A');
+  await bounded(connector.waitFor('connected', 1, label(b, '127.0.0.2')), 'the connector did not attach to gateway B');
+  await Promise.all([attached(a, id), attached(b, id)]);
+  return { id, connector };
+}
+
+test('two gateways on one data folder share the certificate, so one pin fits both', () => {
+  assert.equal(a.certificate.fingerprint, b.certificate.fingerprint);
+  assert.notEqual(a.httpPort, b.httpPort);
+});
+
+test('one connector attached to both gateways: a request at either reaches the origin over its own link', async () => {
+  const { id, connector } = await attachToBoth('both');
+  try {
+    const before = origin.requests;
+    for (const g of [a, b, a, b]) {
+      const reply = await g.request('/hello');
+      assert.equal(reply.status, 200);
+      assert.match(reply.body.toString(), /^hello GET /);
+    }
+    assert.equal(origin.requests - before, 4);
+    for (const g of [a, b]) {
+      const mine = g.hub.status().connectors.find((c) => c.tokenId === id);
+      assert.ok(mine && mine.streamsTotal >= 1, `gateway ${label(g)} carried its requests over its own tunnel link`);
+    }
+  } finally {
+    await connector.kill();
+  }
+});
+
+test('`porthole tunnel status` on either gateway lists the connector attached to both', async () => {
+  const { id, connector } = await attachToBoth('status');
+  try {
+    for (const config of [writeConfig(a, 'a.yaml'), writeConfig(b, 'b.yaml')]) {
+      const shown = await cli('tunnel', 'status', '--config', config);
+      assert.equal(shown.status, 0, shown.stderr);
+      assert.match(shown.stdout, /^2 gateways running on this store\./);
+      for (const g of [a, b]) {
+        assert.match(shown.stdout, new RegExp(`^${gatewayIdOf(g).replace(/\./g, '\\.')}\\t[0-9a-f]{8}\\tstatus\\t${id}\\t`, 'm'), `the row of ${gatewayIdOf(g)}`);
+      }
+      assert.match(shown.stdout, new RegExp(`Connector status \\(token ${id}\\): attached to 2 of 2 gateways\\.`));
+      const json = await cli('tunnel', 'status', '--config', config, '--json');
+      const { gateways } = JSON.parse(json.stdout) as { gateways: TunnelStatus[] };
+      assert.deepEqual(gateways.map((g) => g.gateway).sort(), [gatewayIdOf(a), gatewayIdOf(b)].sort());
+      for (const g of gateways) assert.ok(g.connectors.some((c) => c.tokenId === id));
+    }
+  } finally {
+    await connector.kill();
+  }
+});
+
+test('stopping one gateway leaves the other serving, undisturbed; the connector redials the stopped one by itself', async () => {
+  const { id, connector } = await attachToBoth('survivor');
+  const onB = b.hub.status().connectors.find((c) => c.tokenId === id)!.id;
+  const lost = connector.waitFor('disconnected', 1, label(a));
+  const { tlsPort, httpPort } = a;
+  await a.close();
+  try {
+    await bounded(lost, 'the connector did not notice gateway A go');
+    for (let i = 0; i < 5; i++) assert.equal((await b.request('/hello')).status, 200);
+    assert.equal(b.hub.status().connectors.find((c) => c.tokenId === id)?.id, onB, "B's link is the same connection as before: A going did not touch it");
+    assert.deepEqual(
+      parsePresence(b.gateway.deps.store.tunnelPresence.list(Date.now())).map((g) => g.gateway),
+      [gatewayIdOf(b)],
+      'a stopped gateway takes its entry out of the shared status',
+    );
+  } finally {
+    a = await startGateway({ dataDir: shared.dir, tlsPort, httpPort });
+  }
+  try {
+    await bounded(connector.waitFor('connected', 2, label(a)), 'the connector did not come back to gateway A');
+    await attached(a, id);
+    assert.equal((await a.request('/hello')).status, 200);
+    assert.equal(b.hub.status().connectors.find((c) => c.tokenId === id)?.id, onB);
+  } finally {
+    await connector.kill();
+  }
+});
+
+test('a revoked token drops the connector from both gateways, and it stops', async () => {
+  const { id, connector } = await attachToBoth('revoked');
+  try {
+    // As the CLI does: another connection to the shared file; each gateway learns it from the change feed.
+    assert.equal(a.tokens.revoke(id, Date.now()), true);
+    await Promise.all([detached(a, id), detached(b, id)]);
+    assert.equal(await bounded(connector.exited, 'the connector did not stop'), 3, 'refused by every gateway, the connector ends');
+    const refusedBy = connector.events.filter((e) => e.event === 'refused').map((e) => e.gateway);
+    assert.deepEqual(refusedBy.sort(), [label(a), label(b, '127.0.0.2')].sort());
+  } finally {
+    await connector.kill();
+  }
+});
+
+test('an old single-address token (no list of gateways) still works, on its one gateway', async () => {
+  const { id, secret } = createTunnelToken(a.tokens, 'old');
+  // Written as tokens were before several gateways existed.
+  const old = 'pht1_' + Buffer.from(JSON.stringify({ v: 1, i: id, s: secret, g: label(a), f: a.certificate.fingerprint })).toString('base64url');
+  const connector = spawnConnector({ token: old, origin: origin.url.href, name: 'old' });
+  try {
+    await bounded(connector.waitFor('connected', 1, label(a)), 'the old token did not attach');
+    await attached(a, id);
+    assert.equal((await a.request('/hello')).status, 200);
+    assert.equal(
+      b.hub.status().connectors.some((c) => c.tokenId === id),
+      false,
+      'it dials only the gateway it names',
+    );
+  } finally {
+    await connector.kill();
+  }
+});
+
+test('each gateway must show its own pinned certificate: a wrong pin for one refuses that one only, and it never gets the secret', async () => {
+  const otherDir = tempDir();
+  const c = await startGateway({ dataDir: otherDir.dir });
+  const connectors: ConnectorProcess[] = [];
+  try {
+    assert.notEqual(c.certificate.fingerprint, a.certificate.fingerprint, 'a gateway with a data folder of its own has its own certificate');
+    // Gateway C keeps its state apart, so the same token is entered there too.
+    const right = tokenFor(a, 'pins', [
+      { address: label(a), fingerprint: a.certificate.fingerprint },
+      { address: label(c), fingerprint: c.certificate.fingerprint },
+    ]);
+    c.tokens.insert({ id: right.id, name: 'pins', secretHash: hashSecret(right.secret), createdAt: Date.now() });
+    const good = spawnConnector({ token: right.token, origin: origin.url.href, name: 'pins' });
+    connectors.push(good);
+    await Promise.all([attached(a, right.id), attached(c, right.id)]);
+    assert.equal((await c.request('/hello')).status, 200, 'one pin per gateway: both attach');
+    await good.kill();
+
+    const wrong = tokenFor(a, 'wrong-pin', [
+      { address: label(a), fingerprint: a.certificate.fingerprint },
+      { address: label(c), fingerprint: a.certificate.fingerprint },
+    ]);
+    c.tokens.insert({ id: wrong.id, name: 'wrong-pin', secretHash: hashSecret(wrong.secret), createdAt: Date.now() });
+    const bad = spawnConnector({ token: wrong.token, origin: origin.url.href, name: 'wrong-pin' });
+    connectors.push(bad);
+    const rejected = await bounded(bad.waitFor('certificate-rejected', 1, label(c)), 'gateway C with the wrong certificate was not refused');
+    assert.match(String(rejected.detail), /does not match the pinned/);
+    await attached(a, wrong.id);
+    assert.equal(
+      c.hub.status().connectors.some((x) => x.tokenId === wrong.id),
+      false,
+    );
+    assert.equal(c.tokens.list().find((t) => t.id === wrong.id)?.lastUsedAt, null, 'gateway C never saw the secret');
+    assert.equal(
+      bad.events.filter((e) => e.event === 'certificate-rejected').every((e) => e.gateway === label(c)),
+      true,
+      'gateway A was not refused',
+    );
+  } finally {
+    for (const x of connectors) await x.kill();
+    await c.close();
+    otherDir.remove();
+  }
+});
+
+test('a token for every address of a name: the connector dials each one the name resolves to, and picks up one added later', async () => {
+  const { id, token } = tokenFor(a, 'by-name', [{ address: `gateways.test:${a.tlsPort}`, fingerprint: a.certificate.fingerprint }], { everyAddress: true });
+  let answer = ['127.0.0.1'];
+  const asked: string[] = [];
+  const connector: Connector = runConnector({
+    token,
+    origin: origin.url,
+    name: 'by-name',
+    keepalive: { intervalMs: 2000, timeoutMs: 10_000 },
+    lookup: async (hostname) => (asked.push(hostname), answer),
+    resolveIntervalMs: 200,
+  });
+  const welcomedBy = new Set<string>();
+  const welcomed = (prefix: string) =>
+    bounded(
+      new Promise<void>((resolve) => {
+        const check = () => [...welcomedBy].some((g) => g.startsWith(prefix)) && resolve();
+        connector.on('connected', (_id: string, gateway: string) => (welcomedBy.add(gateway), check()));
+        check();
+      }),
+      `the connector was not welcomed by ${prefix}`,
+    );
+  try {
+    await Promise.all([attached(a, id), welcomed('127.0.0.1:')]);
+    assert.equal(
+      b.hub.status().connectors.some((c) => c.tokenId === id),
+      false,
+      'B is not in DNS yet',
+    );
+    answer = ['127.0.0.1', '127.0.0.2'];
+    await Promise.all([attached(b, id), welcomed('127.0.0.2:')]);
+    assert.equal((await b.request('/hello')).status, 200);
+    assert.ok(asked.length >= 2 && asked.every((h) => h === 'gateways.test'));
+    assert.deepEqual(
+      connector
+        .gateways()
+        .map((s) => [s.gateway, s.state])
+        .sort(),
+      [
+        [`127.0.0.1:${a.tlsPort} (gateways.test)`, 'connected'],
+        [`127.0.0.2:${a.tlsPort} (gateways.test)`, 'connected'],
+      ],
+    );
+  } finally {
+    await connector.stop();
+  }
+  await Promise.all([detached(a, id), detached(b, id)]);
+});
+
+test('the name is resolved by the system resolver (dns.lookup, all addresses) when no lookup is given', async () => {
+  const { id, token } = tokenFor(a, 'localhost', [{ address: `localhost:${a.tlsPort}`, fingerprint: a.certificate.fingerprint }], { everyAddress: true });
+  const connector = runConnector({ token, origin: origin.url, name: 'localhost', keepalive: { intervalMs: 2000, timeoutMs: 10_000 } });
+  const connected = new Promise<string>((resolve) => connector.once('connected', (_id: string, gateway: string) => resolve(gateway)));
+  try {
+    assert.equal(await bounded(connected, 'the connector did not attach by name'), `127.0.0.1:${a.tlsPort} (localhost)`);
+    await attached(a, id);
+    const states = connector.gateways();
+    assert.ok(
+      states.some((s) => s.gateway === `127.0.0.1:${a.tlsPort} (localhost)` && s.state === 'connected'),
+      JSON.stringify(states),
+    );
+  } finally {
+    await connector.stop();
+  }
+});
