@@ -3,7 +3,11 @@
 // distinct people) and one keep-alive connection, and loops: the share page, the link's /me answer, then every
 // thumbnail of the album. Reports answers by status, errors, p50/p99 and the gateway's memory every second.
 // Sample Immich and gateway run in child processes (this same file with --role), so the gateway's memory is its
-// own. Options: --visitors N (1000) --seconds S (60). Not part of `npm test`.
+// own. Options: --visitors N (1000) --seconds S (60) --gateways G (1).
+// Several gateways act as one: they share one data folder (one SQLite file, WAL) and visitor n goes to gateway
+// n mod G, as DNS round robin hands each visitor one address that its keep-alive connection then sticks to.
+// Soak: BENCH_LOAD_SECONDS=1800 (or --seconds) runs as long as that; memory is sampled every second and summed up
+// per stretch, with its slope over the second half. BENCH_LOAD_GATEWAYS stands for --gateways. Not part of `npm test`.
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -17,6 +21,11 @@ const self = fileURLToPath(import.meta.url);
 function arg(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? process.argv[at + 1]! : fallback;
+}
+
+/** The environment's BENCH_LOAD_<NAME> when set (npm run passes no flags without `--`), else the flag. */
+function setting(name: string, fallback: string): string {
+  return process.env[`BENCH_LOAD_${name.toUpperCase()}`] || arg(name, fallback);
 }
 
 interface OriginReady {
@@ -38,12 +47,11 @@ async function runOrigin(): Promise<void> {
   process.on('disconnect', () => void origin.close().finally(() => process.exit(0)));
 }
 
-async function runGateway(originUrl: string): Promise<void> {
+async function runGateway(originUrl: string, dataDir: string): Promise<void> {
   const { parseConfig } = await import('../src/config/load.js');
   const { startGateway } = await import('../src/gateway.js');
   const { silentLogger } = await import('../src/log.js');
   const { createConsoleMailer } = await import('../src/mail/console.js');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-load-'));
   const config = parseConfig({
     listen: { address: '127.0.0.1', httpPort: 0 },
     hosts: { private: 'photos.localhost', share: SHARE_HOST },
@@ -59,14 +67,7 @@ async function runGateway(originUrl: string): Promise<void> {
     silentLogger,
   );
   process.send!({ port: gateway.httpPort } satisfies GatewayReady);
-  process.on(
-    'disconnect',
-    () =>
-      void gateway.close().finally(() => {
-        fs.rmSync(dataDir, { recursive: true, force: true });
-        process.exit(0);
-      }),
-  );
+  process.on('disconnect', () => void gateway.close().finally(() => process.exit(0)));
 }
 
 function child<T>(role: string, extra: string[] = []): Promise<{ ready: T; pid: number; stop: () => void }> {
@@ -84,10 +85,39 @@ function rssMiB(pid: number): number {
 
 const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
+/** Least-squares slope of samples taken once a second, in MiB per minute. */
+function slopePerMinute(samples: readonly number[]): number {
+  const n = samples.length;
+  if (n < 2) return 0;
+  const meanX = (n - 1) / 2;
+  const meanY = samples.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  samples.forEach((y, x) => ((num += (x - meanX) * (y - meanY)), (den += (x - meanX) ** 2)));
+  return (num / den) * 60;
+}
+
+/** One line per gateway: start, first and last tenth, peak; the series (per stretch when long) and its late slope. */
+function memoryReport(label: string, memory: readonly number[]): string {
+  const tenth = Math.max(1, Math.floor(memory.length / 10));
+  const early = Math.max(...memory.slice(0, tenth + 1));
+  const late = Math.max(...memory.slice(-tenth));
+  const stretch = Math.max(1, Math.ceil(memory.length / 60));
+  const series: string[] = [];
+  for (let i = 0; i < memory.length; i += stretch) series.push(Math.max(...memory.slice(i, i + stretch)).toFixed(0));
+  return (
+    `${label} RSS (MiB): start ${memory[0]!.toFixed(0)}, peak ${Math.max(...memory).toFixed(0)}, peak of the first tenth ${early.toFixed(0)}, of the last tenth ${late.toFixed(0)}, ` +
+    `slope over the second half ${slopePerMinute(memory.slice(Math.floor(memory.length / 2))).toFixed(2)} MiB/min\n` +
+    `  peak per ${stretch} s: ${series.join(' ')}\n`
+  );
+}
+
 interface Tally {
   latencies: number[];
   statuses: Map<number, number>;
   errors: Map<string, number>;
+  /** Answers per gateway, to show the round robin spread the visitors. */
+  perGateway: number[];
 }
 
 /** One visitor's GET; resolves with the status (body drained) or rejects with the socket error. */
@@ -105,7 +135,7 @@ function get(agent: http.Agent, port: number, localAddress: string, urlPath: str
   });
 }
 
-async function visitor(n: number, port: number, origin: OriginReady, until: number, tally: Tally): Promise<void> {
+async function visitor(n: number, port: number, gatewayIndex: number, origin: OriginReady, until: number, tally: Tally): Promise<void> {
   const localAddress = `127.1.${n >> 8}.${n & 255}`;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const paths = [`/share/${origin.key}`, `/api/shared-links/me?key=${origin.key}`, ...origin.assetIds.map((id) => `/api/assets/${id}/thumbnail?key=${origin.key}&size=thumbnail`)];
@@ -118,6 +148,7 @@ async function visitor(n: number, port: number, origin: OriginReady, until: numb
           const status = await get(agent, port, localAddress, urlPath);
           tally.latencies.push(performance.now() - started);
           tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
+          tally.perGateway[gatewayIndex]!++;
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? String(error);
           tally.errors.set(code, (tally.errors.get(code) ?? 0) + 1);
@@ -131,38 +162,43 @@ async function visitor(n: number, port: number, origin: OriginReady, until: numb
 
 async function main(): Promise<void> {
   const visitors = Number(arg('visitors', '1000'));
-  const seconds = Number(arg('seconds', '60'));
+  const seconds = Number(setting('seconds', '60'));
+  const gatewayCount = Number(setting('gateways', '1'));
   if (!Number.isInteger(visitors) || visitors < 1 || visitors > 65000) throw new Error('--visitors must be a whole number from 1 to 65000');
-  if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
+  if (!(seconds > 0)) throw new Error('--seconds (BENCH_LOAD_SECONDS) must be a positive number');
+  if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 8) throw new Error('--gateways (BENCH_LOAD_GATEWAYS) must be a whole number from 1 to 8');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-load-'));
   const origin = await child<OriginReady>('origin');
-  const gateway = await child<GatewayReady>('gateway', ['--origin', `http://127.0.0.1:${origin.ready.port}`]);
-  const memory: number[] = [rssMiB(gateway.pid)];
-  const sampler = setInterval(() => memory.push(rssMiB(gateway.pid)), 1000);
-  const tally: Tally = { latencies: [], statuses: new Map(), errors: new Map() };
+  // One after the other: the first creates the shared file (and its schema), the others open it.
+  const gateways: Array<Awaited<ReturnType<typeof child<GatewayReady>>>> = [];
+  for (let i = 0; i < gatewayCount; i++) gateways.push(await child<GatewayReady>('gateway', ['--origin', `http://127.0.0.1:${origin.ready.port}`, '--data-dir', dataDir]));
+  const memory = gateways.map((g) => [rssMiB(g.pid)]);
+  const sampler = setInterval(() => gateways.forEach((g, i) => memory[i]!.push(rssMiB(g.pid))), 1000);
+  const tally: Tally = { latencies: [], statuses: new Map(), errors: new Map(), perGateway: gateways.map(() => 0) };
+  const loadBefore = os.loadavg();
   try {
     const until = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: visitors }, (_, n) => visitor(n, gateway.ready.port, origin.ready, until, tally)));
+    await Promise.all(Array.from({ length: visitors }, (_, n) => visitor(n, gateways[n % gatewayCount]!.ready.port, n % gatewayCount, origin.ready, until, tally)));
   } finally {
     clearInterval(sampler);
-    gateway.stop();
+    for (const g of gateways) g.stop();
     origin.stop();
   }
+  const loadAfter = os.loadavg();
   const sorted = Float64Array.from(tally.latencies).sort();
   const answers = [...tally.statuses].sort(([a], [b]) => a - b);
   const failed = [...tally.statuses].filter(([status]) => status >= 400).reduce((sum, [, count]) => sum + count, 0);
   const errors = [...tally.errors.values()].reduce((sum, count) => sum + count, 0);
-  const tenth = Math.max(1, Math.floor(memory.length / 10));
-  const early = Math.max(...memory.slice(0, tenth + 1));
-  const late = Math.max(...memory.slice(-tenth));
-  process.stdout.write(`\nShare host under load: ${visitors} visitors, ${seconds} s, one gateway, ${os.cpus().length} cores, Node ${process.version}\n`);
+  const which = gatewayCount === 1 ? 'one gateway' : `${gatewayCount} gateways on one data folder, visitors in turn`;
+  process.stdout.write(`\nShare host under load: ${visitors} visitors, ${seconds} s, ${which}, ${os.cpus().length} cores, Node ${process.version}\n`);
+  process.stdout.write(`load average (1 min) before ${loadBefore[0]!.toFixed(1)}, after ${loadAfter[0]!.toFixed(1)} (other work on the same machine included)\n`);
   process.stdout.write(
     `answers: ${answers.map(([status, count]) => `${status} x ${count}`).join(', ')}; socket errors: ${errors ? [...tally.errors].map(([code, count]) => `${code} x ${count}`).join(', ') : 'none'}\n`,
   );
+  if (gatewayCount > 1) process.stdout.write(`answers per gateway: ${tally.perGateway.join(' / ')}\n`);
   process.stdout.write(`requests/s: ${Math.round(sorted.length / seconds)}; p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms\n`);
-  process.stdout.write(
-    `gateway RSS (MiB): start ${memory[0]!.toFixed(0)}, peak ${Math.max(...memory).toFixed(0)}, peak of the first tenth ${early.toFixed(0)}, of the last tenth ${late.toFixed(0)}\n`,
-  );
-  process.stdout.write(`every second: ${memory.map((m) => m.toFixed(0)).join(' ')}\n`);
+  memory.forEach((m, i) => process.stdout.write(memoryReport(gatewayCount === 1 ? 'gateway' : `gateway ${i + 1}`, m)));
+  fs.rmSync(dataDir, { recursive: true, force: true });
   if (failed > 0 || errors > 0) {
     process.stdout.write(`FAILED: ${failed} answers of 400 or more, ${errors} socket errors\n`);
     process.exitCode = 1;
@@ -171,5 +207,5 @@ async function main(): Promise<void> {
 
 const role = arg('role', 'main');
 if (role === 'origin') await runOrigin();
-else if (role === 'gateway') await runGateway(arg('origin', ''));
+else if (role === 'gateway') await runGateway(arg('origin', ''), arg('data-dir', ''));
 else await main();

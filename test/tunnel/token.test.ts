@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { registerTunnelCommands, type TunnelCliContext } from '../../src/tunnel/cli.js';
-import { decodeToken, encodeToken, credentialOf } from '../../src/tunnel/token.js';
+import { decodeToken, encodeToken, credentialOf, MAX_GATEWAYS, tokenGateways } from '../../src/tunnel/token.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { createTunnelToken, storeTokenVerifier } from '../../src/tunnel/token-store.js';
 import { writeStatusFile } from '../../src/tunnel/status.js';
@@ -20,6 +20,34 @@ test('a token round-trips and carries gateway, pin, id and secret', () => {
   assert.deepEqual(decodeToken(`  ${encodeToken({ ...token, fingerprint: null })}\n`), { ...token, fingerprint: null });
 });
 
+test('a token may name several gateways, a pin each, and ask for every address of a name; old connectors still find the first', () => {
+  const pin = (c: string) => c.repeat(64);
+  const token = {
+    id: 'a1b2c3d4e5f6',
+    secret: 'S'.repeat(43),
+    gateway: 'gw1.example.com:443',
+    fingerprint: pin('a'),
+    moreGateways: [
+      { address: 'gw2.example.com:8443', fingerprint: pin('b') },
+      { address: '[2001:db8::1]:443', fingerprint: null },
+    ],
+    everyAddress: true,
+  };
+  const text = encodeToken(token);
+  assert.deepEqual(decodeToken(text), token);
+  assert.deepEqual(tokenGateways(decodeToken(text)), [
+    { address: 'gw1.example.com:443', fingerprint: pin('a') },
+    { address: 'gw2.example.com:8443', fingerprint: pin('b') },
+    { address: '[2001:db8::1]:443', fingerprint: null },
+  ]);
+  // What an older connector reads: the same version, the first gateway and its pin where they always were.
+  const body = JSON.parse(Buffer.from(text.slice('pht1_'.length), 'base64url').toString()) as Record<string, unknown>;
+  assert.deepEqual([body.v, body.g, body.f], [1, 'gw1.example.com:443', pin('a')]);
+  const eight = Array.from({ length: MAX_GATEWAYS - 1 }, (_, i) => ({ address: `gateway-number-${i}.example.com:443`, fingerprint: pin('c') }));
+  assert.ok(encodeToken({ ...token, moreGateways: eight }).length <= 2048, 'the most gateways, each pinned, fit in a token');
+  assert.throws(() => encodeToken({ ...token, moreGateways: [...eight, eight[0]!] }), /at most 8 gateways/);
+});
+
 test('damaged or hostile tokens are refused with a clear error', () => {
   const good = encodeToken({ id: 'a1b2c3d4e5f6', secret: 'S'.repeat(43), gateway: 'gw:443', fingerprint: null });
   const body = (o: object) => 'pht1_' + Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -30,6 +58,14 @@ test('damaged or hostile tokens are refused with a clear error', () => {
   assert.throws(() => decodeToken(body({ v: 1, i: '../etc', s: 'S'.repeat(43), g: 'gw' })), /bad id/);
   assert.throws(() => decodeToken(body({ v: 1, i: 'a1b2c3d4e5f6', s: 'S'.repeat(43), g: 'gw:99999' })), /port out of range/);
   assert.throws(() => decodeToken(body({ v: 1, i: 'a1b2c3d4e5f6', s: 'S'.repeat(43), g: 'gw', f: 'zz' })), /fingerprint/);
+  const ok = { v: 1, i: 'a1b2c3d4e5f6', s: 'S'.repeat(43), g: 'gw:443' };
+  assert.throws(() => decodeToken(body({ ...ok, x: 'gw2:443' })), /list of gateways/);
+  assert.throws(() => decodeToken(body({ ...ok, x: [] })), /list of gateways/);
+  assert.throws(() => decodeToken(body({ ...ok, x: [{ g: 'gw2:443', f: 'zz' }] })), /fingerprint/);
+  assert.throws(() => decodeToken(body({ ...ok, x: [{ g: 'gw2:http' }] })), /host:port/);
+  assert.throws(() => decodeToken(body({ ...ok, x: [null] })), /list of gateways/);
+  assert.throws(() => decodeToken(body({ ...ok, x: Array.from({ length: 8 }, () => ({ g: 'g:1' })) })), /at most 8/);
+  assert.throws(() => decodeToken(body({ ...ok, a: true })), /address mode/);
 });
 
 test('the store keeps only a hash; verify accepts the right secret, refuses wrong, unknown and revoked', async () => {
@@ -83,6 +119,16 @@ test('tunnel token create | list | revoke and tunnel status through the CLI buil
     const listed = await run('tunnel', 'token', 'list', '-c', 'x.yaml');
     assert.match(listed.out, new RegExp(`${token.id}\\tnas\\t.*\\tactive`));
     assert.equal(listed.out.includes(token.secret), false);
+    const several = await run('tunnel', 'token', 'create', '-c', 'x.yaml', '-g', 'gw1.example:443', '-g', `gw2.example:443=${'AB:'.repeat(31)}AB`, '--every-address');
+    const both = decodeToken(several.out);
+    assert.deepEqual(tokenGateways(both), [
+      { address: 'gw1.example:443', fingerprint: cert.fingerprint },
+      { address: 'gw2.example:443', fingerprint: 'ab'.repeat(32) },
+    ]);
+    assert.equal(both.everyAddress, true);
+    assert.match(several.err, /gw1\.example:443, pinned to certificate .*; gw2\.example:443, pinned to certificate AB:AB/);
+    await assert.rejects(run('tunnel', 'token', 'create', '-c', 'x.yaml', '-g', 'gw1.example:443', '-g', 'gw2.example:443=nothex'), /SHA-256/);
+    await assert.rejects(run('tunnel', 'token', 'create', '-c', 'x.yaml', '-g', 'gw1.example:443', '-g', 'http://gw2'), /host:port/);
     assert.match((await run('tunnel', 'token', 'revoke', token.id, '-c', 'x.yaml')).out, /Revoked/);
     assert.match((await run('tunnel', 'token', 'list', '-c', 'x.yaml')).out, /revoked/);
 
