@@ -7,7 +7,9 @@
 // Several gateways act as one: they share one data folder (one SQLite file, WAL) and visitor n goes to gateway
 // n mod G, as DNS round robin hands each visitor one address that its keep-alive connection then sticks to.
 // Soak: BENCH_LOAD_SECONDS=1800 (or --seconds) runs as long as that; memory is sampled every second and summed up
-// per stretch, with its slope over the second half. BENCH_LOAD_GATEWAYS stands for --gateways. Not part of `npm test`.
+// per stretch, with its slope over the second half. BENCH_LOAD_GATEWAYS stands for --gateways.
+// --tunnel (BENCH_LOAD_TUNNEL=1): the gateways reach the sample Immich only through one connector (`porthole
+// connect`, its own process) attached to every gateway, as a home behind several gateways would. Not part of `npm test`.
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,6 +37,9 @@ interface OriginReady {
 }
 interface GatewayReady {
   port: number;
+  /** With --tunnel: the HTTPS port connectors dial and the certificate they pin. */
+  tlsPort?: number;
+  fingerprint?: string;
 }
 
 async function runOrigin(): Promise<void> {
@@ -47,13 +52,14 @@ async function runOrigin(): Promise<void> {
   process.on('disconnect', () => void origin.close().finally(() => process.exit(0)));
 }
 
-async function runGateway(originUrl: string, dataDir: string): Promise<void> {
+async function runGateway(originUrl: string, dataDir: string, tunnel: boolean): Promise<void> {
   const { parseConfig } = await import('../src/config/load.js');
   const { startGateway } = await import('../src/gateway.js');
   const { silentLogger } = await import('../src/log.js');
   const { createConsoleMailer } = await import('../src/mail/console.js');
   const config = parseConfig({
-    listen: { address: '127.0.0.1', httpPort: 0 },
+    listen: { address: '127.0.0.1', httpPort: 0, ...(tunnel ? { httpsPort: 0 } : {}) },
+    ...(tunnel ? { tunnel: { enabled: true } } : {}),
     hosts: { private: 'photos.localhost', share: SHARE_HOST },
     publicScheme: 'http',
     origin: { url: originUrl },
@@ -66,8 +72,20 @@ async function runGateway(originUrl: string, dataDir: string): Promise<void> {
     createConsoleMailer(() => {}),
     silentLogger,
   );
-  process.send!({ port: gateway.httpPort } satisfies GatewayReady);
+  process.send!({ port: gateway.httpPort, tlsPort: gateway.https?.port, fingerprint: gateway.https?.certificate.fingerprint } satisfies GatewayReady);
   process.on('disconnect', () => void gateway.close().finally(() => process.exit(0)));
+}
+
+/** The home side: one connector attached to every gateway the token names; ready once all of them welcomed it. */
+async function runConnectorRole(token: string, originUrl: string, gatewayCount: number): Promise<void> {
+  const { runConnector } = await import('../src/tunnel/connector.js');
+  const connector = runConnector({ token, origin: new URL(originUrl), name: 'bench' });
+  const welcomedBy = new Set<string>();
+  connector.on('connected', (_id: string, gateway: string) => {
+    welcomedBy.add(gateway);
+    if (welcomedBy.size === gatewayCount) process.send!({ port: 0 });
+  });
+  process.on('disconnect', () => void connector.stop().finally(() => process.exit(0)));
 }
 
 function child<T>(role: string, extra: string[] = []): Promise<{ ready: T; pid: number; stop: () => void }> {
@@ -164,6 +182,7 @@ async function main(): Promise<void> {
   const visitors = Number(arg('visitors', '1000'));
   const seconds = Number(setting('seconds', '60'));
   const gatewayCount = Number(setting('gateways', '1'));
+  const tunnel = process.argv.includes('--tunnel') || process.env.BENCH_LOAD_TUNNEL === '1';
   if (!Number.isInteger(visitors) || visitors < 1 || visitors > 65000) throw new Error('--visitors must be a whole number from 1 to 65000');
   if (!(seconds > 0)) throw new Error('--seconds (BENCH_LOAD_SECONDS) must be a positive number');
   if (!Number.isInteger(gatewayCount) || gatewayCount < 1 || gatewayCount > 8) throw new Error('--gateways (BENCH_LOAD_GATEWAYS) must be a whole number from 1 to 8');
@@ -171,9 +190,23 @@ async function main(): Promise<void> {
   const origin = await child<OriginReady>('origin');
   // One after the other: the first creates the shared file (and its schema), the others open it.
   const gateways: Array<Awaited<ReturnType<typeof child<GatewayReady>>>> = [];
-  for (let i = 0; i < gatewayCount; i++) gateways.push(await child<GatewayReady>('gateway', ['--origin', `http://127.0.0.1:${origin.ready.port}`, '--data-dir', dataDir]));
-  const memory = gateways.map((g) => [rssMiB(g.pid)]);
-  const sampler = setInterval(() => gateways.forEach((g, i) => memory[i]!.push(rssMiB(g.pid))), 1000);
+  const originUrl = `http://127.0.0.1:${origin.ready.port}`;
+  for (let i = 0; i < gatewayCount; i++) gateways.push(await child<GatewayReady>('gateway', ['--origin', originUrl, '--data-dir', dataDir, ...(tunnel ? ['--tunnel'] : [])]));
+  let connector: Awaited<ReturnType<typeof child<GatewayReady>>> | undefined;
+  if (tunnel) {
+    const { openTunnelTokenStore } = await import('../src/tunnel/gateway-tunnel.js');
+    const { createTunnelToken } = await import('../src/tunnel/token-store.js');
+    const { encodeToken } = await import('../src/tunnel/token.js');
+    const tokens = openTunnelTokenStore(dataDir);
+    const { id, secret } = createTunnelToken(tokens.store, 'bench');
+    tokens.close();
+    const [first, ...more] = gateways.map((g) => ({ address: `127.0.0.1:${g.ready.tlsPort}`, fingerprint: g.ready.fingerprint ?? null }));
+    const token = encodeToken({ id, secret, gateway: first!.address, fingerprint: first!.fingerprint, moreGateways: more });
+    connector = await child<GatewayReady>('connector', ['--token', token, '--origin', originUrl, '--gateways', String(gatewayCount)]);
+  }
+  const watched = [...gateways, ...(connector ? [connector] : [])];
+  const memory = watched.map((g) => [rssMiB(g.pid)]);
+  const sampler = setInterval(() => watched.forEach((g, i) => memory[i]!.push(rssMiB(g.pid))), 1000);
   const tally: Tally = { latencies: [], statuses: new Map(), errors: new Map(), perGateway: gateways.map(() => 0) };
   const loadBefore = os.loadavg();
   try {
@@ -181,7 +214,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: visitors }, (_, n) => visitor(n, gateways[n % gatewayCount]!.ready.port, n % gatewayCount, origin.ready, until, tally)));
   } finally {
     clearInterval(sampler);
-    for (const g of gateways) g.stop();
+    for (const g of watched) g.stop();
     origin.stop();
   }
   const loadAfter = os.loadavg();
@@ -189,7 +222,9 @@ async function main(): Promise<void> {
   const answers = [...tally.statuses].sort(([a], [b]) => a - b);
   const failed = [...tally.statuses].filter(([status]) => status >= 400).reduce((sum, [, count]) => sum + count, 0);
   const errors = [...tally.errors.values()].reduce((sum, count) => sum + count, 0);
-  const which = gatewayCount === 1 ? 'one gateway' : `${gatewayCount} gateways on one data folder, visitors in turn`;
+  const which =
+    (gatewayCount === 1 ? 'one gateway' : `${gatewayCount} gateways on one data folder, visitors in turn`) +
+    (tunnel ? ', Immich reached through one connector attached to every gateway' : '');
   process.stdout.write(`\nShare host under load: ${visitors} visitors, ${seconds} s, ${which}, ${os.cpus().length} cores, Node ${process.version}\n`);
   process.stdout.write(`load average (1 min) before ${loadBefore[0]!.toFixed(1)}, after ${loadAfter[0]!.toFixed(1)} (other work on the same machine included)\n`);
   process.stdout.write(
@@ -197,7 +232,7 @@ async function main(): Promise<void> {
   );
   if (gatewayCount > 1) process.stdout.write(`answers per gateway: ${tally.perGateway.join(' / ')}\n`);
   process.stdout.write(`requests/s: ${Math.round(sorted.length / seconds)}; p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms\n`);
-  memory.forEach((m, i) => process.stdout.write(memoryReport(gatewayCount === 1 ? 'gateway' : `gateway ${i + 1}`, m)));
+  memory.forEach((m, i) => process.stdout.write(memoryReport(i === gatewayCount ? 'connector' : gatewayCount === 1 ? 'gateway' : `gateway ${i + 1}`, m)));
   fs.rmSync(dataDir, { recursive: true, force: true });
   if (failed > 0 || errors > 0) {
     process.stdout.write(`FAILED: ${failed} answers of 400 or more, ${errors} socket errors\n`);
@@ -207,5 +242,6 @@ async function main(): Promise<void> {
 
 const role = arg('role', 'main');
 if (role === 'origin') await runOrigin();
-else if (role === 'gateway') await runGateway(arg('origin', ''), arg('data-dir', ''));
+else if (role === 'gateway') await runGateway(arg('origin', ''), arg('data-dir', ''), process.argv.includes('--tunnel'));
+else if (role === 'connector') await runConnectorRole(arg('token', ''), arg('origin', ''), Number(arg('gateways', '1')));
 else await main();
