@@ -177,9 +177,14 @@ export function runConnector(options: ConnectorOptions): Connector {
       },
     };
     const setState = (state: GatewayLinkState, lastError: string | null = link.status.lastError) => {
-      const changed = state !== link.status.state;
-      link.status = { ...link.status, state, lastError, since: changed ? Date.now() : link.status.since };
-      if (changed && !closed) reportStates();
+      const before = link.status.state;
+      if (state === before) return void (link.status = { ...link.status, lastError });
+      link.status = { ...link.status, state, lastError, since: Date.now() };
+      if (closed) return;
+      // Dialling and waiting to dial again alternate every few seconds while a gateway is down: not worth a line.
+      const worthALine = [state, before].some((s) => s === 'connected' || s === 'refused');
+      if (worthALine) reportStates();
+      else emitter.emit('gateways', emitter.gateways());
     };
 
     const server = http2.createServer({ settings: H2_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });

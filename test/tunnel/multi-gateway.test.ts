@@ -17,6 +17,7 @@ import { encodeToken, hashSecret, type GatewayPin } from '../../src/tunnel/token
 import { spawnConnector, type ConnectorProcess } from './fixtures/connector-process.js';
 import { PRIVATE_HOST, startGateway, tempDir, type TestGateway } from './fixtures/gateway.js';
 import { startOrigin, type TestOrigin } from './fixtures/origin.js';
+import { freePort } from '../ports.js';
 
 const CLI = path.resolve('src/cli/main.ts');
 /** Generous: the machine running the tests may be busy. */
@@ -345,6 +346,48 @@ test('the name is resolved by the system resolver (dns.lookup, all addresses) wh
       states.some((s) => s.gateway === `127.0.0.1:${a.tlsPort} (localhost)` && s.state === 'connected'),
       JSON.stringify(states),
     );
+  } finally {
+    await connector.stop();
+  }
+});
+
+test("the connector's log names each gateway and its state; a gateway that cannot be reached keeps retrying on its own", async () => {
+  const nobody = `127.0.0.1:${await freePort()}`;
+  const { id, token } = tokenFor(a, 'logs', [...bothPins(), { address: nobody, fingerprint: a.certificate.fingerprint }]);
+  const lines: Array<{ msg: string; obj: Record<string, unknown> }> = [];
+  const log = (obj: object, msg: string) => void lines.push({ msg, obj: obj as Record<string, unknown> });
+  const connector = runConnector({ token, origin: origin.url, name: 'logs', keepalive: { intervalMs: 2000, timeoutMs: 10_000 }, logger: { info: log, warn: log } });
+  const both = new Promise<void>((resolve) => {
+    const welcomed = new Set<string>();
+    connector.on('connected', (_id: string, gateway: string) => welcomed.add(gateway).size === 2 && resolve());
+  });
+  try {
+    await bounded(both, 'the connector did not attach to both reachable gateways');
+    await Promise.all([attached(a, id), attached(b, id)]);
+    const connected = lines.filter((l) => l.msg === 'tunnel: connected to the gateway').map((l) => l.obj.gateway);
+    assert.deepEqual(connected.sort(), [label(a), label(b, '127.0.0.2')].sort());
+    const summary = lines.filter((l) => /^tunnel: attached to \d of 3 gateways$/.test(l.msg)).at(-1);
+    assert.equal(summary?.msg, 'tunnel: attached to 2 of 3 gateways');
+    const states = summary!.obj.gateways as string[];
+    assert.ok(
+      states.some((s) => new RegExp(`^${label(a)} connected as [0-9a-f]{8}$`).test(s)),
+      JSON.stringify(states),
+    );
+    assert.ok(
+      states.some((s) => new RegExp(`^127\\.0\\.0\\.2:${b.tlsPort} connected as [0-9a-f]{8}$`).test(s)),
+      JSON.stringify(states),
+    );
+    assert.ok(
+      states.some((s) => s.startsWith(`${nobody} `) && /connecting|retrying/.test(s)),
+      JSON.stringify(states),
+    );
+    assert.ok(
+      lines.some((l) => l.msg === 'tunnel: cannot reach the gateway' && l.obj.gateway === nobody),
+      'the unreachable gateway is named in its own warning',
+    );
+    const byGateway = new Map(connector.gateways().map((g) => [g.gateway, g]));
+    assert.equal(byGateway.get(nobody)?.connectorId, null);
+    assert.match(byGateway.get(nobody)?.lastError ?? '', /ECONNREFUSED/);
   } finally {
     await connector.stop();
   }
