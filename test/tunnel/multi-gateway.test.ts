@@ -392,3 +392,32 @@ test("the connector's log names each gateway and its state; a gateway that canno
     await connector.stop();
   }
 });
+
+test('`porthole connect --gateway … --gateway …` (the real command) dials every address given, with the token’s pin', async () => {
+  const { id, token } = tokenFor(a, 'cli-connect', [{ address: 'gateway.example.com:443', fingerprint: a.certificate.fingerprint }]);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLI, 'connect', '--token', token, '--origin', origin.url.href, '--name', 'cli-connect', '--gateway', label(a), '--gateway', label(b, '127.0.0.2')],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  const saidBoth = new Promise<void>((resolve) =>
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/tunnel: attached to 2 of 2 gateways/.test(stderr)) resolve();
+    }),
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await Promise.all([attached(a, id), attached(b, id)]);
+    assert.equal((await b.request('/hello')).status, 200);
+    // Its log says so, naming each gateway.
+    await bounded(saidBoth, 'the connector did not log that it is attached to both gateways');
+    assert.match(stderr, new RegExp(`${label(a).replace(/\./g, '\\.')} connected as`));
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
