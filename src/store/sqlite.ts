@@ -453,7 +453,7 @@ function tunnelPresenceStore(db: Database.Database): TunnelPresenceStore {
   };
 }
 
-function auditLog(db: Database.Database): AuditLog {
+export function auditLog(db: Database.Database): AuditLog {
   const insert = db.prepare('INSERT INTO audit (at, type, email, ip, detail, count) VALUES (?, ?, ?, ?, ?, ?)');
   const deleteOlder = db.prepare('DELETE FROM audit WHERE at < ?');
   return {

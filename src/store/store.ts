@@ -1,8 +1,8 @@
 // What Porthole remembers between requests and restarts: sessions, sign-in codes, device tokens, passkeys,
 // tunnel tokens, audit events and rate-limit counters, and the one signal that something was revoked. This
-// interface is the seam every caller uses: SQLite implements it today (sqlite.ts); a Redis store can implement
-// it later for several gateways sharing one state (its change feed then carried by pub/sub). Secrets are never
-// stored, only their hashes.
+// interface is the seam every caller uses: SQLite implements it (sqlite.ts) for one gateway; Redis (redis/)
+// for several gateways sharing one state, its change feed carried by pub/sub. Secrets are never stored, only
+// their hashes.
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { LinkRecords } from './link-records.js';
 
@@ -256,6 +256,13 @@ export interface ChangeFeed {
   subscribe(listener: (change: StoreChange) => void): () => void;
 }
 
+/** Why a shared store cannot answer now (its server is down, or its copy of the records may have missed changes). */
+export interface StoreUnavailable {
+  /** When it stopped answering (ms). */
+  since: number;
+  reason: string;
+}
+
 export interface Store {
   readonly sessions: SessionStore;
   readonly codes: CodeStore;
@@ -273,5 +280,18 @@ export interface Store {
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
   /** Forgets rate-limit counters whose window ended before `now` (wall-clock ms); returns how many. */
   deleteExpiredLimits(now: number): number;
+  /**
+   * A store shared by several gateways (Redis) answers records from an in-process mirror: null while that
+   * mirror is current, otherwise why it may not be (then nothing may be decided on it: the gate refuses with
+   * 503). A local store (SQLite) has no such method: it is always available or throws.
+   */
+  unavailable?(): StoreUnavailable | null;
+  /**
+   * Resolves once every write made on any gateway before this call is visible in this process's mirror
+   * (bounded wait). The gate calls it before turning away a credential the mirror does not know yet.
+   */
+  catchUp?(): Promise<void>;
+  /** Resolves once this process's writes have reached the shared server (a command calls it before exiting). */
+  drain?(): Promise<void>;
   close(): void;
 }

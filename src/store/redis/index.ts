@@ -1,0 +1,467 @@
+// The Redis implementation of the store, for several gateways sharing one state (config store.kind: redis).
+//
+// Records (sessions, codes, devices, passkeys, tunnel tokens) are answered synchronously from an in-process
+// mirror (mirror.ts) loaded at start and kept current by pub/sub; writes go through Lua scripts that change
+// Redis's copy and publish the result under a global sequence number (scripts.ts). Audit events and link
+// records are appended to capped streams with a local copy for reading (events.ts). Rate limits are
+// rate-limiter-flexible's RateLimiterRedis: counted in Redis, so a limit counted on one gateway applies on all.
+//
+// Consistency, where it matters for security:
+// - A revocation is never lost or undone. It runs in Redis over Redis's own records ("delete/revoke what
+//   matches"), so it also reaches records this mirror has not seen. Updates (touch, last use) are applied by
+//   Redis to what it holds and never resurrect a deleted record or clear a revoked-at; in a mirror, a deleted
+//   id never comes back and a revoked-at is never cleared by a later message (mirror.ts).
+// - Revocations reach every gateway's caches and open WebSockets through the change feed within the pub/sub
+//   delay (milliseconds; the tests require under a second). A missed message shows as a gap in the sequence
+//   and reloads the mirror; after any reload every kind is announced as changed, so caches and open
+//   connections are checked again against the reloaded state.
+// - A credential made on gateway A and used on B before B's mirror has it (the browser was faster than
+//   pub/sub): the gate asks catchUp() before turning a credential away, which reads Redis's sequence number and
+//   waits (bounded) until B has applied every write up to it, then decides again. So a fresh session works on
+//   B; an unknown one costs one round trip to Redis and is then refused as before. Codes and passkey
+//   challenges are not waited for: a person reads a mail or touches a key for far longer than pub/sub takes.
+// - Counters kept in records (a code's wrong tries, a challenge taken once) are exact per gateway and in Redis,
+//   but two gateways answering the same code within the pub/sub delay may each count from the same value; the
+//   rate limits in front of them (counted in Redis) bound what that could give an attacker.
+// - Fail closed: while Redis is unreachable, a connection is lost, or the mirror is reloading, unavailable()
+//   says so and the gate answers 503 'store-unavailable' instead of trusting a mirror that may have missed a
+//   revocation; limiters refuse at once (rejectIfRedisNotReady, no offline queue). Logged once a minute.
+//   When Redis answers again the mirror is reloaded and the store is available again, without a restart.
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { createLogThrottle, type Logger } from '../../log.js';
+import { guardAudit } from '../audit-guard.js';
+import { openLinkRecords } from '../link-records.js';
+import { DEFAULT_AUDIT_ROWS_PER_HOUR } from '../sqlite.js';
+import { CHANGE_KINDS } from '../sqlite-changes.js';
+import type { ChangeKind, LimiterOptions, Store, StoreChange, StoreUnavailable } from '../store.js';
+import { HeldRows, LocalEvents, READ_PAGE, compareIds, localAudit, type EventMessage } from './events.js';
+import { RECORD_KINDS, RecordMirror, type RecordKind, type RecordMessage, type WireRecord } from './mirror.js';
+import { redisCodes, redisDevices, redisPasskeys, redisSessions, redisTunnelTokens, type WriteOp } from './records.js';
+import { APPEND_EVENT, LEARN_LINK, WRITE_RECORDS } from './scripts.js';
+
+export interface RedisStoreOptions {
+  /** redis://[user@]host:port[/db] or rediss:// (TLS). */
+  url: string;
+  /** Given separately (config store.password, a secret reference), never in the URL of a config file. */
+  password?: string;
+  /** Prefix of every key and channel, so several installations can share one Redis. */
+  keyPrefix?: string;
+  /** Entries kept in the audit stream (approximately: Redis trims whole nodes). */
+  maxAuditEvents?: number;
+  /** Entries kept in the link-record stream. */
+  maxLinkEvents?: number;
+  auditRowsPerHour?: number;
+  auditClock?: () => number;
+  linkRecords?: { rowsPerHour: number; maxRowsPerLink: number };
+  logger?: Pick<Logger, 'error' | 'warn' | 'info'>;
+  /** How long opening waits for Redis before failing (ms). */
+  connectTimeoutMs?: number;
+  /** How long catchUp() waits for this mirror to reach Redis's sequence number (ms). */
+  catchUpMs?: number;
+  /** Longest pause between reconnection attempts (ms). */
+  maxReconnectDelayMs?: number;
+}
+
+export const DEFAULT_KEY_PREFIX = 'porthole:';
+export const DEFAULT_MAX_AUDIT_EVENTS = 100_000;
+export const DEFAULT_MAX_LINK_EVENTS = 200_000;
+const PING_MS = 2_000;
+const LIMIT_COMMAND_TIMEOUT_MS = 2_000;
+
+/** The keys one installation uses in Redis (also for the migration command). */
+export function redisKeys(prefix = DEFAULT_KEY_PREFIX) {
+  return {
+    records: (kind: RecordKind) => `${prefix}records:${kind}`,
+    seq: `${prefix}seq`,
+    recordChannel: `${prefix}records`,
+    eventChannel: `${prefix}events`,
+    audit: `${prefix}audit`,
+    links: `${prefix}link-events`,
+    linkNames: `${prefix}link-names`,
+    limits: `${prefix}limit:`,
+  };
+}
+
+interface Scripted {
+  portholeWrite(hash: string, seq: string, channel: string, origin: string, kind: string, op: string, payload: string): Promise<number>;
+  portholeAppend(stream: string, channel: string, origin: string, type: string, maxlen: string, payload: string): Promise<string>;
+  portholeLearn(names: string, channel: string, origin: string, tag: string, linkId: string): Promise<number>;
+}
+
+function withScripts(client: Redis): Redis & Scripted {
+  client.defineCommand('portholeWrite', { numberOfKeys: 2, lua: WRITE_RECORDS });
+  client.defineCommand('portholeAppend', { numberOfKeys: 1, lua: APPEND_EVENT });
+  client.defineCommand('portholeLearn', { numberOfKeys: 1, lua: LEARN_LINK });
+  return client as Redis & Scripted;
+}
+
+/** Where a Redis URL points, without its password, for messages. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return 'an unparsable URL';
+  }
+}
+
+export function redisClientOptions(options: Pick<RedisStoreOptions, 'password' | 'connectTimeoutMs' | 'maxReconnectDelayMs'>): RedisOptions {
+  const maxDelay = options.maxReconnectDelayMs ?? 2_000;
+  return {
+    password: options.password,
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs ?? 5_000,
+    retryStrategy: (times) => Math.min(times * 100, maxDelay),
+    // The store reports its own state; ioredis's "Unhandled error event" lines would repeat every retry.
+    showFriendlyErrorStack: false,
+  };
+}
+
+function waitReady(client: Redis, timeoutMs: number, where: string): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let lastError: Error | undefined;
+    const onError = (error: Error) => (lastError = error);
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`cannot reach Redis at ${where}${lastError ? ` (${lastError.message})` : ''}`));
+    }, timeoutMs);
+    const onReady = () => (cleanup(), resolve());
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', onError);
+    };
+    client.on('ready', onReady);
+    client.on('error', onError);
+    if (client.status === 'wait') client.connect().catch(onError);
+  });
+}
+
+export interface RedisStore extends Store {
+  unavailable(): StoreUnavailable | null;
+  catchUp(): Promise<void>;
+  drain(): Promise<void>;
+  /** drain(), then closes the connections. */
+  closeAsync(): Promise<void>;
+}
+
+/** Connects, loads the mirror and the local copies, and returns the store; rejects when Redis cannot be reached. */
+export async function openRedisStore(options: RedisStoreOptions): Promise<RedisStore> {
+  const keys = redisKeys(options.keyPrefix);
+  const where = describeRedisUrl(options.url);
+  const logger = options.logger;
+  const origin = randomBytes(8).toString('hex');
+  const clientOptions = redisClientOptions(options);
+  // Three connections: records and streams (writes queue while Redis is away and are sent when it returns),
+  // rate limits (refuse at once while away: a request must never wait on a limit), and the subscription.
+  const commands = withScripts(new Redis(options.url, { ...clientOptions, maxRetriesPerRequest: null, enableOfflineQueue: true }));
+  const limits = new Redis(options.url, { ...clientOptions, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: LIMIT_COMMAND_TIMEOUT_MS });
+  const subscriber = new Redis(options.url, { ...clientOptions, maxRetriesPerRequest: null, autoResubscribe: true });
+  const clients = [commands, limits, subscriber];
+  for (const client of clients) client.on('error', () => undefined);
+
+  const mirror = new RecordMirror();
+  const listeners = new Set<(change: StoreChange) => void>();
+  const emit = (change: StoreChange) => {
+    for (const listener of [...listeners]) {
+      try {
+        listener(change);
+      } catch (error) {
+        process.emitWarning(`store change listener failed: ${(error as Error).message}`);
+      }
+    }
+  };
+
+  // --- availability ---
+  let down: StoreUnavailable | null = { since: Date.now(), reason: 'connecting' };
+  let pingFailed = false;
+  let closed = false;
+  const failureLog = createLogThrottle(60_000);
+  const markDown = (reason: string) => {
+    if (closed) return;
+    down ??= { since: Date.now(), reason };
+    failureLog.pass('down', (suppressed) => logger?.error({ reason, redis: where, suppressed }, 'store unavailable: refusing until Redis answers again'));
+  };
+
+  // --- writes ---
+  const pending = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>, what: string) => {
+    const tracked = promise.then(
+      () => undefined,
+      (error: unknown) => {
+        failureLog.pass(`write ${what}`, (suppressed) => logger?.error({ err: error, redis: where, suppressed }, `store: ${what} failed`));
+      },
+    );
+    pending.add(tracked);
+    void tracked.finally(() => pending.delete(tracked));
+  };
+  const write = (kind: RecordKind, op: WriteOp) =>
+    track(commands.portholeWrite(keys.records(kind), keys.seq, keys.recordChannel, origin, kind, op.op, JSON.stringify(op)), `${op.op} ${kind}`);
+
+  const held = new HeldRows();
+  const maxlen = { audit: String(options.maxAuditEvents ?? DEFAULT_MAX_AUDIT_EVENTS), link: String(options.maxLinkEvents ?? DEFAULT_MAX_LINK_EVENTS) };
+  const streamOf = (type: 'audit' | 'link') => (type === 'audit' ? keys.audit : keys.links);
+  const sendRow = (type: 'audit' | 'link', entry: Record<string, unknown>) =>
+    track(commands.portholeAppend(streamOf(type), keys.eventChannel, origin, type, maxlen[type], JSON.stringify(entry)), `append ${type}`);
+  const sink = {
+    append(type: 'audit' | 'link', entry: Record<string, unknown>) {
+      // Not queued inside the client while Redis is away: that queue has no bound.
+      if (commands.status === 'ready') sendRow(type, entry);
+      else held.hold(type, entry);
+    },
+    learn(tag: string, linkId: string | null) {
+      track(commands.portholeLearn(keys.linkNames, keys.eventChannel, origin, tag, linkId ?? ''), 'learn link');
+    },
+  };
+  const local = new LocalEvents(sink);
+
+  // --- the subscription and the mirror ---
+  let buffer: RecordMessage[] | undefined = [];
+  const waiters = new Set<{ seq: number; wake: () => void }>();
+  const wakeWaiters = () => {
+    for (const waiter of [...waiters]) if (mirror.applied >= waiter.seq) (waiters.delete(waiter), waiter.wake());
+  };
+  const applyRecords = (message: RecordMessage) => {
+    const result = mirror.apply(message);
+    if (result === 'old') return;
+    if (result === 'gap') {
+      markDown('missed changes: reloading');
+      void resync();
+      return;
+    }
+    // Own revocations were announced when made; announcing again is harmless (caches empty, sockets re-checked).
+    if (result.ids.length > 0 && (CHANGE_KINDS as readonly string[]).includes(message.k)) emit({ kind: message.k as ChangeKind, ids: result.ids });
+    wakeWaiters();
+  };
+  subscriber.on('message', (channel: string, text: string) => {
+    try {
+      if (channel === keys.recordChannel) {
+        const message = JSON.parse(text) as RecordMessage;
+        if (buffer) buffer.push(message);
+        else applyRecords(message);
+      } else if (channel === keys.eventChannel) {
+        const message = JSON.parse(text) as EventMessage;
+        if (message.t === 'link-name') {
+          if (message.o !== origin) local.applyName(message.tag!, message.linkId || null);
+        } else if (message.o === origin) local.seen(message.t, message.id!);
+        else local.applyEntry(message.t, message.id!, message.e!);
+      }
+    } catch (error) {
+      failureLog.pass('message', (suppressed) => logger?.error({ err: error, suppressed }, 'store: a change message could not be applied: reloading'));
+      markDown('a change message could not be applied');
+      void resync();
+    }
+  });
+
+  async function snapshot(): Promise<void> {
+    const multi = commands.multi().get(keys.seq);
+    for (const kind of RECORD_KINDS) multi.hgetall(keys.records(kind));
+    const results = (await multi.exec()) ?? [];
+    for (const [error] of results) if (error) throw error;
+    const seq = Number(results[0]![1] ?? 0);
+    const records = new Map<RecordKind, WireRecord[]>();
+    RECORD_KINDS.forEach((kind, i) => {
+      const hash = results[i + 1]![1] as Record<string, string>;
+      records.set(
+        kind,
+        Object.values(hash).map((json) => JSON.parse(json) as WireRecord),
+      );
+    });
+    mirror.load(seq, records);
+  }
+
+  /** Reads stream entries after the last one applied (all of them at start). */
+  async function readStream(type: 'audit' | 'link'): Promise<void> {
+    for (;;) {
+      const start = local.lastIds[type] === '0' ? '-' : `(${local.lastIds[type]}`;
+      const entries = await commands.xrange(streamOf(type), start, '+', 'COUNT', READ_PAGE);
+      for (const [id, fields] of entries) {
+        const o = fields[fields.indexOf('o') + 1];
+        const e = fields[fields.indexOf('e') + 1];
+        if (o === origin) local.seen(type, id);
+        else if (e !== undefined) local.applyEntry(type, id, JSON.parse(e) as Record<string, unknown>);
+      }
+      if (entries.length < READ_PAGE) return;
+    }
+  }
+
+  async function readNames(): Promise<void> {
+    const names = await commands.hgetall(keys.linkNames);
+    for (const [tag, linkId] of Object.entries(names)) local.applyName(tag, linkId || null);
+  }
+
+  let resyncing: Promise<void> | undefined;
+  let again = false;
+  /** Reloads the mirror and catches up the local copies; the store is available again when it succeeds. */
+  function resync(): Promise<void> {
+    if (resyncing) {
+      again = true;
+      return resyncing;
+    }
+    resyncing = (async () => {
+      do {
+        again = false;
+        buffer = [];
+        try {
+          await subscriber.subscribe(keys.recordChannel, keys.eventChannel);
+          await snapshot();
+          const buffered = buffer;
+          buffer = undefined;
+          for (const message of buffered) applyRecords(message);
+          for (const row of held.take()) sendRow(row.type, row.entry);
+          if (held.lost > 0) {
+            logger?.warn({ lost: held.lost }, 'store: audit and link rows written while Redis was away were over the hold limit and are lost');
+            held.lost = 0;
+          }
+          await readNames();
+          await readStream('audit');
+          await readStream('link');
+          if (again || subscriber.status !== 'ready' || commands.status !== 'ready') continue;
+          const wasDown = down;
+          down = pingFailed ? down : null;
+          if (wasDown && !down && wasDown.reason !== 'connecting')
+            logger?.info({ redis: where, downMs: Date.now() - wasDown.since }, 'store available again: mirror reloaded from Redis');
+          // Anything may have been revoked while this mirror was not listening: every cache and open connection checks again.
+          for (const kind of CHANGE_KINDS) emit({ kind });
+          wakeWaiters();
+        } catch (error) {
+          buffer = undefined;
+          if (!closed) markDown(`reloading failed: ${(error as Error).message}`);
+          return;
+        }
+      } while (again);
+    })().finally(() => (resyncing = undefined));
+    return resyncing;
+  }
+
+  const lost = (name: string) => () => {
+    if (closed) return;
+    buffer = [];
+    markDown(`lost the ${name} connection to Redis`);
+  };
+  const regained = () => {
+    if (closed || subscriber.status !== 'ready' || commands.status !== 'ready') return;
+    void resync();
+  };
+
+  try {
+    await Promise.all(clients.map((client) => waitReady(client, options.connectTimeoutMs ?? 5_000, where)));
+  } catch (error) {
+    for (const client of clients) client.disconnect();
+    local.close();
+    throw error;
+  }
+  await resync();
+  if (down) {
+    for (const client of clients) client.disconnect();
+    local.close();
+    throw new Error(`cannot load the shared state from Redis at ${where} (${down.reason})`);
+  }
+  subscriber.on('close', lost('subscription'));
+  commands.on('close', lost('command'));
+  subscriber.on('ready', regained);
+  commands.on('ready', regained);
+
+  // A Redis that stops answering without closing its connections (a paused process, a dead network path) is
+  // noticed by a ping with a timeout on the limits connection.
+  const pinger = setInterval(() => {
+    if (limits.status !== 'ready') return;
+    limits.ping().then(
+      () => {
+        if (!pingFailed) return;
+        pingFailed = false;
+        regained();
+      },
+      () => {
+        pingFailed = true;
+        markDown('Redis does not answer');
+      },
+    );
+  }, PING_MS);
+  pinger.unref();
+
+  const limiters = new Map<string, RateLimiterAbstract>();
+  const audit = guardAudit(
+    localAudit(local, sink, (before) => track(commands.xtrim(keys.audit, 'MINID', '~', `${before}-0`), 'trim audit')),
+    { rowsPerHour: options.auditRowsPerHour ?? DEFAULT_AUDIT_ROWS_PER_HOUR, clock: options.auditClock, timer: true },
+  );
+  const linkRecords = openLinkRecords(local.db, { rowsPerHour: 120, maxRowsPerLink: 5000, ...options.linkRecords, clock: options.auditClock, timer: true });
+  const context = { mirror, write, emit };
+
+  const drain = async () => {
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+  };
+  const shutDown = () => {
+    if (closed) return;
+    try {
+      audit.close();
+      linkRecords.close();
+    } finally {
+      closed = true;
+      clearInterval(pinger);
+      for (const waiter of waiters) waiter.wake();
+      waiters.clear();
+    }
+  };
+  const disconnect = async () => {
+    await Promise.race([drain(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    for (const client of clients) client.disconnect();
+    local.close();
+  };
+
+  return {
+    sessions: redisSessions(context),
+    codes: redisCodes(context),
+    devices: redisDevices(context),
+    passkeys: redisPasskeys(context),
+    tunnelTokens: redisTunnelTokens(context),
+    audit,
+    linkRecords,
+    changes: {
+      subscribe(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    },
+    limiter(name: string, limiterOptions: LimiterOptions) {
+      let limiter = limiters.get(name);
+      if (!limiter) {
+        limiter = new RateLimiterRedis({
+          storeClient: limits,
+          rejectIfRedisNotReady: true,
+          keyPrefix: `${keys.limits}${name}`,
+          points: limiterOptions.points,
+          duration: limiterOptions.durationSeconds,
+          blockDuration: limiterOptions.blockSeconds ?? 0,
+        });
+        limiters.set(name, limiter);
+      }
+      return limiter;
+    },
+    // Redis expires counters itself (every key has its window as TTL).
+    deleteExpiredLimits: () => 0,
+    unavailable: () => (closed ? { since: Date.now(), reason: 'closed' } : down),
+    async catchUp() {
+      if (down || closed) return;
+      const seq = Number((await commands.get(keys.seq).catch(() => null)) ?? 0);
+      if (mirror.applied >= seq) return;
+      await new Promise<void>((resolve) => {
+        const waiter = { seq, wake: () => (clearTimeout(timer), resolve()) };
+        const timer = setTimeout(() => (waiters.delete(waiter), resolve()), options.catchUpMs ?? 2_000);
+        waiters.add(waiter);
+      });
+    },
+    drain,
+    close() {
+      shutDown();
+      void disconnect();
+    },
+    async closeAsync() {
+      shutDown();
+      await disconnect();
+    },
+  };
+}
