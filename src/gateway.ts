@@ -22,7 +22,7 @@ import { createShareHost } from './share/index.js';
 import { keepAuditWithin } from './store/retention.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { LiveAllowlist } from './gate/email.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { openConfiguredStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate, type TunnelHub, type TunnelStatus } from './tunnel/index.js';
 import type { GatewayTunnelTuning } from './tunnel/gateway-tunnel.js';
@@ -167,7 +167,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const metricsServer =
     metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
   const now = overrides.now ?? Date.now;
-  const ownStore = overrides.store ?? openSqliteStore(config.dataDir, { auditRowsPerHour: config.auditRowsPerHour, auditClock: now, linkRecords: config.share.linkRecords });
+  const ownStore = overrides.store ?? (await openConfiguredStore(config, { auditClock: now, logger: logger.child({ part: 'store' }) }));
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, now);
   let httpsListener: http.Server | undefined;
@@ -252,7 +252,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, metricsPort: metricsServer?.port, origin: origin.describe() }, 'listening');
   // Challenges can be answered only now that both ports are up.
   acme?.start();
-  const health = config.health ? await startHealth({ origin, address: config.health.address, port: config.health.port }) : undefined;
+  const health = config.health ? await startHealth({ origin, store, address: config.health.address, port: config.health.port }) : undefined;
 
   const closeServer = (s: http.Server) =>
     new Promise<void>((resolve) => {
@@ -288,7 +288,10 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       http2Refusals.close();
       requestRefusals.close();
       await metricsServer?.close();
-      if (!overrides.store) ownStore.close();
+      if (!overrides.store) {
+        await ownStore.drain?.();
+        ownStore.close();
+      }
       mailer.close();
     },
   };

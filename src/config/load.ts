@@ -23,7 +23,8 @@ export class ConfigError extends Error {
 }
 
 /** The validated config with every secret reference replaced by its value. */
-export type ResolvedConfig = Omit<Config, 'mail'> & {
+export type ResolvedConfig = Omit<Config, 'mail' | 'store'> & {
+  store: Exclude<Config['store'], { kind: 'redis' }> | (Omit<Extract<Config['store'], { kind: 'redis' }>, 'password'> & { password?: string });
   mail: Omit<Config['mail'], 'smtp'> & {
     smtp?: Omit<NonNullable<Config['mail']['smtp']>, 'password'> & { password?: string };
   };
@@ -154,6 +155,10 @@ export function parseConfigDetailed(document: unknown, source = 'config', env: N
   const password = smtp?.password !== undefined && config.mail.transport === 'smtp' ? secretAt(smtp.password, ['mail', 'smtp', 'password']) : undefined;
   const acme = config.tls.acme;
   const hmacKey = acme?.eab ? secretAt(acme.eab.hmacKey, ['tls', 'acme', 'eab', 'hmacKey']) : undefined;
+  const store =
+    config.store.kind === 'redis'
+      ? { ...config.store, password: config.store.password === undefined ? undefined : secretAt(config.store.password, ['store', 'password']) }
+      : config.store;
   return {
     config: {
       ...config,
@@ -165,6 +170,7 @@ export function parseConfigDetailed(document: unknown, source = 'config', env: N
         acme: acme && { ...acme, eab: acme.eab && { kid: acme.eab.kid, hmacKey: hmacKey ?? '' } },
       },
       mail: { ...config.mail, smtp: smtp && { ...smtp, password } },
+      store,
     },
     secretProblems,
   };

@@ -33,6 +33,35 @@ const secret = z.union([
 ]);
 export type SecretRef = z.infer<typeof secret>;
 
+/** Where the state lives: one SQLite file (one gateway), or a Redis several gateways share (src/store/redis/). */
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\/[^/\s]+/, 'expected a URL like redis://127.0.0.1:6379 or rediss://redis.example.com:6380 (TLS)')
+  .refine((url) => {
+    try {
+      return new URL(url).password === '';
+    } catch {
+      return false;
+    }
+  }, 'expected a URL without a password: give it as store.password ({ env: NAME } or { file: path })');
+const storeConfig = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('sqlite') }),
+  z.strictObject({
+    kind: z.literal('redis'),
+    url: redisUrl,
+    password: secret.optional(),
+    /** Prefix of every key and channel, so several installations can share one Redis. */
+    keyPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'expected up to 64 letters, digits and : _ . -')
+      .default('porthole:'),
+    /** Audit events kept in Redis's stream (and in each gateway's memory); the oldest go first. */
+    maxAuditEvents: z.number().int().min(1000).max(10_000_000).default(100_000),
+    /** Share-link record rows kept the same way. */
+    maxLinkEvents: z.number().int().min(1000).max(10_000_000).default(200_000),
+  }),
+]);
+
 const hostname = z
   .string()
   .transform((s) => s.toLowerCase())
@@ -199,6 +228,7 @@ export const configSchema = z
       smtp: smtp.optional(),
     }),
     dataDir: z.string().min(1).default('./data'),
+    store: storeConfig.prefault({ kind: 'sqlite' }),
     /** How long audit events are kept; older ones are deleted hourly, so the log cannot grow without bound. */
     auditRetention: duration.prefault('180d'),
     /** Audit rows per hour that requests without a session can add; past it they are only counted. */

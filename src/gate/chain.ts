@@ -5,13 +5,15 @@
 // turned away.
 import type http from 'node:http';
 import type { RequestContext } from '../http/context.js';
-import type { DeviceRecord } from '../store/store.js';
+import type { DeviceRecord, Store } from '../store/store.js';
 import { DEVICE_HEADER, type DeviceGate, type DeviceRefusal } from './devices.js';
 import { isReserved } from './router.js';
 import type { SessionChecker, ValidSession } from './session.js';
 import { isImmichSetupRequest } from './setup.js';
 
 export type GateDecision =
+  /** The store cannot vouch for its records (a shared store that lost Redis): nothing is decided on them. */
+  | { step: 'store-unavailable' }
   /** Under /.porthole/: the gate's own pages, never forwarded. */
   | { step: 'reserved' }
   /** Immich's first-admin sign-up or restore while allowImmichSetup is off: refused even when signed in. */
@@ -29,7 +31,7 @@ export type GateDecision =
   /** No credential otherwise (API calls, the app, scripts). */
   | { step: 'unauthenticated' };
 
-export type GateStepName = 'reserved-path' | 'immich-setup' | 'device-token' | 'session';
+export type GateStepName = 'store' | 'reserved-path' | 'immich-setup' | 'device-token' | 'session';
 
 export interface GateStep {
   readonly name: GateStepName;
@@ -44,6 +46,8 @@ export interface GateChainOptions {
   devices: Pick<DeviceGate, 'check'>;
   sessions: Pick<SessionChecker, 'check'>;
   now: () => number;
+  /** The store, when it can be unavailable (a shared Redis store): then every request is refused first. */
+  store?: Pick<Store, 'unavailable'>;
 }
 
 export interface GateChain {
@@ -68,7 +72,11 @@ function turnAway(req: http.IncomingMessage, shareHost: string | undefined): Gat
 
 export function createGateChain(options: GateChainOptions): GateChain {
   const { devices, sessions, shareHost, now } = options;
+  const { store } = options;
   const steps: GateStep[] = [
+    // First of all, fail closed: a mirror that may have missed a revocation decides nothing, not even the
+    // sign-in pages (they write codes and sessions that could not be shared).
+    ...(store?.unavailable ? [{ name: 'store', decide: () => (store.unavailable?.() ? { step: 'store-unavailable' } : undefined) } satisfies GateStep] : []),
     { name: 'reserved-path', decide: (req) => (isReserved(req.url!) ? { step: 'reserved' } : undefined) },
     // Before any credential: set-up stays shut for signed-in people too.
     ...(options.allowImmichSetup

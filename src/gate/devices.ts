@@ -140,6 +140,9 @@ export interface DeviceGateDeps {
   now: () => number;
 }
 
+/** The refusal of a well-formed token the store does not know (a shared store may not have seen it yet). */
+export const UNKNOWN_DEVICE_TOKEN = 'unknown device token';
+
 export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
   const { store, logger, now } = deps;
   // Counted apart from code verification, so a revoked phone retrying at home cannot block sign-ins there;
@@ -176,7 +179,7 @@ export function createDeviceGate(deps: DeviceGateDeps): DeviceGate {
     let device = cache.get(value);
     if (!device) {
       const found = store.devices.findByTokenHash(hashDeviceToken(value));
-      if (!found) return refused('unknown device token');
+      if (!found) return refused(UNKNOWN_DEVICE_TOKEN);
       if (found.revokedAt !== null) return refused(`revoked device ${found.id} "${found.name}"`, found.email);
       device = found;
       cache.set(value, device);

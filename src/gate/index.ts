@@ -16,16 +16,17 @@ import type { Mailer } from '../mail/mailer.js';
 import type { Origin } from '../origin/origin.js';
 import { forward, forwardUpgrade, type ForwardOptions } from '../proxy/forward.js';
 import type { Store } from '../store/store.js';
-import { createGateChain } from './chain.js';
+import { createGateChain, type GateDecision } from './chain.js';
+import { UNAVAILABLE_RETRY_SECONDS } from '../store/rate-limit.js';
 import type { GateConfig } from './config.js';
-import { createDeviceGate, DEVICE_HEADERS } from './devices.js';
+import { createDeviceGate, DEVICE_HEADER, DEVICE_HEADERS, UNKNOWN_DEVICE_TOKEN } from './devices.js';
 import type { Allowlist } from './email.js';
 import { createLiveConnections } from './live.js';
 import { GATE_PREFIX, PATHS } from './pages.js';
 import { createPasskeys } from './passkeys.js';
 import { safeReturnTo } from './return-to.js';
 import { createGateRouter, type GateRoute } from './router.js';
-import { createSessionChecker } from './session.js';
+import { cookieNames, createSessionChecker, readCookie } from './session.js';
 import { createSignIn } from './signin.js';
 import { createAdmin, type AdminSources } from '../admin/index.js';
 
@@ -64,7 +65,27 @@ export function createGate(deps: GateDeps): Gate {
   const signIn = createSignIn({ config, store, mailer: deps.mailer, logger, sessions, allowlist, now, passkeys });
   const devices = createDeviceGate({ config, store, allowlist, logger, now });
   const live = createLiveConnections({ store, allowlist, logger });
-  const chain = createGateChain({ allowImmichSetup: config.allowImmichSetup, shareHost: config.hosts.share, devices, sessions, now });
+  const chain = createGateChain({ allowImmichSetup: config.allowImmichSetup, shareHost: config.hosts.share, devices, sessions, now, store });
+  const names = cookieNames(config);
+  /**
+   * A credential about to be turned away may be one another gateway made a moment ago that this one's mirror
+   * has not received yet (a shared store): wait until the mirror has caught up with Redis, then decide again.
+   */
+  const mayBeUnseen = (req: http.IncomingMessage, decision: GateDecision): boolean =>
+    store.catchUp !== undefined &&
+    (decision.step === 'to-sign-in' ||
+      decision.step === 'unauthenticated' ||
+      decision.step === 'to-share-host' ||
+      (decision.step === 'device-refused' && decision.refusal.reason === UNKNOWN_DEVICE_TOKEN)) &&
+    (req.headers[DEVICE_HEADER] !== undefined || readCookie(req.headers.cookie, names.session) !== undefined);
+  const decideCaughtUp = (req: http.IncomingMessage, ctx: RequestContext, answer: (decision: GateDecision) => void): void => {
+    const decision = chain.decide(req, ctx);
+    if (!mayBeUnseen(req, decision)) return answer(decision);
+    store.catchUp!().then(
+      () => answer(chain.decide(req, ctx)),
+      () => answer(decision),
+    );
+  };
   const admin = createAdmin({ admins: { isAdmin: () => false }, ...deps.admin, config, store, logger, sessions, now });
   const forwardOptions: ForwardOptions = {
     origin,
@@ -95,8 +116,14 @@ export function createGate(deps: GateDeps): Gate {
   };
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext): void {
-    const decision = chain.decide(req, ctx);
+    decideCaughtUp(req, ctx, (decision) => answerRequest(req, res, ctx, decision));
+  }
+
+  function answerRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, decision: GateDecision): void {
     switch (decision.step) {
+      case 'store-unavailable':
+        if (hasBody(req)) res.setHeader('connection', 'close');
+        return refuse(req, res, { kind: 'store-unavailable', retryAfterSeconds: UNAVAILABLE_RETRY_SECONDS }, 'private');
       case 'reserved':
         return gatePage(req, res, ctx);
       case 'setup':
@@ -126,8 +153,13 @@ export function createGate(deps: GateDeps): Gate {
   }
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void {
-    const decision = chain.decide(req, ctx);
+    decideCaughtUp(req, ctx, (decision) => answerUpgrade(req, socket, head, ctx, decision));
+  }
+
+  function answerUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, decision: GateDecision): void {
     switch (decision.step) {
+      case 'store-unavailable':
+        return refuseUpgrade(socket, 503, UNAVAILABLE_RETRY_SECONDS);
       case 'reserved':
         return refuseUpgrade(socket, 404);
       case 'setup':

@@ -1,15 +1,19 @@
 // Liveness and readiness for Docker's HEALTHCHECK and load balancers, on an address of their own so the two
 // public hosts gain no extra path. GET /live: the process answers. GET /ready: Immich can be reached (direct
-// mode: it answers /api/server/ping) or a home connector is attached (tunnel mode). The answer is a status
+// mode: it answers /api/server/ping) or a home connector is attached (tunnel mode), and the store can answer
+// (a shared Redis store that lost Redis is not ready: the gate refuses until it is back). The answer is a status
 // and one word; nothing about the origin, versions or reasons is told.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { refuse } from '../http/refuse.js';
 import type { Origin } from '../origin/origin.js';
+import type { Store } from '../store/store.js';
 import { originRequest } from '../origin/request.js';
 
 export interface HealthOptions {
   origin: Origin;
+  /** Not ready while the store reports itself unavailable. */
+  store?: Pick<Store, 'unavailable'>;
   address: string;
   port: number;
   /** How long a readiness probe of the origin may take. */
@@ -41,7 +45,8 @@ export function readinessProbe(origin: Origin, timeoutMs: number): () => Promise
 }
 
 export async function startHealth(options: HealthOptions): Promise<HealthServer> {
-  const ready = readinessProbe(options.origin, options.probeTimeoutMs ?? 3000);
+  const originReady = readinessProbe(options.origin, options.probeTimeoutMs ?? 3000);
+  const ready = () => (options.store?.unavailable?.() ? Promise.resolve(false) : originReady());
   const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10_000, maxHeaderSize: 8 * 1024 }, (req, res) => {
     const answer = (ok: boolean) => {
       const body = ok ? 'ok\n' : 'not ready\n';
