@@ -221,11 +221,15 @@ export function csrfFrom(html: string): string {
   return token;
 }
 
-/** logger: where the gateway logs (silent by default); tests that count log lines pass their own. */
-export async function startTestGate(overrides: GateOverrides = {}, options: { logger?: Logger } = {}): Promise<TestGate> {
+/**
+ * logger: where the gateway logs (silent by default); tests that count log lines pass their own. gateKey: the
+ * installation secret to start with (gateways sharing one state share it, as an operator copies gate.key).
+ */
+export async function startTestGate(overrides: GateOverrides = {}, options: { logger?: Logger; gateKey?: Buffer } = {}): Promise<TestGate> {
   const origin = await startSampleImmich();
   const smtp = await startTestSmtp();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-gate-test-'));
+  if (options.gateKey) fs.writeFileSync(path.join(dataDir, 'gate.key'), options.gateKey, { mode: 0o600 });
   const { gate: gateOverrides, mail: mailOverrides, ...rest } = overrides;
   const config = parseConfig(
     {
