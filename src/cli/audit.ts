@@ -39,7 +39,7 @@ export function auditCommand(): Command {
     .option('--json', 'print JSON lines instead of a table')
     .action(async (options: { config: string; limit: number; type?: string; email?: string; json?: boolean }) => {
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const events = store.audit.list({ limit: options.limit, type: options.type, email: options.email });
         process.stdout.write(

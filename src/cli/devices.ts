@@ -63,7 +63,7 @@ export function devicesCommand(): Command {
       const { loadConfigOrExit } = await import('./serve.js');
       const { openStoreForCli } = await import('./store-access.js');
       const config = loadConfigOrExit(options.config);
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const { record, token } = addDevice(store, config.gate.allow, { email: options.email, name: options.name });
         process.stdout.write(
@@ -86,7 +86,7 @@ export function devicesCommand(): Command {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { config: string; revoked?: boolean; json?: boolean }) => {
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const list = store.devices.list({ includeRevoked: options.revoked === true });
         process.stdout.write(
@@ -117,7 +117,7 @@ export function devicesCommand(): Command {
         return command.error((error as Error).message, { exitCode: 2 });
       }
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const revoked = revokeDevices(store, target);
         if ('id' in target && revoked.length === 0) {

@@ -65,7 +65,7 @@ export function linksCommand(): Command {
     .option('--json', 'print the record as JSON')
     .action(async (name: string, options: { config: string; limit: number; json?: boolean }) => {
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const record = store.linkRecords.read(name, { limit: options.limit });
         if (!record) {
@@ -106,7 +106,7 @@ export function linksCommand(): Command {
       // The records live in the gateway's data directory; without it "never opened" cannot be judged.
       const haveRecords = fs.existsSync(path.join(config.dataDir, 'porthole.db'));
       const { openStoreForCli } = await import('./store-access.js');
-      const store = haveRecords ? openStoreForCli(options.config) : undefined;
+      const store = haveRecords ? await openStoreForCli(options.config) : undefined;
       try {
         const now = Date.now();
         const opened = store ? (id: string, key: string) => store.linkRecords.opened(id) || store.linkRecords.opened(key) : undefined;

@@ -10,6 +10,7 @@ import { initCommand } from './init.js';
 import { linksCommand } from './links.js';
 import { passkeysCommand } from './passkeys.js';
 import { sessionsCommand } from './sessions.js';
+import { storeCommand } from './store.js';
 import { registerTunnel } from './tunnel.js';
 import { suggestKey } from '../config/load.js';
 
@@ -96,6 +97,7 @@ export function buildProgram(): Command {
   program.addCommand(devicesCommand());
   program.addCommand(passkeysCommand());
   program.addCommand(linksCommand());
+  program.addCommand(storeCommand());
 
   applyEverywhere(program);
   return program;

@@ -38,7 +38,7 @@ export function passkeysCommand(): Command {
       const { loadConfigOrExit } = await import('./serve.js');
       const { openStoreForCli } = await import('./store-access.js');
       const allowed = createAllowlist(loadConfigOrExit(options.config).gate.allow);
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const list = store.passkeys.list(email);
         process.stdout.write(
@@ -69,7 +69,7 @@ export function passkeysCommand(): Command {
         return command.error((error as Error).message, { exitCode: 2 });
       }
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const revoked = revokePasskeys(store, target);
         if ('id' in target && revoked.length === 0) {

@@ -53,7 +53,7 @@ export function sessionsCommand(): Command {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { config: string; json?: boolean }) => {
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const list = store.sessions.list(Date.now());
         process.stdout.write(
@@ -83,7 +83,7 @@ export function sessionsCommand(): Command {
         return command.error(`${(error as Error).message}`, { exitCode: 2 });
       }
       const { openStoreForCli } = await import('./store-access.js');
-      const store = openStoreForCli(options.config);
+      const store = await openStoreForCli(options.config);
       try {
         const revoked = revokeSessions(store, target);
         if ('id' in target && revoked.length === 0) {

@@ -6,10 +6,10 @@ import type { Command } from 'commander';
 import { registerConnectCommand, registerTunnelCommands, type TunnelCliContext } from '../tunnel/cli.js';
 
 async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
-  const [{ loadConfigOrExit }, { loadGatewayCertificate }, { openSqliteStore }, { statusFilePath }] = await Promise.all([
+  const [{ loadConfigOrExit }, { loadGatewayCertificate }, { openConfiguredStore }, { statusFilePath }] = await Promise.all([
     import('./serve.js'),
     import('../tunnel/tls-listener.js'),
-    import('../store/sqlite.js'),
+    import('../store/open.js'),
     import('../tunnel/status.js'),
   ]);
   const config = loadConfigOrExit(configFile);
@@ -19,7 +19,8 @@ async function tunnelContext(configFile: string): Promise<TunnelCliContext> {
     keyFile: config.tls?.keyFile,
     hostnames: [config.hosts.private, config.hosts.share].filter((h): h is string => Boolean(h)),
   });
-  const store = openSqliteStore(config.dataDir);
+  // The configured store (SQLite in dataDir, or the Redis the gateways share), so a token made here works on every gateway.
+  const store = await openConfiguredStore(config);
   return {
     store: store.tunnelTokens,
     gatewayAddress: config.tunnel.publicAddress ?? null,

@@ -250,8 +250,17 @@ test('listen.requestRate: on by default, off only when said so, and every bad va
 
 test('store: sqlite by default; redis needs a redis(s) URL, takes its password as a secret, never inside the URL', () => {
   assert.deepEqual(parseConfig(valid).store, { kind: 'sqlite' });
-  const redis = parseConfig({ ...valid, store: { kind: 'redis', url: 'rediss://redis.example.com:6380', password: { env: 'REDIS_PASSWORD' } } }, 'test', { REDIS_PASSWORD: 's3cret' });
-  assert.deepEqual(redis.store, { kind: 'redis', url: 'rediss://redis.example.com:6380', password: 's3cret', keyPrefix: 'porthole:', maxAuditEvents: 100_000, maxLinkEvents: 200_000 });
+  const redis = parseConfig({ ...valid, store: { kind: 'redis', url: 'rediss://redis.example.com:6380', password: { env: 'REDIS_PASSWORD' } } }, 'test', {
+    REDIS_PASSWORD: 's3cret',
+  });
+  assert.deepEqual(redis.store, {
+    kind: 'redis',
+    url: 'rediss://redis.example.com:6380',
+    password: 's3cret',
+    keyPrefix: 'porthole:',
+    maxAuditEvents: 100_000,
+    maxLinkEvents: 200_000,
+  });
   assert.match(problems({ ...valid, store: { kind: 'redis', url: 'redis://:hunter2@127.0.0.1:6379' } }).join('\n'), /store\.url: .*without a password: give it as store\.password/);
   assert.match(problems({ ...valid, store: { kind: 'redis', url: 'http://127.0.0.1:6379' } }).join('\n'), /store\.url: expected a URL like redis:\/\//);
   assert.match(problems({ ...valid, store: { kind: 'redis' } }).join('\n'), /store\.url/);

@@ -119,15 +119,14 @@ export function redisClientOptions(options: Pick<RedisStoreOptions, 'password' |
   };
 }
 
+/** Resolves when the client is ready; rejects at the first failure (a gateway starts only on a reachable Redis). */
 function waitReady(client: Redis, timeoutMs: number, where: string): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
-    let lastError: Error | undefined;
-    const onError = (error: Error) => (lastError = error);
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`cannot reach Redis at ${where}${lastError ? ` (${lastError.message})` : ''}`));
-    }, timeoutMs);
+    const fail = (why: string) => (cleanup(), reject(new Error(`cannot reach Redis at ${where} (${why})`)));
+    const onError = (error: Error) => fail(error.message);
+    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+    timer.unref();
     const onReady = () => (cleanup(), resolve());
     const cleanup = () => {
       clearTimeout(timer);
