@@ -36,7 +36,7 @@ import { openLinkRecords } from '../link-records.js';
 import { DEFAULT_AUDIT_ROWS_PER_HOUR } from '../sqlite.js';
 import { CHANGE_KINDS } from '../sqlite-changes.js';
 import type { ChangeKind, LimiterOptions, Store, StoreChange, StoreUnavailable } from '../store.js';
-import { HeldRows, LocalEvents, READ_PAGE, compareIds, localAudit, type EventMessage } from './events.js';
+import { HeldRows, LocalEvents, READ_PAGE, localAudit, type EventMessage } from './events.js';
 import { RECORD_KINDS, RecordMirror, type RecordKind, type RecordMessage, type WireRecord } from './mirror.js';
 import { redisCodes, redisDevices, redisPasskeys, redisSessions, redisTunnelTokens, type WriteOp } from './records.js';
 import { APPEND_EVENT, LEARN_LINK, WRITE_RECORDS } from './scripts.js';
