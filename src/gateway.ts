@@ -169,6 +169,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const now = overrides.now ?? Date.now;
   const ownStore = overrides.store ?? (await openConfiguredStore(config, { auditClock: now, logger: logger.child({ part: 'store' }) }));
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
+  metrics?.watchStore(ownStore);
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, now);
   let httpsListener: http.Server | undefined;
   // One count per client across both ports, taken before any TLS work; refusals logged as summaries.

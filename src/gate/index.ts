@@ -26,7 +26,7 @@ import { GATE_PREFIX, PATHS } from './pages.js';
 import { createPasskeys } from './passkeys.js';
 import { safeReturnTo } from './return-to.js';
 import { createGateRouter, type GateRoute } from './router.js';
-import { cookieNames, createSessionChecker, readCookie } from './session.js';
+import { cookieNames, createSessionChecker, readCookie, SESSION_TOKEN_LENGTH } from './session.js';
 import { createSignIn } from './signin.js';
 import { createAdmin, type AdminSources } from '../admin/index.js';
 
@@ -77,7 +77,7 @@ export function createGate(deps: GateDeps): Gate {
       decision.step === 'unauthenticated' ||
       decision.step === 'to-share-host' ||
       (decision.step === 'device-refused' && decision.refusal.reason === UNKNOWN_DEVICE_TOKEN)) &&
-    (req.headers[DEVICE_HEADER] !== undefined || readCookie(req.headers.cookie, names.session) !== undefined);
+    (req.headers[DEVICE_HEADER] !== undefined || readCookie(req.headers.cookie, names.session)?.length === SESSION_TOKEN_LENGTH);
   const decideCaughtUp = (req: http.IncomingMessage, ctx: RequestContext, answer: (decision: GateDecision) => void): void => {
     const decision = chain.decide(req, ctx);
     if (!mayBeUnseen(req, decision)) return answer(decision);

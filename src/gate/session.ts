@@ -11,6 +11,8 @@ import type { Allowlist } from './email.js';
 /** 256-bit tokens, base64url without padding: always exactly this many characters. */
 const TOKEN_BYTES = 32;
 const TOKEN_LENGTH = 43;
+/** The length of every session cookie Porthole issues (anything else is junk, never looked up). */
+export const SESSION_TOKEN_LENGTH = TOKEN_LENGTH;
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 /** The store is written at most this often per session, however many requests it makes. */
 export const RENEW_INTERVAL_MS = 60_000;

@@ -30,6 +30,8 @@ export interface GatewayMetrics {
   linkCache(result: LinkCacheResult): void;
   /** Reports the tunnel's connectors and streams at each scrape. */
   watchTunnel(status: () => TunnelStatus): void;
+  /** Reports at each scrape whether the store can answer (a shared Redis store may not). */
+  watchStore(store: Pick<Store, 'unavailable'>): void;
 }
 
 export function createGatewayMetrics(hosts: { private: string; share?: string }): GatewayMetrics {
@@ -210,6 +212,16 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
     },
     linkCache(result) {
       linkCache.inc({ result });
+    },
+    watchStore(store) {
+      new client.Gauge({
+        name: 'porthole_store_available',
+        help: '1 while the store can answer (always, for SQLite); 0 while a shared Redis store is unreachable or reloading, when the gate refuses with 503.',
+        registers,
+        collect() {
+          this.set(store.unavailable?.() ? 0 : 1);
+        },
+      });
     },
     watchTunnel(status) {
       // Per-connector totals only grow while it is attached; growth since the last scrape is added to

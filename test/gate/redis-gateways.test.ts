@@ -30,7 +30,7 @@ before(async () => {
   };
   one = await startTestGate(overrides);
   // Gateways acting as one share the installation secret, as an operator copies gate.key.
-  two = await startTestGate(overrides, { gateKey: fs.readFileSync(path.join(one.dataDir, 'gate.key')) });
+  two = await startTestGate({ ...overrides, metrics: { listen: '127.0.0.1:0' } }, { gateKey: fs.readFileSync(path.join(one.dataDir, 'gate.key')) });
 });
 after(async () => {
   await one?.close();
@@ -43,6 +43,19 @@ const api = (gate: TestGate, headers: http.OutgoingHttpHeaders = {}) => gate.req
 function ready(gate: TestGate): Promise<number> {
   return new Promise((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: gate.gateway.health!.port, path: '/ready', agent: false }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject);
+  });
+}
+
+/** The store gauge gateway two reports to Prometheus. */
+function storeGauge(): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: two.gateway.metricsPort!, path: '/metrics', agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(/^porthole_store_available (\d)$/m.exec(text)?.[1]));
+      })
+      .on('error', reject);
   });
 }
 
@@ -154,11 +167,13 @@ test('Redis down: both gateways refuse with 503 and are not ready; Redis back: b
   assert.equal(upgrade, 503, 'a WebSocket is refused before the upgrade');
   assert.equal(await ready(one), 503);
   assert.equal(await ready(two), 503);
+  assert.equal(await storeGauge(), '0', 'and metrics say the store is unavailable');
 
   await redis.start();
   await until(async () => (await api(one, { cookie })).status === 200 && (await api(two, { cookie })).status === 200, 'both gateways to recover');
   assert.equal(await ready(one), 200);
   assert.equal(await ready(two), 200);
+  assert.equal(await storeGauge(), '1');
   // And they share state again: a revocation on two reaches one.
   const session = one.gateway.deps.store.sessions.list(Date.now()).find((s) => s.email === 'alice@example.com');
   assert.ok(session);
