@@ -8,9 +8,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { addDevice } from '../../src/gate/devices.js';
-import { issueSession } from '../../src/gate/session.js';
+import { hashToken, issueSession } from '../../src/gate/session.js';
 import { startTestRedis, type TestRedis } from '../store/redis-server.js';
 import { CookieJar, startTestGate, type TestGate } from './harness.js';
 
@@ -105,6 +107,53 @@ test('a person who signs in on one gateway is let through by the other', async (
   assert.equal(onTwo.status, 200, onTwo.body);
   assert.equal(JSON.parse(onTwo.body).res, 'pong');
   assert.equal((await api(two)).status, 401, 'and without the cookie the other gateway still refuses');
+});
+
+/** Resolves when Redis receives a command matching `pattern` (watched with MONITOR, so no sleep is needed). */
+async function whenRedisSees(pattern: RegExp): Promise<{ seen: Promise<void>; stop: () => void }> {
+  const socket = net.connect(redis.port, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let text = '';
+  const seen = new Promise<void>((resolve) =>
+    socket.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (pattern.test(text)) resolve();
+    }),
+  );
+  socket.write('MONITOR\r\n');
+  await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  return { seen, stop: () => socket.destroy() };
+}
+
+test('a session the other gateway has not heard of yet is waited for, not refused', async () => {
+  // The race of a browser faster than pub/sub, made certain: the session is in Redis, but its announcement is
+  // sent only once gateway two, turning the cookie away, has asked Redis how far the writes have got.
+  const token = 'T'.repeat(43);
+  const record = {
+    id: 'race0001',
+    tokenHash: hashToken(token),
+    email: 'alice@example.com',
+    createdAt: Date.now(),
+    expiresAt: Date.now() + 3_600_000,
+    lastSeenAt: Date.now(),
+    ip: null,
+    userAgent: null,
+  };
+  const client = new Redis(redis.url);
+  const monitor = await whenRedisSees(/"get" "porthole:seq"/i);
+  try {
+    const seq = await client.incr('porthole:seq');
+    await client.hset('porthole:records:session', record.id, JSON.stringify(record));
+    const answer = api(two, { cookie: `porthole_session=${token}` });
+    const first = await Promise.race([monitor.seen.then(() => 'asked Redis'), answer.then((r) => `answered ${r.status} at once`)]);
+    assert.equal(first, 'asked Redis', 'gateway two must not turn the cookie away before catching up');
+    await client.publish('porthole:records', JSON.stringify({ s: seq, o: 'test', k: 'session', set: [record] }));
+    const { status } = await answer;
+    assert.equal(status, 200, 'let through once the mirror caught up');
+  } finally {
+    monitor.stop();
+    client.disconnect();
+  }
 });
 
 test('a rate limit counted on one gateway applies on the other', async () => {
