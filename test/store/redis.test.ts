@@ -142,3 +142,15 @@ test('Redis gone: both stores unavailable and limits refused; Redis back: both r
   await a.catchUp();
   assert.equal(a.sessions.findByTokenHash('hash-s4'), undefined);
 });
+
+test('Redis emptied under running stores: the sequence going back makes both reload instead of ignoring new writes', async () => {
+  a.sessions.create(session('f1'));
+  await a.drain();
+  await b.catchUp();
+  assert.ok(b.sessions.findByTokenHash('hash-f1'));
+  assert.match(await redis.command('FLUSHALL'), /\+OK/);
+  a.sessions.create(session('f2'));
+  await a.drain();
+  await until(() => b.sessions.findByTokenHash('hash-f2') !== undefined && b.sessions.findByTokenHash('hash-f1') === undefined, 'b to reload');
+  await until(() => a.sessions.findByTokenHash('hash-f1') === undefined && a.unavailable() === null, 'a to reload');
+});

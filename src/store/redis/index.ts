@@ -223,10 +223,13 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   const wakeWaiters = () => {
     for (const waiter of [...waiters]) if (mirror.applied >= waiter.seq) (waiters.delete(waiter), waiter.wake());
   };
+  /** True while the messages buffered during a reload are applied: then some are already in the snapshot. */
+  let replaying = false;
   const applyRecords = (message: RecordMessage) => {
     const result = mirror.apply(message);
-    if (result === 'old') return;
-    if (result === 'gap') {
+    if (result === 'old' && replaying) return;
+    // Outside a replay an old number means Redis's sequence went back (its data was flushed or replaced).
+    if (result === 'old' || result === 'gap') {
       markDown('missed changes: reloading');
       void resync();
       return;
@@ -309,7 +312,12 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
           await snapshot();
           const buffered = buffer;
           buffer = undefined;
-          for (const message of buffered) applyRecords(message);
+          replaying = true;
+          try {
+            for (const message of buffered) applyRecords(message);
+          } finally {
+            replaying = false;
+          }
           for (const row of held.take()) sendRow(row.type, row.entry);
           if (held.lost > 0) {
             logger?.warn({ lost: held.lost }, 'store: audit and link rows written while Redis was away were over the hold limit and are lost');
@@ -443,14 +451,22 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     // Redis expires counters itself (every key has its window as TTL).
     deleteExpiredLimits: () => 0,
     unavailable: () => (closed ? { since: Date.now(), reason: 'closed' } : down),
-    async catchUp() {
-      if (down || closed) return;
-      const seq = Number((await commands.get(keys.seq).catch(() => null)) ?? 0);
-      if (mirror.applied >= seq) return;
-      await new Promise<void>((resolve) => {
-        const waiter = { seq, wake: () => (clearTimeout(timer), resolve()) };
-        const timer = setTimeout(() => (waiters.delete(waiter), resolve()), options.catchUpMs ?? 2_000);
-        waiters.add(waiter);
+    catchUp() {
+      if (down || closed) return Promise.resolve();
+      // Bounded whatever Redis does: a request waits at most catchUpMs, then is decided on what the mirror has.
+      return new Promise<void>((resolve) => {
+        let waiter: { seq: number; wake: () => void } | undefined;
+        const done = () => {
+          clearTimeout(timer);
+          if (waiter) waiters.delete(waiter);
+          resolve();
+        };
+        const timer = setTimeout(done, options.catchUpMs ?? 2_000);
+        commands.get(keys.seq).then((value) => {
+          waiter = { seq: Number(value ?? 0), wake: done };
+          waiters.add(waiter);
+          wakeWaiters();
+        }, done);
       });
     },
     drain,
