@@ -1,7 +1,8 @@
 // `porthole store migrate --to redis` (the real command line, another process) copies a gateway's SQLite state
 // into a real redis-server: a session, a device, a passkey with its user handle, a tunnel token and the audit log
 // arrive intact (an expired session does not), a gateway on that Redis lets the migrated session through, and
-// the command refuses clearly when Redis already holds state or the config still says sqlite.
+// `porthole sessions revoke` on the Redis config reaches it; the command refuses clearly when Redis already holds
+// state or the config still says sqlite.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -107,6 +108,12 @@ test('the SQLite state is copied into Redis, and a gateway on Redis lets a migra
   try {
     const answer = await gate.request('GET', '/api/server/ping', { headers: { accept: 'application/json', cookie: `${session.cookieName}=${session.cookieValue}` } });
     assert.equal(answer.status, 200, 'the migrated session signs its browser in on the Redis gateway');
+    // The command line works on the Redis store too: a revocation from another process reaches the gateway.
+    const revoked = await cli('sessions', 'revoke', session.id, '--config', configFile);
+    assert.equal(revoked.status, 0, revoked.stderr);
+    assert.match(revoked.stdout, /Revoked 1 session \(alice@example\.com\)/);
+    const after = await gate.request('GET', '/api/server/ping', { headers: { accept: 'application/json', cookie: `${session.cookieName}=${session.cookieValue}` } });
+    assert.equal(after.status, 401, 'revoked by the command line, refused by the gateway');
   } finally {
     await gate.close();
   }
