@@ -154,3 +154,36 @@ test('Redis emptied under running stores: the sequence going back makes both rel
   await until(() => b.sessions.findByTokenHash('hash-f2') !== undefined && b.sessions.findByTokenHash('hash-f1') === undefined, 'b to reload');
   await until(() => a.sessions.findByTokenHash('hash-f1') === undefined && a.unavailable() === null, 'a to reload');
 });
+
+test("each gateway's tunnel presence is seen by the other, and comes back after being swept as expired", async () => {
+  a.tunnelPresence.upsert('gw-a', '{"connectors":[]}', Date.now() + 60_000);
+  await a.drain();
+  await b.catchUp();
+  assert.deepEqual(
+    b.tunnelPresence.list(Date.now()).map((e) => e.gatewayId),
+    ['gw-a'],
+  );
+  // Swept as expired by b, then renewed by a: the same id must come back everywhere.
+  a.tunnelPresence.upsert('gw-a', '{"connectors":[]}', Date.now() - 1);
+  await a.drain();
+  await b.catchUp();
+  b.tunnelPresence.upsert('gw-b', '{"connectors":[]}', Date.now() + 60_000);
+  await b.drain();
+  a.tunnelPresence.upsert('gw-a', '{"connectors":[1]}', Date.now() + 60_000);
+  await a.drain();
+  await b.catchUp();
+  assert.deepEqual(
+    b.tunnelPresence.list(Date.now()).map((e) => [e.gatewayId, e.snapshot]),
+    [
+      ['gw-a', '{"connectors":[1]}'],
+      ['gw-b', '{"connectors":[]}'],
+    ],
+  );
+  a.tunnelPresence.remove('gw-a');
+  await a.drain();
+  await b.catchUp();
+  assert.deepEqual(
+    b.tunnelPresence.list(Date.now()).map((e) => e.gatewayId),
+    ['gw-b'],
+  );
+});

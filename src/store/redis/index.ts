@@ -38,7 +38,7 @@ import { CHANGE_KINDS } from '../sqlite-changes.js';
 import type { ChangeKind, LimiterOptions, Store, StoreChange, StoreUnavailable } from '../store.js';
 import { HeldRows, LocalEvents, READ_PAGE, localAudit, type EventMessage } from './events.js';
 import { RECORD_KINDS, RecordMirror, type RecordKind, type RecordMessage, type WireRecord } from './mirror.js';
-import { redisCodes, redisDevices, redisPasskeys, redisSessions, redisTunnelTokens, type WriteOp } from './records.js';
+import { redisCodes, redisDevices, redisPasskeys, redisSessions, redisTunnelPresence, redisTunnelTokens, type WriteOp } from './records.js';
 import { APPEND_EVENT, LEARN_LINK, WRITE_RECORDS } from './scripts.js';
 
 export interface RedisStoreOptions {
@@ -425,6 +425,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     devices: redisDevices(context),
     passkeys: redisPasskeys(context),
     tunnelTokens: redisTunnelTokens(context),
+    tunnelPresence: redisTunnelPresence(context),
     audit,
     linkRecords,
     changes: {

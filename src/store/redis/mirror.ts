@@ -1,13 +1,14 @@
 // The in-process mirror of the small record sets a Redis store holds (sessions, devices, passkeys, tunnel
-// tokens, sign-in codes, passkey user handles and challenges): the store's synchronous reads come from here.
+// tokens, sign-in codes, passkey user handles and challenges, which connectors each gateway has): the store's synchronous reads come from here.
 // It is filled from a snapshot and kept current by the numbered messages the write scripts publish
 // (scripts.ts). Two rules keep a stale message from undoing a revocation made here a moment earlier, before
-// that revocation's own message came back: an id once deleted never comes back (ids are random and never
-// reused), and a revoked-at once seen is never cleared.
+// that revocation's own message came back: an id once deleted never comes back (credential ids are random and
+// never reused; only the presence entries, which revoke nothing, reuse theirs), and a revoked-at once seen is
+// never cleared.
 import { LRUCache } from 'lru-cache';
 
 /** What the mirror holds, by kind: the record sets whose writes are published. */
-export const RECORD_KINDS = ['session', 'device', 'passkey', 'tunnel-token', 'code', 'passkey-user', 'challenge'] as const;
+export const RECORD_KINDS = ['session', 'device', 'passkey', 'tunnel-token', 'code', 'passkey-user', 'challenge', 'tunnel-presence'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 /** A record as Redis stores it (JSON): every kind has a string id. */
@@ -33,6 +34,9 @@ const INDEXED: Partial<Record<RecordKind, string>> = {
   passkey: 'credentialId',
   code: 'linkTokenHash',
 };
+
+/** Kinds whose ids are reused (a gateway's presence entry comes back after a sweep): deletions not remembered. */
+const REUSED_IDS: ReadonlySet<RecordKind> = new Set<RecordKind>(['tunnel-presence']);
 
 /** Deleted ids remembered; far more than a gateway deletes between a delete and its message coming back. */
 const TOMBSTONES = 100_000;
@@ -88,7 +92,7 @@ export class RecordMirror {
 
   /** Removes and remembers the id as deleted; returns the record it held. */
   delete(kind: RecordKind, id: string): WireRecord | undefined {
-    this.tombstones.set(`${kind}\n${id}`, true);
+    if (!REUSED_IDS.has(kind)) this.tombstones.set(`${kind}\n${id}`, true);
     const current = this.map(kind).get(id);
     if (!current) return undefined;
     this.map(kind).delete(id);

@@ -5,7 +5,20 @@
 // Revocations are sent as "revoke/delete what matches" and run over Redis's own records, so they also reach
 // records this mirror has not seen yet; their return values (what was revoked) come from the mirror.
 import crypto from 'node:crypto';
-import type { CodeRecord, CodeStore, DeviceRecord, DeviceStore, PasskeyRecord, PasskeyStore, SessionRecord, SessionStore, StoreChange, TunnelTokenStore } from '../store.js';
+import type {
+  CodeRecord,
+  CodeStore,
+  DeviceRecord,
+  DeviceStore,
+  PasskeyRecord,
+  PasskeyStore,
+  SessionRecord,
+  SessionStore,
+  StoreChange,
+  TunnelPresenceEntry,
+  TunnelPresenceStore,
+  TunnelTokenStore,
+} from '../store.js';
 import type { RecordKind, RecordMirror, WireRecord } from './mirror.js';
 
 export type WriteOp =
@@ -255,6 +268,33 @@ export function redisTunnelTokens({ mirror, write, emit }: RecordContext): Tunne
       const current = get(id);
       if (current) mirror.upsert('tunnel-token', wire({ ...current, lastUsedAt: at }));
       write('tunnel-token', { op: 'patch', id, set: { lastUsedAt: at } });
+    },
+  };
+}
+
+/** Each gateway's connectors, renewed every few seconds with an expiry; entries of crashed gateways are swept. */
+export function redisTunnelPresence({ mirror, write }: RecordContext): TunnelPresenceStore {
+  const all = () => mirror.all('tunnel-presence') as unknown as (TunnelPresenceEntry & { id: string })[];
+  return {
+    upsert(gatewayId, snapshot, expiresAt) {
+      const now = Date.now();
+      const expired = all().filter((e) => e.expiresAt <= now);
+      if (expired.length > 0) {
+        for (const entry of expired) mirror.delete('tunnel-presence', entry.id);
+        write('tunnel-presence', { op: 'deleteWhere', lte: { expiresAt: now } });
+      }
+      const record = wire({ id: gatewayId, gatewayId, snapshot, expiresAt });
+      mirror.upsert('tunnel-presence', record);
+      write('tunnel-presence', { op: 'put', record });
+    },
+    list: (now) =>
+      all()
+        .filter((e) => e.expiresAt > now)
+        .sort((a, b) => (a.gatewayId < b.gatewayId ? -1 : a.gatewayId > b.gatewayId ? 1 : 0))
+        .map(({ gatewayId, snapshot, expiresAt }) => ({ gatewayId, snapshot, expiresAt })),
+    remove(gatewayId) {
+      mirror.delete('tunnel-presence', gatewayId);
+      write('tunnel-presence', { op: 'delete', ids: [gatewayId] });
     },
   };
 }
