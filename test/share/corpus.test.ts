@@ -47,6 +47,9 @@ function fire(port: number, agent: http.Agent, request: AttackRequest): Promise<
 
 test(`attack corpus: ${COUNT} seeded requests reach no forbidden route and nothing a link forbids`, async () => {
   const s = await startShare({
+    // One client firing 10,000 requests as fast as it can: the listener's per-client request rate (tested in
+    // test/listener/request-rate.test.ts) would answer most of them 429 before the share policy is reached.
+    listen: { address: '127.0.0.1', httpPort: 0, requestRate: false },
     share: { allowUploads: false, rateLimits: { unknownLinksPerIp: 100_000, passwordFreeFailures: 1_000, passwordFailuresPerClient: 10_000, passwordFailuresPerIp: 100_000 } },
   });
   try {
