@@ -7,7 +7,7 @@
 // file; 3 a credential was refused: the gateway refused the tunnel token (`porthole connect`), or Immich the API
 // key (`porthole links audit`).
 import { CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, tokenRefused: 3, credentialRefused: 3 } as const;
 

@@ -3,16 +3,8 @@
 // (src/cli/errors.ts); stack traces only with --debug or for a real bug.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import fs from 'node:fs';
-import { auditCommand } from './audit.js';
-import { devicesCommand } from './devices.js';
 import { commanderExitCode, describeFailure, formatCommanderMessage, UsageError } from './errors.js';
-import { initCommand } from './init.js';
-import { linksCommand } from './links.js';
-import { passkeysCommand } from './passkeys.js';
-import { sessionsCommand } from './sessions.js';
-import { storeCommand } from './store.js';
-import { registerTunnel } from './tunnel.js';
-import { suggestKey } from '../config/load.js';
+import { suggestKey } from '../config/config-error.js';
 
 /** Our package.json, found upwards from this file (the sources and the compiled build sit at different depths). */
 function ownVersion(): string {
@@ -60,14 +52,9 @@ function applyEverywhere(command: Command): void {
   requireSubcommand(command);
 }
 
-export function buildProgram(): Command {
-  const program = new Command('porthole')
-    .description('A gateway for Immich: email-PIN gate on the private host, locked-down share host, tunnel from home.')
-    .version(version, '-v, --version')
-    .option('--debug', 'show stack traces for errors');
+type Attach = (program: Command) => void;
 
-  program.addCommand(initCommand());
-
+function serveCommands(program: Command): void {
   program
     .command('serve')
     .description('run the gateway')
@@ -90,14 +77,45 @@ export function buildProgram(): Command {
     .option('--https', 'serve both hosts over HTTPS (self-signed certificate); plain HTTP on --port redirects')
     .option('--https-port <port>', 'HTTPS port with --https', portNumber, 8443)
     .action(async (options: { port: number; tunnel?: boolean; https?: boolean; httpsPort: number }) => (await import('./demo.js')).demo(options));
+}
 
-  program.addCommand(sessionsCommand());
-  program.addCommand(auditCommand());
-  registerTunnel(program);
-  program.addCommand(devicesCommand());
-  program.addCommand(passkeysCommand());
-  program.addCommand(linksCommand());
-  program.addCommand(storeCommand());
+const adding =
+  (make: () => Command): Attach =>
+  (program) =>
+    program.addCommand(make());
+
+/**
+ * The top-level commands in help order, with the module that defines each. A command that runs loads its own
+ * module and no other's: `porthole connect` runs for months on a small box next to Immich, and the other
+ * commands' modules (the gate, the config schema, the logger, WebAuthn) would make up some 35 MiB of what it
+ * holds in memory.
+ */
+const COMMANDS: Array<[names: string[], load: () => Promise<Attach>]> = [
+  [['init'], async () => adding((await import('./init.js')).initCommand)],
+  [['serve', 'doctor', 'demo'], async () => serveCommands],
+  [['sessions'], async () => adding((await import('./sessions.js')).sessionsCommand)],
+  [['audit'], async () => adding((await import('./audit.js')).auditCommand)],
+  // tunnel.js is light by itself: its gateway-side commands load what they need when they run.
+  [['connect', 'tunnel'], async () => (await import('./tunnel.js')).registerTunnel],
+  [['devices'], async () => adding((await import('./devices.js')).devicesCommand)],
+  [['passkeys'], async () => adding((await import('./passkeys.js')).passkeysCommand)],
+  [['links'], async () => adding((await import('./links.js')).linksCommand)],
+  [['store'], async () => adding((await import('./store.js')).storeCommand)],
+];
+
+/** The program with every command, or with only the one `argv` names (the first word that is not an option). */
+export async function buildProgram(argv?: string[]): Promise<Command> {
+  const program = new Command('porthole')
+    .description('A gateway for Immich: email-PIN gate on the private host, locked-down share host, tunnel from home.')
+    .version(version, '-v, --version')
+    .option('--debug', 'show stack traces for errors');
+
+  // Top-level options take no values, so the first other word is the command; help, `help <command>` and
+  // unknown words (which get a "did you mean") load them all.
+  const named = argv?.slice(2).find((a) => !a.startsWith('-'));
+  const only = COMMANDS.find(([names]) => named !== undefined && names.includes(named));
+  const attachers = await Promise.all((only ? [only] : COMMANDS).map(([, load]) => load()));
+  for (const attach of attachers) attach(program);
 
   applyEverywhere(program);
   return program;
@@ -105,7 +123,7 @@ export function buildProgram(): Command {
 
 /** Parses and runs; returns the exit code instead of exiting, so long-running commands keep the process alive. */
 export async function run(argv: string[]): Promise<number | undefined> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   let active: Command = program;
   program.hook('preAction', (_program, actionCommand) => {
     active = actionCommand;

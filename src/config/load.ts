@@ -4,23 +4,12 @@
 // secret files) are taken from the config file's folder, never from wherever the command was started.
 import fs from 'node:fs';
 import path from 'node:path';
-import { closest, distance } from 'fastest-levenshtein';
 import YAML, { LineCounter, isMap, isNode, isPair, isScalar, isSeq, type Document } from 'yaml';
 import type { z } from 'zod';
+import { ConfigError, suggestKey } from './config-error.js';
 import { configSchema, type Config, type SecretRef } from './schema.js';
 
-export class ConfigError extends Error {
-  /** Each problem as `[line:column: ]key.path: what is wrong`, without the file name. */
-  readonly problems: string[];
-  constructor(
-    problems: string[],
-    readonly source: string,
-  ) {
-    super(problems.map((p) => `${source}:${/^\d+:\d+: /.test(p) ? '' : ' '}${p}`).join('\n'));
-    this.problems = problems;
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, suggestKey };
 
 /** The validated config with every secret reference replaced by its value. */
 export type ResolvedConfig = Omit<Config, 'mail' | 'store'> & {
@@ -78,15 +67,6 @@ function knownKeysAt(keyPath: KeyPath): string[] {
     schema = unwrap(typeof part === 'number' ? def.element : (def.shape as Record<string, unknown> | undefined)?.[String(part)]);
   }
   return Object.keys((schema?._zod.def.shape as Record<string, unknown> | undefined) ?? {});
-}
-
-/** The closest known key to a mistyped one, if it is close enough to be what was meant. */
-export function suggestKey(typed: string, known: string[]): string | null {
-  if (known.length === 0) return null;
-  const exactIgnoringCase = known.find((k) => k.toLowerCase() === typed.toLowerCase());
-  if (exactIgnoringCase) return exactIgnoringCase;
-  const best = closest(typed, known);
-  return distance(typed, best) <= Math.max(2, Math.floor(best.length / 3)) ? best : null;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, locate: Locate): string[] {
