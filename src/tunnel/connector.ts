@@ -29,6 +29,7 @@ import {
   WELCOME_PATH,
 } from './protocol.js';
 import { corkingPipe } from './cork-pipe.js';
+import { connectReadingInto } from './origin-reads.js';
 import { credentialOf, decodeToken, parseGatewayAddress, tokenGateways, type GatewayPin, type TunnelToken } from './token.js';
 import type { TunnelLogger } from './hub.js';
 
@@ -212,7 +213,8 @@ export function runConnector(options: ConnectorOptions): Connector {
     });
 
     function pipeToOrigin(stream: http2.ServerHttp2Stream): void {
-      const upstream = net.connect({ host: originHost, port: originPort });
+      // Reads land in reused chunks, not a new Buffer each (origin-reads.ts); they flow once connected and answered.
+      const upstream = connectReadingInto({ host: originHost, port: originPort }, stream);
       originSockets.add(upstream);
       upstream.setNoDelay(true);
       let connected = false;
@@ -222,7 +224,6 @@ export function runConnector(options: ConnectorOptions): Connector {
         clearTimeout(connectTimer);
         if (stream.destroyed) return upstream.resetAndDestroy();
         stream.respond({ ':status': 200 });
-        upstream.pipe(stream);
       });
       // Bytes the gateway sends before the origin answers wait in the socket's buffer; half-close (END_STREAM)
       // becomes a FIN to the origin via pipe's end().
