@@ -21,6 +21,7 @@ const only = args
   .find((a) => a.startsWith('--only='))
   ?.slice(7)
   .split(',');
+const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 1);
 const envs = args
   .find((a) => a.startsWith('--env='))
   ?.slice(6)
@@ -320,7 +321,12 @@ function print(rows: Row[]): void {
 async function main(): Promise<void> {
   if (!fs.existsSync(compiledCli)) throw new Error('no compiled build: run `npm run build` first (npm run bench:tunnel does)');
   const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
-  process.stdout.write(`machine: ${os.availableParallelism()} cores (nproc), ${cpu}, node ${process.version}\n\n`);
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ');
+  process.stdout.write(`machine: ${os.availableParallelism()} cores (nproc), ${cpu}, node ${process.version}, load average (1/5/15 min) ${load()}\n\n`);
   const paths: Array<[string, (env: Env) => Promise<Path>]> = [
     ['direct', directPath],
     ['raw', rawPipePath],
@@ -338,16 +344,21 @@ async function main(): Promise<void> {
         originPort: port,
         link: envName === 'rtt20' ? delayLink : async (target) => ({ port: target, stop: async () => {} }),
       };
-      for (const [key, make] of paths) {
-        if (only && !only.includes(key)) continue;
-        process.stderr.write(`${envName}: ${key}...\n`);
-        rows.push(await measure(env, make));
+      // --rounds=N repeats the legs, in reverse order every other round, so before/after figures taken on a
+      // busy machine interleave and their spread shows.
+      for (let round = 0; round < rounds; round++) {
+        for (const [key, make] of round % 2 ? [...paths].reverse() : paths) {
+          if (only && !only.includes(key)) continue;
+          process.stderr.write(`${envName}: ${key}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}...\n`);
+          rows.push(await measure(env, make));
+        }
       }
     } finally {
       await origin.stop();
     }
   }
   print(rows);
+  process.stdout.write(`load average at the end (1/5/15 min): ${load()}\n`);
 }
 
 await main();
