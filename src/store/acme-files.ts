@@ -82,7 +82,9 @@ function inMemory(): Expiring {
 }
 
 function inDatabase(db: Database.Database): Expiring {
-  const put = db.prepare('INSERT INTO acme_challenges (type, id, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at');
+  const put = db.prepare(
+    'INSERT INTO acme_challenges (type, id, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+  );
   const get = db.prepare('SELECT value FROM acme_challenges WHERE type = ? AND id = ? AND expires_at > ?').pluck();
   const remove = db.prepare('DELETE FROM acme_challenges WHERE type = ? AND id = ?');
   const sweep = db.prepare('DELETE FROM acme_challenges WHERE expires_at <= ?');

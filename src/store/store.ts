@@ -270,19 +270,14 @@ export interface AcmeCertificatePair {
 }
 
 /** An answer the CA may come to fetch: HTTP-01 by token on the HTTP port, TLS-ALPN-01 by name on the HTTPS port. */
-export type AcmeChallengeAnswer =
-  | { type: 'http-01'; token: string; keyAuthorization: string }
-  | { type: 'tls-alpn-01'; name: string; cert: string; key: string };
+export type AcmeChallengeAnswer = { type: 'http-01'; token: string; keyAuthorization: string } | { type: 'tls-alpn-01'; name: string; cert: string; key: string };
 
 /**
  * What another gateway (or this one) changed: a certificate saved for a CA and name, a TLS-ALPN-01 answer put
  * (with its certificate, a throwaway) or removed (without), or "anything may have changed" after the store
  * reconnected.
  */
-export type AcmeStoreEvent =
-  | { kind: 'certificate'; ca: string; name: string }
-  | { kind: 'tls-alpn-01'; name: string; pair?: AcmeCertificatePair }
-  | { kind: 'resync' };
+export type AcmeStoreEvent = { kind: 'certificate'; ca: string; name: string } | { kind: 'tls-alpn-01'; name: string; pair?: AcmeCertificatePair } | { kind: 'resync' };
 
 /**
  * ACME state (src/tls/acme.ts), per CA (`ca`: the directory's tag, acmeTagFor) and name: the account key, the

@@ -8,6 +8,7 @@
 // A failure is logged with the CA's own reason and what to check; whatever certificate was serving keeps serving.
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import path from 'node:path';
 import acme from 'acme-client';
 import type { Logger } from '../log.js';
@@ -97,6 +98,15 @@ export function acmeTagFor(directoryUrl: string): string {
 /** dataDir/acme/<tag>: where the account key and certificates of one CA live on a single gateway. */
 export function acmeDirFor(dataDir: string, directoryUrl: string): string {
   return acmeFilesDir(dataDir, acmeTagFor(directoryUrl));
+}
+
+/** A single gateway's existing account key, read without creating anything. */
+function readLocalAccountKey(dir: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(dir, 'account.key.pem'), 'utf8') || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function lifetimeOf(certPem: string): { serial: string; notBefore: number; notAfter: number } {
@@ -294,7 +304,7 @@ export class AcmeManager extends EventEmitter {
     const accountKey = await this.store.accountKey(this.ca, async () => {
       // A gateway moving to a shared store brings the account it already has.
       if (this.store.shared) {
-        const local = await this.localFiles.accountKey(this.ca, async () => '').catch(() => '');
+        const local = readLocalAccountKey(acmeDirFor(this.options.dataDir, this.options.directoryUrl));
         if (local) return local;
       }
       return (await acme.crypto.createPrivateEcdsaKey()).toString();

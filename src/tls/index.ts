@@ -7,7 +7,18 @@ import type { AcmeStore } from '../store/store.js';
 import { AcmeManager, directoryUrlFor, type AcmeManagerOptions } from './acme.js';
 import { LiveCertificates, type CertificatePair } from './live.js';
 
-export { AcmeManager, directoryUrlFor, explainFailure, acmeDirFor, acmeTagFor, type AdoptedEvent, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, type IssuedEvent, type FailedEvent } from './acme.js';
+export {
+  AcmeManager,
+  directoryUrlFor,
+  explainFailure,
+  acmeDirFor,
+  acmeTagFor,
+  type AdoptedEvent,
+  LETS_ENCRYPT,
+  LETS_ENCRYPT_STAGING,
+  type IssuedEvent,
+  type FailedEvent,
+} from './acme.js';
 export { LiveCertificates, type CertificatePair } from './live.js';
 export { httpPortHandlers, withHsts, hstsHeader } from './http-port.js';
 export { renewalTime, retryDelay, DEFAULT_BACKOFF } from './schedule.js';
