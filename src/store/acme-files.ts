@@ -42,6 +42,21 @@ function writePrivate(file: string, text: string): void {
   fs.renameSync(`${file}.tmp`, file);
 }
 
+/** Writes `file` only if it does not exist yet (atomically: a link fails on an existing name); returns what it holds. */
+function createPrivateOnce(file: string, text: string): string {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  try {
+    fs.linkSync(tmp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    fs.unlinkSync(tmp);
+  }
+  return fs.readFileSync(file, 'utf8');
+}
+
 function readOrUndefined(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
@@ -122,9 +137,8 @@ export function fileAcmeStore(dataDir: string, db?: Database.Database): AcmeStor
       const file = path.join(dir, 'account.key.pem');
       const stored = readOrUndefined(file);
       if (stored) return stored;
-      const made = await create();
-      writePrivate(file, made);
-      return made;
+      // Two creators at once (a second process on the same dataDir) both end up with the first one's key.
+      return createPrivateOnce(file, await create());
     },
     async certificate(ca, name) {
       const f = certFiles(ca, name);
