@@ -195,6 +195,15 @@ export class AcmeManager extends EventEmitter {
   /** Serves what is stored, then schedules issuance or renewal for every name. */
   async start(): Promise<void> {
     this.unwatch = this.store.watch((event) => this.onStoreEvent(event));
+    // A gateway moving to a shared store brings its account at once, so whichever gateway orders next uses it.
+    const localAccount = this.store.shared ? readLocalAccountKey(acmeDirFor(this.options.dataDir, this.options.directoryUrl)) : undefined;
+    if (localAccount) {
+      await this.store
+        .accountKey(this.ca, async () => localAccount)
+        .catch((error: unknown) => {
+          this.options.logger.warn({ err: (error as Error).message }, 'the ACME account key in dataDir could not be imported into the store; trying again when ordering');
+        });
+    }
     for (const [name, state] of this.states) {
       let stored: { cert: string; key: string } | undefined;
       try {

@@ -175,3 +175,44 @@ test('TLS-ALPN-01 and renewal: one gateway renews, the other serves the renewed 
   for (const g of [one, two]) assert.equal((await served(g.httpsPort, PRIVATE, root)).serialNumber, renewed.serial);
   assert.deepEqual([...one.failed, ...two.failed], []);
 });
+
+test('moving to Redis: the account and certificate a single gateway already has are imported, not ordered again', { timeout: 300_000 }, async () => {
+  const redis = await startTestRedis();
+  cleanups.push(() => redis.close());
+  const ports = { httpPort: await freePort(), httpsPort: await freePort() };
+  const pebble = await startPebble(ports);
+  cleanups.push(() => pebble.stop());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-acme-move-'));
+  const config = (store: object) =>
+    parseConfig(
+      {
+        listen: { address: '127.0.0.1', ...ports },
+        hosts: { private: PRIVATE },
+        origin: { url: 'http://127.0.0.1:9' },
+        gate: { allow: ['alice@example.com'] },
+        mail: { from: 'porthole@example.com', transport: 'console' },
+        dataDir,
+        ...store,
+        tls: { acme: { directory: pebble.directoryUrl, email: 'admin@example.com', challenge: 'http-01' } },
+      },
+      'test config',
+    );
+  const single = await startGateway(config({}), createConsoleMailer(), createLogger('warn', new PassThrough().resume()), {
+    acme: { pollMinMs: 200, backoff: { baseMs: 60_000, maxMs: 60_000 } },
+  });
+  const first = await new Promise<IssuedEvent>((resolve) => single.acme!.once('issued', resolve));
+  await single.close();
+  const accountFile = path.join(acmeDirFor(dataDir, pebble.directoryUrl), 'account.key.pem');
+  const accountKey = fs.readFileSync(accountFile, 'utf8');
+
+  const moved = await startShared(pebble, redis, { ports, dataDir, share: false, lockRetryMs: 300 });
+  assert.equal(moved.acme.current(PRIVATE)?.serial, first.serial, 'the existing certificate serves at once');
+  const another = await startShared(pebble, redis, { share: false, lockRetryMs: 300 });
+  assert.equal(another.acme.current(PRIVATE)?.serial, first.serial, 'a second gateway serves it from Redis');
+  const root = await pebble.root();
+  assert.equal((await served(another.httpsPort, PRIVATE, root)).serialNumber, first.serial);
+  assert.equal(pebble.issuedSerials().length, 1, 'nothing was ordered again');
+  const stored = await redis.command('GET', `${PREFIX}acme:account:${acmeTagFor(pebble.directoryUrl)}`);
+  assert.ok(stored.includes(accountKey.trim().split('\n')[1]!), 'the account key in Redis is the one from dataDir');
+  assert.equal(fs.readFileSync(accountFile, 'utf8'), accountKey, 'the file is left as it was');
+});
