@@ -12,14 +12,14 @@ import type { AcmeCertificatePair, AcmeChallengeAnswer, AcmeStore, AcmeStoreEven
  * Challenge answers and renewal locks, each with its expiry. Numbered 8 on this branch: another branch also
  * adds a migration 8 (tunnel presence); whichever merges second takes the next number.
  */
-export const ACME_MIGRATION = `CREATE TABLE acme_challenges (
+export const ACME_MIGRATION = `CREATE TABLE IF NOT EXISTS acme_challenges (
      type TEXT NOT NULL,
      id TEXT NOT NULL,
      value TEXT NOT NULL,
      expires_at INTEGER NOT NULL,
      PRIMARY KEY (type, id)
    );
-   CREATE TABLE acme_locks (
+   CREATE TABLE IF NOT EXISTS acme_locks (
      name TEXT PRIMARY KEY,
      holder TEXT NOT NULL,
      expires_at INTEGER NOT NULL
