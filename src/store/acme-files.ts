@@ -9,8 +9,8 @@ import type Database from 'better-sqlite3';
 import type { AcmeCertificatePair, AcmeChallengeAnswer, AcmeStore, AcmeStoreEvent } from './store.js';
 
 /**
- * Challenge answers and renewal locks, each with its expiry. Numbered 8 on this branch: another branch also
- * adds a migration 8 (tunnel presence); whichever merges second takes the next number.
+ * Challenge answers and renewal locks, each with its expiry: migration 9 of src/store/sqlite.ts (after tunnel
+ * presence, 8). IF NOT EXISTS like 8, so the migration tests that rebuild older schemas can run it again.
  */
 export const ACME_MIGRATION = `CREATE TABLE IF NOT EXISTS acme_challenges (
      type TEXT NOT NULL,
