@@ -2,7 +2,8 @@
 // really validates against gateway ONE's ports only. Gateway TWO orders, so the CA's validation succeeds only
 // because ONE answers a challenge TWO asked for (HTTP-01 from Redis, TLS-ALPN-01 from the pub/sub message).
 // Pebble's own log counts the certificates: one per name for the two gateways, and one per renewal, which
-// the other gateway serves without a restart.
+// the other gateway serves without a restart. A gateway moving from SQLite brings its account and certificate;
+// Redis unreachable at renewal time orders nothing and says so.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -16,8 +17,10 @@ import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { createConsoleMailer } from '../../src/mail/console.js';
-import { redisAcmeKeys } from '../../src/store/redis/acme.js';
-import { acmeDirFor, acmeTagFor, type AcmeManager, type AdoptedEvent, type FailedEvent, type IssuedEvent } from '../../src/tls/index.js';
+import { Redis } from 'ioredis';
+import { redisAcme, redisAcmeKeys } from '../../src/store/redis/acme.js';
+import { AcmeManager, LiveCertificates, acmeDirFor, acmeTagFor, type AdoptedEvent, type FailedEvent, type IssuedEvent } from '../../src/tls/index.js';
+import { loadGatewayCertificate } from '../../src/tunnel/index.js';
 import { startTestRedis, type TestRedis } from '../store/redis-server.js';
 import { freePort, startPebble, type Pebble } from './pebble.js';
 
@@ -215,4 +218,42 @@ test('moving to Redis: the account and certificate a single gateway already has 
   const stored = await redis.command('GET', `${PREFIX}acme:account:${acmeTagFor(pebble.directoryUrl)}`);
   assert.ok(stored.includes(accountKey.trim().split('\n')[1]!), 'the account key in Redis is the one from dataDir');
   assert.equal(fs.readFileSync(accountFile, 'utf8'), accountKey, 'the file is left as it was');
+});
+
+test('Redis unreachable when a renewal is due: nothing is ordered, the failure names the store, and the retry is scheduled', { timeout: 60_000 }, async () => {
+  const redis = await startTestRedis();
+  cleanups.push(() => redis.close());
+  // The connection the store uses for ACME: no offline queue, so a step fails at once instead of waiting.
+  const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 2_000 });
+  client.on('error', () => undefined);
+  cleanups.push(() => client.disconnect());
+  await new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  await redis.kill();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-acme-down-'));
+  const standIn = await loadGatewayCertificate({ dataDir, hostnames: [PRIVATE] });
+  const live = new LiveCertificates(standIn);
+  let logged = '';
+  const stream = new PassThrough();
+  stream.setEncoding('utf8').on('data', (c: string) => (logged += c));
+  // A directory nobody serves: reaching the CA at all would fail differently (and the test would see it).
+  const manager = new AcmeManager({
+    directoryUrl: 'https://127.0.0.1:9/dir',
+    challenge: 'http-01',
+    names: [PRIVATE],
+    dataDir,
+    store: redisAcme(client, PREFIX),
+    live,
+    logger: createLogger('info', stream),
+    backoff: { baseMs: 60_000, maxMs: 60_000 },
+  });
+  cleanups.push(() => manager.stop());
+  const failure = new Promise<FailedEvent>((resolve) => manager.once('failed', resolve));
+  await manager.start();
+  const event = await failure;
+  assert.match(event.reason, /^the shared store did not answer/);
+  assert.match(event.check, /store\.url/);
+  assert.ok(event.retryInMs >= 30_000, 'retried later, with backoff');
+  assert.match(logged, /not issued: the shared store did not answer/);
+  assert.equal(manager.current(PRIVATE), undefined);
+  assert.equal(fs.existsSync(path.join(acmeDirFor(dataDir, 'https://127.0.0.1:9/dir'), 'account.key.pem')), false, 'no account was made');
 });
