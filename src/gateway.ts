@@ -122,7 +122,7 @@ async function startHttps(
   let acme: AcmeManager | undefined;
   if (config.tls.acme) {
     const standIn = await loadGatewayCertificate({ dataDir: config.dataDir, hostnames: acmeNamesFor(config) });
-    ({ live, manager: acme } = createAcme(config, standIn, logger, acmeTuning));
+    ({ live, manager: acme } = createAcme(config, standIn, logger, acmeTuning, store.acme));
   }
   if (config.tunnel.enabled) {
     const tunnel = await startGatewayTunnel({
@@ -252,7 +252,7 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const httpPort = await listen(server, config.listen.httpPort, config.listen.address);
   logger.info({ address: config.listen.address, port: httpPort, httpsPort: https?.port, metricsPort: metricsServer?.port, origin: origin.describe() }, 'listening');
   // Challenges can be answered only now that both ports are up.
-  acme?.start();
+  await acme?.start();
   const health = config.health ? await startHealth({ origin, store, address: config.health.address, port: config.health.port }) : undefined;
 
   const closeServer = (s: http.Server) =>

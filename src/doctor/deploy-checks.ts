@@ -5,8 +5,11 @@ import crypto from 'node:crypto';
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/load.js';
-import { acmeDirFor, acmeNamesFor, directoryUrlFor } from '../tls/index.js';
+import { redisAcmeKeys } from '../store/redis/acme.js';
+import { DEFAULT_KEY_PREFIX, describeRedisUrl, redisClientOptions } from '../store/redis/index.js';
+import { acmeDirFor, acmeNamesFor, acmeTagFor, directoryUrlFor } from '../tls/index.js';
 import { readStatusFile, statusFilePath } from '../tunnel/status.js';
 import type { CheckResult } from './result.js';
 
@@ -44,7 +47,44 @@ function judgeCertificate(name: string, certPem: string, now: number, renewedByI
   return { name, verdict: 'pass', detail: `valid until ${until}${renewedByItself ? ', renewed automatically' : ''}` };
 }
 
-export function checkCertificates(config: ResolvedConfig, now = Date.now()): CheckResult[] {
+/**
+ * The ACME certificates gateways sharing a Redis keep there (PEM by name, missing ones left out), or the failed
+ * check when Redis cannot be read: then nothing can be said about the certificates.
+ */
+export async function sharedAcmeCertificates(config: ResolvedConfig): Promise<Map<string, string> | CheckResult> {
+  if (config.store.kind !== 'redis' || !config.tls.acme) return new Map();
+  const keys = redisAcmeKeys(config.store.keyPrefix ?? DEFAULT_KEY_PREFIX);
+  const ca = acmeTagFor(directoryUrlFor(config.tls.acme.directory));
+  const client = new Redis(config.store.url, {
+    ...redisClientOptions({ password: config.store.password, connectTimeoutMs: 5_000 }),
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const names = acmeNamesFor(config);
+    const stored = await client.mget(...names.map((host) => keys.cert(ca, host)));
+    const found = new Map<string, string>();
+    names.forEach((host, i) => {
+      const json = stored[i];
+      if (json) found.set(host, (JSON.parse(json) as { cert: string }).cert);
+    });
+    return found;
+  } catch (error) {
+    return {
+      name: 'certificates in Redis',
+      verdict: 'fail',
+      detail: `cannot read them from ${describeRedisUrl(config.store.url)}: ${(error as Error).message}`,
+      fix: 'The gateways keep their ACME certificates in Redis (store.kind: redis): check store.url, store.password and that Redis runs.',
+    };
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** `shared`: the certificates read from Redis (sharedAcmeCertificates) when the gateways keep them there. */
+export function checkCertificates(config: ResolvedConfig, now = Date.now(), shared?: ReadonlyMap<string, string>): CheckResult[] {
   if (config.listen.httpsPort === undefined) return [];
   if (config.tls.acme) {
     const dir = path.join(acmeDirFor(config.dataDir, directoryUrlFor(config.tls.acme.directory)), 'certs');
@@ -52,7 +92,8 @@ export function checkCertificates(config: ResolvedConfig, now = Date.now()): Che
       const name = `certificate for ${host}`;
       let pem: string;
       try {
-        pem = fs.readFileSync(path.join(dir, `${host}.crt.pem`), 'utf8');
+        pem = shared ? shared.get(host)! : fs.readFileSync(path.join(dir, `${host}.crt.pem`), 'utf8');
+        if (pem === undefined) throw new Error('not stored');
       } catch {
         return {
           name,

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { ACME_MIGRATION, fileAcmeStore } from './acme-files.js';
 import { guardAudit } from './audit-guard.js';
 import { LINK_RECORDS_MIGRATION, openLinkRecords } from './link-records.js';
 import crypto from 'node:crypto';
@@ -148,6 +149,8 @@ const MIGRATIONS: readonly string[] = [
      snapshot TEXT NOT NULL,
      expires_at INTEGER NOT NULL
    );`,
+  // 9: ACME challenge answers and renewal locks (src/store/acme-files.ts).
+  ACME_MIGRATION,
 ];
 
 function migrate(db: Database.Database): void {
@@ -537,6 +540,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
     audit,
     changes: { subscribe: (listener) => changes.subscribe(listener) },
     linkRecords,
+    acme: dataDir === ':memory:' ? undefined : fileAcmeStore(dataDir, db),
     limiter(name: string, options: LimiterOptions) {
       let limiter = limiters.get(name);
       if (!limiter) {

@@ -263,6 +263,50 @@ export interface StoreUnavailable {
   reason: string;
 }
 
+/** A certificate and its private key, PEM. */
+export interface AcmeCertificatePair {
+  cert: string;
+  key: string;
+}
+
+/** An answer the CA may come to fetch: HTTP-01 by token on the HTTP port, TLS-ALPN-01 by name on the HTTPS port. */
+export type AcmeChallengeAnswer = { type: 'http-01'; token: string; keyAuthorization: string } | { type: 'tls-alpn-01'; name: string; cert: string; key: string };
+
+/**
+ * What another gateway (or this one) changed: a certificate saved for a CA and name, a TLS-ALPN-01 answer put
+ * (with its certificate, a throwaway) or removed (without), or "anything may have changed" after the store
+ * reconnected.
+ */
+export type AcmeStoreEvent = { kind: 'certificate'; ca: string; name: string } | { kind: 'tls-alpn-01'; name: string; pair?: AcmeCertificatePair } | { kind: 'resync' };
+
+/**
+ * ACME state (src/tls/acme.ts), per CA (`ca`: the directory's tag, acmeTagFor) and name: the account key, the
+ * certificates, the challenge answers the CA fetches, and a renewal lock, so that gateways sharing a store
+ * share one account and one certificate per name, any of them answers a challenge, and one orders at a time.
+ * SQLite (acme-files.ts): files in dataDir as before, answers and locks in the database. Redis (redis/acme.ts):
+ * keys under the store's prefix, events by pub/sub.
+ */
+export interface AcmeStore {
+  /** True when other gateways share it (Redis): existing local files are then imported once. */
+  readonly shared: boolean;
+  /** The CA account's key; `create` makes one when none is stored, and concurrent callers all get the one kept. */
+  accountKey(ca: string, create: () => Promise<string>): Promise<string>;
+  certificate(ca: string, name: string): Promise<AcmeCertificatePair | undefined>;
+  /** Stores it and tells every gateway (event 'certificate'). */
+  saveCertificate(ca: string, name: string, pair: AcmeCertificatePair): Promise<void>;
+  /** Publishes an answer until it is removed or `ttlMs` passes. */
+  putChallenge(answer: AcmeChallengeAnswer, ttlMs: number): Promise<void>;
+  removeChallenge(type: AcmeChallengeAnswer['type'], tokenOrName: string): Promise<void>;
+  /** The key authorization for an HTTP-01 token, if any gateway published it and it has not expired. */
+  httpChallenge(token: string): Promise<string | undefined>;
+  alpnChallenge(name: string): Promise<AcmeCertificatePair | undefined>;
+  /** Takes (or, for its holder, keeps and extends) the lock on ordering for a CA and name; false while another holds it. */
+  lock(ca: string, name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lock if `holder` still holds it. */
+  unlock(ca: string, name: string, holder: string): Promise<void>;
+  watch(listener: (event: AcmeStoreEvent) => void): () => void;
+}
+
 export interface Store {
   readonly sessions: SessionStore;
   readonly codes: CodeStore;
@@ -276,6 +320,8 @@ export interface Store {
   readonly changes: ChangeFeed;
   /** The record per share link (link-records.ts). */
   readonly linkRecords: LinkRecords;
+  /** ACME account, certificates, challenge answers and the renewal lock (absent: acme.ts keeps files in dataDir itself). */
+  readonly acme?: AcmeStore;
   /** A named, persistent rate limiter (rate-limiter-flexible), created once per name. */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract;
   /** Forgets rate-limit counters whose window ended before `now` (wall-clock ms); returns how many. */

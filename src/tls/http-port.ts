@@ -16,8 +16,8 @@ type HandlerFor = (hostName: string) => HostHandler | undefined;
 export interface HttpPortOptions {
   /** The hosts' own handlers (gate, share policy). */
   handlerFor: HandlerFor;
-  /** Key authorization for an HTTP-01 token; absent when ACME is off or uses TLS-ALPN-01. */
-  answerChallenge?: (token: string) => string | undefined;
+  /** Key authorization for an HTTP-01 token (from a shared store: asynchronously); absent when ACME is off or uses TLS-ALPN-01. */
+  answerChallenge?: (token: string) => string | undefined | Promise<string | undefined>;
   /** Names that have a certificate from ACME (may include the tunnel's public name, which has no handler). */
   acmeNames: string[];
   /** Redirect everything else to HTTPS on this public port (443 is left out of the URL); absent: serve as before. */
@@ -26,7 +26,19 @@ export interface HttpPortOptions {
 
 function answerChallenge(req: http.IncomingMessage, res: http.ServerResponse, answer: HttpPortOptions['answerChallenge']): void {
   const token = req.url!.slice(CHALLENGE_PREFIX.length);
-  const keyAuthorization = TOKEN.test(token) && (req.method === 'GET' || req.method === 'HEAD') ? answer?.(token) : undefined;
+  const found = TOKEN.test(token) && (req.method === 'GET' || req.method === 'HEAD') ? answer?.(token) : undefined;
+  if (found instanceof Promise) {
+    found.then(
+      (keyAuthorization) => sendAnswer(req, res, keyAuthorization),
+      () => sendAnswer(req, res, undefined),
+    );
+    return;
+  }
+  sendAnswer(req, res, found);
+}
+
+function sendAnswer(req: http.IncomingMessage, res: http.ServerResponse, keyAuthorization: string | undefined): void {
+  if (res.destroyed) return;
   if (keyAuthorization === undefined) return refuse(req, res, { kind: 'not-found' }, 'share');
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuthorization), 'cache-control': 'no-store' });
   res.end(req.method === 'HEAD' ? undefined : keyAuthorization);

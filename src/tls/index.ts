@@ -3,10 +3,22 @@
 import net from 'node:net';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
+import type { AcmeStore } from '../store/store.js';
 import { AcmeManager, directoryUrlFor, type AcmeManagerOptions } from './acme.js';
 import { LiveCertificates, type CertificatePair } from './live.js';
 
-export { AcmeManager, directoryUrlFor, explainFailure, acmeDirFor, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, type IssuedEvent, type FailedEvent } from './acme.js';
+export {
+  AcmeManager,
+  directoryUrlFor,
+  explainFailure,
+  acmeDirFor,
+  acmeTagFor,
+  type AdoptedEvent,
+  LETS_ENCRYPT,
+  LETS_ENCRYPT_STAGING,
+  type IssuedEvent,
+  type FailedEvent,
+} from './acme.js';
 export { LiveCertificates, type CertificatePair } from './live.js';
 export { httpPortHandlers, withHsts, hstsHeader } from './http-port.js';
 export { renewalTime, retryDelay, DEFAULT_BACKOFF } from './schedule.js';
@@ -25,10 +37,19 @@ export function acmeNamesFor(config: ResolvedConfig): string[] {
 }
 
 /** Test and tuning knobs that are not config keys (CA pacing, backoff). */
-export type AcmeTuning = Partial<Pick<AcmeManagerOptions, 'backoff' | 'pollMinMs' | 'random'>>;
+export type AcmeTuning = Partial<Pick<AcmeManagerOptions, 'backoff' | 'pollMinMs' | 'random' | 'lockRetryMs' | 'lockTtlMs'>>;
 
-/** The live certificate set and its ACME manager; `fallback` serves names that have no certificate yet. */
-export function createAcme(config: ResolvedConfig, fallback: CertificatePair, logger: Logger, tuning: AcmeTuning = {}): { live: LiveCertificates; manager: AcmeManager } {
+/**
+ * The live certificate set and its ACME manager; `fallback` serves names that have no certificate yet. `store`:
+ * the store's ACME part (shared with other gateways on Redis); files in dataDir without one.
+ */
+export function createAcme(
+  config: ResolvedConfig,
+  fallback: CertificatePair,
+  logger: Logger,
+  tuning: AcmeTuning = {},
+  store?: AcmeStore,
+): { live: LiveCertificates; manager: AcmeManager } {
   const acme = config.tls.acme!;
   const live = new LiveCertificates(fallback, acme.challenge === 'tls-alpn-01');
   const manager = new AcmeManager({
@@ -38,6 +59,7 @@ export function createAcme(config: ResolvedConfig, fallback: CertificatePair, lo
     challenge: acme.challenge,
     names: acmeNamesFor(config),
     dataDir: config.dataDir,
+    store,
     live,
     logger: logger.child({ part: 'acme' }),
     ...tuning,

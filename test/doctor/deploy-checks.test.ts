@@ -7,9 +7,12 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { generate } from 'selfsigned';
 import { parseConfig } from '../../src/config/load.js';
-import { checkCertificates, checkConnector, checkPublicNames } from '../../src/doctor/deploy-checks.js';
+import { Redis } from 'ioredis';
+import { checkCertificates, checkConnector, checkPublicNames, sharedAcmeCertificates } from '../../src/doctor/deploy-checks.js';
+import { redisAcme } from '../../src/store/redis/acme.js';
 import { runDoctor } from '../../src/doctor/checks.js';
-import { acmeDirFor, LETS_ENCRYPT } from '../../src/tls/index.js';
+import { acmeDirFor, acmeTagFor, LETS_ENCRYPT } from '../../src/tls/index.js';
+import { startTestRedis } from '../store/redis-server.js';
 import { statusFilePath, writeStatusFile } from '../../src/tunnel/status.js';
 
 const DAY = 24 * 3600_000;
@@ -109,4 +112,32 @@ test('tunnel mode: the connector check replaces the origin checks, from the gate
   assert.ok(!results.some((r) => r.name.startsWith('origin')), 'no origin checks from the VPS');
   assert.ok(results.some((r) => r.name === 'home connector attached'));
   fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('ACME certificates kept in Redis (store.kind: redis) are judged from Redis; Redis unreachable is a FAIL', { timeout: 60_000 }, async () => {
+  const redis = await startTestRedis();
+  try {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-doctor-redis-'));
+    const config = base(dataDir, { tls: { acme: {} }, store: { kind: 'redis', url: redis.url } });
+    const now = Date.now();
+    const client = new Redis(redis.url);
+    try {
+      await redisAcme(client, 'porthole:').saveCertificate(acmeTagFor(LETS_ENCRYPT), 'photos.example.com', { cert: await certificate(now - DAY, now + 80 * DAY), key: 'unused' });
+    } finally {
+      client.disconnect();
+    }
+    const shared = await sharedAcmeCertificates(config);
+    assert.ok(shared instanceof Map);
+    const [stored, missing] = checkCertificates(config, now, shared);
+    assert.equal(stored!.verdict, 'pass', 'the certificate in Redis is found (there are no files)');
+    assert.equal(missing!.verdict, 'warn');
+    assert.match(missing!.detail, /not issued yet/);
+    await redis.kill();
+    const down = await sharedAcmeCertificates(config);
+    assert.ok(!(down instanceof Map));
+    assert.equal(down.verdict, 'fail');
+    assert.match(down.fix!, /store\.url/);
+  } finally {
+    await redis.close();
+  }
 });

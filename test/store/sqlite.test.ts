@@ -325,7 +325,7 @@ test('migration 6: a database whose older gateway made the tunnel token table ou
   changes.stop();
   upgraded.close();
   const check = new Database(path.join(dir, 'porthole.db'), { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 8);
+  assert.equal(check.pragma('user_version', { simple: true }), 9);
   check.close();
 });
 

@@ -20,6 +20,8 @@ export interface Pebble {
   root(): Promise<string>;
   /** Points `name` at `address` in the test DNS (127.0.0.2 has nobody listening: validation fails). */
   pointName(name: string, address: string): Promise<void>;
+  /** Serials of the certificates pebble issued so far, in order (from its own log). */
+  issuedSerials(): string[];
   stop(): Promise<void>;
 }
 
@@ -127,6 +129,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       if (res.status !== 200) throw new Error(`pebble root: ${res.status}`);
       return res.body;
     },
+    issuedSerials: () => [...output.matchAll(/Issued certificate serial ([0-9a-f]+) for order/gi)].map((m) => m[1]!),
     async pointName(name, address) {
       const status = await post(`http://127.0.0.1:${dnsMgmtPort}/add-a`, { host: `${name}.`, addresses: [address] });
       if (status !== 200) throw new Error(`challtestsrv add-a: ${status}`);

@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { createLogThrottle, type Logger } from '../../log.js';
+import { redisAcme, redisAcmeKeys } from './acme.js';
 import { guardAudit } from '../audit-guard.js';
 import { openLinkRecords } from '../link-records.js';
 import { DEFAULT_AUDIT_ROWS_PER_HOUR } from '../sqlite.js';
@@ -81,6 +82,7 @@ export function redisKeys(prefix = DEFAULT_KEY_PREFIX) {
     links: `${prefix}link-events`,
     linkNames: `${prefix}link-names`,
     limits: `${prefix}limit:`,
+    acmeChannel: redisAcmeKeys(prefix).channel,
   };
 }
 
@@ -163,6 +165,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   for (const client of clients) client.on('error', () => undefined);
 
   const mirror = new RecordMirror();
+  // ACME steps fail fast while Redis is away (the limits connection has no offline queue) and are retried later.
+  const acme = redisAcme(limits, options.keyPrefix ?? DEFAULT_KEY_PREFIX);
   const listeners = new Set<(change: StoreChange) => void>();
   const emit = (change: StoreChange) => {
     for (const listener of [...listeners]) {
@@ -250,7 +254,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
           if (message.o !== origin) local.applyName(message.tag!, message.linkId || null);
         } else if (message.o === origin) local.seen(message.t, message.id!);
         else local.applyEntry(message.t, message.id!, message.e!);
-      }
+      } else if (channel === keys.acmeChannel) acme.receive(text);
     } catch (error) {
       failureLog.pass('message', (suppressed) => logger?.error({ err: error, suppressed }, 'store: a change message could not be applied: reloading'));
       markDown('a change message could not be applied');
@@ -308,7 +312,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
         again = false;
         buffer = [];
         try {
-          await subscriber.subscribe(keys.recordChannel, keys.eventChannel);
+          await subscriber.subscribe(keys.recordChannel, keys.eventChannel, keys.acmeChannel);
           await snapshot();
           const buffered = buffer;
           buffer = undefined;
@@ -333,6 +337,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
             logger?.info({ redis: where, downMs: Date.now() - wasDown.since }, 'store available again: mirror reloaded from Redis');
           // Anything may have been revoked while this mirror was not listening: every cache and open connection checks again.
           for (const kind of CHANGE_KINDS) emit({ kind });
+          acme.resynced();
           wakeWaiters();
         } catch (error) {
           buffer = undefined;
@@ -428,6 +433,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     tunnelPresence: redisTunnelPresence(context),
     audit,
     linkRecords,
+    acme,
     changes: {
       subscribe(listener) {
         listeners.add(listener);
