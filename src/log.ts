@@ -1,9 +1,10 @@
 // Structured logging (pino). One logger per process; modules take a child with their own name.
 // On a terminal the lines are rendered by pino-pretty (pino's own formatter) so a person can read them; on a
 // pipe or file they stay one JSON object per line for log collectors. `log.format` overrides the guess.
+import { createRequire } from 'node:module';
 import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -18,6 +19,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
   const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   const out = destination ?? process.stdout;
   if (!wantsPretty(format, (out as { isTTY?: boolean }).isTTY === true)) return pino(options, destination as never);
+  // Required here, not imported above: JSON-logging processes (containers, services) skip its ~10 MiB.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const stream = pretty({
     colorize: (out as { isTTY?: boolean }).isTTY === true,
     translateTime: 'SYS:yyyy-mm-dd HH:MM:ss',

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import acme from 'acme-client';
+import type * as AcmeClient from 'acme-client';
 import type { Logger } from '../log.js';
 import { acmeFilesDir, fileAcmeStore } from '../store/acme-files.js';
 import type { AcmeStore, AcmeStoreEvent } from '../store/store.js';
@@ -57,6 +57,12 @@ const DEFAULT_LOCK_TTL_MS = 10 * 60_000;
 const DEFAULT_LOCK_RETRY_MS = 60_000;
 /** Challenge answers outlive any order; they are removed when the order ends anyway. */
 const CHALLENGE_TTL_MS = 15 * 60_000;
+
+/** acme-client and its crypto stack cost a gateway ~25 MiB; only gateways that order certificates load them. */
+async function loadAcmeClient(): Promise<typeof AcmeClient> {
+  const loaded = (await import('acme-client')) as typeof AcmeClient & { default?: typeof AcmeClient };
+  return loaded.default ?? loaded;
+}
 
 /** A certificate another gateway saved and this one now serves. */
 export interface AdoptedEvent {
@@ -168,7 +174,7 @@ export class AcmeManager extends EventEmitter {
   private readonly holder = crypto.randomBytes(9).toString('base64url');
   private readonly httpTokens = new Map<string, string>();
   private readonly states = new Map<string, NameState>();
-  private client?: acme.Client;
+  private client?: AcmeClient.Client;
   /** One order at a time: kinder to the CA and to the account registration. */
   private queue: Promise<void> = Promise.resolve();
   private unwatch?: () => void;
@@ -308,8 +314,9 @@ export class AcmeManager extends EventEmitter {
     this.queue = this.queue.then(() => this.issueUnderLock(name));
   }
 
-  private async getClient(): Promise<acme.Client> {
+  private async getClient(): Promise<AcmeClient.Client> {
     if (this.client) return this.client;
+    const acme = await loadAcmeClient();
     const accountKey = await this.store.accountKey(this.ca, async () => {
       // A gateway moving to a shared store brings the account it already has.
       if (this.store.shared) {
@@ -382,6 +389,7 @@ export class AcmeManager extends EventEmitter {
     const renewal = state.current !== undefined;
     try {
       const client = await this.getClient();
+      const acme = await loadAcmeClient();
       const [key, csr] = await acme.crypto.createCsr({ altNames: [name] }, await acme.crypto.createPrivateEcdsaKey());
       const { challenge } = this.options;
       const cert = await client.auto({

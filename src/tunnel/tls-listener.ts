@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import selfsigned from 'selfsigned';
 import { TUNNEL_ALPN } from './protocol.js';
 
 export interface GatewayCertificate {
@@ -74,6 +73,8 @@ async function generateSelfSigned(dir: string, certFile: string, keyFile: string
   const notBefore = new Date(Date.now() - 60_000);
   // Long-lived on purpose: connectors pin this exact certificate, so renewing it means re-enrolling them.
   const notAfter = new Date(notBefore.getTime() + 10 * 365 * 24 * 3600_000);
+  // Loaded only when a certificate is made: its crypto stack costs ~15 MiB a gateway with files never needs.
+  const { default: selfsigned } = await import('selfsigned');
   const pems = await selfsigned.generate([{ name: 'commonName', value: names[0]! }], {
     keyType: 'ec',
     curve: 'P-256',

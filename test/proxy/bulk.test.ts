@@ -11,8 +11,8 @@ import { spawnGateway, type GatewayChild } from './spawn-gateway.js';
 const SIZE = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 // Flat memory means the transfer adds a bounded amount over the idle process, whatever the body size: buffering
-// even a tenth of the body would blow this. (Most of the absolute figure is the idle process itself, ~100 MiB
-// under tsx; V8 frees socket buffers only when it collects their wrappers, which accounts for the growth.)
+// even a tenth of the body would blow this. (Most of the absolute figure is the idle process itself, ~130 MiB
+// under tsx, which compiles every source module; V8 frees socket buffers only when it collects their wrappers, which accounts for the growth.)
 const GROWTH_LIMIT = 80 * MiB;
 const PEAK_RSS_LIMIT = 192 * MiB;
 const HOST = 'photos.localhost';
