@@ -17,7 +17,7 @@ import type { Mailer } from './mail/mailer.js';
 import { createDirectOrigin } from './origin/direct.js';
 import type { Origin } from './origin/origin.js';
 import { createGate } from './gate/index.js';
-import { createGatewayMetrics, startMetricsServer, type GatewayMetrics } from './metrics/index.js';
+import type { GatewayMetrics } from './metrics/index.js';
 import { createShareHost } from './share/index.js';
 import { keepAuditWithin } from './store/retention.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
@@ -162,10 +162,14 @@ async function startHttps(
 }
 
 export async function startGateway(config: ResolvedConfig, mailer: Mailer, logger: Logger, overrides: GatewayOverrides = {}): Promise<Gateway> {
-  const metrics = config.metrics.listen ? createGatewayMetrics(config.hosts) : undefined;
+  // prom-client is loaded only by gateways that serve metrics (~12 MiB otherwise idle).
+  const metricsModule = config.metrics.listen ? await import('./metrics/index.js') : undefined;
+  const metrics = metricsModule?.createGatewayMetrics(config.hosts);
   // First, so a metrics port that is taken stops the start before anything else is opened.
   const metricsServer =
-    metrics && config.metrics.listen ? await startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback }) : undefined;
+    metricsModule && metrics && config.metrics.listen
+      ? await metricsModule.startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback })
+      : undefined;
   const now = overrides.now ?? Date.now;
   const ownStore = overrides.store ?? (await openConfiguredStore(config, { auditClock: now, logger: logger.child({ part: 'store' }) }));
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;

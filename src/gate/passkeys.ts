@@ -8,15 +8,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, AuthenticatorTransport, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { RequestContext } from '../http/context.js';
 import { pickLocale, type Locale } from '../http/locale.js';
 import { sendPage } from '../http/page.js';
@@ -37,6 +29,10 @@ import type { GateRoute } from './router.js';
 import { safeReturnTo } from './return-to.js';
 import { deriveKeys, loadOrCreateSecret } from './secret.js';
 import { cookieHeader, cookieNames, issueSession, readCookie, type SessionChecker } from './session.js';
+
+/** The WebAuthn library and its certificate parsers cost an idle gateway ~20 MiB; loaded at the first ceremony. */
+let webAuthn: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const loadWebAuthn = () => (webAuthn ??= import('@simplewebauthn/server'));
 
 /** A ceremony's challenge works once, and only this long after it was handed out. */
 const CHALLENGE_LIFETIME_MS = 2 * 60_000;
@@ -253,7 +249,9 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     const existing = store.passkeys.list(session.email);
     if (existing.length >= MAX_PASSKEYS_PER_ADDRESS)
       return refuse(req, res, { kind: 'bad-request', reason: `At most ${MAX_PASSKEYS_PER_ADDRESS} passkeys per address; remove one first.` }, 'private');
-    const options = await generateRegistrationOptions({
+    const options = await (
+      await loadWebAuthn()
+    ).generateRegistrationOptions({
       rpName: config.hosts.private,
       rpID,
       userName: session.email,
@@ -284,7 +282,9 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     }
     let verified;
     try {
-      verified = await verifyRegistrationResponse({
+      verified = await (
+        await loadWebAuthn()
+      ).verifyRegistrationResponse({
         response: body.response as RegistrationResponseJSON,
         expectedChallenge: challenge!,
         expectedOrigin: expectedOrigin(req, ctx),
@@ -322,7 +322,7 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     if (!body) return;
     if (await overLimit(req, res, ctx, limiters.options, 'passkey options per IP')) return;
     // No allowCredentials: the authenticator offers its discoverable passkeys for this host, nobody is named.
-    const options = await generateAuthenticationOptions({ rpID, timeout: CEREMONY_TIMEOUT_MS, userVerification: 'required' });
+    const options = await (await loadWebAuthn()).generateAuthenticationOptions({ rpID, timeout: CEREMONY_TIMEOUT_MS, userVerification: 'required' });
     const at = now();
     store.passkeys.putChallenge(options.challenge, 'authenticate', binding(req), null, at + CHALLENGE_LIFETIME_MS, at);
     json(res, 200, options);
@@ -347,7 +347,9 @@ export function createPasskeys(deps: PasskeyDeps): PasskeyGate {
     }
     let verified;
     try {
-      verified = await verifyAuthenticationResponse({
+      verified = await (
+        await loadWebAuthn()
+      ).verifyAuthenticationResponse({
         response: response!,
         expectedChallenge: challenge!,
         expectedOrigin: expectedOrigin(req, ctx),
