@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { encodeToken } from '../../src/tunnel/token.js';
+import { moduleHook } from './module-hook.js';
 
 const MAIN = path.resolve('src/cli/main.ts');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-connect-imports-'));
@@ -27,17 +28,6 @@ const GATEWAY_ONLY = [
   /\/node_modules\/(zod|yaml|pino|pino-pretty|better-sqlite3|@simplewebauthn\/server|prom-client|acme-client|nodemailer|playwright-core|rate-limiter-flexible|selfsigned)\//,
 ];
 
-function hookFiles(log: string): string {
-  const hooks = path.join(dir, 'hooks.mjs');
-  fs.writeFileSync(
-    hooks,
-    `import fs from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  const resolved = await next(specifier, context);\n  fs.appendFileSync(${JSON.stringify(log)}, resolved.url + '\\n');\n  return resolved;\n}\n`,
-  );
-  const register = path.join(dir, 'register.mjs');
-  fs.writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${hooks}`).href)});\n`);
-  return register;
-}
-
 test('porthole connect resolves the connector and none of the gateway-only modules', async () => {
   // A "gateway" that accepts and hangs up at once: the connector logs that it cannot reach it and retries.
   const hangUp = net.createServer((socket) => socket.destroy());
@@ -45,7 +35,7 @@ test('porthole connect resolves the connector and none of the gateway-only modul
   const port = (hangUp.address() as net.AddressInfo).port;
   const log = path.join(dir, 'resolved.txt');
   const token = encodeToken({ id: '0123456789ab', secret: 'a'.repeat(32), gateway: `127.0.0.1:${port}`, fingerprint: null });
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', hookFiles(log), MAIN, 'connect', '--origin', 'http://127.0.0.1:9'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', moduleHook(dir, log), MAIN, 'connect', '--origin', 'http://127.0.0.1:9'], {
     env: { ...process.env, PORTHOLE_TUNNEL_TOKEN: token },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
