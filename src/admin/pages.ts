@@ -316,7 +316,7 @@ function passkeysSection(v: AdminView): string {
 }
 
 /** One gateway's connectors: whether any is attached (or since when none is), then one row each. */
-function gatewayConnectors(v: AdminView, status: TunnelStatus): string {
+function gatewayConnectors(v: AdminView, status: TunnelStatus, grouped: boolean): string {
   const { locale } = v;
   const state =
     status.connectors.length > 0
@@ -338,7 +338,7 @@ function gatewayConnectors(v: AdminView, status: TunnelStatus): string {
       { label: 'bytesIn', cell: (c) => bytes(c.bytesIn), className: 'num' },
       { label: 'bytesOut', cell: (c) => bytes(c.bytesOut), className: 'num' },
     ],
-    status.gateway ? `${say('tunnel', locale)}: ${status.gateway}` : say('tunnel', locale),
+    grouped ? `${say('tunnel', locale)}: ${status.gateway ?? ''}` : say('tunnel', locale),
   );
   return `<p>${state}${pending}</p>${connectors}`;
 }
@@ -355,16 +355,16 @@ function tunnelSection(v: AdminView): string {
   const others = v.tunnel.others ?? [];
   let connectors: string;
   if (others.length === 0 && !v.tunnel.othersUnknown) {
-    connectors = gatewayConnectors(v, status);
+    connectors = gatewayConnectors(v, status, false);
   } else {
     const heading = (g: TunnelStatus, self: boolean) =>
       `<h3 class="gateway">${h('gateway', locale)} <code>${escapeHtml(g.gateway ?? '')}</code>${self ? ` <span class="muted">(${h('thisGateway', locale)})</span>` : ''}</h3>`;
     const summary = others.length > 0 ? `<p>${h('gatewaysShared', locale, { count: others.length + 1 })}</p>` : '';
     const unknown = v.tunnel.othersUnknown ? `<p class="muted">${h('othersUnknown', locale)}</p>` : '';
     const elsewhere = others.map(
-      (g) => `${heading(g, false)}<p class="muted">${h('reportedAgo', locale, { ago: duration(v.now - Date.parse(g.writtenAt)) })}</p>${gatewayConnectors(v, g)}`,
+      (g) => `${heading(g, false)}<p class="muted">${h('reportedAgo', locale, { ago: duration(v.now - Date.parse(g.writtenAt)) })}</p>${gatewayConnectors(v, g, true)}`,
     );
-    connectors = `${summary}${unknown}${heading(status, true)}${gatewayConnectors(v, status)}${elsewhere.join('')}`;
+    connectors = `${summary}${unknown}${heading(status, true)}${gatewayConnectors(v, status, true)}${elsewhere.join('')}`;
   }
   const tokenTable = table(
     locale,
