@@ -24,7 +24,7 @@ import { planReload, type ReloadPlan } from './config/reload.js';
 import { LiveAllowlist } from './gate/email.js';
 import { openConfiguredStore } from './store/open.js';
 import type { Store } from './store/store.js';
-import { createGatewayTlsServer, loadGatewayCertificate, startGatewayTunnel, type GatewayCertificate, type TunnelHub, type TunnelStatus } from './tunnel/index.js';
+import { createGatewayTlsServer, loadGatewayCertificate, otherGateways, startGatewayTunnel, type GatewayCertificate, type TunnelHub, type TunnelStatus } from './tunnel/index.js';
 import type { GatewayTunnelTuning } from './tunnel/gateway-tunnel.js';
 import { acmeNamesFor, createAcme, hstsHeader, httpPortHandlers, withHsts, type AcmeManager, type AcmeTuning, type LiveCertificates } from './tls/index.js';
 import { startHealth, type HealthServer } from './health/index.js';
@@ -94,6 +94,8 @@ interface HttpsSide {
   acme?: AcmeManager;
   server: net.Server;
   tunnelStatus?: () => TunnelStatus;
+  /** This gateway among those sharing the store (tunnel mode). */
+  gatewayId?: string;
   close(): Promise<void>;
 }
 
@@ -151,6 +153,7 @@ async function startHttps(
       acme,
       server: tunnel.tlsServer,
       tunnelStatus: () => tunnel.hub.status(),
+      gatewayId: tunnel.gatewayId,
       close: () => tunnel.close(),
     };
   }
@@ -192,7 +195,10 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const https = config.listen.httpsPort === undefined ? undefined : await startHttps(config, store, logger, () => httpsListener, admit, overrides.acme, overrides.tunnel);
   const origin = overrides.origin ?? https?.origin ?? createDirectOrigin(new URL(config.origin.url));
   const deps: GatewayDeps = { config, store, mailer, origin, logger, allowlist: new LiveAllowlist(config.gate.allow), now, metrics };
-  if (https?.tunnelStatus) metrics?.watchTunnel(https.tunnelStatus);
+  // What the other gateways sharing the store last said about their connectors (wall clock: their entries expire by it).
+  const gatewayId = https?.gatewayId;
+  const otherTunnelGateways = gatewayId === undefined ? undefined : () => otherGateways(store.tunnelPresence.list(Date.now()), gatewayId);
+  if (https?.tunnelStatus) metrics?.watchTunnel(https.tunnelStatus, otherTunnelGateways);
   let running = config;
 
   // Each host's module gets its own slice of the config, the one clock, and only the parts it uses.
@@ -200,7 +206,13 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
   const hub = https?.hub;
   const admin: AdminSources & { admins: LiveAdmins } = {
     admins: new LiveAdmins(config.gate.admins),
-    tunnel: hub && https.tokens && { tokens: https.tokens, status: () => hub.status(), dropToken: (id, reason) => hub.dropToken(id, reason) },
+    tunnel: hub &&
+      https.tokens && {
+        tokens: https.tokens,
+        status: () => ({ ...hub.status(), gateway: gatewayId }),
+        others: otherTunnelGateways,
+        dropToken: (id, reason) => hub.dropToken(id, reason),
+      },
     linkCache: share ? () => share.linkCache() : undefined,
     linkRecord: share ? (keyOrSlug) => store.linkRecords.read(keyOrSlug, { limit: 50 }) : undefined,
   };

@@ -3,6 +3,7 @@
 // an id that names nothing (already revoked, or never existed) changes nothing and says so.
 import { boundText } from '../store/audit-guard.js';
 import type { Store } from '../store/store.js';
+import type { TunnelStatus } from '../tunnel/status.js';
 import type { TunnelTokenStore } from '../tunnel/token-store.js';
 
 export const ACTION_KINDS = ['session', 'device', 'passkey', 'tunnel-token'] as const;
@@ -26,10 +27,15 @@ export function parseRevoke(kind: string | null, id: string | null): RevokeReque
   return ID_SHAPES[kind as ActionKind].test(id) ? { kind: kind as ActionKind, id } : null;
 }
 
-/** The tunnel as the admin page acts on it: its tokens and the hub that drops a revoked token's connectors. */
+/**
+ * The tunnel as the admin page acts on it: its tokens, the hub that drops a revoked token's connectors here, and
+ * the other gateways sharing the store (which drop theirs when the store's change feed tells them).
+ */
 export interface AdminTunnel {
   tokens: TunnelTokenStore;
   dropToken(tokenId: string, reason: string): number;
+  /** The other gateways' status as they last shared it (absent without a store shared with any); may throw. */
+  others?(): TunnelStatus[];
 }
 
 export interface ActionContext {
@@ -68,8 +74,20 @@ export function revoke(request: RevokeRequest, c: ActionContext): boolean {
       if (!token || !c.tunnel.tokens.revoke(request.id, c.now)) return false;
       // The hub would notice within its revocation interval; an admin who pressed the button expects it now.
       const dropped = c.tunnel.dropToken(request.id, 'token revoked on the admin page');
-      audit('tunnel.token-revoked', c.actor, `tunnel token ${token.id} "${token.name}", ${dropped} connector(s) dropped`);
+      // Other gateways drop theirs when the store's change feed brings them the revocation (within about a second).
+      const elsewhere = attachedElsewhere(c.tunnel, request.id);
+      const there = elsewhere ? `, ${elsewhere} attached to other gateways (dropped there as the revocation reaches them)` : '';
+      audit('tunnel.token-revoked', c.actor, `tunnel token ${token.id} "${token.name}", ${dropped} connector(s) dropped${there}`);
       return true;
     }
+  }
+}
+
+/** Connectors with this token on the other gateways, as they last said; 0 when that cannot be read (only the audit line says it). */
+function attachedElsewhere(tunnel: AdminTunnel, tokenId: string): number {
+  try {
+    return (tunnel.others?.() ?? []).reduce((n, g) => n + g.connectors.filter((c) => c.tokenId === tokenId).length, 0);
+  } catch {
+    return 0;
   }
 }

@@ -30,7 +30,10 @@ export { LiveAdmins, type AdminList } from './admins.js';
 /** What the admin page reads beyond the store; each part is absent when that part of the gateway is off. */
 export interface AdminSources {
   admins: AdminList;
-  /** The tunnel's hub and tokens (tunnel.enabled). */
+  /**
+   * The tunnel's hub and tokens (tunnel.enabled): this gateway's live status (with its id among gateways sharing
+   * the store), and through `others` what every other gateway on the store last shared.
+   */
   tunnel?: AdminTunnel & { status(): TunnelStatus };
   /** The share host's link cache (hosts.share). */
   linkCache?: () => LinkCacheState;
@@ -78,6 +81,15 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
     const cookie = csrf.cookieFor(req);
     const now = deps.now();
     const { events, hasMore } = readEvents(store.audit, query.filter);
+    let others: TunnelStatus[] = [];
+    let othersUnknown = false;
+    try {
+      others = deps.tunnel?.others?.() ?? [];
+    } catch (error) {
+      // The page still shows this gateway's own connectors, and says the others could not be read.
+      othersUnknown = true;
+      logger.warn({ err: (error as Error).message }, 'admin page: the other gateways’ connectors could not be read from the store');
+    }
     const built = adminPage({
       locale,
       csrf: csrf.tokenFor(cookie.value),
@@ -88,7 +100,7 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
       sessions: store.sessions.list(now),
       devices: store.devices.list(),
       passkeys: store.passkeys.list(),
-      tunnel: deps.tunnel && { status: deps.tunnel.status(), tokens: deps.tunnel.tokens.list() },
+      tunnel: deps.tunnel && { status: deps.tunnel.status(), others, othersUnknown, tokens: deps.tunnel.tokens.list() },
       filter: query.filter,
       events,
       moreEvents: hasMore,

@@ -53,6 +53,14 @@ const TEXT = {
   tunnelOffline: t('No connector attached; offline since {since}.', 'Kein Connector verbunden; offline seit {since}.'),
   tunnelNever: t('No connector has attached yet.', 'Noch kein Connector hat sich verbunden.'),
   tunnelPending: t('{count} connection(s) still authenticating.', '{count} Verbindung(en) authentifizieren sich noch.'),
+  gatewaysShared: t(
+    '{count} gateways share this store; the connectors attached to each are listed under it.',
+    '{count} Gateways teilen sich diesen Speicher; unter jedem stehen die mit ihm verbundenen Connectoren.',
+  ),
+  gateway: t('Gateway', 'Gateway'),
+  thisGateway: t('this gateway', 'dieses Gateway'),
+  reportedAgo: t('As it reported {ago} ago.', 'Stand von vor {ago}.'),
+  othersUnknown: t('The other gateways’ connectors could not be read from the store.', 'Die Connectoren der anderen Gateways konnten nicht aus dem Speicher gelesen werden.'),
   since: t('Since', 'Seit'),
   token: t('Token', 'Token'),
   openStreams: t('Open streams', 'Offene Streams'),
@@ -134,6 +142,7 @@ td.nowrap,td button{white-space:nowrap}
 .scroll{overflow-x:auto}
 .nw{white-space:nowrap}
 h3{font-size:1rem;margin:1.25rem 0 .5rem}
+h3.gateway code{overflow-wrap:anywhere}
 th{font-weight:600;color:var(--muted)}
 td form{margin:0}
 td button,form.filters button{width:auto;margin:0;padding:.4rem .8rem;font-size:.9rem}
@@ -157,13 +166,16 @@ form.filters>div{width:100%}
 }
 `;
 
+/** A time as UTC to the minute; one that cannot be read (a damaged date in another gateway's snapshot) is a dash. */
 const time = (ms: number | null, locale: Locale): string =>
   ms === null
     ? say('never', locale)
-    : new Date(ms)
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/:\d\d\.\d{3}Z$/, ' UTC');
+    : !Number.isFinite(ms)
+      ? '–'
+      : new Date(ms)
+          .toISOString()
+          .replace('T', ' ')
+          .replace(/:\d\d\.\d{3}Z$/, ' UTC');
 
 /** A time that may wrap between date and time of day, never inside either. */
 function timeHtml(ms: number | null, locale: Locale): string {
@@ -173,6 +185,7 @@ function timeHtml(ms: number | null, locale: Locale): string {
 }
 
 function duration(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
   const seconds = Math.max(0, Math.round(ms / 1000));
   if (seconds < 90) return `${seconds} s`;
   const minutes = Math.round(seconds / 60);
@@ -233,8 +246,11 @@ export interface AdminView {
   sessions: SessionRecord[];
   devices: DeviceRecord[];
   passkeys: PasskeyRecord[];
-  /** Absent when the tunnel is off. */
-  tunnel?: { status: TunnelStatus; tokens: TunnelTokenRecord[] };
+  /**
+   * Absent when the tunnel is off. `status` is this gateway's (live); `others` what each other gateway sharing the
+   * store last said (expired ones are not there); `othersUnknown` when the store could not be read for them.
+   */
+  tunnel?: { status: TunnelStatus; others?: TunnelStatus[]; othersUnknown?: boolean; tokens: TunnelTokenRecord[] };
   filter: EventFilter;
   events: AuditEvent[];
   moreEvents: boolean;
@@ -299,10 +315,9 @@ function passkeysSection(v: AdminView): string {
   );
 }
 
-function tunnelSection(v: AdminView): string {
+/** One gateway's connectors: whether any is attached (or since when none is), then one row each. */
+function gatewayConnectors(v: AdminView, status: TunnelStatus, grouped: boolean): string {
   const { locale } = v;
-  if (!v.tunnel) return `<p class="muted">${h('tunnelOff', locale)}</p>`;
-  const { status, tokens } = v.tunnel;
   const state =
     status.connectors.length > 0
       ? h('tunnelOnline', locale, { count: status.connectors.length })
@@ -323,8 +338,34 @@ function tunnelSection(v: AdminView): string {
       { label: 'bytesIn', cell: (c) => bytes(c.bytesIn), className: 'num' },
       { label: 'bytesOut', cell: (c) => bytes(c.bytesOut), className: 'num' },
     ],
-    say('tunnel', locale),
+    grouped ? `${say('tunnel', locale)}: ${status.gateway ?? ''}` : say('tunnel', locale),
   );
+  return `<p>${state}${pending}</p>${connectors}`;
+}
+
+/**
+ * Connectors, then tunnel tokens. A gateway alone on its store shows its connectors as it always did; with others
+ * on the store (or when they could not be read) each gateway gets a heading of its own, this one first and said
+ * to be this one, so a connector attached elsewhere can be found, and its token revoked, from any gateway.
+ */
+function tunnelSection(v: AdminView): string {
+  const { locale } = v;
+  if (!v.tunnel) return `<p class="muted">${h('tunnelOff', locale)}</p>`;
+  const { status, tokens } = v.tunnel;
+  const others = v.tunnel.others ?? [];
+  let connectors: string;
+  if (others.length === 0 && !v.tunnel.othersUnknown) {
+    connectors = gatewayConnectors(v, status, false);
+  } else {
+    const heading = (g: TunnelStatus, self: boolean) =>
+      `<h3 class="gateway">${h('gateway', locale)} <code>${escapeHtml(g.gateway ?? '')}</code>${self ? ` <span class="muted">(${h('thisGateway', locale)})</span>` : ''}</h3>`;
+    const summary = others.length > 0 ? `<p>${h('gatewaysShared', locale, { count: others.length + 1 })}</p>` : '';
+    const unknown = v.tunnel.othersUnknown ? `<p class="muted">${h('othersUnknown', locale)}</p>` : '';
+    const elsewhere = others.map(
+      (g) => `${heading(g, false)}<p class="muted">${h('reportedAgo', locale, { ago: duration(v.now - Date.parse(g.writtenAt)) })}</p>${gatewayConnectors(v, g, true)}`,
+    );
+    connectors = `${summary}${unknown}${heading(status, true)}${gatewayConnectors(v, status, true)}${elsewhere.join('')}`;
+  }
   const tokenTable = table(
     locale,
     tokens,
@@ -338,7 +379,7 @@ function tunnelSection(v: AdminView): string {
     ],
     say('tokens', locale),
   );
-  return `<p>${state}${pending}</p>${connectors}<h3>${h('tokens', locale)}</h3>${tokenTable}`;
+  return `${connectors}<h3>${h('tokens', locale)}</h3>${tokenTable}`;
 }
 
 function eventsSection(v: AdminView): string {

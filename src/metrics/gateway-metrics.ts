@@ -2,7 +2,9 @@
 // them from the listeners (requests, latency, bytes, WebSockets), the audit log (PIN outcomes, lock-outs), the
 // share host's link cache and the tunnel hub. Label values come only from fixed sets (host role, decision,
 // status code, refusal kind, audit type): never an address, key, slug, path or email, so a visitor cannot grow
-// the series count or read anything personal off the scrape. The endpoint itself lives in ./server.ts.
+// the series count or read anything personal off the scrape. Everything counts this gateway alone (each gateway
+// is its own scrape target), except two tunnel gauges read from the store shared by several gateways. The
+// endpoint itself lives in ./server.ts.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -28,8 +30,11 @@ export interface GatewayMetrics {
   withAuditCounts(store: Store): Store;
   /** The share host's link cache: a fresh answer (hit), a lookup at Immich (miss) or one already on its way. */
   linkCache(result: LinkCacheResult): void;
-  /** Reports the tunnel's connectors and streams at each scrape. */
-  watchTunnel(status: () => TunnelStatus): void;
+  /**
+   * Reports the tunnel's connectors and streams at each scrape: this gateway's own, and with `others` (the other
+   * gateways sharing the store, as they last said) how many gateways and connector links there are in all.
+   */
+  watchTunnel(status: () => TunnelStatus, others?: () => TunnelStatus[]): void;
   /** Reports at each scrape whether the store can answer (a shared Redis store may not). */
   watchStore(store: Pick<Store, 'unavailable'>): void;
 }
@@ -223,7 +228,7 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
         },
       });
     },
-    watchTunnel(status) {
+    watchTunnel(status, others) {
       // Per-connector totals only grow while it is attached; growth since the last scrape is added to
       // gateway-wide counters so they stay monotonic across reconnects.
       let last = new Map<string, { streams: number; bytesIn: number; bytesOut: number }>();
@@ -277,6 +282,33 @@ export function createGatewayMetrics(hosts: { private: string; share?: string })
       counter('porthole_tunnel_streams_total', 'Tunnel streams opened (one per pooled connection to Immich or WebSocket; counted at scrapes).', () => totals.streams);
       counter('porthole_tunnel_received_bytes_total', 'Bytes received from home connectors (TLS records).', () => totals.bytesIn);
       counter('porthole_tunnel_sent_bytes_total', 'Bytes sent to home connectors (TLS records).', () => totals.bytesOut);
+      if (!others) return;
+      // Shared figures: every gateway on the store reports the same ones (aggregate them with max, not sum).
+      // Without labels: a gateway's id names its host and address, which stay out of the scrape.
+      const everyGateway = (): TunnelStatus[] | null => {
+        try {
+          return [status(), ...others()];
+        } catch {
+          // The store could not be read: no figure rather than this gateway's alone passed off as everyone's.
+          return null;
+        }
+      };
+      new client.Gauge({
+        name: 'porthole_tunnel_gateways',
+        help: 'Gateways sharing this store with the tunnel on, this one included (from the status each shares in the store; a stopped one drops out within 10 s). The same on every gateway.',
+        registers,
+        collect() {
+          this.set(everyGateway()?.length ?? NaN);
+        },
+      });
+      new client.Gauge({
+        name: 'porthole_tunnel_connectors_all_gateways',
+        help: 'Home connector links attached to any gateway sharing this store (a connector attached to two gateways counts twice). The same on every gateway.',
+        registers,
+        collect() {
+          this.set(everyGateway()?.reduce((sum, g) => sum + g.connectors.length, 0) ?? NaN);
+        },
+      });
     },
   };
 }

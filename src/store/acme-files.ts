@@ -30,6 +30,44 @@ export function acmeFilesDir(dataDir: string, ca: string): string {
   return path.join(dataDir, 'acme', ca);
 }
 
+/** What a single gateway keeps for one CA in dataDir/acme/<tag>, read without creating or changing anything. */
+export interface AcmeFiles {
+  ca: string;
+  accountKey?: string;
+  /** By name (as the file is named); `pair` is absent when its certificate or key file is missing or empty. */
+  certificates: { name: string; pair?: AcmeCertificatePair }[];
+}
+
+/** Every CA's account key and certificates in dataDir/acme (`porthole store migrate` copies them), sorted. */
+export function readAcmeFiles(dataDir: string): AcmeFiles[] {
+  const list = (dir: string, isWanted: (entry: fs.Dirent) => boolean): string[] => {
+    try {
+      return fs
+        .readdirSync(dir, { withFileTypes: true })
+        .filter(isWanted)
+        .map((entry) => entry.name)
+        .sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  };
+  return list(path.join(dataDir, 'acme'), (entry) => entry.isDirectory()).map((ca) => {
+    const dir = acmeFilesDir(dataDir, ca);
+    const certs = path.join(dir, 'certs');
+    const names = list(certs, (entry) => entry.isFile() && entry.name.endsWith('.crt.pem')).map((file) => file.slice(0, -'.crt.pem'.length));
+    return {
+      ca,
+      accountKey: readOrUndefined(path.join(dir, 'account.key.pem')) || undefined,
+      certificates: names.map((name) => {
+        const cert = readOrUndefined(path.join(certs, `${name}.crt.pem`));
+        const key = readOrUndefined(path.join(certs, `${name}.key.pem`));
+        return { name, pair: cert && key ? { cert, key } : undefined };
+      }),
+    };
+  });
+}
+
 /** Owner-only directory, even when it already existed with looser bits. */
 function privateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -66,6 +66,8 @@ export interface GatewayTunnel {
   certificate: GatewayCertificate;
   tlsServer: tls.Server;
   httpsPort: number;
+  /** This gateway among those sharing the store (the id its shared status is kept under). */
+  gatewayId: string;
   close(): Promise<void>;
 }
 
@@ -104,7 +106,8 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     });
   });
   const httpsPort = (tlsServer.address() as AddressInfo).port;
-  gatewayId = options.gatewayId ?? `${os.hostname()}/${options.address.includes(':') ? `[${options.address}]` : options.address}:${httpsPort}`;
+  const id = options.gatewayId ?? `${os.hostname()}/${options.address.includes(':') ? `[${options.address}]` : options.address}:${httpsPort}`;
+  gatewayId = id;
   return {
     hub,
     tokens: options.store.tunnelTokens,
@@ -112,6 +115,7 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     certificate,
     tlsServer,
     httpsPort,
+    gatewayId: id,
     async close() {
       // Tunnel sockets keep the TLS server open until the hub drops them; browser sockets belong to the HTTP
       // server, which the caller closes first.

@@ -84,6 +84,40 @@ export function parsePresence(entries: readonly { gatewayId: string; snapshot: s
   return out;
 }
 
+/**
+ * The other gateways sharing the store, as each last shared its status (entries that expired are not listed: a
+ * gateway that stopped or crashed drops out within the presence expiry). This gateway's own entry is left out:
+ * its caller has the live status, while the shared copy may be an interval old.
+ */
+export function otherGateways(entries: readonly { gatewayId: string; snapshot: string }[], self: string): TunnelStatus[] {
+  return parsePresence(entries.filter((e) => e.gatewayId !== self)).map(wellFormed);
+}
+
+/** Another gateway's snapshot with every field of the expected type (it may run another version), for pages that format them. */
+function wellFormed(status: TunnelStatus): TunnelStatus {
+  const text = (value: unknown, fallback = '?') => (typeof value === 'string' ? value : fallback);
+  const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
+  const connectors = status.connectors.filter((c): c is ConnectorStatus => typeof c === 'object' && c !== null);
+  return {
+    gateway: status.gateway,
+    writtenAt: text(status.writtenAt, new Date(0).toISOString()),
+    pid: count(status.pid),
+    offlineSince: typeof status.offlineSince === 'string' ? status.offlineSince : null,
+    unauthenticated: count(status.unauthenticated),
+    connectors: connectors.map((c) => ({
+      id: text(c.id),
+      tokenId: text(c.tokenId),
+      name: text(c.name),
+      since: text(c.since, new Date(0).toISOString()),
+      remoteAddress: text(c.remoteAddress),
+      openStreams: count(c.openStreams),
+      streamsTotal: count(c.streamsTotal),
+      bytesIn: count(c.bytesIn),
+      bytesOut: count(c.bytesOut),
+    })),
+  };
+}
+
 /** Every gateway sharing the store and its connectors, then which gateways each connector reaches. */
 export function formatPresence(gateways: readonly TunnelStatus[]): string {
   const lines: string[] = [`${gateways.length} gateway${gateways.length === 1 ? '' : 's'} running on this store.`];

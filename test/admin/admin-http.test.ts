@@ -364,3 +364,58 @@ test('the share-link record section: a looked-up record with its totals, refusal
     /link-records/,
   );
 });
+
+test('the connectors section: a gateway alone shows its connectors as before; others that cannot be read are said so, in both languages', () => {
+  const query = parseQuery('');
+  assert.ok(query.ok);
+  const status = {
+    gateway: 'gw-here/127.0.0.1:8443',
+    writtenAt: new Date().toISOString(),
+    pid: 1,
+    offlineSince: null,
+    connectors: [
+      {
+        id: 'c0ffee00',
+        tokenId: 'a1b2c3d4e5f6',
+        name: 'nas',
+        since: new Date().toISOString(),
+        remoteAddress: '192.0.2.4:5000',
+        openStreams: 1,
+        streamsTotal: 9,
+        bytesIn: 5000,
+        bytesOut: 700,
+      },
+    ],
+  };
+  const view = (tunnel: AdminView['tunnel'], locale: 'en' | 'de' = 'en'): string => {
+    const body = adminPage({
+      locale,
+      csrf: 'c'.repeat(64),
+      admin: ADMIN,
+      currentSessionId: '0'.repeat(16),
+      now: Date.now(),
+      notice: null,
+      sessions: [],
+      devices: [],
+      passkeys: [],
+      tunnel,
+      filter: query.filter,
+      events: [],
+      moreEvents: false,
+      linkRecords: false,
+    }).body;
+    return /<section id="tunnel"[\s\S]*?<\/section>/.exec(body)![0];
+  };
+  const alone = view({ status, others: [], tokens: [] });
+  assert.match(alone, /1 connector\(s\) attached\./);
+  assert.match(alone, /<td data-label="Address">192\.0\.2\.4:5000<\/td>/);
+  assert.doesNotMatch(alone, /gw-here|this gateway|share this store/, 'no gateway headings when there is only this one');
+
+  const unread = view({ status, others: [], othersUnknown: true, tokens: [] });
+  assert.match(unread, /The other gateways’ connectors could not be read from the store\./);
+  assert.match(unread, /<h3 class="gateway">Gateway <code>gw-here\/127\.0\.0\.1:8443<\/code> <span class="muted">\(this gateway\)<\/span><\/h3>/);
+  assert.match(unread, /<td data-label="Name">nas<\/td>/, "this gateway's own connectors are still listed");
+  const german = view({ status, others: [], othersUnknown: true, tokens: [] }, 'de');
+  assert.match(german, /Die Connectoren der anderen Gateways konnten nicht aus dem Speicher gelesen werden\./);
+  assert.match(german, /\(dieses Gateway\)/);
+});

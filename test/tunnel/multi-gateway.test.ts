@@ -1,9 +1,10 @@
 // Several gateways acting as one (issue 15): two real gateways share one data folder (one SQLite file, WAL), one
 // connector keeps a link to each. A request arriving at either reaches the origin; stopping one leaves the other
 // serving and the connector redials it by itself; `porthole tunnel status` (the CLI, another process) on either
-// lists the connector on both; a revoked token drops it from both; an old single-address token still works; each
-// gateway's certificate pin is checked; a token asking for every address of a name follows what the name
-// resolves to. Waits are on events (connector events, hub events, process exit), bounded generously.
+// lists the connector on both; the admin page of one lists a connector attached to the other only, and revoking
+// its token there drops it from the other; a revoked token drops it from both; an old single-address token still
+// works; each gateway's certificate pin is checked; a token asking for every address of a name follows what the
+// name resolves to. Waits are on events (connector events, hub events, process exit), bounded generously.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -57,10 +58,10 @@ const bothPins = (): GatewayPin[] => [
   { address: label(b, '127.0.0.2'), fingerprint: b.certificate.fingerprint },
 ];
 
-/** Rejects after BOUND_MS with `what`. */
-const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => {
+/** Rejects after `ms` (BOUND_MS unless said) with `what`. */
+const bounded = <T>(promise: Promise<T>, what: string, ms = BOUND_MS): Promise<T> => {
   let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${BOUND_MS} ms`)), BOUND_MS)));
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)));
   return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
 };
 
@@ -80,8 +81,8 @@ function attached(g: TestGateway, tokenId: string): Promise<void> {
   );
 }
 
-/** Resolves once `g`'s hub has no connector with this token. */
-function detached(g: TestGateway, tokenId: string): Promise<void> {
+/** Resolves once `g`'s hub has no connector with this token (within BOUND_MS unless said). */
+function detached(g: TestGateway, tokenId: string, ms = BOUND_MS): Promise<void> {
   return bounded(
     new Promise<void>((resolve) => {
       const check = () => {
@@ -93,6 +94,7 @@ function detached(g: TestGateway, tokenId: string): Promise<void> {
       check();
     }),
     `the connector with token ${tokenId} was not dropped from ${label(g)}`,
+    ms,
   );
 }
 
@@ -216,6 +218,59 @@ test('a revoked token drops the connector from both gateways, and it stops', asy
     assert.equal(await bounded(connector.exited, 'the connector did not stop'), 3, 'refused by every gateway, the connector ends');
     const refusedBy = connector.events.filter((e) => e.event === 'refused').map((e) => e.gateway);
     assert.deepEqual(refusedBy.sort(), [label(a), label(b, '127.0.0.2')].sort());
+  } finally {
+    await connector.kill();
+  }
+});
+
+/** The connector tables of `g`'s admin page (the tunnel section up to its token list). */
+async function adminConnectors(g: TestGateway): Promise<string> {
+  const page = await g.request('/.porthole/admin', { headers: { accept: 'text/html', 'accept-language': 'en' } });
+  assert.equal(page.status, 200);
+  const body = page.body.toString();
+  return body.slice(body.indexOf('<section id="tunnel"'), body.indexOf('<h3>Tunnel tokens</h3>'));
+}
+
+test("A's admin page lists a connector attached to B only, under B; revoking its token on A's page drops it from B", async (t) => {
+  const { id, token } = tokenFor(a, 'only-on-b', [{ address: label(b, '127.0.0.2'), fingerprint: b.certificate.fingerprint }]);
+  const connector = spawnConnector({ token, origin: origin.url.href, name: 'only-on-b' });
+  try {
+    await attached(b, id);
+    // B shares its status in the store on every change: A's page reads it from there.
+    let shown = '';
+    const deadline = Date.now() + BOUND_MS;
+    while (!(shown = await adminConnectors(a)).includes('only-on-b')) {
+      if (Date.now() > deadline) throw new Error(`A's admin page never listed the connector of B:\n${shown}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const own = shown.indexOf(`<code>${gatewayIdOf(a)}</code> <span class="muted">(this gateway)</span>`);
+    const theirs = shown.indexOf(`<code>${gatewayIdOf(b)}</code></h3>`);
+    assert.ok(own >= 0 && theirs >= 0, shown);
+    const row = shown.indexOf('<td data-label="Name">only-on-b</td>');
+    assert.ok(own < theirs && row > theirs, `this gateway first, the row under B's heading:\n${shown}`);
+    assert.match(shown, new RegExp(`<td data-label="Token"><code>${id}</code></td>`));
+
+    // A's page, A's CSRF cookie and token, A's revoke action: the shared file's change feed tells B.
+    const page = await a.request('/.porthole/admin', { headers: { accept: 'text/html' } });
+    const csrf = /name="csrf" value="([0-9a-f]{64})"/.exec(page.body.toString())?.[1];
+    const csrfCookie = String(page.headers['set-cookie']?.[0]).split(';')[0]!;
+    assert.ok(csrf && csrfCookie.includes('='));
+    const since = Date.now();
+    const answer = await a.request('/.porthole/admin/revoke', {
+      method: 'POST',
+      body: Buffer.from(`kind=tunnel-token&id=${id}&csrf=${csrf}`),
+      headers: {
+        cookie: `${a.headers.cookie}; ${csrfCookie}`,
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: `http://${PRIVATE_HOST}`,
+        'sec-fetch-site': 'same-origin',
+      },
+    });
+    assert.equal(answer.status, 303, answer.body.toString());
+    assert.equal(answer.headers.location, '/.porthole/admin?done=tunnel-token#tunnel');
+    await detached(b, id, 2_000);
+    t.diagnostic(`revoked on A's admin page: the connector left B ${Date.now() - since} ms later`);
+    assert.equal(await bounded(connector.exited, 'the connector did not stop'), 3, 'refused by its one gateway, the connector ends');
   } finally {
     await connector.kill();
   }
