@@ -17,15 +17,14 @@ export interface WireRecord {
   [field: string]: unknown;
 }
 
-/** A published write: sequence number, origin gateway, kind, new states, deleted ids, whether it revoked. */
-export interface RecordMessage {
-  s: number;
-  o: string;
-  k: RecordKind;
-  r?: boolean;
-  set?: WireRecord[];
-  del?: string[];
-}
+/** Changes published in the same numbered sequence that carry no records (scripts.ts ANNOUNCE_CHANGE). */
+export type NoticeKind = 'link';
+
+/**
+ * A published write: sequence number, origin gateway, kind, new states, deleted ids, whether it revoked; or a
+ * notice (k a NoticeKind) naming what changed in `ids`, or everything of its kind without them.
+ */
+export type RecordMessage = { s: number; o: string; k: RecordKind; r?: boolean; set?: WireRecord[]; del?: string[] } | { s: number; o: string; k: NoticeKind; ids?: string[] };
 
 /** The field each kind is also looked up by (a token's hash, a credential id), besides its id. */
 const INDEXED: Partial<Record<RecordKind, string>> = {
@@ -119,6 +118,8 @@ export class RecordMirror {
     if (message.s <= this.applied) return 'old';
     if (message.s !== this.applied + 1) return 'gap';
     this.applied = message.s;
+    // A notice only moves the sequence; what it says is for the change feed (index.ts).
+    if (message.k === 'link') return { ids: message.ids ?? [] };
     const ids: string[] = [];
     for (const record of message.set ?? []) {
       this.upsert(message.k, record);
