@@ -90,7 +90,7 @@ export function linksCommand(): Command {
     .option('--max-age <duration>', 'links made longer ago than this are flagged "old"', parseAge, 90 * 86_400_000)
     .option('--fix <changes>', 'comma-separated: expire=<duration> (links without expiry), uploads-off, downloads-off, metadata-off')
     .option('--only <id...>', 'limit --fix to these Immich link ids')
-    .option('--apply', 'make the --fix changes (without it they are only printed)')
+    .option('--apply', 'make the --fix changes and tell the gateways sharing the store (without it they are only printed)')
     .option('--json', 'print the audit (and changes) as JSON')
     .action(async (options: { config: string; apiKeyFile?: string; immichUrl?: string; maxAge: number; fix?: string; only?: string[]; apply?: boolean; json?: boolean }) => {
       const [{ loadConfigOrExit }, audit] = await Promise.all([import('./serve.js'), import('./link-audit.js')]);

@@ -351,6 +351,26 @@ test('links audit --apply without a store to tell: one clear line on when the ga
   assert.deepEqual([parsed.applied, parsed.announced], [true, false]);
   assert.equal(lib.links.get(link.id)!.allowDownload, false, 'the change itself was made');
   assertNoSecrets(result, secretsOf(link));
+
+  // A Redis store that cannot be reached: the same line, naming where it was looked for (never its password).
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const unreachable = path.join(dir, 'unreachable-redis.yaml');
+  fs.writeFileSync(unreachable, fs.readFileSync(noState, 'utf8') + `\nstore: { kind: redis, url: "redis://127.0.0.1:${closedPort}", password: hunter2-redis }\n`);
+  const other = lib.createLink({ description: 'unannounced too', allowUpload: false });
+  const away = await run(['links', 'audit', '--config', unreachable, '--fix', 'downloads-off', '--only', other.id, '--apply'], { PORTHOLE_IMMICH_API_KEY: SAMPLE_API_KEY });
+  assert.equal(away.code, 0, away.err);
+  assert.match(
+    away.err,
+    new RegExp(
+      `^porthole: cannot tell the gateways about these changes \\(cannot reach Redis at redis://127\\.0\\.0\\.1:${closedPort} .*\\); they will see them within share\\.linkCacheTtl \\(10s\\)\\n$`,
+    ),
+  );
+  assert.match(away.out, new RegExp(`${other.id} {2}changed\\n`));
+  assert.equal(away.out.includes('were told to forget'), false);
+  assertNoSecrets(away, [...secretsOf(other), 'hunter2-redis']);
 });
 
 test('links audit --apply on a Redis store: a gateway on it forgets the changed link within a second', async () => {
