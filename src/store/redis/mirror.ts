@@ -1,7 +1,7 @@
 // The in-process mirror of the small record sets a Redis store holds (sessions, devices, passkeys, tunnel
 // tokens, sign-in codes, passkey user handles and challenges, which connectors each gateway has): the store's synchronous reads come from here.
 // It is filled from a snapshot and kept current by the numbered messages the write scripts publish
-// (scripts.ts). Two rules keep a stale message from undoing a revocation made here a moment earlier, before
+// (scripts.ts); notices numbered in the same sequence (share links changed) only move it on. Two rules keep a stale message from undoing a revocation made here a moment earlier, before
 // that revocation's own message came back: an id once deleted never comes back (credential ids are random and
 // never reused; only the presence entries, which revoke nothing, reuse theirs), and a revoked-at once seen is
 // never cleared.
