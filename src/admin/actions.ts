@@ -1,6 +1,7 @@
 // What an admin can do from the admin page: end a browser session, revoke a device token, remove a passkey,
-// revoke a tunnel token (its connectors are dropped at once). Each action is audited with who did it and to what;
-// an id that names nothing (already revoked, or never existed) changes nothing and says so.
+// revoke a tunnel token (its connectors are dropped at once), have every gateway forget what it cached about share
+// links. Each action is audited with who did it and to what; an id that names nothing (already revoked, or never
+// existed) changes nothing and says so.
 import { boundText } from '../store/audit-guard.js';
 import type { Store } from '../store/store.js';
 import type { TunnelStatus } from '../tunnel/status.js';
@@ -90,4 +91,23 @@ function attachedElsewhere(tunnel: AdminTunnel, tokenId: string): number {
   } catch {
     return 0;
   }
+}
+
+/** One cache entry's name as the link cache gives it (LinkCacheEntry.name): an Immich link id, or `tag:` and a link tag. */
+const LINK_NAME = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|tag:[A-Za-z0-9_-]{16})$/;
+
+/** The form's `link` fields: none is every link, one is that entry's name; anything else (several, another shape) null. */
+export function parseForget(links: readonly string[]): { link: string | null } | null {
+  if (links.length === 0) return { link: null };
+  return links.length === 1 && LINK_NAME.test(links[0]!) ? { link: links[0]! } : null;
+}
+
+/**
+ * Announces on the store's change feed that share links changed, so every gateway sharing the store (this one at
+ * once) forgets what Immich said about them and asks again on the next request.
+ */
+export function forgetLinks(request: { link: string | null }, c: ActionContext): void {
+  c.store.linkChanged(request.link === null ? undefined : [request.link]);
+  const what = request.link === null ? 'every cached link answer' : `cached answers about link ${request.link}`;
+  c.store.audit.record({ type: 'share.link-forgotten', at: c.now, email: c.actor, ip: c.ip, detail: boundText(`${what}, by ${c.actor} (admin page)`, 300) });
 }

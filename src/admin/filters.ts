@@ -11,7 +11,7 @@ const CATEGORY_TYPES = {
   'failed-codes': ['code.wrong', 'code.expired'],
   lockouts: ['code.locked', 'share.locked', 'rate.limited'],
   'share-refusals': ['share.refused', 'share.password-wrong', 'share.locked'],
-  admin: ['session.revoked', 'device.revoked', 'passkey.revoked', 'tunnel.token-revoked'],
+  admin: ['session.revoked', 'device.revoked', 'passkey.revoked', 'tunnel.token-revoked', 'share.link-forgotten'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type EventCategory = keyof typeof CATEGORY_TYPES;
@@ -46,7 +46,7 @@ export interface EventFilter {
 }
 
 /** What the page was sent back with after an action (shown as a notice), from a fixed list. */
-export const NOTICES = ['session', 'device', 'passkey', 'tunnel-token', 'gone'] as const;
+export const NOTICES = ['session', 'device', 'passkey', 'tunnel-token', 'gone', 'link-cache'] as const;
 export type Notice = (typeof NOTICES)[number];
 
 export type ParsedQuery = { ok: true; filter: EventFilter; notice: Notice | null } | { ok: false; reason: string };

@@ -1,5 +1,6 @@
 // The admin page's routes under the gate's reserved prefix, on the private host only: GET /.porthole/admin (the
-// page, with event filters in the query) and POST /.porthole/admin/revoke (one action, CSRF-checked, audited).
+// page, with event filters in the query), POST /.porthole/admin/revoke and POST /.porthole/admin/forget-links
+// (one action each, CSRF-checked, audited).
 // Only a signed-in session whose address is in gate.admins gets here. Everyone else, signed in or not, whatever
 // the method, is not answered here at all: route() returns false and the gate gives its answer for any unknown
 // path under the prefix, byte for byte, so the page's existence is not visible to them.
@@ -19,7 +20,7 @@ import type { LinkCacheState } from '../share/links.js';
 import { boundText } from '../store/audit-guard.js';
 import type { SessionRecord, Store } from '../store/store.js';
 import type { TunnelStatus } from '../tunnel/status.js';
-import { parseRevoke, revoke, type AdminTunnel } from './actions.js';
+import { forgetLinks, parseForget, parseRevoke, revoke, type AdminTunnel } from './actions.js';
 import type { AdminList } from './admins.js';
 import { parseQuery, readEvents } from './filters.js';
 import { ADMIN_PATHS, ADMIN_STYLE, adminPage, type LinkRecordView } from './pages.js';
@@ -114,7 +115,7 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
     sendPage(res, { status: 200, locale, title: built.title, body: built.body, headers, extraStyle: ADMIN_STYLE }, req.method);
   }
 
-  async function act(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, session: SessionRecord) {
+  async function act(req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext, session: SessionRecord, path: string) {
     const form = await readForm(req, res, receiveRule(config.proxy.headersTimeout));
     if (!form.ok) {
       if (form.reason === 'aborted') return;
@@ -124,14 +125,25 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
     }
     const failure = csrf.check(req, ctx, field(form.fields, 'csrf', 128));
     if (failure) {
-      store.audit.record({ type: 'csrf.rejected', at: deps.now(), email: session.email, ip: ctx.client.ip, detail: `${ADMIN_PATHS.revoke}: ${failure}` });
+      store.audit.record({ type: 'csrf.rejected', at: deps.now(), email: session.email, ip: ctx.client.ip, detail: `${path}: ${failure}` });
       return refuse(req, res, { kind: 'csrf' }, 'private');
+    }
+    const context = { store, tunnel: deps.tunnel, actor: session.email, ip: ctx.client.ip, now: deps.now() };
+    if (path === ADMIN_PATHS.forget) {
+      const request = parseForget(form.fields.getAll('link'));
+      if (!request) return refuse(req, res, { kind: 'bad-request', reason: 'Expected which link to forget: a name from the link cache table, or none for every link.' }, 'private');
+      forgetLinks(request, context);
+      logger.info({ admin: session.email, link: request.link ?? 'all' }, 'admin page: forget cached link answers');
+      return seeOther(res, `${ADMIN_PATHS.page}?done=link-cache#link-cache`);
     }
     const request = parseRevoke(field(form.fields, 'kind', 16), field(form.fields, 'id', 32));
     if (!request) return refuse(req, res, { kind: 'bad-request', reason: 'Expected what to revoke: kind (session, device, passkey or tunnel-token) and its id.' }, 'private');
-    const done = revoke(request, { store, tunnel: deps.tunnel, actor: session.email, ip: ctx.client.ip, now: deps.now() });
+    const done = revoke(request, context);
     logger.info({ admin: session.email, kind: request.kind, id: request.id, done }, 'admin page: revoke');
-    const location = `${ADMIN_PATHS.page}?done=${done ? request.kind : 'gone'}#${SECTION[request.kind]}`;
+    seeOther(res, `${ADMIN_PATHS.page}?done=${done ? request.kind : 'gone'}#${SECTION[request.kind]}`);
+  }
+
+  function seeOther(res: http.ServerResponse, location: string): void {
     res.writeHead(303, { location, 'cache-control': 'no-store', 'content-length': 0, 'referrer-policy': 'no-referrer' });
     res.end();
   }
@@ -139,7 +151,7 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
   return {
     route(req, res, ctx, url) {
       const path = url.pathname;
-      if (path !== ADMIN_PATHS.page && path !== ADMIN_PATHS.revoke) return false;
+      if (path !== ADMIN_PATHS.page && path !== ADMIN_PATHS.revoke && path !== ADMIN_PATHS.forget) return false;
       const session = adminSession(req);
       if (!session) return false;
       const method = req.method ?? 'GET';
@@ -152,7 +164,7 @@ export function createAdmin(deps: AdminDeps): AdminRoutes {
         refuse(req, res, { kind: 'method-not-allowed', allow: 'POST' }, 'private');
         return true;
       }
-      act(req, res, ctx, session).catch((error: unknown) => {
+      act(req, res, ctx, session, path).catch((error: unknown) => {
         logger.error({ err: error, url: boundText(path, 120) }, 'admin action failed');
         if (!res.headersSent) refuse(req, res, { kind: 'bad-request', reason: 'The request could not be handled.' }, 'private');
       });

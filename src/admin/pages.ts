@@ -16,6 +16,7 @@ import { CATEGORIES, MAX_PAGE, queryFor, type EventCategory, type EventFilter, t
 export const ADMIN_PATHS = {
   page: `${GATE_PREFIX}/admin`,
   revoke: `${GATE_PREFIX}/admin/revoke`,
+  forget: `${GATE_PREFIX}/admin/forget-links`,
 } as const;
 
 type Text = Record<Locale, string>;
@@ -87,6 +88,13 @@ const TEXT = {
     '{fresh} frisch von {entries} Einträgen (höchstens {max}), {inflight} Abfragen laufen; Antworten gelten {ttl}. Seit dem Start: {hit} Treffer, {miss} Fehlschläge, {joined} zusammengelegt.',
   ),
   cacheOff: t('There is no share host, so no link cache.', 'Es gibt keinen Share-Host, also keinen Link-Cache.'),
+  cacheForgotten: t('{forgotten} answers forgotten since the start.', '{forgotten} Antworten seit dem Start vergessen.'),
+  forgetAll: t('Forget cached link answers', 'Zwischengespeicherte Link-Antworten vergessen'),
+  forgetAllHint: t(
+    'Every gateway sharing this store asks Immich again about each link on its next request; use it after changing links in Immich itself.',
+    'Jedes Gateway, das diesen Speicher teilt, fragt Immich bei der nächsten Anfrage erneut nach jedem Link; sinnvoll, nachdem Links direkt in Immich geändert wurden.',
+  ),
+  forget: t('Forget', 'Vergessen'),
   link: t('Link', 'Link'),
   kind: t('Answer', 'Antwort'),
   download: t('Download', 'Download'),
@@ -109,6 +117,10 @@ const TEXT = {
   'done.passkey': t('The passkey was removed.', 'Der Passkey wurde entfernt.'),
   'done.tunnel-token': t('The tunnel token was revoked and its connectors dropped.', 'Das Tunnel-Token wurde widerrufen und seine Connectoren getrennt.'),
   'done.gone': t('Nothing to revoke: it was already gone.', 'Nichts zu widerrufen: Es war schon weg.'),
+  'done.link-cache': t(
+    'Every gateway sharing this store was told to forget its cached link answers.',
+    'Alle Gateways, die diesen Speicher teilen, wurden angewiesen, ihre zwischengespeicherten Link-Antworten zu vergessen.',
+  ),
   'cat.all': t('All events', 'Alle Ereignisse'),
   'cat.signins': t('Sign-ins', 'Anmeldungen'),
   'cat.failed-codes': t('Failed codes', 'Falsche Codes'),
@@ -153,6 +165,7 @@ form.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end}
 form.filters label{margin:0 0 .25rem}
 form.filters input,form.filters select{width:auto;min-width:12rem;font:inherit;padding:.5rem;border:1px solid var(--muted);border-radius:10px;background:transparent;color:inherit}
 .pager{display:flex;gap:1rem;justify-content:space-between;margin-top:.75rem}
+.forget button{width:auto;margin:0 0 .25rem;padding:.4rem .8rem;font-size:.9rem}
 @media (max-width:44rem){
 main{padding:20px 14px}
 table.cards thead{display:none}
@@ -217,6 +230,13 @@ function table<Row>(locale: Locale, rows: readonly Row[], columns: Array<Column<
 }
 
 const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
+
+/** Forgets one link's cached answers on every gateway (`name`: LinkCacheEntry.name), or every link's without one. */
+function forgetButton(locale: Locale, csrf: string, name: string | null, what: string): string {
+  const key: Key = name === null ? 'forgetAll' : 'forget';
+  const label = name === null ? say(key, locale) : `${say(key, locale)}: ${what}`;
+  return `<form method="post" action="${ADMIN_PATHS.forget}">${hidden('csrf', csrf)}${name === null ? '' : hidden('link', name)}<button type="submit" aria-label="${escapeHtml(label)}">${h(key, locale)}</button></form>`;
+}
 
 function revokeButton(locale: Locale, csrf: string, kind: ActionKind, id: string, what: string): string {
   const label = `${say('revoke', locale)}: ${what}`;
@@ -441,10 +461,12 @@ function linkCacheSection(v: AdminView): string {
         className: 'num',
       },
       { label: 'freshFor', cell: (e) => duration(e.until - v.now), className: 'num' },
+      { label: 'action', className: 'nowrap', cell: (e) => forgetButton(locale, v.csrf, e.name, e.label) },
     ],
     say('linkCache', locale),
   );
-  return `<p>${summary}</p>${entries}`;
+  const forgotten = cache.counts.forgotten ? ` ${h('cacheForgotten', locale, { forgotten: cache.counts.forgotten })}` : '';
+  return `<p>${summary}${forgotten}</p><div class="forget">${forgetButton(locale, v.csrf, null, '')}<p class="muted">${h('forgetAllHint', locale)}</p></div>${entries}`;
 }
 
 /** The totals of a link's record in words; the event names beside them stay as stored, for grepping the CLI's output. */

@@ -1,12 +1,15 @@
 // `porthole links audit`: every share link of the API key's user, as Immich's API lists it, with the settings
 // that carry risk and what Porthole enforces on top; `--fix` plans changes (no expiry → an expiry, uploads,
-// downloads or metadata off) and `--apply` makes them through Immich's API (@immich/sdk). The API key and the
-// links' keys, slugs and passwords are never printed: links are named by Immich id, type, album and description.
+// downloads or metadata off) and `--apply` makes them through Immich's API (@immich/sdk), announcing each changed
+// link on the store's change feed so every gateway sharing the store forgets what it cached about it. The API key
+// and the links' keys, slugs and passwords are never printed: links are named by Immich id, type, album and
+// description.
 import fs from 'node:fs';
 import path from 'node:path';
 import { getAllSharedLinks, isHttpError, updateSharedLink, type SharedLinkEditDto, type SharedLinkResponseDto } from '@immich/sdk';
 import type { ResolvedConfig } from '../config/load.js';
 import type { SecretRef } from '../config/schema.js';
+import { linkTag } from '../share/link-tag.js';
 import { CliError, EXIT, UsageError } from './errors.js';
 
 export const API_KEY_ENV = 'PORTHOLE_IMMICH_API_KEY';
@@ -166,6 +169,17 @@ export function planChanges(links: SharedLinkResponseDto[], fixes: Fix[], now: n
     if (changes.length) plans.set(link.id, { dto: { ...dto, slug: link.slug }, changes });
   }
   return plans;
+}
+
+/**
+ * The names a change of this link is announced under (Store.linkChanged): its Immich id, and tags of its key and
+ * slug, so gateways also drop answers that never named the id (a password link nobody has unlocked yet).
+ */
+export function changedLinkNames(link: Pick<SharedLinkResponseDto, 'id' | 'key' | 'slug'>): string[] {
+  const names = [link.id.toLowerCase()];
+  if (link.key) names.push(`tag:${linkTag({ kind: 'key', value: link.key })}`);
+  if (link.slug) names.push(`tag:${linkTag({ kind: 'slug', value: link.slug })}`);
+  return names;
 }
 
 /** Talks to Immich's API; every failure becomes one line naming what to check (the key itself never). */

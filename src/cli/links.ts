@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import type { LinkRecord } from '../store/link-records.js';
+import type { Store } from '../store/store.js';
 import { parseLimit } from './audit.js';
 import { CliError } from './errors.js';
 
@@ -21,6 +22,9 @@ function parseAge(value: string): number {
   if (ms === null || ms <= 0) throw new InvalidArgumentError('expected a duration like 90d or 12h');
   return ms;
 }
+
+/** A cache lifetime as the config spells durations (10s, 5m). */
+const formatTtl = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 const time = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
@@ -86,7 +90,7 @@ export function linksCommand(): Command {
     .option('--max-age <duration>', 'links made longer ago than this are flagged "old"', parseAge, 90 * 86_400_000)
     .option('--fix <changes>', 'comma-separated: expire=<duration> (links without expiry), uploads-off, downloads-off, metadata-off')
     .option('--only <id...>', 'limit --fix to these Immich link ids')
-    .option('--apply', 'make the --fix changes (without it they are only printed)')
+    .option('--apply', 'make the --fix changes and tell the gateways sharing the store (without it they are only printed)')
     .option('--json', 'print the audit (and changes) as JSON')
     .action(async (options: { config: string; apiKeyFile?: string; immichUrl?: string; maxAge: number; fix?: string; only?: string[]; apply?: boolean; json?: boolean }) => {
       const [{ loadConfigOrExit }, audit] = await Promise.all([import('./serve.js'), import('./link-audit.js')]);
@@ -103,10 +107,20 @@ export function linksCommand(): Command {
       const unknown = only?.filter((id) => !all.some((l) => l.id === id));
       if (unknown?.length) throw new UsageError(`--only ${unknown.join(' ')}: not a share link of this API key's user`, 'take the ids from `porthole links audit`');
 
-      // The records live in the gateway's data directory; without it "never opened" cannot be judged.
-      const haveRecords = fs.existsSync(path.join(config.dataDir, 'porthole.db'));
+      // The store holds the records ("never opened") and carries the announcement of each change to the gateways'
+      // link caches. Without it the audit still runs; changes then reach the gateways when their cache entries expire.
       const { openStoreForCli } = await import('./store-access.js');
-      const store = haveRecords ? await openStoreForCli(options.config) : undefined;
+      const haveState = config.store.kind === 'redis' || fs.existsSync(path.join(config.dataDir, 'porthole.db'));
+      let store: Store | undefined;
+      let noStore = haveState ? '' : `no Porthole state in ${path.resolve(config.dataDir)}`;
+      if (haveState) {
+        try {
+          store = await openStoreForCli(options.config);
+        } catch (error) {
+          if (!(error instanceof CliError)) throw error;
+          noStore = error.message;
+        }
+      }
       try {
         const now = Date.now();
         const opened = store ? (id: string, key: string) => store.linkRecords.opened(id) || store.linkRecords.opened(key) : undefined;
@@ -129,15 +143,28 @@ export function linksCommand(): Command {
                 : 'Would change (dry run; add --apply to make these changes):',
           );
         }
+        const applying = options.apply && plans.size > 0;
+        if (applying && !store) {
+          // Said before the first change, so it stands even if a later one fails.
+          process.stderr.write(
+            `porthole: cannot tell the gateways about these changes (${noStore}); they will see them within share.linkCacheTtl (${formatTtl(config.share.linkCacheTtl)})\n`,
+          );
+        }
+        const byId = new Map(all.map((link) => [link.id, link]));
         for (const [id, plan] of plans) {
           for (const c of plan.changes) out(`  ${id}  ${c.field}: ${c.from} → ${c.to}`);
           if (options.apply) {
             await api.update(id, plan.dto);
+            store?.linkChanged(audit.changedLinkNames(byId.get(id)!));
             out(`  ${id}  changed`);
           }
         }
+        await store?.drain?.();
+        if (applying && store) out('The gateways sharing this store were told to forget what they cached about the changed links.');
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ immich: immichUrl, links: audited, changes, applied: Boolean(options.apply) && changes.length > 0 }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ immich: immichUrl, links: audited, changes, applied: Boolean(options.apply) && changes.length > 0, announced: Boolean(applying && store) }, null, 2)}\n`,
+          );
         }
       } finally {
         store?.close();

@@ -2,7 +2,8 @@
 // normalised, matched against the policy table (policy.ts), its link looked up at Immich and checked against
 // what the owner chose (password, downloads, uploads, metadata), then streamed to Immich with every foreign
 // credential removed. Every refusal goes through refuse() and looks the same: one 404 (a page for browsers,
-// JSON for scripts).
+// JSON for scripts). What Immich said about a link is forgotten as soon as the store's change feed says the link
+// changed (announced by `porthole links audit --apply` or the admin page, on any gateway sharing the store).
 import type http from 'node:http';
 import type { ResolvedConfig } from '../config/load.js';
 import type { HostHandler } from '../hosts/dispatch.js';
@@ -46,7 +47,7 @@ export interface ShareHostDeps {
 }
 
 export interface ShareHost extends HostHandler {
-  /** The share host holds no timers or sockets of its own (its caches go with it); closed like every module. */
+  /** Stops listening to the store's change feed; the share host holds no timers or sockets (its caches go with it). */
   close(): void;
   /** What the link cache holds, for the admin page on the private host. */
   linkCache(): LinkCacheState;
@@ -69,6 +70,12 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
   const answerFilter: AnswerFilter = { head: guestAnswers.head, withheld: (why) => logger.warn({ why }, 'share answer withheld: it could not be checked for secrets') };
   const original: OriginalHandler = createOriginalHandler({ origin, idleTimeoutMs: config.proxy.idleTimeout, now });
   const linkEvents = createLinkEvents(store, config);
+  const stopForgetting = store.changes.subscribe((change) => {
+    if (change.kind !== 'link') return;
+    const forgotten = resolver.forget(change.ids);
+    // Counts only: the ids are link ids and hashes, but a log line has no need of them.
+    logger.info({ forgotten, links: change.ids?.length ?? 'all' }, 'link cache: forgot answers about changed links');
+  });
 
   /** Every refusal on this host: the share host's one 404 (or a visible rate limit), never indexed. */
   const refuseShare = (req: http.IncomingMessage, res: http.ServerResponse, refusal: Refusal, why?: string) => {
@@ -302,7 +309,7 @@ export function createShareHost(deps: ShareHostDeps): ShareHost {
       }
     },
     upgrade: (_req, socket) => refuseUpgrade(socket, 404),
-    close: () => undefined,
+    close: stopForgetting,
     linkCache: () => resolver.state(),
   };
 }

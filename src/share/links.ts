@@ -1,12 +1,15 @@
 // What Immich says about a share link, learned at the gateway: GET /api/shared-links/me with the link's key or
 // slug (and, for password links, the visitor's unlock cookie). Answers are cached briefly and concurrent misses
 // for the same link share one origin request, so a page load of a big album costs one lookup, not hundreds.
+// forget() drops answers about links that changed at Immich (announced on the store's change feed, from this
+// gateway or any other sharing the store), and keeps lookups already under way from caching what they bring.
 import { LRUCache } from 'lru-cache';
 import crypto from 'node:crypto';
 import { OriginBadResponseError } from '../origin/errors.js';
 import type { Origin } from '../origin/origin.js';
 import { originRequest, readSmallBody } from '../origin/request.js';
 import type { LinkCredential, LinkFacts } from './engine.js';
+import { linkTag } from './link-tag.js';
 
 export interface LinkState extends LinkFacts {
   readonly id: string;
@@ -28,6 +31,11 @@ export interface LinkResolver {
   peek(credential: LinkCredential): Lookup | undefined;
   /** The link's state if this unlock cookie value opens it (Immich accepted the password), else null. */
   unlock(credential: LinkCredential, cookieValue: string): Promise<LinkState | null>;
+  /**
+   * Drops what is cached about these links (Immich link ids, `tag:<linkTag>` names; none: every link) and lets
+   * no lookup under way cache its answer; returns how many entries went.
+   */
+  forget(ids?: readonly string[]): number;
   /** What the cache holds now, for the admin page: counts and the newest entries, without keys or slugs in full. */
   state(now?: number): LinkCacheState;
 }
@@ -35,6 +43,8 @@ export interface LinkResolver {
 export interface LinkCacheEntry {
   /** The link's id when Immich named it, else the start of its key or slug. */
   label: string;
+  /** What forget() takes to drop this entry: the link's Immich id, else `tag:<linkTag>` of its key or slug. */
+  name: string;
   /** open/password/unknown: a visitor's lookup; unlocked: one visitor's password unlock. */
   kind: 'open' | 'password' | 'unknown' | 'unlocked' | 'refused';
   /** Until this is fresh (epoch ms). */
@@ -48,8 +58,8 @@ export interface LinkCacheState {
   entries: number;
   fresh: number;
   inflight: number;
-  /** Since the gateway started. */
-  counts: { hit: number; miss: number; joined: number };
+  /** Since the gateway started; `forgotten`: entries dropped because their link changed or an admin asked. */
+  counts: { hit: number; miss: number; joined: number; forgotten: number };
   /** The newest fresh entries, newest first (at most 50). */
   newest: LinkCacheEntry[];
 }
@@ -107,7 +117,9 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
   const maxEntries = options.maxEntries ?? 10_000;
   const cache = new LRUCache<string, { value: Lookup | LinkState | null; until: number }>({ max: maxEntries });
   const inflight = new Map<string, Promise<Lookup | LinkState | null>>();
-  const counts = { hit: 0, miss: 0, joined: 0 };
+  const counts = { hit: 0, miss: 0, joined: 0, forgotten: 0 };
+  /** Moved by every forget(): a lookup that started before it brings an answer that may be the old one. */
+  let generation = 0;
   const count = (result: 'hit' | 'miss' | 'joined') => {
     counts[result]++;
     options.onCache?.(result);
@@ -146,12 +158,29 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
     const pending = inflight.get(key);
     count(pending ? 'joined' : 'miss');
     if (pending) return pending as Promise<T>;
-    const promise = load()
-      .then((value) => remember(key, value))
-      .finally(() => inflight.delete(key));
+    const started = generation;
+    const promise: Promise<T> = load()
+      // Answered to those who asked, but kept only if nothing was forgotten meanwhile: which link an answer is
+      // about is known only once it arrives, and forgetting is rare, so any forget() spoils every lookup under way.
+      .then((value) => (generation === started ? remember(key, value) : value))
+      .finally(() => {
+        if (inflight.get(key) === promise) inflight.delete(key);
+      });
     inflight.set(key, promise);
     return promise;
   }
+
+  /** The credential part of a cache key ("l|kind:value" or "u|kind:value|cookie hash"; a slug may hold "|"). */
+  const credentialOf = (key: string) => (key[0] === 'u' ? key.slice(2, key.lastIndexOf('|')) : key.slice(2));
+  const tagOf = (credential: string): string => {
+    const colon = credential.indexOf(':');
+    return `tag:${linkTag({ kind: credential.slice(0, colon) as LinkCredential['kind'], value: credential.slice(colon + 1) })}`;
+  };
+  const linkOf = (key: string, value: Lookup | LinkState | null): LinkState | null => {
+    if (key[0] === 'u') return value as LinkState | null;
+    const lookup = value as Lookup;
+    return lookup.kind === 'open' ? lookup.link : null;
+  };
 
   const expired = (link: LinkState) => link.expiresAt !== null && link.expiresAt <= now();
   const credKey = (c: LinkCredential) => `${c.kind}:${c.value}`;
@@ -187,13 +216,42 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
       });
       return link && !expired(link) ? link : null;
     },
+    forget(ids) {
+      generation++;
+      // Lookups under way stay with those waiting on them; new requests start their own.
+      inflight.clear();
+      let dropped = 0;
+      if (ids === undefined) {
+        dropped = cache.size;
+        cache.clear();
+      } else {
+        const wanted = new Set(ids);
+        const tagged = ids.some((id) => id.startsWith('tag:'));
+        // A link's entries share a credential: one of them naming the link (its Immich id in an open or unlocked
+        // answer) takes the others along, such as the "needs password" lookup beside a visitor's unlock.
+        const credentials = new Set<string>();
+        for (const [key, entry] of cache.entries()) {
+          const credential = credentialOf(key);
+          if (credentials.has(credential)) continue;
+          const link = linkOf(key, entry.value);
+          if ((link && wanted.has(link.id)) || (tagged && wanted.has(tagOf(credential)))) credentials.add(credential);
+        }
+        for (const key of [...cache.keys()]) {
+          if (!credentials.has(credentialOf(key))) continue;
+          cache.delete(key);
+          dropped++;
+        }
+      }
+      counts.forgotten += dropped;
+      return dropped;
+    },
     state(at = now()) {
       const newest: LinkCacheEntry[] = [];
       let fresh = 0;
       for (const [key, entry] of [...cache].reverse()) {
         if (entry.until <= at) continue;
         fresh++;
-        if (newest.length < 50) newest.push(describeEntry(key, entry.value, entry.until));
+        if (newest.length < 50) newest.push(describeEntry(key, entry.value, entry.until, linkOf(key, entry.value)?.id ?? tagOf(credentialOf(key))));
       }
       return { ttlMs: options.ttlMs, maxEntries, entries: cache.size, fresh, inflight: inflight.size, counts: { ...counts }, newest };
     },
@@ -201,7 +259,7 @@ export function createLinkResolver(options: ResolverOptions): LinkResolver {
 }
 
 /** A cache entry as the admin sees it: the link's id if known, never a whole key, slug or cookie hash. */
-function describeEntry(key: string, value: Lookup | LinkState | null, until: number): LinkCacheEntry {
+function describeEntry(key: string, value: Lookup | LinkState | null, until: number, name: string): LinkCacheEntry {
   // Keys are "l|kind:value" (lookups) and "u|kind:value|cookie hash" (unlocks).
   const scope = key[0];
   const colon = key.indexOf(':');
@@ -215,8 +273,8 @@ function describeEntry(key: string, value: Lookup | LinkState | null, until: num
   });
   if (scope === 'u') {
     const link = value as LinkState | null;
-    return link ? { label: link.id, kind: 'unlocked', until, link: facts(link) } : { label: hidden, kind: 'refused', until, link: null };
+    return link ? { label: link.id, name, kind: 'unlocked', until, link: facts(link) } : { label: hidden, name, kind: 'refused', until, link: null };
   }
   const lookup = value as Lookup;
-  return lookup.kind === 'open' ? { label: lookup.link.id, kind: 'open', until, link: facts(lookup.link) } : { label: hidden, kind: lookup.kind, until, link: null };
+  return lookup.kind === 'open' ? { label: lookup.link.id, name, kind: 'open', until, link: facts(lookup.link) } : { label: hidden, name, kind: lookup.kind, until, link: null };
 }

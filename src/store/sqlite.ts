@@ -151,6 +151,17 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // 9: ACME challenge answers and renewal locks (src/store/acme-files.ts).
   ACME_MIGRATION,
+  // 10: share links changed at Immich, announced to every process's link cache: one numbered row per announcement
+  // (the ids it names as JSON, NULL for every link), whose insert moves the `link` revision row the change feed
+  // watches (sqlite-changes.ts); only the newest rows are kept.
+  `CREATE TABLE IF NOT EXISTS link_changes (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     ids TEXT
+   );
+   INSERT OR IGNORE INTO revisions (kind) VALUES ('link');
+   CREATE TRIGGER IF NOT EXISTS link_changes_added AFTER INSERT ON link_changes
+     BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'link'; END;`,
 ];
 
 function migrate(db: Database.Database): void {
@@ -539,6 +550,7 @@ export function openSqliteStore(dataDir: string | ':memory:', options: SqliteSto
     tunnelPresence: tunnelPresenceStore(db),
     audit,
     changes: { subscribe: (listener) => changes.subscribe(listener) },
+    linkChanged: (ids) => changes.linkChanged(ids),
     linkRecords,
     acme: dataDir === ':memory:' ? undefined : fileAcmeStore(dataDir, db),
     limiter(name: string, options: LimiterOptions) {

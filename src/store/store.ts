@@ -1,5 +1,6 @@
 // What Porthole remembers between requests and restarts: sessions, sign-in codes, device tokens, passkeys,
-// tunnel tokens, audit events and rate-limit counters, and the one signal that something was revoked. This
+// tunnel tokens, audit events and rate-limit counters, and the one signal that something was revoked or that a
+// share link changed at Immich. This
 // interface is the seam every caller uses: SQLite implements it (sqlite.ts) for one gateway; Redis (redis/)
 // for several gateways sharing one state, its change feed carried by pub/sub. Secrets are never stored, only
 // their hashes.
@@ -112,6 +113,8 @@ export const AUDIT_EVENT_TYPES = [
   'device.refused',
   /** A share link refused by one of the gateway's own rules (share.rules), named in the detail. */
   'share.refused',
+  /** An admin had every gateway forget what it cached about share links (all, or one link named in the detail). */
+  'share.link-forgotten',
   'share.password-wrong',
   'share.locked',
   'tunnel.connected',
@@ -233,13 +236,19 @@ export interface TunnelPresenceStore {
   remove(gatewayId: string): void;
 }
 
-/** What a change is about: the credentials whose revocation must reach caches and open connections. */
-export type ChangeKind = 'session' | 'device' | 'passkey' | 'tunnel-token';
+/**
+ * What a change is about: the credentials whose revocation must reach caches and open connections, and share
+ * links (`link`: a link's state changed at Immich, or an admin asked every gateway to forget what it cached).
+ */
+export type ChangeKind = 'session' | 'device' | 'passkey' | 'tunnel-token' | 'link';
 
 /**
- * Something of `kind` was revoked or removed. `ids` names them when known (a change made through this store);
- * a change noticed from elsewhere (the command line in another process, another gateway) carries none: then
- * anything of that kind may have changed, and listeners check again everything of that kind they hold.
+ * Something of `kind` was revoked, removed or changed. `ids` names them when known; without ids anything of that
+ * kind may have changed, and listeners check again (or drop) everything of that kind they hold. Credentials:
+ * a change made through this store names its ids, one noticed from elsewhere (the command line in another
+ * process, another gateway) carries none. Links: ids are Immich link ids and `tag:<linkTag>` names of a key or
+ * slug (src/share/link-tag.ts; never a key or slug itself), carried to every process when the announcer knew
+ * them.
  */
 export interface StoreChange {
   kind: ChangeKind;
@@ -316,8 +325,14 @@ export interface Store {
   /** Connectors attached to each gateway sharing this store. */
   readonly tunnelPresence: TunnelPresenceStore;
   readonly audit: AuditLog;
-  /** Revocations of sessions, devices, passkeys and tunnel tokens, wherever they were made. */
+  /** Revocations of sessions, devices, passkeys and tunnel tokens, and changed share links, wherever they were made. */
   readonly changes: ChangeFeed;
+  /**
+   * Announces on the change feed, to this process at once and to every process sharing this store, that share
+   * links changed at Immich: `ids` as in StoreChange (an Immich link id, `tag:<linkTag>`); none (or more than
+   * MAX_LINK_IDS) means every link. Each gateway's share host then forgets what it cached about them.
+   */
+  linkChanged(ids?: readonly string[]): void;
   /** The record per share link (link-records.ts). */
   readonly linkRecords: LinkRecords;
   /** ACME account, certificates, challenge answers and the renewal lock (absent: acme.ts keeps files in dataDir itself). */

@@ -2,7 +2,8 @@
 // unknown path instead (everyone else, byte for byte, any method), that the share host knows nothing of it, that
 // every query parameter and form field is checked with a clear 400, that nothing from a person or a client reaches
 // the HTML unescaped, that a forged action is refused and changes nothing, and that each action is audited and
-// really ends what it revokes. Reloading gate.admins takes the page away at once.
+// really ends what it revokes, or has the share host forget its cached link answers. Reloading gate.admins takes
+// the page away at once.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -11,6 +12,7 @@ import { addDevice, DEVICE_HEADER } from '../../src/gate/devices.js';
 import { issueSession } from '../../src/gate/session.js';
 import { adminPage, type AdminView } from '../../src/admin/pages.js';
 import { parseQuery } from '../../src/admin/filters.js';
+import type { StoreChange } from '../../src/store/store.js';
 import { CookieJar, csrfFrom, SHARE_HOST, startTestGate, type Response, type TestGate } from '../gate/harness.js';
 
 let gate: TestGate;
@@ -73,6 +75,8 @@ test('everyone else gets exactly the answer for any unknown path under /.porthol
     ['PUT', '/.porthole/admin', html, undefined],
     ['GET', '/.porthole/admin/revoke', html, undefined],
     ['POST', '/.porthole/admin/revoke', formHeaders(gate.host), 'kind=session&id=0123456789abcdef&csrf=x'],
+    ['GET', '/.porthole/admin/forget-links', html, undefined],
+    ['POST', '/.porthole/admin/forget-links', formHeaders(gate.host), 'csrf=x'],
   ];
   for (const jar of [undefined, member]) {
     for (const [method, path, headers, body] of cases) {
@@ -276,6 +280,84 @@ test('revoking a session, a device and a passkey ends each at once, audited with
   assert.equal(again.headers.location, '/.porthole/admin?done=gone#sessions');
   const notice = await gate.request('GET', again.headers.location!.split('#')[0]!, { jar: admin, headers: html });
   assert.match(notice.body, /Nothing to revoke: it was already gone/);
+});
+
+test('forgetting cached link answers: refused without the CSRF token; with it announced on the change feed, forgotten, audited; in German too', async () => {
+  const store = gate.gateway.deps.store;
+  const lib = gate.origin.library;
+  const shareHost = `${SHARE_HOST}:${gate.port}`;
+  const link = lib.createLink({ description: 'cached on the share host' });
+  const original = `/api/assets/${lib.album.assetIds[0]}/original?key=${link.key}`;
+  /** Whether the share host still acts on its cached answer (downloads allowed) and passes the download to Immich. */
+  const passedToImmich = async () => {
+    const from = gate.origin.received.length;
+    await gate.request('GET', original, { host: shareHost, headers: { accept: 'application/json' } });
+    return gate.origin.received.slice(from).some((r) => r.url.startsWith(original.split('?')[0]!));
+  };
+  assert.equal((await gate.request('GET', original, { host: shareHost })).status, 200);
+  lib.updateLink(link.id, { allowDownload: false });
+  assert.equal(await passedToImmich(), true, 'the cached answer still says downloads are allowed');
+
+  const announced: StoreChange[] = [];
+  const stop = store.changes.subscribe((change) => change.kind === 'link' && announced.push(change));
+  try {
+    const page = await gate.request('GET', '/.porthole/admin', { jar: admin, headers: html });
+    assert.match(
+      page.body,
+      /<form method="post" action="\/\.porthole\/admin\/forget-links"><input type="hidden" name="csrf" value="[0-9a-f]{64}"><button type="submit"[^>]*>Forget cached link answers<\/button>/,
+    );
+    assert.ok(page.body.includes(`<input type="hidden" name="link" value="${link.id}">`), 'each entry has its own form, naming the link by its Immich id');
+    assert.equal(page.body.includes(link.key), false, 'the key is not on the page');
+    const token = csrfFrom(page.body);
+    const forget = (body: string, headers: Record<string, string> = {}) =>
+      gate.request('POST', '/.porthole/admin/forget-links', { jar: admin, body, headers: { ...formHeaders(gate.host), ...headers } });
+
+    for (const [body, headers] of [
+      ['', {}],
+      [`csrf=${'0'.repeat(64)}`, {}],
+      [`csrf=${token}`, { 'sec-fetch-site': 'cross-site' }],
+      [`csrf=${token}`, { origin: 'http://evil.example' }],
+    ] as const) {
+      const refused = await forget(body, headers);
+      assert.equal(refused.status, 403, `${body} ${JSON.stringify(headers)}`);
+    }
+    assert.deepEqual(announced, [], 'a forged post announces nothing');
+    assert.equal(await passedToImmich(), true, 'and forgets nothing');
+    store.audit.flush();
+    assert.ok(
+      store.audit.list({ type: 'csrf.rejected', email: ADMIN }).some((e) => e.detail?.startsWith('/.porthole/admin/forget-links: ')),
+      'the forged posts are audited with the path',
+    );
+
+    for (const body of [`link=../../x&csrf=${token}`, `link=${link.key}&csrf=${token}`, `link=${link.id}&link=${link.id}&csrf=${token}`]) {
+      const bad = await forget(body);
+      assert.equal(bad.status, 400, body);
+      assert.match(bad.body, /Expected which link to forget/);
+    }
+    assert.deepEqual(announced, []);
+
+    const done = await forget(`csrf=${token}`);
+    assert.equal(done.status, 303);
+    assert.equal(done.headers.location, '/.porthole/admin?done=link-cache#link-cache');
+    assert.deepEqual(announced, [{ kind: 'link' }], 'every link, announced to every gateway sharing the store');
+    assert.equal(await passedToImmich(), false, 'the share host asked Immich again and now refuses the download itself');
+    const [event] = store.audit.list({ type: 'share.link-forgotten' });
+    assert.equal(event?.email, ADMIN);
+    assert.equal(event?.detail, `every cached link answer, by ${ADMIN} (admin page)`);
+
+    const one = await forget(`link=${link.id}&csrf=${token}`);
+    assert.equal(one.status, 303);
+    assert.deepEqual(announced[1], { kind: 'link', ids: [link.id] });
+    assert.equal(store.audit.list({ type: 'share.link-forgotten' })[0]?.detail, `cached answers about link ${link.id}, by ${ADMIN} (admin page)`);
+
+    const german = await gate.request('GET', '/.porthole/admin?done=link-cache', { jar: admin, headers: { ...html, 'accept-language': 'de' } });
+    assert.match(german.body, />Zwischengespeicherte Link-Antworten vergessen<\/button>/);
+    assert.match(german.body, /Alle Gateways, die diesen Speicher teilen, wurden angewiesen, ihre zwischengespeicherten Link-Antworten zu vergessen\./);
+    const english = await gate.request('GET', '/.porthole/admin?done=link-cache', { jar: admin, headers: html });
+    assert.match(english.body, /Every gateway sharing this store was told to forget its cached link answers\./);
+  } finally {
+    stop();
+  }
 });
 
 test('taking an address off gate.admins and reloading takes the page away at once', async () => {

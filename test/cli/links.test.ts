@@ -1,6 +1,7 @@
 // `porthole links show` and `porthole links audit`, each run as its own process against a real gateway's data
 // directory and the sample Immich's share-link API (which answers like Immich v3.1.0: API keys per user, only
-// the key owner's links, 401/403/400 as Immich words them). Bad input, an unknown link, a wrong API key and an
+// the key owner's links, 401/403/400 as Immich words them). `--apply` tells the running gateway (SQLite, and a
+// gateway on Redis) about each change, so it forgets the link at once; without a store it says when it will. Bad input, an unknown link, a wrong API key and an
 // Immich that cannot be reached each give one line and their exit code; no key, slug or password is printed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { SAMPLE_API_KEY, SAMPLE_MEMBER_API_KEY, SAMPLE_READ_ONLY_API_KEY, type SampleLink } from '../../src/demo/sample-immich/server.js';
 import { send, startShare, type ShareSetup } from '../share/harness.js';
+import { startTestRedis } from '../store/redis-server.js';
 
 const BIN = path.resolve('bin/porthole.js');
 
@@ -44,7 +46,8 @@ let expiring: SampleLink;
 const DAY = 86_400_000;
 
 before(async () => {
-  s = await startShare({ share: { rules: { maxLinkAge: '365d' } } });
+  // A cache far longer than any test: a gateway that forgets a changed link did so because it was told.
+  s = await startShare({ share: { rules: { maxLinkAge: '365d' }, linkCacheTtl: '10m' } });
   dir = s.gateway.deps.config.dataDir;
   const lib = s.origin.library;
   visited = lib.createLink({ slug: 'grandma-summer', description: 'For grandma' });
@@ -298,5 +301,106 @@ test("the sample Immich's share-link API answers like Immich v3.1.0", async () =
     lib.links.delete(slugged.id);
   } finally {
     agent.destroy();
+  }
+});
+
+/** How soon a gateway must act on a change the command announced (its watcher looks every 250 ms). */
+const REACH_BOUND_MS = 1_000;
+const SHARE_NOT_FOUND_JSON = '{"error":"not-found","message":"Not found","statusCode":404}';
+
+/** Asks the share host for `target` until it refuses by itself, without asking Immich; returns how long that took. */
+async function refusedByPortholeWithin(setup: ShareSetup, target: string, since: number): Promise<number> {
+  for (;;) {
+    const from = setup.origin.received.length;
+    const reply = await setup.share(target, { headers: { accept: 'application/json' } });
+    const reached = setup.origin.received.slice(from).some((r) => r.url.split('?')[0] === target.split('?')[0]);
+    const elapsed = Date.now() - since;
+    if (reply.status === 404 && reply.text === SHARE_NOT_FOUND_JSON && !reached) return elapsed;
+    if (elapsed > REACH_BOUND_MS) throw new Error(`the gateway still acted on its cached answer ${elapsed} ms after the command (status ${reply.status})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('links audit --apply announces each change: the running gateway refuses the download within a second, not after its 10-minute cache', async () => {
+  const lib = s.origin.library;
+  const link = lib.createLink({ description: 'announced', allowUpload: false, slug: 'announced-album' });
+  const original = `/api/assets/${lib.album.assetIds[0]}/original?slug=${link.slug}`;
+  assert.equal((await s.share(original)).status, 200, 'downloads allowed: the answer is cached');
+  assert.equal(s.gateway.deps.config.share.linkCacheTtl, 600_000);
+  const keyFile = path.join(dir, 'immich-key.txt');
+  const applied = await run(['links', 'audit', '--config', config, '--api-key-file', keyFile, '--fix', 'downloads-off', '--only', link.id, '--apply']);
+  const exited = Date.now();
+  assert.equal(applied.code, 0, applied.err);
+  assert.equal(applied.err, '');
+  assert.match(applied.out, new RegExp(`${link.id} {2}allowDownload: true → false\\n {2}${link.id} {2}changed\\n`));
+  assert.match(applied.out, /\nThe gateways sharing this store were told to forget what they cached about the changed links\.\n$/);
+  assert.equal(lib.links.get(link.id)!.allowDownload, false);
+  const ms = await refusedByPortholeWithin(s, original, exited);
+  assert.ok(ms <= REACH_BOUND_MS, `refused ${ms} ms after the command ended`);
+  assertNoSecrets(applied, secretsOf(link));
+});
+
+test('links audit --apply without a store to tell: one clear line on when the gateways will see the changes, and "announced": false', async () => {
+  const lib = s.origin.library;
+  const link = lib.createLink({ description: 'unannounced', allowUpload: false });
+  const result = await run(['links', 'audit', '--config', noState, '--fix', 'downloads-off', '--only', link.id, '--apply', '--json'], { PORTHOLE_IMMICH_API_KEY: SAMPLE_API_KEY });
+  assert.equal(result.code, 0, result.err);
+  assert.equal(result.err.split('\n').filter(Boolean).length, 1, result.err);
+  assert.match(result.err, /^porthole: cannot tell the gateways about these changes \(no Porthole state in .*empty\); they will see them within share\.linkCacheTtl \(10s\)\n$/);
+  const parsed = JSON.parse(result.out) as { applied: boolean; announced: boolean };
+  assert.deepEqual([parsed.applied, parsed.announced], [true, false]);
+  assert.equal(lib.links.get(link.id)!.allowDownload, false, 'the change itself was made');
+  assertNoSecrets(result, secretsOf(link));
+
+  // A Redis store that cannot be reached: the same line, naming where it was looked for (never its password).
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const unreachable = path.join(dir, 'unreachable-redis.yaml');
+  fs.writeFileSync(unreachable, fs.readFileSync(noState, 'utf8') + `\nstore: { kind: redis, url: "redis://127.0.0.1:${closedPort}", password: hunter2-redis }\n`);
+  const other = lib.createLink({ description: 'unannounced too', allowUpload: false });
+  const away = await run(['links', 'audit', '--config', unreachable, '--fix', 'downloads-off', '--only', other.id, '--apply'], { PORTHOLE_IMMICH_API_KEY: SAMPLE_API_KEY });
+  assert.equal(away.code, 0, away.err);
+  assert.match(
+    away.err,
+    new RegExp(
+      `^porthole: cannot tell the gateways about these changes \\(cannot reach Redis at redis://127\\.0\\.0\\.1:${closedPort} .*\\); they will see them within share\\.linkCacheTtl \\(10s\\)\\n$`,
+    ),
+  );
+  assert.match(away.out, new RegExp(`${other.id} {2}changed\\n`));
+  assert.equal(away.out.includes('were told to forget'), false);
+  assertNoSecrets(away, [...secretsOf(other), 'hunter2-redis']);
+});
+
+test('links audit --apply on a Redis store: a gateway on it forgets the changed link within a second', async () => {
+  const redis = await startTestRedis();
+  const shared = await startShare({ store: { kind: 'redis', url: redis.url }, share: { linkCacheTtl: '10m' } });
+  try {
+    const lib = shared.origin.library;
+    const link = lib.createLink({ description: 'on redis', allowUpload: false });
+    const original = `/api/assets/${lib.album.assetIds[0]}/original?key=${link.key}`;
+    assert.equal((await shared.share(original)).status, 200, 'cached: downloads allowed');
+    const redisConfig = path.join(dir, 'redis.yaml');
+    fs.writeFileSync(
+      redisConfig,
+      [
+        'hosts: { private: photos.localhost, share: share.localhost }',
+        `origin: { url: "${shared.origin.url}" }`,
+        'gate: { allow: [owner@example.com] }',
+        'mail: { from: p@example.com, transport: console }',
+        `dataDir: "${path.join(dir, 'redis-cli')}"`,
+        `store: { kind: redis, url: "${redis.url}" }`,
+      ].join('\n'),
+    );
+    const applied = await run(['links', 'audit', '--config', redisConfig, '--fix', 'downloads-off', '--only', link.id, '--apply'], { PORTHOLE_IMMICH_API_KEY: SAMPLE_API_KEY });
+    const exited = Date.now();
+    assert.equal(applied.code, 0, applied.err);
+    assert.match(applied.out, /The gateways sharing this store were told to forget what they cached about the changed links\./);
+    const ms = await refusedByPortholeWithin(shared, original, exited);
+    assert.ok(ms <= REACH_BOUND_MS, `refused ${ms} ms after the command ended`);
+  } finally {
+    await shared.close();
+    await redis.close();
   }
 });

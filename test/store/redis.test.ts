@@ -77,6 +77,27 @@ test('a revocation on one reaches the other change feed and is not undone by a s
   assert.equal(await redis.command('HEXISTS', 'porthole:records:session', 's2'), ':0\r\n+OK\r\n', 'gone in Redis too');
 });
 
+test('share links announced on one reach the other change feed with their ids, or as every link', async () => {
+  const onA: StoreChange[] = [];
+  const onB: StoreChange[] = [];
+  const stopA = a.changes.subscribe((change) => onA.push(change));
+  const stopB = b.changes.subscribe((change) => onB.push(change));
+  const id = '00000000-0000-4000-8000-000000000301';
+  a.linkChanged([id, 'tag:AAAAAAAAAAAAAAAA']);
+  assert.deepEqual(onA, [{ kind: 'link', ids: [id, 'tag:AAAAAAAAAAAAAAAA'] }], 'delivered on the announcing store before the call returns');
+  a.linkChanged();
+  await until(() => onB.length === 2, 'both announcements on the other store');
+  assert.deepEqual(onB, [{ kind: 'link', ids: [id, 'tag:AAAAAAAAAAAAAAAA'] }, { kind: 'link' }]);
+  // Numbered like the writes: a write after them is applied, not taken for a gap.
+  b.sessions.create(session('s-after-links'));
+  await a.catchUp();
+  assert.ok(a.sessions.findByTokenHash('hash-s-after-links'));
+  assert.equal(a.unavailable(), null, 'no reload was needed');
+  assert.deepEqual(onA, [{ kind: 'link', ids: [id, 'tag:AAAAAAAAAAAAAAAA'] }, { kind: 'link' }], 'its own announcements are not delivered twice');
+  stopA();
+  stopB();
+});
+
 test('a revoked device stays revoked whatever the other gateway writes after', async () => {
   a.devices.create({ id: 'd1', tokenHash: 'dh1', email: 'carol@example.com', name: 'phone', createdAt: 1, lastUsedAt: null, lastIp: null, revokedAt: null });
   await b.catchUp();

@@ -11,10 +11,13 @@ import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { ChangeKind, DeviceRecord, SessionRecord, Store, StoreChange } from '../../src/store/store.js';
 
-/** Back to schema 5: what migration 6 added is gone (its triggers go with their tables where those are dropped too). */
+/**
+ * Back to schema 5: what migration 6 added is gone (its triggers go with their tables where those are dropped too),
+ * and with it migration 10's link announcements, whose trigger moves a revision row.
+ */
 function undoMigration6(db: Database.Database): void {
   db.exec(`DROP TRIGGER IF EXISTS sessions_removed; DROP TRIGGER IF EXISTS devices_revoked; DROP TRIGGER IF EXISTS devices_removed;
-           DROP TRIGGER IF EXISTS passkeys_removed; DROP TABLE revisions; DROP TABLE tunnel_tokens`);
+           DROP TRIGGER IF EXISTS passkeys_removed; DROP TABLE link_changes; DROP TABLE revisions; DROP TABLE tunnel_tokens`);
 }
 
 /** Everything the feed announces from now on, and a wait for the next change of one kind (bounded, generous). */
@@ -232,6 +235,55 @@ test('change feed: devices, passkeys and tunnel tokens revoked by another connec
   store.close();
 });
 
+test('change feed: share links announced here reach listeners at once; from another connection with their ids, in order, never absorbed', async () => {
+  const dir = tempDir();
+  const store = openSqliteStore(dir);
+  const changes = recordChanges(store);
+  const id = '00000000-0000-4000-8000-000000000301';
+  store.linkChanged([id, 'tag:AAAAAAAAAAAAAAAA', id]);
+  assert.deepEqual(changes.seen, [{ kind: 'link', ids: [id, 'tag:AAAAAAAAAAAAAAAA'] }], 'delivered before the call returns, each id once');
+  store.linkChanged();
+  store.linkChanged([]);
+  store.linkChanged(Array.from({ length: 101 }, (_, i) => `id-${i}`));
+  assert.deepEqual(changes.seen.slice(1), [{ kind: 'link' }, { kind: 'link' }, { kind: 'link' }], 'no ids, or too many to name, say every link');
+
+  // The command line in another process: its announcements arrive with their ids, several at once folded into one.
+  const cli = openSqliteStore(dir);
+  let next = changes.next('link');
+  cli.linkChanged(['a']);
+  cli.linkChanged(['b', 'a']);
+  assert.deepEqual(await next, { kind: 'link', ids: ['a', 'b'] });
+  next = changes.next('link');
+  cli.linkChanged(['c']);
+  cli.linkChanged();
+  assert.deepEqual(await next, { kind: 'link' }, 'one of them said every link');
+
+  // An announcement made here while another process's is not handed on yet: both go out, the other's first.
+  changes.seen.length = 0;
+  cli.linkChanged(['d']);
+  store.linkChanged(['e']);
+  assert.deepEqual(changes.seen, [
+    { kind: 'link', ids: ['d'] },
+    { kind: 'link', ids: ['e'] },
+  ]);
+  next = changes.next('link');
+  cli.linkChanged(['f']);
+  assert.deepEqual(await next, { kind: 'link', ids: ['f'] });
+  assert.deepEqual(changes.seen.slice(2), [{ kind: 'link', ids: ['f'] }], "the watcher did not hand 'd' on a second time");
+
+  // More announcements than the table keeps before the watcher looks: some are gone, so every link.
+  next = changes.next('link');
+  for (let i = 0; i < 1001; i++) cli.linkChanged(['g']);
+  assert.deepEqual(await next, { kind: 'link' });
+  const check = new Database(path.join(dir, 'porthole.db'), { readonly: true });
+  assert.equal(check.prepare('SELECT count(*) FROM link_changes').pluck().get(), 1000, 'only the newest announcements are kept');
+  check.close();
+  assert.equal(changes.seen.filter((change) => change.kind !== 'link').length, 0, 'other kinds stay quiet');
+  cli.close();
+  changes.stop();
+  store.close();
+});
+
 test('migration 2 adds devices to a schema-1 database and keeps its sessions', () => {
   const dir = tempDir();
   const first = openSqliteStore(dir);
@@ -325,7 +377,7 @@ test('migration 6: a database whose older gateway made the tunnel token table ou
   changes.stop();
   upgraded.close();
   const check = new Database(path.join(dir, 'porthole.db'), { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 9);
+  assert.equal(check.pragma('user_version', { simple: true }), 10);
   check.close();
 });
 

@@ -12,7 +12,8 @@
 //   Redis to what it holds and never resurrect a deleted record or clear a revoked-at; in a mirror, a deleted
 //   id never comes back and a revoked-at is never cleared by a later message (mirror.ts).
 // - Revocations reach every gateway's caches and open WebSockets through the change feed within the pub/sub
-//   delay (milliseconds; the tests require under a second). A missed message shows as a gap in the sequence
+//   delay (milliseconds; the tests require under a second); so do share links announced as changed (a notice
+//   numbered in the same sequence, carrying no records). A missed message shows as a gap in the sequence
 //   and reloads the mirror; after any reload every kind is announced as changed, so caches and open
 //   connections are checked again against the reloaded state.
 // - A credential made on gateway A and used on B before B's mirror has it (the browser was faster than
@@ -35,12 +36,12 @@ import { redisAcme, redisAcmeKeys } from './acme.js';
 import { guardAudit } from '../audit-guard.js';
 import { openLinkRecords } from '../link-records.js';
 import { DEFAULT_AUDIT_ROWS_PER_HOUR } from '../sqlite.js';
-import { CHANGE_KINDS } from '../sqlite-changes.js';
+import { CHANGE_KINDS, linkChangeIds } from '../sqlite-changes.js';
 import type { ChangeKind, LimiterOptions, Store, StoreChange, StoreUnavailable } from '../store.js';
 import { HeldRows, LocalEvents, READ_PAGE, localAudit, type EventMessage } from './events.js';
 import { RECORD_KINDS, RecordMirror, type RecordKind, type RecordMessage, type WireRecord } from './mirror.js';
 import { redisCodes, redisDevices, redisPasskeys, redisSessions, redisTunnelPresence, redisTunnelTokens, type WriteOp } from './records.js';
-import { APPEND_EVENT, LEARN_LINK, WRITE_RECORDS } from './scripts.js';
+import { ANNOUNCE_CHANGE, APPEND_EVENT, LEARN_LINK, WRITE_RECORDS } from './scripts.js';
 
 export interface RedisStoreOptions {
   /** redis://[user@]host:port[/db] or rediss:// (TLS). */
@@ -90,12 +91,14 @@ interface Scripted {
   portholeWrite(hash: string, seq: string, channel: string, origin: string, kind: string, op: string, payload: string): Promise<number>;
   portholeAppend(stream: string, channel: string, origin: string, type: string, maxlen: string, payload: string): Promise<string>;
   portholeLearn(names: string, channel: string, origin: string, tag: string, linkId: string): Promise<number>;
+  portholeAnnounce(seq: string, channel: string, origin: string, kind: string, ids: string): Promise<number>;
 }
 
 function withScripts(client: Redis): Redis & Scripted {
   client.defineCommand('portholeWrite', { numberOfKeys: 2, lua: WRITE_RECORDS });
   client.defineCommand('portholeAppend', { numberOfKeys: 1, lua: APPEND_EVENT });
   client.defineCommand('portholeLearn', { numberOfKeys: 1, lua: LEARN_LINK });
+  client.defineCommand('portholeAnnounce', { numberOfKeys: 1, lua: ANNOUNCE_CHANGE });
   return client as Redis & Scripted;
 }
 
@@ -236,6 +239,12 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     if (result === 'old' || result === 'gap') {
       markDown('missed changes: reloading');
       void resync();
+      return;
+    }
+    if (message.k === 'link') {
+      // Own announcements were delivered here when made; a second one would only empty the link cache again.
+      if (message.o !== origin) emit(result.ids.length > 0 ? { kind: 'link', ids: result.ids } : { kind: 'link' });
+      wakeWaiters();
       return;
     }
     // Own revocations were announced when made; announcing again is harmless (caches empty, sockets re-checked).
@@ -439,6 +448,12 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
+    },
+    linkChanged(ids) {
+      const kept = linkChangeIds(ids);
+      emit(kept ? { kind: 'link', ids: kept } : { kind: 'link' });
+      // Queued while Redis is away and sent when it returns; the other gateways reload then and forget everything anyway.
+      track(commands.portholeAnnounce(keys.seq, keys.recordChannel, origin, 'link', JSON.stringify(kept ?? [])), 'announce changed links');
     },
     limiter(name: string, limiterOptions: LimiterOptions) {
       let limiter = limiters.get(name);

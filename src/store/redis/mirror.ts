@@ -1,7 +1,7 @@
 // The in-process mirror of the small record sets a Redis store holds (sessions, devices, passkeys, tunnel
 // tokens, sign-in codes, passkey user handles and challenges, which connectors each gateway has): the store's synchronous reads come from here.
 // It is filled from a snapshot and kept current by the numbered messages the write scripts publish
-// (scripts.ts). Two rules keep a stale message from undoing a revocation made here a moment earlier, before
+// (scripts.ts); notices numbered in the same sequence (share links changed) only move it on. Two rules keep a stale message from undoing a revocation made here a moment earlier, before
 // that revocation's own message came back: an id once deleted never comes back (credential ids are random and
 // never reused; only the presence entries, which revoke nothing, reuse theirs), and a revoked-at once seen is
 // never cleared.
@@ -17,15 +17,14 @@ export interface WireRecord {
   [field: string]: unknown;
 }
 
-/** A published write: sequence number, origin gateway, kind, new states, deleted ids, whether it revoked. */
-export interface RecordMessage {
-  s: number;
-  o: string;
-  k: RecordKind;
-  r?: boolean;
-  set?: WireRecord[];
-  del?: string[];
-}
+/** Changes published in the same numbered sequence that carry no records (scripts.ts ANNOUNCE_CHANGE). */
+export type NoticeKind = 'link';
+
+/**
+ * A published write: sequence number, origin gateway, kind, new states, deleted ids, whether it revoked; or a
+ * notice (k a NoticeKind) naming what changed in `ids`, or everything of its kind without them.
+ */
+export type RecordMessage = { s: number; o: string; k: RecordKind; r?: boolean; set?: WireRecord[]; del?: string[] } | { s: number; o: string; k: NoticeKind; ids?: string[] };
 
 /** The field each kind is also looked up by (a token's hash, a credential id), besides its id. */
 const INDEXED: Partial<Record<RecordKind, string>> = {
@@ -119,6 +118,8 @@ export class RecordMirror {
     if (message.s <= this.applied) return 'old';
     if (message.s !== this.applied + 1) return 'gap';
     this.applied = message.s;
+    // A notice only moves the sequence; what it says is for the change feed (index.ts).
+    if (message.k === 'link') return { ids: message.ids ?? [] };
     const ids: string[] = [];
     for (const record of message.set ?? []) {
       this.upsert(message.k, record);

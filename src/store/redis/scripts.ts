@@ -73,6 +73,22 @@ return seq
 `;
 
 /**
+ * KEYS: sequence. ARGV: channel, origin, kind, ids (JSON array; empty: everything of the kind). A change that
+ * carries no records (share links changed at Immich): published on the records channel under the next number
+ * of the same sequence, so it is ordered with the writes and a missed one shows as a gap (which reloads, and a
+ * reload announces every kind). Returns the sequence number used.
+ */
+export const ANNOUNCE_CHANGE = `
+local ids = cjson.decode(ARGV[4])
+local seq = redis.call('INCR', KEYS[1])
+local message = { s = seq, o = ARGV[2], k = ARGV[3] }
+-- An empty Lua table would be encoded as {}, not []: no field at all says "everything".
+if #ids > 0 then message.ids = ids end
+redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+return seq
+`;
+
+/**
  * KEYS: stream. ARGV: channel, origin, type, maxlen, payload (JSON). Appends to a capped stream (approximate
  * MAXLEN: Redis trims whole nodes, cheaply) and tells the other gateways. Returns the entry's id.
  */
