@@ -114,6 +114,34 @@ test('change feed: a local revocation is announced at once with its ids; one by 
   store.close();
 });
 
+test('change feed: a local revocation right after one by another connection never swallows that one', async () => {
+  const dir = tempDir();
+  const store = openSqliteStore(dir);
+  const changes = recordChanges(store);
+  store.sessions.create(session('x', 'alice@example.com', Number.MAX_SAFE_INTEGER));
+  store.sessions.create(session('y', 'bob@example.com', Number.MAX_SAFE_INTEGER));
+  // The command line revokes x; before this process's watcher has looked, this process revokes y.
+  const cli = openSqliteStore(dir);
+  assert.equal(cli.sessions.revokeById('x')?.id, 'x');
+  cli.close();
+  store.sessions.revokeById('y');
+  // Announcing only ['y'] would leave x's session alive in every cache that trusts the ids.
+  assert.deepEqual(changes.seen, [{ kind: 'session' }], 'announced as "anything of the kind", at once');
+  // The watcher has nothing left of x to announce again: the next thing it announces is the next foreign revocation.
+  store.sessions.create(session('w', 'dave@example.com', Number.MAX_SAFE_INTEGER));
+  const later = changes.next('session');
+  const cli2 = openSqliteStore(dir);
+  assert.equal(cli2.sessions.revokeById('w')?.id, 'w');
+  cli2.close();
+  await later;
+  assert.deepEqual(changes.seen, [{ kind: 'session' }, { kind: 'session' }], 'x announced once, then w');
+  store.sessions.create(session('z', 'carol@example.com', Number.MAX_SAFE_INTEGER));
+  store.sessions.revokeById('z');
+  assert.deepEqual(changes.seen[2], { kind: 'session', ids: ['z'] }, 'back to ids once nothing foreign is pending');
+  changes.stop();
+  store.close();
+});
+
 test('codes: one per request, several per address at once, failures counted per code, link lookup', () => {
   const store = openSqliteStore(':memory:');
   const code = { id: 'c1', email: 'a@example.com', codeHash: 'h1', linkTokenHash: 'l1', createdAt: 0, expiresAt: 100, failedAttempts: 0, returnTo: '/', locale: 'en' };
