@@ -137,17 +137,19 @@ export function createSqliteChangeFeed(db: Database.Database, checkMs = FOREIGN_
       let foreign = false;
       // IMMEDIATE: the write lock from the start, so the revision read first is the latest one and no other
       // process can move it between that read and this write.
-      const result = db.transaction(() => {
-        const before = readRevision.get(kind) as number;
-        // Another process revoked something of this kind that the watcher has not picked up yet: announcing only
-        // this write's ids would swallow that one, so everything of the kind is announced instead.
-        foreign = before !== seen.get(kind);
-        const written = write();
-        const revision = readRevision.get(kind) as number;
-        moved = revision !== before;
-        seen.set(kind, revision);
-        return written;
-      }).immediate();
+      const result = db
+        .transaction(() => {
+          const before = readRevision.get(kind) as number;
+          // Another process revoked something of this kind that the watcher has not picked up yet: announcing only
+          // this write's ids would swallow that one, so everything of the kind is announced instead.
+          foreign = before !== seen.get(kind);
+          const written = write();
+          const revision = readRevision.get(kind) as number;
+          moved = revision !== before;
+          seen.set(kind, revision);
+          return written;
+        })
+        .immediate();
       if (foreign) emit({ kind });
       else if (moved) emit({ kind, ids: ids(result) });
       return result;
