@@ -6,24 +6,35 @@
 // naming the cause. Waits are polls with deadlines; the retries are counted at a listener, not slept through.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { openRedisStore } from '../../src/store/redis/index.js';
 import { createRateLimit } from '../../src/store/rate-limit.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import type { SessionRecord } from '../../src/store/store.js';
 import { startTestRedis } from './redis-server.js';
 
 interface Line {
-  level: 'error' | 'warn' | 'info';
-  obj: Record<string, unknown>;
+  level: number;
+  reason?: string;
+  check?: string;
   msg: string;
 }
+const ERROR = 50;
+const INFO = 30;
 
-/** The store's logger, keeping every line (as pino would be called). */
-function recordingLogger(): { lines: Line[]; logger: Record<Line['level'], (obj: object, msg: string) => void> } {
+/** A real logger writing JSON lines that the test keeps, parsed, and as text (to look for a password). */
+function recordingLogger(): { lines: Line[]; text: () => string; logger: Logger } {
   const lines: Line[] = [];
-  const at = (level: Line['level']) => (obj: object, msg: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
-  return { lines, logger: { error: at('error'), warn: at('warn'), info: at('info') } };
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Line);
+      done();
+    },
+  });
+  return { lines, text: () => text, logger: createLogger('info', sink) };
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -77,10 +88,10 @@ test('opened before Redis runs: unavailable, said once with the address, and loa
       // Three connections, each retried: enough attempts that a line per attempt would show.
       await until(() => gone.attempts() >= 12, 'the store to keep dialling');
       assert.equal(opened.unavailable()?.reason, 'cannot reach Redis');
-      const down = lines.filter((l) => l.level === 'error' && l.obj.reason === 'cannot reach Redis');
+      const down = lines.filter((l) => l.level === ERROR && l.reason === 'cannot reach Redis');
       assert.equal(down.length, 1, `one line for ${gone.attempts()} failed attempts: ${JSON.stringify(lines.map((l) => l.msg))}`);
       assert.ok(down[0]!.msg.includes(`redis://127.0.0.1:${redis.port}`), down[0]!.msg);
-      assert.match(String(down[0]!.obj.check), /Redis runs and store\.url names its host and port/);
+      assert.match(String(down[0]!.check), /Redis runs and store\.url names its host and port/);
       const limit = await createRateLimit(opened, 'start_test', { points: 10, durationSeconds: 60 }, silentLogger).consume('k');
       assert.equal(limit.unavailable, true, 'limits refuse while Redis is away');
     } finally {
@@ -92,7 +103,7 @@ test('opened before Redis runs: unavailable, said once with the address, and loa
     await until(() => opened.unavailable() === null, 'the store to load once Redis answers');
     assert.equal(opened.sessions.findByTokenHash('hash-kept')?.id, 'kept', 'the mirror was loaded from Redis');
     assert.ok(
-      lines.some((l) => l.level === 'info' && l.msg === 'store available: Redis answers, mirror loaded'),
+      lines.some((l) => l.level === INFO && l.msg === 'store available: Redis answers, mirror loaded'),
       'and the log says it is available',
     );
     opened.sessions.create(session('after'));
@@ -107,7 +118,7 @@ test('opened before Redis runs: unavailable, said once with the address, and loa
 
 test('a wrong password: the command line is told at once; the gateway starts unavailable saying so, and recovers when the passwords agree', async () => {
   const redis = await startTestRedis({ password: 'right-horse-battery' });
-  const { lines, logger } = recordingLogger();
+  const { lines, text, logger } = recordingLogger();
   let store: Awaited<ReturnType<typeof openRedisStore>> | undefined;
   try {
     await assert.rejects(openRedisStore({ url: redis.url, password: 'wrong-staple', logger: silentLogger }), (error: Error) => {
@@ -119,11 +130,11 @@ test('a wrong password: the command line is told at once; the gateway starts una
     store = await openRedisStore({ url: redis.url, password: 'wrong-staple', logger, maxReconnectDelayMs: 100, whenUnreachable: 'start-unavailable' });
     const opened = store;
     await until(() => opened.unavailable()?.reason === 'Redis refused the password', 'the store to say the password was refused');
-    const said = lines.filter((l) => l.obj.reason === 'Redis refused the password');
+    const said = lines.filter((l) => l.reason === 'Redis refused the password');
     assert.equal(said.length, 1);
     assert.ok(said[0]!.msg.includes(`redis://127.0.0.1:${redis.port}`));
-    assert.match(String(said[0]!.obj.check), /store\.password/);
-    assert.doesNotMatch(JSON.stringify(lines), /wrong-staple|right-horse/, 'no password in any line');
+    assert.match(String(said[0]!.check), /store\.password/);
+    assert.doesNotMatch(text(), /wrong-staple|right-horse/, 'no password in any line');
 
     // Redis's password changed to the one configured (or the other way round, after a restart): no restart needed here.
     assert.match(await redis.command('CONFIG', 'SET', 'requirepass', 'wrong-staple'), /\+OK/);
