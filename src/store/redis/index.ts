@@ -226,6 +226,8 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   /** The next attempt to load the mirror after one failed on connections that stayed up. */
   let retryTimer: NodeJS.Timeout | undefined;
   let startTimer: NodeJS.Timeout | undefined;
+  /** Ends the wait at opening ('start-unavailable') once the mirror is loaded. */
+  let onFirstLoad: (() => void) | undefined;
   const failureLog = createLogThrottle(60_000);
   const markDown = (reason: string, about: { check?: string; detail?: string } = {}) => {
     if (closed) return;
@@ -396,6 +398,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
               );
             saidDown = false;
             loadedOnce = true;
+            onFirstLoad?.();
           }
           // Anything may have been revoked while this mirror was not listening: every cache and open connection checks again.
           for (const kind of CHANGE_KINDS) emit({ kind });
@@ -440,15 +443,27 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   };
 
   if (options.whenUnreachable === 'start-unavailable') {
-    // Unavailable until the first load; ioredis keeps dialling after a failed first attempt (retryStrategy).
+    // Returns loaded when Redis answers (as 'reject' does: no 503s right after a normal start), or unavailable at
+    // the first failure or after connectTimeoutMs; ioredis keeps dialling after a failed attempt (retryStrategy)
+    // and the first load makes the store available.
     watchConnections();
-    for (const client of clients) client.connect().catch(() => undefined);
-    // A failed connection says why at once (onClientError); one that neither fails nor answers is said here.
-    startTimer = setTimeout(() => {
-      if (down && !saidDown)
-        markDown('Redis has not answered yet', { check: 'that Redis runs and store.url names its host and port (a Redis loading a large dataset answers when done)' });
-    }, options.connectTimeoutMs ?? 5_000);
-    startTimer.unref();
+    await new Promise<void>((resolve) => {
+      const settle = () => {
+        clearTimeout(startTimer);
+        for (const client of clients) client.off('error', settle);
+        onFirstLoad = undefined;
+        resolve();
+      };
+      onFirstLoad = settle;
+      for (const client of clients) client.once('error', settle);
+      // A failed connection says why (onClientError); one that neither fails nor answers is said here.
+      startTimer = setTimeout(() => {
+        if (down && !saidDown)
+          markDown('Redis has not answered yet', { check: 'that Redis runs and store.url names its host and port (a Redis loading a large dataset answers when done)' });
+        settle();
+      }, options.connectTimeoutMs ?? 5_000);
+      for (const client of clients) client.connect().catch(() => undefined);
+    });
   } else {
     try {
       await Promise.all(clients.map((client) => waitReady(client, options.connectTimeoutMs ?? 5_000, where)));
