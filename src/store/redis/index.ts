@@ -27,9 +27,9 @@
 //   says so and the gate answers 503 'store-unavailable' instead of trusting a mirror that may have missed a
 //   revocation; limiters refuse at once (rejectIfRedisNotReady, no offline queue). Logged once a minute.
 //   When Redis answers again the mirror is reloaded and the store is available again, without a restart.
-// - Started before Redis (compose, a power cut): the gateway opens with whenUnreachable 'start-unavailable' and
-//   starts in that same state, with an empty mirror nothing is decided on; it keeps dialling and loads the
-//   mirror when Redis answers. A wrong password is treated the same way (Redis may be the one to change) and
+// - Started before Redis (compose, a power cut): the gateway opens with whenUnreachable 'start-unavailable';
+//   when the first attempt fails (or Redis is silent for connectTimeoutMs) it starts in that same state, with an
+//   empty mirror nothing is decided on, keeps dialling and loads the mirror when Redis answers. A wrong password is treated the same way (Redis may be the one to change) and
 //   said plainly: the log and unavailable() say "Redis refused the password". The command line keeps 'reject':
 //   a command that cannot reach Redis has nothing to do and says why at once.
 import { randomBytes } from 'node:crypto';
@@ -69,9 +69,9 @@ export interface RedisStoreOptions {
   /** Longest pause between reconnection attempts (ms). */
   maxReconnectDelayMs?: number;
   /**
-   * Redis cannot be reached (or refuses the password) at opening: 'reject' (default, the command line) fails
-   * after connectTimeoutMs; 'start-unavailable' (the gateway) returns at once with unavailable() saying why,
-   * keeps trying, and loads the mirror when Redis answers.
+   * Redis cannot be reached (or refuses the password) at opening: 'reject' (default, the command line) fails at
+   * the first error or after connectTimeoutMs; 'start-unavailable' (the gateway) then returns with unavailable()
+   * saying why, keeps trying, and loads the mirror when Redis answers. Both return loaded when Redis answers.
    */
   whenUnreachable?: 'reject' | 'start-unavailable';
 }
