@@ -174,7 +174,9 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       ? await metricsModule.startMetricsServer(metrics.registry, { ...config.metrics.listen, allowNonLoopback: config.metrics.allowNonLoopback })
       : undefined;
   const now = overrides.now ?? Date.now;
-  const ownStore = overrides.store ?? (await openConfiguredStore(config, { auditClock: now, logger: logger.child({ part: 'store' }) }));
+  // A shared Redis that is not up yet (compose, a power cut) does not stop the start: the store says it is
+  // unavailable, so the gate answers 503 and /ready says not ready until Redis answers (store/redis/index.ts).
+  const ownStore = overrides.store ?? (await openConfiguredStore(config, { auditClock: now, logger: logger.child({ part: 'store' }), whenUnreachable: 'start-unavailable' }));
   const store = metrics ? metrics.withAuditCounts(ownStore) : ownStore;
   metrics?.watchStore(ownStore);
   const stopRetention = keepAuditWithin(store, config.auditRetention, logger, now);
@@ -306,7 +308,9 @@ export async function startGateway(config: ResolvedConfig, mailer: Mailer, logge
       requestRefusals.close();
       await metricsServer?.close();
       if (!overrides.store) {
-        await ownStore.drain?.();
+        // Bounded, and not waited for while the store is unavailable: writes queued for a Redis that is away
+        // finish only when it returns, and a stop must not hang on that (the store's close still tries briefly).
+        if (!ownStore.unavailable?.()) await Promise.race([ownStore.drain?.(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
         ownStore.close();
       }
       mailer.close();

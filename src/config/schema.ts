@@ -34,16 +34,21 @@ const secret = z.union([
 export type SecretRef = z.infer<typeof secret>;
 
 /** Where the state lives: one SQLite file (one gateway), or a Redis several gateways share (src/store/redis/). */
+const REDIS_URL_EXAMPLE = 'expected a URL like redis://127.0.0.1:6379 or rediss://redis.example.com:6380 (TLS)';
 const redisUrl = z
   .string()
-  .regex(/^rediss?:\/\/[^/\s]+/, 'expected a URL like redis://127.0.0.1:6379 or rediss://redis.example.com:6380 (TLS)')
-  .refine((url) => {
+  .regex(/^rediss?:\/\/[^/\s]+/, { message: REDIS_URL_EXAMPLE, abort: true })
+  // One message per mistake: a URL that does not parse (a port past 65535, say) is not blamed on a password.
+  .superRefine((url, ctx) => {
+    let parsed: URL;
     try {
-      return new URL(url).password === '';
+      parsed = new URL(url);
     } catch {
-      return false;
+      ctx.addIssue({ code: 'custom', message: `${REDIS_URL_EXAMPLE}; this one does not parse (check the host name and the port)` });
+      return;
     }
-  }, 'expected a URL without a password: give it as store.password ({ env: NAME } or { file: path })');
+    if (parsed.password !== '') ctx.addIssue({ code: 'custom', message: 'expected a URL without a password: give it as store.password ({ env: NAME } or { file: path })' });
+  });
 const storeConfig = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('sqlite') }),
   z.strictObject({

@@ -18,7 +18,7 @@ import { OriginUnreachableError, toOriginError } from '../origin/errors.js';
 import type { Origin } from '../origin/origin.js';
 import { originRequest, readSmallBody } from '../origin/request.js';
 import { readStatusFile, statusFilePath } from '../tunnel/status.js';
-import { checkCertificates, checkPublicNames, sharedAcmeCertificates } from './deploy-checks.js';
+import { checkCertificates, checkPublicNames, checkRedisStore, sharedAcmeCertificates } from './deploy-checks.js';
 import type { CheckResult, Verdict } from './result.js';
 
 export type { CheckResult } from './result.js';
@@ -477,7 +477,7 @@ export async function runDoctor(config: ResolvedConfig, options: { secretProblem
   const secretProblems = options.secretProblems ?? [];
   // In tunnel mode Immich is at home, out of the gateway's reach: the tunnel checks stand in for the origin's.
   const tunnel = config.tunnel.enabled;
-  const [privateDns, shareDns, originName, immich, dataDir, mail, httpPort, httpsPort, acmeNames, sharedCertificates] = await Promise.all([
+  const [privateDns, shareDns, originName, immich, dataDir, mail, httpPort, httpsPort, acmeNames, sharedCertificates, redisStore] = await Promise.all([
     checkHostDns(config, 'private'),
     checkHostDns(config, 'share'),
     tunnel ? undefined : checkOriginName(config),
@@ -488,6 +488,7 @@ export async function runDoctor(config: ResolvedConfig, options: { secretProblem
     checkPort(config, 'https'),
     checkPublicNames(config),
     config.tls.acme && config.store.kind === 'redis' && config.listen.httpsPort !== undefined ? sharedAcmeCertificates(config) : undefined,
+    checkRedisStore(config),
   ]);
   const secrets: CheckResult =
     secretProblems.length === 0
@@ -515,6 +516,7 @@ export async function runDoctor(config: ResolvedConfig, options: { secretProblem
     ...(tunnel ? [] : [originName!, immich!]),
     ...checkTunnel(config),
     dataDir,
+    ...(redisStore ? [redisStore] : []),
     ...mail,
     ...checkSettings(config),
   ];

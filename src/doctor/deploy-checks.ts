@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/load.js';
 import { redisAcmeKeys } from '../store/redis/acme.js';
-import { DEFAULT_KEY_PREFIX, describeRedisUrl, redisClientOptions } from '../store/redis/index.js';
+import { DEFAULT_KEY_PREFIX, describeRedisUrl, redisClientOptions, redisProblem } from '../store/redis/index.js';
 import { acmeDirFor, acmeNamesFor, acmeTagFor, directoryUrlFor } from '../tls/index.js';
 import { readStatusFile, statusFilePath } from '../tunnel/status.js';
 import type { CheckResult } from './result.js';
@@ -45,6 +45,40 @@ function judgeCertificate(name: string, certPem: string, now: number, renewedByI
     };
   }
   return { name, verdict: 'pass', detail: `valid until ${until}${renewedByItself ? ', renewed automatically' : ''}` };
+}
+
+/**
+ * With store.kind redis: whether Redis answers, with the configured password. The gateway starts without it (and
+ * answers 503 until it does), so this is where a wrong address or password shows before anyone signs in.
+ */
+export async function checkRedisStore(config: ResolvedConfig): Promise<CheckResult | undefined> {
+  if (config.store.kind !== 'redis') return undefined;
+  const name = 'shared store (Redis) answers';
+  const where = describeRedisUrl(config.store.url);
+  const client = new Redis(config.store.url, {
+    ...redisClientOptions({ password: config.store.password, connectTimeoutMs: 5_000 }),
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  // The connection's own error (a refused password, nothing listening) says more than the rejection that follows.
+  let connectionError: Error | undefined;
+  client.on('error', (error: Error) => (connectionError ??= error));
+  try {
+    await client.connect();
+    await client.ping();
+    return { name, verdict: 'pass', detail: where };
+  } catch (error) {
+    const cause = connectionError ?? (error as Error);
+    const problem = redisProblem(cause);
+    return {
+      name,
+      verdict: 'fail',
+      detail: `${problem.reason} at ${where} (${cause.message})`,
+      fix: `Check ${problem.check}. Until Redis answers, the gateway answers 503 wherever it needs the shared state.`,
+    };
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**

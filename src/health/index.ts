@@ -1,8 +1,11 @@
 // Liveness and readiness for Docker's HEALTHCHECK and load balancers, on an address of their own so the two
 // public hosts gain no extra path. GET /live: the process answers. GET /ready: Immich can be reached (direct
 // mode: it answers /api/server/ping) or a home connector is attached (tunnel mode), and the store can answer
-// (a shared Redis store that lost Redis is not ready: the gate refuses until it is back). The answer is a status
-// and one word; nothing about the origin, versions or reasons is told.
+// (a shared Redis store that lost Redis, or was never reached since the start, is not ready: the gate refuses
+// until it is back). The answer is a status and a word; nothing about the origin or versions is told. A store
+// that is unavailable adds its reason, a few fixed words such as "cannot reach Redis" or "Redis refused the
+// password" (never an address or an error text): an operator behind a load balancer or `docker inspect` sees
+// what to fix without a trip to the log.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { refuse } from '../http/refuse.js';
@@ -46,17 +49,26 @@ export function readinessProbe(origin: Origin, timeoutMs: number): () => Promise
 
 export async function startHealth(options: HealthOptions): Promise<HealthServer> {
   const originReady = readinessProbe(options.origin, options.probeTimeoutMs ?? 3000);
-  const ready = () => (options.store?.unavailable?.() ? Promise.resolve(false) : originReady());
+  /** Null when ready, else the words after "not ready". */
+  const notReady = async (): Promise<string | null> => {
+    const store = options.store?.unavailable?.();
+    if (store) return `: store unavailable (${store.reason})`;
+    return (await originReady()) ? null : '';
+  };
   const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10_000, maxHeaderSize: 8 * 1024 }, (req, res) => {
-    const answer = (ok: boolean) => {
-      const body = ok ? 'ok\n' : 'not ready\n';
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
+    const answer = (ok: boolean, why = '') => {
+      const body = ok ? 'ok\n' : `not ready${why}\n`;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const path = req.url?.split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(req, res, { kind: 'not-found' }, 'share');
     if (path === '/live') return answer(true);
-    if (path === '/ready') return void ready().then(answer, () => answer(false));
+    if (path === '/ready')
+      return void notReady().then(
+        (why) => answer(why === null, why ?? ''),
+        () => answer(false),
+      );
     refuse(req, res, { kind: 'not-found' }, 'share');
   });
   server.keepAliveTimeout = 2000;

@@ -9,6 +9,11 @@ export interface OpenStoreOptions {
   /** The audit guard's clock (tests). */
   auditClock?: () => number;
   logger?: Pick<Logger, 'error' | 'warn' | 'info'>;
+  /**
+   * A shared Redis that cannot be reached: 'reject' (the command line: nothing to do without it) or
+   * 'start-unavailable' (the gateway: start, refuse what needs state, and load it when Redis answers).
+   */
+  whenUnreachable?: 'reject' | 'start-unavailable';
 }
 
 export async function openConfiguredStore(config: ResolvedConfig, options: OpenStoreOptions = {}): Promise<Store> {
@@ -17,5 +22,5 @@ export async function openConfiguredStore(config: ResolvedConfig, options: OpenS
   // Loaded only here: the Redis client weighs ~25 MiB on a gateway that never uses it.
   const { openRedisStore } = await import('./redis/index.js');
   const { url, password, keyPrefix, maxAuditEvents, maxLinkEvents } = config.store;
-  return openRedisStore({ ...common, url, password, keyPrefix, maxAuditEvents, maxLinkEvents, logger: options.logger });
+  return openRedisStore({ ...common, url, password, keyPrefix, maxAuditEvents, maxLinkEvents, logger: options.logger, whenUnreachable: options.whenUnreachable });
 }

@@ -1,7 +1,9 @@
 // Home side of the tunnel: dials out over TLS to the gateway (verifying its certificate by public CA or by
 // the pinned fingerprint in the token), then serves HTTP/2 on that socket with roles reversed. Each stream
 // the gateway opens is piped to the one origin this connector was configured with, never anywhere else.
-// Reconnects with jittered backoff; a refused token stops it for good.
+// Reconnects with jittered backoff; a refused token stops it for good. A gateway that cannot check tokens for
+// the moment (its shared store is unavailable) says "try again later": that is no verdict on the token, so the
+// link redials with its backoff like a gateway that is away, and says why in the log (once a minute).
 // Several gateways acting as one: the connector keeps one connection (a "link") to each gateway the token
 // names, or to every address a gateway's name resolves to (looked up again now and then, so a gateway added
 // to DNS is picked up). Each link has its own socket, HTTP/2 session, origin sockets, keepalive and backoff, and
@@ -13,6 +15,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
 import {
+  GOAWAY_TRY_LATER,
   GOAWAY_UNAUTHORIZED,
   H2_SETTINGS,
   HEADER_CONNECTOR_ID,
@@ -84,6 +87,9 @@ export interface Connector extends EventEmitter {
 }
 
 export class TokenRefusedError extends Error {}
+
+/** A gateway asking to try again later says so at every redial while its store is away: one line a minute. */
+const TRY_LATER_LOG_MS = 60_000;
 
 const silentLogger: TunnelLogger = { info() {}, warn() {} };
 
@@ -164,6 +170,9 @@ export function runConnector(options: ConnectorOptions): Connector {
     let session: http2.ServerHttp2Session | null = null;
     let retryTimer: NodeJS.Timeout | undefined;
     let closed = false;
+    /** Why the gateway asked this attempt to try again later, if it did. */
+    let tryLater: string | null = null;
+    let tryLaterLoggedAt: number | null = null;
     const originSockets = new Set<net.Socket>();
     const link: Link = {
       target,
@@ -203,6 +212,7 @@ export function runConnector(options: ConnectorOptions): Connector {
         const id = headers[HEADER_CONNECTOR_ID];
         link.status.connectorId = typeof id === 'string' ? id.slice(0, 32) : '?';
         attempt = 0;
+        tryLaterLoggedAt = null;
         stream.respond({ ':status': 204 }, { endStream: true });
         logger.info({ connector: link.status.connectorId, gateway: label, origin: options.origin.origin }, 'tunnel: connected to the gateway');
         emitter.emit('connected', link.status.connectorId, label);
@@ -275,6 +285,7 @@ export function runConnector(options: ConnectorOptions): Connector {
       if (stopped || closed) return;
       if (link.status.state === 'refused' && !link.listed) return removeLink(link);
       const pinned = target.pin;
+      tryLater = null;
       setState(link.status.state === 'refused' ? 'refused' : 'connecting');
       const s = tls.connect({
         host: target.host,
@@ -296,11 +307,12 @@ export function runConnector(options: ConnectorOptions): Connector {
         if (id) {
           logger.warn({ connector: id, gateway: label, why }, 'tunnel: disconnected from the gateway');
           emitter.emit('disconnected', id, label);
-        } else if (link.status.state !== 'refused') {
+        } else if (link.status.state !== 'refused' && !tryLater) {
           logger.warn({ gateway: label, why }, 'tunnel: cannot reach the gateway');
         }
         link.status.connectorId = null;
-        if (link.status.state !== 'refused') link.status.lastError = why;
+        // The gateway's own reason says more than the connection closing after it.
+        if (link.status.state !== 'refused') link.status.lastError = tryLater ?? why;
         session = null;
         for (const o of originSockets) o.resetAndDestroy();
         scheduleReconnect();
@@ -351,6 +363,17 @@ export function runConnector(options: ConnectorOptions): Connector {
       sess.on('error', () => socket?.destroy());
       socket?.resume();
       sess.once('goaway', (code: number, _last: number, data?: Buffer) => {
+        if (code === GOAWAY_TRY_LATER) {
+          tryLater = data?.subarray(0, 200).toString('utf8') || 'the gateway asks to try again later';
+          link.status.lastError = tryLater;
+          const now = Date.now();
+          if (tryLaterLoggedAt === null || now - tryLaterLoggedAt >= TRY_LATER_LOG_MS) {
+            tryLaterLoggedAt = now;
+            logger.warn({ gateway: label, why: tryLater }, 'tunnel: the gateway cannot take this connector yet; dialling again until it can');
+          }
+          emitter.emit('try-later', tryLater, label);
+          return;
+        }
         if (code !== GOAWAY_UNAUTHORIZED) return;
         const why = data?.subarray(0, 200).toString('utf8') || 'token refused';
         logger.warn({ gateway: label, why }, 'tunnel: the gateway refused this token');

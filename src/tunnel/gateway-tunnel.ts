@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { openSqliteStore } from '../store/sqlite.js';
-import type { ChangeFeed, TunnelPresenceStore, TunnelTokenStore } from '../store/store.js';
+import type { ChangeFeed, StoreUnavailable, TunnelPresenceStore, TunnelTokenStore } from '../store/store.js';
 import type { Origin } from '../origin/origin.js';
 import { createTunnelHub, type TunnelAudit, type TunnelHub, type TunnelHubOptions, type TunnelLogger } from './hub.js';
 import { statusFilePath } from './status.js';
@@ -25,7 +25,7 @@ export interface GatewayTunnelOptions {
    * The gateway's store: tunnel tokens, the change feed that says when some were revoked, and where each gateway
    * sharing the store says which connectors it has.
    */
-  store: { tunnelTokens: TunnelTokenStore; changes: ChangeFeed; tunnelPresence?: TunnelPresenceStore };
+  store: { tunnelTokens: TunnelTokenStore; changes: ChangeFeed; tunnelPresence?: TunnelPresenceStore; unavailable?(): StoreUnavailable | null };
   /** This gateway among those sharing the store (default: host name, address and HTTPS port: unique among live ones). */
   gatewayId?: string;
   dataDir: string;
@@ -84,6 +84,8 @@ export async function startGatewayTunnel(options: GatewayTunnelOptions): Promise
     verifier: storeTokenVerifier(options.store.tunnelTokens),
     ...(presence ? { presence: { store: presence, gatewayId: () => gatewayId } } : {}),
     changes: options.store.changes,
+    // A shared store that cannot vouch for its tokens: new connectors are told to come back (hub.ts).
+    ...(options.store.unavailable ? { storeUnavailable: () => options.store.unavailable!() } : {}),
     target: { protocol: 'http:', hostname: options.originUrl.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(options.originUrl.port || 80) },
     logger: options.logger,
     audit: options.audit,

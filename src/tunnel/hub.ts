@@ -6,6 +6,12 @@
 // and never allowed to keep a connector with a valid token out: a full table makes room (the oldest socket of
 // the address holding the most goes), it does not turn the newcomer away. Their refusals are logged as
 // summaries (listener/refusal-log.ts), never one line per socket.
+// A store shared by several gateways (Redis) may be unavailable: its copy of the tokens may then have missed a
+// revocation (or a token made on another gateway), so no new connector is authenticated on it. The connector
+// is told to try again later (GOAWAY_TRY_LATER, not the "token refused" that would stop it for good) and redials
+// with its backoff until the store is back. Connectors attached before keep serving: every request through
+// them still passes the gate, which refuses while the store is unavailable, and when the store is back every
+// token is checked again (the change feed announces every kind after a reload) and revoked ones are dropped.
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import crypto from 'node:crypto';
@@ -18,6 +24,7 @@ import { TunnelDownError } from '../origin/errors.js';
 import { OriginPool } from '../origin/pool.js';
 import { openOriginSocket, openStream, type StreamOpener } from './origin-agent.js';
 import {
+  GOAWAY_TRY_LATER,
   GOAWAY_UNAUTHORIZED,
   H2_SETTINGS,
   HEADER_CONNECTOR_ID,
@@ -61,6 +68,8 @@ export interface TunnelHubOptions {
   presence?: { store: TunnelPresenceStore; gatewayId: () => string | null; ttlMs?: number };
   /** Says when tunnel tokens were revoked (anywhere): attached connectors are then checked again. */
   changes?: ChangeFeed;
+  /** Non-null while the store's tokens cannot be trusted (a shared store that lost its server): see above. */
+  storeUnavailable?: () => object | null;
   /** Authentication deadline: from the TLS handshake's end to a verified token (a connector needs one round trip). */
   helloTimeoutMs?: number;
   keepalive?: KeepaliveOptions;
@@ -260,10 +269,10 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     oldest.destroy();
   }
 
-  function refuse(session: http2.ClientHttp2Session, reason: string): void {
+  function refuse(session: http2.ClientHttp2Session, reason: string, code = GOAWAY_UNAUTHORIZED): void {
     if (session.destroyed) return;
     try {
-      session.goaway(GOAWAY_UNAUTHORIZED, 0, Buffer.from(reason));
+      session.goaway(code, 0, Buffer.from(reason));
     } catch {
       // already going away
     }
@@ -348,14 +357,27 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       const rawName = headers[HEADER_NAME];
       const name = typeof rawName === 'string' ? sanitizeName(rawName) : 'connector';
       let tokenId: string | null = null;
+      // Not checked while the store is unavailable: its copy may still hold a token revoked elsewhere (a wrong
+      // yes) or lack one made elsewhere (a wrong no, which would stop the connector for good).
+      let unavailable = options.storeUnavailable?.() ?? null;
       try {
-        tokenId = typeof credential === 'string' ? await options.verifier.verify(credential) : null;
+        if (!unavailable) tokenId = typeof credential === 'string' ? await options.verifier.verify(credential) : null;
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'tunnel: token check failed');
       }
+      // The store may have gone while the token was being checked; a "yes" from a copy that was current then stands.
+      if (!tokenId) unavailable ??= options.storeUnavailable?.() ?? null;
       clearTimeout(helloTimer);
       // Evicted (or gone) while the token was being checked: the socket is already being closed.
       if (!donePending() || session.destroyed) return;
+      if (unavailable && !tokenId) {
+        // Anyone can open sockets: summarised like other refusals of unauthenticated sockets, no audit row.
+        // The words reach whoever dialled, token or not: no more than that the store is away (the gateway's log
+        // and readiness say why).
+        refusals.note('asked to try again later (the shared store is unavailable)', bucket);
+        refuse(session, 'the gateway cannot check tokens now (its shared store is unavailable); try again later', GOAWAY_TRY_LATER);
+        return;
+      }
       if (!tokenId) {
         // One audit row per address and summary interval: anyone can send bad tokens as fast as they like.
         if (refusals.note('unknown or revoked token', bucket)) {

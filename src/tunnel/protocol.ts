@@ -44,6 +44,12 @@ export const HEADER_ERROR_MESSAGE = 'porthole-error-message';
 
 /** GOAWAY code the gateway uses to say "your token is not (or no longer) accepted": do not retry. */
 export const GOAWAY_UNAUTHORIZED = 0x5054_0001;
+/**
+ * GOAWAY code the gateway uses to say "I cannot check tokens now, dial again later" (its shared store is
+ * unavailable): nothing is said about the token. A connector that predates it sees a closed connection and
+ * redials with its backoff, which is what it should do anyway.
+ */
+export const GOAWAY_TRY_LATER = 0x5054_0002;
 
 export const PROTOCOL_VERSION = '1';
 export const MAX_NAME_LENGTH = 64;

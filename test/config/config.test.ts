@@ -263,6 +263,12 @@ test('store: sqlite by default; redis needs a redis(s) URL, takes its password a
   });
   assert.match(problems({ ...valid, store: { kind: 'redis', url: 'redis://:hunter2@127.0.0.1:6379' } }).join('\n'), /store\.url: .*without a password: give it as store\.password/);
   assert.match(problems({ ...valid, store: { kind: 'redis', url: 'http://127.0.0.1:6379' } }).join('\n'), /store\.url: expected a URL like redis:\/\//);
+  // A URL that does not parse is said to be one, in one message, not blamed on a password it does not have.
+  assert.deepEqual(
+    problems({ ...valid, store: { kind: 'redis', url: 'redis://redis:99999' } }).filter((p) => p.includes('store.url')),
+    ['store.url: expected a URL like redis://127.0.0.1:6379 or rediss://redis.example.com:6380 (TLS); this one does not parse (check the host name and the port)'],
+  );
+  assert.equal(problems({ ...valid, store: { kind: 'redis', url: 'redis//127.0.0.1' } }).filter((p) => p.includes('store.url')).length, 1);
   assert.match(problems({ ...valid, store: { kind: 'redis' } }).join('\n'), /store\.url/);
   assert.match(problems({ ...valid, store: { kind: 'postgres' } }).join('\n'), /store\.kind/);
   assert.match(problems({ ...valid, store: { kind: 'sqlite', url: 'redis://x' } }).join('\n'), /store: unknown key "url"/);

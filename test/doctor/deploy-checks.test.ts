@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { generate } from 'selfsigned';
 import { parseConfig } from '../../src/config/load.js';
 import { Redis } from 'ioredis';
-import { checkCertificates, checkConnector, checkPublicNames, sharedAcmeCertificates } from '../../src/doctor/deploy-checks.js';
+import { checkCertificates, checkConnector, checkPublicNames, checkRedisStore, sharedAcmeCertificates } from '../../src/doctor/deploy-checks.js';
 import { redisAcme } from '../../src/store/redis/acme.js';
 import { runDoctor } from '../../src/doctor/checks.js';
 import { acmeDirFor, acmeTagFor, LETS_ENCRYPT } from '../../src/tls/index.js';
@@ -139,5 +139,35 @@ test('ACME certificates kept in Redis (store.kind: redis) are judged from Redis;
     assert.match(down.fix!, /store\.url/);
   } finally {
     await redis.close();
+  }
+});
+
+test('store.kind redis: the doctor says whether Redis answers, and why not (a refused password, nothing listening), never the password', { timeout: 60_000 }, async () => {
+  const redis = await startTestRedis({ password: 'doctor-right-password' });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-doctor-redis-'));
+  try {
+    const config = (password: string) => base(dataDir, { store: { kind: 'redis', url: redis.url, password } });
+    assert.equal(await checkRedisStore(base(dataDir)), undefined, 'nothing to say with the SQLite store');
+    const good = await checkRedisStore(config('doctor-right-password'));
+    assert.deepEqual(good, { name: 'shared store (Redis) answers', verdict: 'pass', detail: `redis://127.0.0.1:${redis.port}` });
+
+    const wrong = (await checkRedisStore(config('doctor-wrong-password')))!;
+    assert.equal(wrong.verdict, 'fail');
+    assert.match(wrong.detail, new RegExp(`^Redis refused the password at redis://127\\.0\\.0\\.1:${redis.port} \\(WRONGPASS`));
+    assert.match(wrong.fix!, /store\.password/);
+    assert.doesNotMatch(JSON.stringify(wrong), /doctor-(right|wrong)-password/);
+
+    await redis.kill();
+    const away = (await checkRedisStore(config('doctor-right-password')))!;
+    assert.equal(away.verdict, 'fail');
+    assert.match(away.detail, /^cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(connect ECONNREFUSED/);
+    assert.match(away.fix!, /Redis runs and store\.url names its host and port/);
+    assert.ok(
+      (await runDoctor(config('doctor-right-password'))).some((r) => r.name === 'shared store (Redis) answers' && r.verdict === 'fail'),
+      'and `porthole doctor` runs it',
+    );
+  } finally {
+    await redis.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -28,6 +28,11 @@
 //   says so and the gate answers 503 'store-unavailable' instead of trusting a mirror that may have missed a
 //   revocation; limiters refuse at once (rejectIfRedisNotReady, no offline queue). Logged once a minute.
 //   When Redis answers again the mirror is reloaded and the store is available again, without a restart.
+// - Started before Redis (compose, a power cut): the gateway opens with whenUnreachable 'start-unavailable';
+//   when the first attempt fails (or Redis is silent for connectTimeoutMs) it starts in that same state, with an
+//   empty mirror nothing is decided on, keeps dialling and loads the mirror when Redis answers. A wrong password is treated the same way (Redis may be the one to change) and
+//   said plainly: the log and unavailable() say "Redis refused the password". The command line keeps 'reject':
+//   a command that cannot reach Redis has nothing to do and says why at once.
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -64,12 +69,20 @@ export interface RedisStoreOptions {
   catchUpMs?: number;
   /** Longest pause between reconnection attempts (ms). */
   maxReconnectDelayMs?: number;
+  /**
+   * Redis cannot be reached (or refuses the password) at opening: 'reject' (default, the command line) fails at
+   * the first error or after connectTimeoutMs; 'start-unavailable' (the gateway) then returns with unavailable()
+   * saying why, keeps trying, and loads the mirror when Redis answers. Both return loaded when Redis answers.
+   */
+  whenUnreachable?: 'reject' | 'start-unavailable';
 }
 
 export const DEFAULT_KEY_PREFIX = 'porthole:';
 export const DEFAULT_MAX_AUDIT_EVENTS = 100_000;
 export const DEFAULT_MAX_LINK_EVENTS = 200_000;
 const PING_MS = 2_000;
+/** Pause before loading the mirror again after a load failed on connections that stayed up. */
+const RESYNC_RETRY_MS = 5_000;
 const LIMIT_COMMAND_TIMEOUT_MS = 2_000;
 
 /** The keys one installation uses in Redis (also for the migration command). */
@@ -112,6 +125,30 @@ export function describeRedisUrl(url: string): string {
   }
 }
 
+/** Why Redis cannot be used, in words safe to show anywhere (no address, no secret), and what to check. */
+export interface RedisProblem {
+  reason: string;
+  check: string;
+}
+
+/** What any connection error not recognised below means. */
+const UNREACHABLE: RedisProblem = { reason: 'cannot reach Redis', check: 'that Redis runs and store.url names its host and port (and that nothing in between blocks it)' };
+
+/** Puts a connection or command error from ioredis into words an operator can act on. */
+export function redisProblem(error: Error): RedisProblem {
+  const message = error.message;
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (/^WRONGPASS|invalid password|invalid username-password/i.test(message))
+    return { reason: 'Redis refused the password', check: "store.password must be Redis's password (requirepass, or that of the ACL user named in store.url)" };
+  if (/^NOAUTH/i.test(message)) return { reason: 'Redis wants a password and none is set', check: "set store.password to Redis's password" };
+  if (/^NOPERM/i.test(message))
+    return { reason: 'the Redis user may not run the commands needed', check: 'the ACL user named in store.url needs the commands and keys of the key prefix' };
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { reason: 'the Redis host name does not resolve', check: 'the host name in store.url' };
+  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|SSL routines|TLS/i.test(message))
+    return { reason: 'the TLS connection to Redis failed', check: 'rediss:// needs TLS on that Redis port and a certificate this machine trusts; redis:// needs it off' };
+  return UNREACHABLE;
+}
+
 export function redisClientOptions(options: Pick<RedisStoreOptions, 'password' | 'connectTimeoutMs' | 'maxReconnectDelayMs'>): RedisOptions {
   const maxDelay = options.maxReconnectDelayMs ?? 2_000;
   return {
@@ -124,13 +161,13 @@ export function redisClientOptions(options: Pick<RedisStoreOptions, 'password' |
   };
 }
 
-/** Resolves when the client is ready; rejects at the first failure (a gateway starts only on a reachable Redis). */
+/** Resolves when the client is ready; rejects at the first failure (whenUnreachable 'reject': the command line). */
 function waitReady(client: Redis, timeoutMs: number, where: string): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const fail = (why: string) => (cleanup(), reject(new Error(`cannot reach Redis at ${where} (${why})`)));
-    const onError = (error: Error) => fail(error.message);
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+    const fail = (reason: string, why: string) => (cleanup(), reject(new Error(`${reason} at ${where} (${why})`)));
+    const onError = (error: Error) => fail(redisProblem(error).reason, error.message);
+    const timer = setTimeout(() => fail('cannot reach Redis', `no answer within ${timeoutMs} ms`), timeoutMs);
     timer.unref();
     const onReady = () => (cleanup(), resolve());
     const cleanup = () => {
@@ -182,14 +219,34 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   };
 
   // --- availability ---
-  let down: StoreUnavailable | null = { since: Date.now(), reason: 'connecting' };
+  // Reasons are a few fixed words (readiness may show them): the address and error text go to the log only.
+  let down: StoreUnavailable | null = { since: Date.now(), reason: 'connecting to Redis' };
   let pingFailed = false;
   let closed = false;
+  /** A line said the store is unavailable since it was last available, so its return is worth a line too. */
+  let saidDown = false;
+  let loadedOnce = false;
+  /** The next attempt to load the mirror after one failed on connections that stayed up. */
+  let retryTimer: NodeJS.Timeout | undefined;
+  let startTimer: NodeJS.Timeout | undefined;
+  /** Ends the wait at opening ('start-unavailable') once the mirror is loaded. */
+  let onFirstLoad: (() => void) | undefined;
   const failureLog = createLogThrottle(60_000);
-  const markDown = (reason: string) => {
+  const markDown = (reason: string, about: { check?: string; detail?: string } = {}) => {
     if (closed) return;
-    down ??= { since: Date.now(), reason };
-    failureLog.pass('down', (suppressed) => logger?.error({ reason, redis: where, suppressed }, 'store unavailable: refusing until Redis answers again'));
+    // The first cause dates the outage; a more precise later one (a reconnection's own error) replaces its words.
+    down = { since: down?.since ?? Date.now(), reason };
+    saidDown = true;
+    // Once per reason and minute: the clients retry every few seconds, each retry failing the same way.
+    failureLog.pass(`down: ${reason}`, (suppressed) =>
+      logger?.error({ reason, redis: where, check: about.check, detail: about.detail, suppressed }, `store unavailable: ${reason} (${where}); refusing until Redis answers again`),
+    );
+  };
+  /** A client's connection error: while unavailable, it says best why (refused password, nothing listening, ...). */
+  const onClientError = (error: Error) => {
+    if (closed || !down) return;
+    const problem = redisProblem(error);
+    markDown(problem.reason, { check: problem.check, detail: error.message });
   };
 
   // --- writes ---
@@ -342,15 +399,33 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
           if (again || subscriber.status !== 'ready' || commands.status !== 'ready') continue;
           const wasDown = down;
           down = pingFailed ? down : null;
-          if (wasDown && !down && wasDown.reason !== 'connecting')
-            logger?.info({ redis: where, downMs: Date.now() - wasDown.since }, 'store available again: mirror reloaded from Redis');
+          if (wasDown && !down) {
+            if (saidDown)
+              logger?.info(
+                { redis: where, downMs: Date.now() - wasDown.since },
+                loadedOnce ? 'store available again: mirror reloaded from Redis' : 'store available: Redis answers, mirror loaded',
+              );
+            saidDown = false;
+            loadedOnce = true;
+            onFirstLoad?.();
+          }
           // Anything may have been revoked while this mirror was not listening: every cache and open connection checks again.
           for (const kind of CHANGE_KINDS) emit({ kind });
           acme.resynced();
           wakeWaiters();
         } catch (error) {
           buffer = undefined;
-          if (!closed) markDown(`reloading failed: ${(error as Error).message}`);
+          if (closed) return;
+          // An error with a name of its own (a refused password) or on a lost connection is said as such; an
+          // unnamed one on connections that stayed up (a refused command, a record that would not parse) is a failed load.
+          const problem = redisProblem(error as Error);
+          const connected = subscriber.status === 'ready' && commands.status === 'ready';
+          markDown(problem === UNREACHABLE && connected ? 'loading the records from Redis failed' : problem.reason, { check: problem.check, detail: (error as Error).message });
+          // A connection coming back starts the next attempt; one that stayed up (a refused command, a record that
+          // would not parse) would never come back, so try again after a pause rather than stay unavailable.
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(regained, RESYNC_RETRY_MS);
+          retryTimer.unref();
           return;
         }
       } while (again);
@@ -361,30 +436,60 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   const lost = (name: string) => () => {
     if (closed) return;
     buffer = [];
-    markDown(`lost the ${name} connection to Redis`);
+    // Already unavailable: each failed reconnection closes again, and its error says more than this would.
+    if (!down) markDown(`lost the ${name} connection to Redis`);
   };
-  const regained = () => {
+  function regained(): void {
     if (closed || subscriber.status !== 'ready' || commands.status !== 'ready') return;
     void resync();
+  }
+  const watchConnections = () => {
+    for (const client of clients) client.on('error', onClientError);
+    subscriber.on('close', lost('subscription'));
+    commands.on('close', lost('command'));
+    subscriber.on('ready', regained);
+    commands.on('ready', regained);
   };
 
-  try {
-    await Promise.all(clients.map((client) => waitReady(client, options.connectTimeoutMs ?? 5_000, where)));
-  } catch (error) {
-    for (const client of clients) client.disconnect();
-    local.close();
-    throw error;
+  if (options.whenUnreachable === 'start-unavailable') {
+    // Returns loaded when Redis answers (as 'reject' does: no 503s right after a normal start), or unavailable at
+    // the first failure or after connectTimeoutMs; ioredis keeps dialling after a failed attempt (retryStrategy)
+    // and the first load makes the store available.
+    watchConnections();
+    await new Promise<void>((resolve) => {
+      const settle = () => {
+        clearTimeout(startTimer);
+        for (const client of clients) client.off('error', settle);
+        onFirstLoad = undefined;
+        resolve();
+      };
+      onFirstLoad = settle;
+      for (const client of clients) client.once('error', settle);
+      // A failed connection says why (onClientError); one that neither fails nor answers is said here.
+      startTimer = setTimeout(() => {
+        if (down && !saidDown)
+          markDown('Redis has not answered yet', { check: 'that Redis runs and store.url names its host and port (a Redis loading a large dataset answers when done)' });
+        settle();
+      }, options.connectTimeoutMs ?? 5_000);
+      for (const client of clients) client.connect().catch(() => undefined);
+    });
+  } else {
+    try {
+      await Promise.all(clients.map((client) => waitReady(client, options.connectTimeoutMs ?? 5_000, where)));
+    } catch (error) {
+      for (const client of clients) client.disconnect();
+      local.close();
+      throw error;
+    }
+    await resync();
+    if (down) {
+      clearTimeout(retryTimer);
+      for (const client of clients) client.disconnect();
+      local.close();
+      throw new Error(`cannot load the shared state from Redis at ${where} (${(down as StoreUnavailable).reason})`);
+    }
+    watchConnections();
   }
-  await resync();
-  if (down) {
-    for (const client of clients) client.disconnect();
-    local.close();
-    throw new Error(`cannot load the shared state from Redis at ${where} (${down.reason})`);
-  }
-  subscriber.on('close', lost('subscription'));
-  commands.on('close', lost('command'));
-  subscriber.on('ready', regained);
-  commands.on('ready', regained);
 
   // A Redis that stops answering without closing its connections (a paused process, a dead network path) is
   // noticed by a ping with a timeout on the limits connection.
@@ -423,12 +528,16 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
     } finally {
       closed = true;
       clearInterval(pinger);
+      clearTimeout(retryTimer);
+      clearTimeout(startTimer);
       for (const waiter of waiters) waiter.wake();
       waiters.clear();
     }
   };
   const disconnect = async () => {
-    await Promise.race([drain(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    // Writes wait in the client's queue while Redis is away: worth a few seconds only when it is there to take them.
+    if (commands.status === 'ready') await Promise.race([drain(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    if (pending.size > 0) logger?.warn({ writes: pending.size, redis: where }, 'store: closing with writes Redis has not taken; they are lost');
     for (const client of clients) client.disconnect();
     local.close();
   };
