@@ -50,6 +50,32 @@ interface GatewayReady {
   fingerprint?: string;
 }
 
+/** A child's worst event-loop delay of each second, sent to the parent (a stalled loop reports it when it runs again). */
+interface LoopDelay {
+  loopMaxMs: number;
+}
+
+/**
+ * Tells the parent, once a second, how late this process's timers ran at worst: a loop that stalls for longer
+ * than the keep-alive timeout fires its idle timers before it reads requests that arrived meanwhile. Measured
+ * as a 100 ms tick's lateness, not with monitorEventLoopDelay, which misses a process that got no CPU at all
+ * (its histogram did not see a 3 s SIGSTOP while other timers were pending).
+ */
+function reportLoopDelay(send: (m: LoopDelay) => void): void {
+  const TICK_MS = 100;
+  let last = performance.now();
+  let worst = 0;
+  setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - TICK_MS);
+    last = now;
+  }, TICK_MS).unref();
+  setInterval(() => {
+    send({ loopMaxMs: worst });
+    worst = 0;
+  }, 1000).unref();
+}
+
 async function runOrigin(): Promise<void> {
   const { startSampleImmich } = await import('../src/demo/sample-immich/server.js');
   const origin = await startSampleImmich();
@@ -57,6 +83,7 @@ async function runOrigin(): Promise<void> {
   // The recorder would grow without bound under load.
   setInterval(() => (origin.received.length = 0), 1000).unref();
   process.send!({ port: origin.port, key: link.key, assetIds: origin.library.album.assetIds } satisfies OriginReady);
+  reportLoopDelay((m) => process.connected && process.send!(m));
   process.on('disconnect', () => void origin.close().finally(() => process.exit(0)));
 }
 
@@ -83,6 +110,7 @@ async function runGateway(originUrl: string, dataDir: string, tunnel: boolean, r
     silentLogger,
   );
   process.send!({ port: gateway.httpPort, tlsPort: gateway.https?.port, fingerprint: gateway.https?.certificate.fingerprint } satisfies GatewayReady);
+  reportLoopDelay((m) => process.connected && process.send!(m));
   process.on('disconnect', () => void gateway.close().finally(() => process.exit(0)));
 }
 
@@ -91,9 +119,14 @@ async function runConnectorRole(token: string, originUrl: string, gatewayCount: 
   const { runConnector } = await import('../src/tunnel/connector.js');
   const connector = runConnector({ token, origin: new URL(originUrl), name: 'bench' });
   const welcomedBy = new Set<string>();
+  let ready = false;
   connector.on('connected', (_id: string, gateway: string) => {
     welcomedBy.add(gateway);
-    if (welcomedBy.size === gatewayCount) process.send!({ port: 0 });
+    if (!ready && welcomedBy.size === gatewayCount) {
+      ready = true;
+      process.send!({ port: 0 });
+      reportLoopDelay((m) => process.connected && process.send!(m));
+    }
   });
   process.on('disconnect', () => void connector.stop().finally(() => process.exit(0)));
 }
@@ -152,7 +185,8 @@ function redisInfo(port: number): Promise<{ usedMiB: number; keys: number }> {
   });
 }
 
-type Child<T> = { ready: T; pid: number; stop: () => Promise<void> };
+/** loopMaxMs: the worst event-loop delay of each second since ready. */
+type Child<T> = { ready: T; pid: number; loopMaxMs: number[]; stop: () => Promise<void> };
 
 /** stop() waits for the child to exit (killing it by PID after 10 s), so Redis is stopped only once no gateway uses it. */
 function child<T>(role: string, extra: string[] = []): Promise<Child<T>> {
@@ -165,8 +199,10 @@ function child<T>(role: string, extra: string[] = []): Promise<Child<T>> {
     await exited;
     clearTimeout(late);
   };
+  const loopMaxMs: number[] = [];
+  proc.on('message', (m) => typeof (m as Partial<LoopDelay>).loopMaxMs === 'number' && loopMaxMs.push((m as LoopDelay).loopMaxMs));
   return new Promise((resolve, reject) => {
-    proc.once('message', (ready) => resolve({ ready: ready as T, pid: proc.pid!, stop }));
+    proc.once('message', (ready) => resolve({ ready: ready as T, pid: proc.pid!, loopMaxMs, stop }));
     proc.once('exit', (code) => reject(new Error(`${role} exited early (${code})`)));
   });
 }
@@ -205,6 +241,14 @@ function memoryReport(label: string, memory: readonly number[]): string {
   );
 }
 
+/** The worst delay of each second: its median, its max, and how many seconds held a stall past the keep-alive timeout. */
+function loopReport(perSecond: readonly number[]): string {
+  if (perSecond.length === 0) return 'no samples';
+  const sorted = Float64Array.from(perSecond).sort();
+  const stalls = perSecond.filter((ms) => ms >= 5000).length;
+  return `${percentile(sorted, 0.5).toFixed(0)} / ${sorted[sorted.length - 1]!.toFixed(0)} ms; ${stalls}`;
+}
+
 interface Tally {
   latencies: number[];
   statuses: Map<number, number>;
@@ -212,8 +256,18 @@ interface Tally {
   /** Answers per gateway, to show the round robin spread the visitors. */
   perGateway: number[];
   /** What failed, by request kind, gateway and status or socket error: enough to tell a defect from a starved client. */
-  failures: Map<string, { count: number; firstAtSecond: number; body?: string }>;
+  failures: Map<string, Failure>;
   startedAt: number;
+}
+
+interface Failure {
+  count: number;
+  firstAtSecond: number;
+  /** The start of the first refusal's body. */
+  body?: string;
+  /** Socket errors on a kept-alive connection (not its first request), and how long each request had waited. */
+  reused: number;
+  waitedMs: number[];
 }
 
 /** What a visitor's request is for, in the failure report. */
@@ -234,14 +288,27 @@ function get(agent: http.Agent, port: number, localAddress: string, urlPath: str
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    // Whether the connection had served a request before: a reset there is the keep-alive race's signature.
+    req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
   });
 }
 
-function noteFailure(tally: Tally, what: string, body?: string): void {
-  const seen = tally.failures.get(what);
-  if (seen) seen.count++;
-  else tally.failures.set(what, { count: 1, firstAtSecond: Math.round((Date.now() - tally.startedAt) / 1000), body });
+function noteFailure(tally: Tally, what: string, details: { body?: string; reused?: boolean; waitedMs?: number }): void {
+  let seen = tally.failures.get(what);
+  if (!seen) tally.failures.set(what, (seen = { count: 0, firstAtSecond: Math.round((Date.now() - tally.startedAt) / 1000), body: details.body, reused: 0, waitedMs: [] }));
+  seen.count++;
+  if (details.reused) seen.reused++;
+  if (details.waitedMs !== undefined && seen.waitedMs.length < 100_000) seen.waitedMs.push(details.waitedMs);
+}
+
+function describeFailure(what: string, failure: Failure): string {
+  let line = `  ${what} x ${failure.count}, first at ${failure.firstAtSecond} s`;
+  if (failure.body) line += `: ${failure.body}`;
+  if (failure.waitedMs.length > 0) {
+    const waits = Float64Array.from(failure.waitedMs).sort();
+    line += `; ${failure.reused} on a kept-alive connection; after ${(waits[0]! / 1000).toFixed(1)} / ${(percentile(waits, 0.5) / 1000).toFixed(1)} / ${(waits[waits.length - 1]! / 1000).toFixed(1)} s (min / median / max)`;
+  }
+  return line + '\n';
 }
 
 async function visitor(n: number, port: number, gatewayIndex: number, origin: OriginReady, until: number, tally: Tally): Promise<void> {
@@ -258,11 +325,12 @@ async function visitor(n: number, port: number, gatewayIndex: number, origin: Or
           tally.latencies.push(performance.now() - started);
           tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1);
           tally.perGateway[gatewayIndex]!++;
-          if (status >= 400) noteFailure(tally, `${kindOf(urlPath)} on gateway ${gatewayIndex + 1}: ${status}`, body);
+          if (status >= 400) noteFailure(tally, `${kindOf(urlPath)} on gateway ${gatewayIndex + 1}: ${status}`, { body });
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? String(error);
           tally.errors.set(code, (tally.errors.get(code) ?? 0) + 1);
-          noteFailure(tally, `${kindOf(urlPath)} on gateway ${gatewayIndex + 1}: ${code}`);
+          const reused = (error as { reusedSocket?: boolean }).reusedSocket === true;
+          noteFailure(tally, `${kindOf(urlPath)} on gateway ${gatewayIndex + 1}: ${code}`, { reused, waitedMs: performance.now() - started });
         }
       }
     }
@@ -340,6 +408,15 @@ async function run({ visitors, seconds, gatewayCount, tunnel, redis, dataDir }: 
   if (connector) watched.push({ label: 'connector', pid: connector.pid });
   if (redis) watched.push({ label: 'redis-server', pid: redis.pid });
   const memory = watched.map((w) => [rssMiB(w.pid)]);
+  // Event-loop delay of every Node process in the run, from here on: the load generator's own, sampled like theirs.
+  const loops = [
+    ...gateways.map((g, i) => ({ label: watched[i]!.label, child: g })),
+    ...(connector ? [{ label: 'connector', child: connector }] : []),
+    { label: 'sample Immich', child: origin },
+  ].map(({ label, child }) => ({ label, series: child.loopMaxMs, from: child.loopMaxMs.length }));
+  const ownLoop: number[] = [];
+  reportLoopDelay((m) => ownLoop.push(m.loopMaxMs));
+  loops.push({ label: 'load generator', series: ownLoop, from: 0 });
   const gone = new Set<string>();
   const sampler = setInterval(
     () =>
@@ -381,6 +458,8 @@ async function run({ visitors, seconds, gatewayCount, tunnel, redis, dataDir }: 
   if (gatewayCount > 1) process.stdout.write(`answers per gateway: ${tally.perGateway.join(' / ')}\n`);
   process.stdout.write(`requests/s: ${Math.round(sorted.length / seconds)}; p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms\n`);
   memory.forEach((m, i) => process.stdout.write(memoryReport(watched[i]!.label, m)));
+  process.stdout.write(`event-loop delay, worst of each second (median / max; seconds over the 5 s keep-alive timeout):\n`);
+  for (const loop of loops) process.stdout.write(`  ${loop.label}: ${loopReport(loop.series.slice(loop.from))}\n`);
   if (gone.size > 0) process.stdout.write(`exited during the run: ${[...gone].join(', ')}\n`);
   if (redis)
     process.stdout.write(
@@ -388,8 +467,7 @@ async function run({ visitors, seconds, gatewayCount, tunnel, redis, dataDir }: 
     );
   if (failed > 0 || errors > 0 || gone.size > 0) {
     process.stdout.write(`FAILED: ${failed} answers of 400 or more, ${errors} socket errors${gone.size ? `, ${[...gone].join(', ')} exited` : ''}\n`);
-    for (const [what, failure] of tally.failures)
-      process.stdout.write(`  ${what} x ${failure.count}, first at ${failure.firstAtSecond} s${failure.body ? `: ${failure.body}` : ''}\n`);
+    for (const [what, failure] of tally.failures) process.stdout.write(describeFailure(what, failure));
     process.exitCode = 1;
   }
 }
