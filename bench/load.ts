@@ -2,6 +2,10 @@
 // guest of a wedding. Each visitor has its own loopback address (127.1.x.y, so the per-address limits see
 // distinct people) and one keep-alive connection, and loops: the share page, the link's /me answer, then every
 // thumbnail of the album. Reports answers by status, errors, p50/p99 and the gateway's memory every second.
+// A failed request is listed by kind, gateway and status (with the start of the body) or socket error (whether
+// its connection was kept alive, how long it had waited), next to every process's worst timer lateness per
+// second: a reset after a stall of the gateway, or at once after a stall of this load generator, is the
+// keep-alive timeout's race, not a refusal.
 // Sample Immich and gateway run in child processes (this same file with --role), so the gateway's memory is its
 // own. Options: --visitors N (1000) --seconds S (60) --gateways G (1) --store sqlite|redis (sqlite).
 // Several gateways act as one: visitor n goes to gateway n mod G, as DNS round robin hands each visitor one
