@@ -19,6 +19,9 @@ import { FLAG, FRAME, headerBlock, frame, openRawH2, requestFields } from './fra
 const HOST = 'answers.localhost';
 const LIMITS = { maxConcurrentStreams: 100, maxHeaderListSize: 16 * 1024, resetsPerWindow: 500, controlFramesPerWindow: 100, windowMs: 10_000 };
 
+/** node's HTTP/2 answers have setTrailer; the typings of the shared handler's response do not. */
+const setTrailer = (res: http.ServerResponse, name: string, value: string) => (res as unknown as { setTrailer(n: string, v: string): void }).setTrailer(name, value);
+
 /** What each path answers; `failures` collects what a handler threw (the trailers-after-head case). */
 const failures: string[] = [];
 const routes: Record<string, (res: http.ServerResponse) => void> = {
@@ -55,14 +58,14 @@ const routes: Record<string, (res: http.ServerResponse) => void> = {
     res.end('implicit');
   },
   '/trailers': (res) => {
-    res.setTrailer('x-checksum', 'abc');
+    setTrailer(res, 'x-checksum', 'abc');
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('with trailers');
   },
   '/trailers-late': (res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     try {
-      res.setTrailer('x-checksum', 'abc');
+      setTrailer(res, 'x-checksum', 'abc');
     } catch (error) {
       failures.push((error as Error).message);
     }
