@@ -9,7 +9,9 @@
 //       streams, bench/lib/h2-load.ts) against wrk's 64 HTTP/1.1 connections; req/s, p50/p99 and the proxy's
 //       CPU per request (/proc/<pid>/stat), Porthole next to caddy.
 // Porthole's HTTP/2 legs run only when its HTTPS port offers h2 (ALPN); otherwise they are reported as skipped.
-// Options: --runs N (first screen, per path) --rounds N --seconds S (small requests) --skip-browser --skip-small.
+// Options: --runs N (first screen, per path) --rounds N --seconds S (small requests) --skip-browser --skip-small
+// --before PATH (another compiled tls-gateway-process.js, e.g. a copy of dist-bench/ from an earlier commit: its
+// Porthole legs run too, marked "(before)", in the same interleaved runs).
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,6 +55,7 @@ const ROUNDS = arg('rounds', 3);
 const SECONDS = arg('seconds', 6);
 const SKIP_BROWSER = process.argv.includes('--skip-browser');
 const SKIP_SMALL = process.argv.includes('--skip-small');
+const BEFORE = process.argv.includes('--before') ? path.resolve(process.argv[process.argv.indexOf('--before') + 1]!) : undefined;
 
 interface OriginReady {
   port: number;
@@ -212,6 +215,15 @@ async function main(): Promise<void> {
       'gateway',
     );
     stops.push(gateway.stop);
+    const before = BEFORE
+      ? await child<TlsGatewayReady>(
+          fork(BEFORE, [JSON.stringify({ originUrl: `http://127.0.0.1:${origin.ready.port}`, privateHost: PRIVATE_HOST, shareHost: SHARE_HOST })], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          }),
+          'gateway (before)',
+        )
+      : undefined;
+    if (before) stops.push(before.stop);
     const caddy: CaddyInstance = await startCaddy(dir, [SHARE_HOST, PRIVATE_HOST], origin.ready.port);
     stops.push(() => caddy.stop());
 
@@ -250,6 +262,12 @@ async function main(): Promise<void> {
         ...(h2Skipped ? [] : [{ name: 'Porthole HTTP/2', browser, url: `https://${SHARE_HOST}:${porthole.httpsPort}${sharePath}`, protocol: 'h2' as const }]),
         { name: 'Porthole HTTP/1.1', browser: browserH1, url: `https://${SHARE_HOST}:${porthole.httpsPort}${sharePath}`, protocol: 'http/1.1' },
         { name: 'caddy HTTP/2', browser, url: `https://${SHARE_HOST}:${caddy.port}${sharePath}`, protocol: 'h2' },
+        ...(before && !h2Skipped
+          ? [
+              { name: 'Porthole HTTP/2 (before)', browser, url: `https://${SHARE_HOST}:${before.ready.httpsPort}${sharePath}`, protocol: 'h2' as const },
+              { name: 'Porthole HTTP/1.1 (before)', browser: browserH1, url: `https://${SHARE_HOST}:${before.ready.httpsPort}${sharePath}`, protocol: 'http/1.1' as const },
+            ]
+          : []),
       ];
       for (const leg of legs) (screens.set(leg.name, []), await measured(leg, new Map())); // warm-up: JIT, connection pools, caddy's certificate
       for (let run = 0; run < RUNS; run++) {
@@ -283,6 +301,12 @@ async function main(): Promise<void> {
         ...(h2Skipped ? [] : [h2Leg('Porthole HTTP/2', porthole.httpsPort, gateway.pid)]),
         wrkLeg('caddy HTTP/1.1 TLS', `https://127.0.0.1:${caddy.port}${thumbnailPath}`, caddy.pid),
         h2Leg('caddy HTTP/2', caddy.port, caddy.pid),
+        ...(before
+          ? [
+              wrkLeg('Porthole HTTP/1.1 TLS (before)', `https://127.0.0.1:${before.ready.httpsPort}${thumbnailPath}`, before.pid),
+              ...(h2Skipped ? [] : [h2Leg('Porthole HTTP/2 (before)', before.ready.httpsPort, before.pid)]),
+            ]
+          : []),
       );
       for (const leg of smallLegs) (small.set(leg.name, []), await leg.run(1)); // warm-up
       for (let round = 0; round < ROUNDS; round++) {
@@ -327,6 +351,13 @@ async function main(): Promise<void> {
         const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
         console.log(`Porthole HTTP/2 against caddy HTTP/2:     ${(h2 / caddyMs).toFixed(2)}x  (<= 1.10: ${verdict(h2 / caddyMs <= 1.1)})`);
         console.log(`Porthole HTTP/2 against Porthole HTTP/1.1: ${(h2 / h1).toFixed(2)}x  (<= 0.70: ${verdict(h2 / h1 <= 0.7)})`);
+        const h2Before = medians.get('Porthole HTTP/2 (before)');
+        const h1Before = medians.get('Porthole HTTP/1.1 (before)');
+        if (h2Before !== undefined && h1Before !== undefined) {
+          console.log(
+            `(before) Porthole HTTP/2 against caddy HTTP/2: ${(h2Before / caddyMs).toFixed(2)}x, against Porthole HTTP/1.1 (before): ${(h2Before / h1Before).toFixed(2)}x`,
+          );
+        }
       }
     }
     if (!SKIP_SMALL) {

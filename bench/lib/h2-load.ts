@@ -14,6 +14,12 @@ export interface H2LoadOptions {
   sessions: number;
   streamsPerSession: number;
   seconds: number;
+  /**
+   * Requests started per second over all sessions (an open-loop pace, capped by the streams in flight); absent:
+   * each stream starts its next request as soon as the previous one ends. A fixed pace compares two servers'
+   * CPU per request at the same throughput, which a closed loop on shared cores does not.
+   */
+  perSecond?: number;
 }
 
 export interface H2LoadResult {
@@ -72,8 +78,17 @@ export async function runH2Load(options: H2LoadOptions): Promise<H2LoadResult> {
       });
       stream.once('error', () => (errors++, resolve()));
     });
+  const interval = options.perSecond ? BigInt(Math.round(1e9 / options.perSecond)) : 0n;
+  let slots = 0n;
   const worker = async (session: http2.ClientHttp2Session) => {
-    while (process.hrtime.bigint() < deadline && !session.closed && !session.destroyed) await oneStream(session);
+    while (process.hrtime.bigint() < deadline && !session.closed && !session.destroyed) {
+      if (interval > 0n) {
+        const wait = started + slots++ * interval - process.hrtime.bigint();
+        if (wait > 0n) await new Promise((resolve) => setTimeout(resolve, Number(wait / 1_000_000n)));
+        if (process.hrtime.bigint() >= deadline) break;
+      }
+      await oneStream(session);
+    }
   };
   try {
     await Promise.all(sessions.flatMap((session) => Array.from({ length: options.streamsPerSession }, () => worker(session))));

@@ -27,6 +27,12 @@ const RETRYABLE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const BODY_KEPT = 1;
 /** onBody() flags: stop reading until the handler calls exchange.resume(). */
 export const BODY_PAUSE = 2;
+/**
+ * A handler that must hold body bytes past onBody copies them up to this size and keeps the read buffer in
+ * use: giving a 64 KiB buffer away for a small answer costs an external allocation per answer, and where the
+ * holder lives long (an HTTP/2 stream) those buffers pile up until a full GC frees them.
+ */
+export const COPY_HELD_BODY_BYTES = READ_SIZE / 2;
 
 /** What the pool needs of an origin connection: a TCP socket, or a tunnel stream that behaves like one. */
 export type OriginSocket = stream.Duplex & { setTimeout(ms: number, callback?: () => void): unknown };

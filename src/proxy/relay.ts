@@ -6,12 +6,13 @@
 // Once a Content-Length answer's head and first bytes went out through node:http and nothing of this response
 // waits inside it (its writableLength is the socket's own), body bytes go straight to the client socket: a
 // long download then costs no per-chunk work in ServerResponse, and the pool may reuse its read buffer for
-// every chunk the socket took at once. Bytes the client socket queued, or that node:http holds, are reported
-// kept (BODY_KEPT) so their buffer is never reused.
+// every chunk the socket took at once. Bytes the client socket queued, or that node:http or node:http2 holds,
+// are reported kept (BODY_KEPT) so their buffer is never reused; small ones are copied instead, so the read
+// buffer is (every HTTP/2 answer and the first chunk of every HTTP/1.1 one goes through the response).
 import type http from 'node:http';
 import { originRefusal, refuse } from '../http/refuse.js';
 import { OriginBadResponseError, type OriginError } from '../origin/errors.js';
-import { BODY_KEPT, BODY_PAUSE, type Exchange, type ExchangeHandler } from '../origin/pool.js';
+import { BODY_KEPT, BODY_PAUSE, COPY_HELD_BODY_BYTES, type Exchange, type ExchangeHandler } from '../origin/pool.js';
 import { UnsafeRequestError, type RequestBody } from '../origin/request-writer.js';
 import type { ResponseHead } from '../origin/response-head.js';
 import { buildResponseHeadersFromRaw, mayCarryPersonalCookie } from './headers.js';
@@ -152,10 +153,13 @@ class Relay implements ExchangeHandler {
       return kept | BODY_PAUSE;
     }
     this.wroteOnce = true;
-    // node:http may keep these bytes (behind the head, or for a response waiting its turn).
-    if (res.write(data)) return BODY_KEPT;
+    // node:http may keep these bytes (behind the head, or for a response waiting its turn), node:http2 until the
+    // session sent them.
+    const copied = data.length <= COPY_HELD_BODY_BYTES;
+    const kept = copied ? 0 : BODY_KEPT;
+    if (res.write(copied ? Buffer.from(data) : data)) return kept;
     res.once('drain', this.resumeOrigin);
-    return BODY_KEPT | BODY_PAUSE;
+    return kept | BODY_PAUSE;
   }
 
   onEnd(): void {
