@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { type Browser, type Page } from 'playwright-core';
 import { launchChromium } from './chromium.js';
@@ -17,6 +16,7 @@ import { addDevice, DEVICE_HEADER, type NewDevice } from '../../src/gate/devices
 import { runConnector } from '../../src/tunnel/connector.js';
 import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../../src/tunnel/index.js';
 import { CookieJar, PRIVATE_HOST, SHARE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
+import { until } from '../until.js';
 
 const SHOTS = path.resolve('test-output/screenshots');
 const ADMIN = 'alice@example.com';
@@ -32,14 +32,6 @@ let device: NewDevice;
 let passkeyId: string;
 let evil: http.Server;
 let evilPort: number;
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (condition()) return;
-    await sleep(20);
-  }
-  throw new Error(`gave up waiting: ${what}`);
-}
 
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });

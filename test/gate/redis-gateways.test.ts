@@ -15,6 +15,7 @@ import { addDevice } from '../../src/gate/devices.js';
 import { hashToken, issueSession } from '../../src/gate/session.js';
 import { startTestRedis, type TestRedis } from '../store/redis-server.js';
 import { CookieJar, startTestGate, type TestGate } from './harness.js';
+import { until } from '../until.js';
 
 let redis: TestRedis;
 let one: TestGate;
@@ -59,14 +60,6 @@ function storeGauge(): Promise<string | undefined> {
       })
       .on('error', reject);
   });
-}
-
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 interface Live {

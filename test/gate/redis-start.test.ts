@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { startTestRedis, type TestRedis } from '../store/redis-server.js';
 import { SHARE_HOST, startTestGate, type TestGate } from './harness.js';
+import { until } from '../until.js';
 
 const PASSWORD = 'redis-secret-horse-battery';
 let redis: TestRedis;
@@ -53,14 +54,6 @@ function get(port: number, path: string): Promise<{ status: number; body: string
       })
       .on('error', reject);
   });
-}
-
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const api = (headers: http.OutgoingHttpHeaders = {}) => gate.request('GET', '/api/server/ping', { headers: { accept: 'application/json', ...headers } });

@@ -13,6 +13,7 @@ import { createRateLimit } from '../../src/store/rate-limit.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import type { SessionRecord } from '../../src/store/store.js';
 import { startTestRedis } from './redis-server.js';
+import { until } from '../until.js';
 
 interface Line {
   level: number;
@@ -35,14 +36,6 @@ function recordingLogger(): { lines: Line[]; text: () => string; logger: Logger 
     },
   });
   return { lines, text: () => text, logger: createLogger('info', sink) };
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const session = (id: string): SessionRecord => ({

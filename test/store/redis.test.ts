@@ -9,6 +9,7 @@ import { openRedisStore, type RedisStore } from '../../src/store/redis/index.js'
 import { createRateLimit } from '../../src/store/rate-limit.js';
 import type { SessionRecord, StoreChange } from '../../src/store/store.js';
 import { startTestRedis, type TestRedis } from './redis-server.js';
+import { until } from '../until.js';
 
 let redis: TestRedis;
 let a: RedisStore;
@@ -25,15 +26,6 @@ after(async () => {
   await b?.closeAsync();
   await redis?.close();
 });
-
-/** Waits until `check` holds, re-checking on every change message and on a short poll. */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const session = (id: string, email = 'alice@example.com'): SessionRecord => ({
   id,

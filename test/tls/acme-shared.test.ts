@@ -23,6 +23,10 @@ import { AcmeManager, LiveCertificates, acmeDirFor, acmeTagFor, type AdoptedEven
 import { loadGatewayCertificate } from '../../src/tunnel/index.js';
 import { startTestRedis, type TestRedis } from '../store/redis-server.js';
 import { freePort, startPebble, type Pebble } from './pebble.js';
+import { until as waitUntil } from '../until.js';
+
+/** A CA's pace (pebble, orders and renewals) is slower than anything else the tests wait for. */
+const until = (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 120_000) => waitUntil(check, what, timeoutMs, 100);
 
 const PRIVATE = 'photos.porthole.test';
 const SHARE = 'share.porthole.test';
@@ -73,14 +77,6 @@ async function startShared(
   started.acme.on('adopted', (e: AdoptedEvent) => started.adopted.push(e));
   started.acme.on('failed', (e: FailedEvent) => started.failed.push(e));
   return started;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** The leaf the HTTPS port presents for `servername`, chain checked against pebble's root. */

@@ -4,13 +4,13 @@
 // process, the attackers as real sockets from other loopback addresses.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createTunnelToken, encodeToken, openTunnelTokenStore, readStatusFile, statusFilePath } from '../../src/tunnel/index.js';
 import { SHARE_HOST, startTestGate, type TestGate } from '../gate/harness.js';
 import { spawnConnector, type ConnectorProcess } from './fixtures/connector-process.js';
 import { startTunnelFlood, type Flood } from './fixtures/flood.js';
+import { until } from '../until.js';
 
 /**
  * The bound on attaching under the flood. A connector process starts and attaches in one to two seconds here,
@@ -48,14 +48,6 @@ async function within<T>(ms: number, promise: Promise<T>, what: string): Promise
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1500; i++) {
-    if (condition()) return;
-    await sleep(20);
-  }
-  throw new Error(`gave up waiting: ${what}`);
 }
 
 async function tunnelGate(logger: Logger): Promise<{ gate: TestGate; token: string; port: number }> {

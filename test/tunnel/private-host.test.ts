@@ -4,23 +4,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { createTunnelToken, encodeToken, openTunnelTokenStore } from '../../src/tunnel/index.js';
 import { startTestGate, SHARE_HOST, type TestGate } from '../gate/harness.js';
+import { until } from '../until.js';
 
 let gate: TestGate;
 let connector: ChildProcess | undefined;
 let token: string;
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (condition()) return;
-    await sleep(20);
-  }
-  throw new Error(`gave up waiting: ${what}`);
-}
 
 function startConnector(): ChildProcess {
   const child = spawn(process.execPath, ['bin/porthole.js', 'connect', '--origin', gate.origin.url, '--name', 'test-home'], {

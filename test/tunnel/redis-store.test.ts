@@ -18,6 +18,7 @@ import { startTestRedis, type TestRedis } from '../store/redis-server.js';
 import { spawnConnector } from './fixtures/connector-process.js';
 import { startGateway, tempDir, type TestGateway } from './fixtures/gateway.js';
 import { startOrigin, type TestOrigin } from './fixtures/origin.js';
+import { until } from '../until.js';
 
 const BOUND_MS = 20_000;
 
@@ -83,14 +84,6 @@ const bounded = <T>(promise: Promise<T>, what: string): Promise<T> => {
   const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${BOUND_MS} ms`)), BOUND_MS)));
   return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
 };
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + BOUND_MS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const attachedWith = (g: TestGateway, tokenId: string) => g.hub.status().connectors.some((c) => c.tokenId === tokenId);
 
