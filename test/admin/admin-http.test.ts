@@ -19,6 +19,28 @@ let gate: TestGate;
 let admin: CookieJar;
 let member: CookieJar;
 const ADMIN = 'alice@example.com';
+
+/** The admin page with nothing in it but what a test sets: the page renderer alone, no gateway. */
+function renderPage(view: Partial<AdminView>): string {
+  const query = parseQuery('');
+  assert.ok(query.ok);
+  return adminPage({
+    locale: 'en',
+    csrf: 'c'.repeat(64),
+    admin: ADMIN,
+    currentSessionId: '0'.repeat(16),
+    now: Date.now(),
+    notice: null,
+    sessions: [],
+    devices: [],
+    passkeys: [],
+    filter: query.filter,
+    events: [],
+    moreEvents: false,
+    linkRecords: false,
+    ...view,
+  }).body;
+}
 const MEMBER = 'bob@family.example';
 
 before(async () => {
@@ -387,23 +409,7 @@ function rawConfig() {
 test('the share-link record section: a looked-up record with its totals, refusals and events, all escaped', () => {
   const query = parseQuery('link=https%3A%2F%2Fshare.example%2Fs%2Ffamily-trip');
   assert.ok(query.ok);
-  const view = (linkRecord: AdminView['linkRecord'], locale: 'en' | 'de' = 'en'): string =>
-    adminPage({
-      locale,
-      csrf: 'c'.repeat(64),
-      admin: ADMIN,
-      currentSessionId: '0'.repeat(16),
-      now: Date.now(),
-      notice: null,
-      sessions: [],
-      devices: [],
-      passkeys: [],
-      filter: query.filter,
-      events: [],
-      moreEvents: false,
-      linkRecords: true,
-      linkRecord,
-    }).body;
+  const view = (linkRecord: AdminView['linkRecord'], locale: 'en' | 'de' = 'en'): string => renderPage({ locale, filter: query.filter, linkRecords: true, linkRecord });
   const record = {
     linkId: '00000000-0000-4000-8000-000000000301',
     events: [
@@ -427,24 +433,7 @@ test('the share-link record section: a looked-up record with its totals, refusal
   assert.match(view(null, 'de'), /Porthole hat zu diesem Link keine Aufzeichnung/);
   // Without a record store wired in, there is no such section.
   assert.ok(query.ok);
-  assert.doesNotMatch(
-    adminPage({
-      locale: 'en',
-      csrf: '',
-      admin: ADMIN,
-      currentSessionId: '',
-      now: 0,
-      notice: null,
-      sessions: [],
-      devices: [],
-      passkeys: [],
-      filter: query.filter,
-      events: [],
-      moreEvents: false,
-      linkRecords: false,
-    }).body,
-    /link-records/,
-  );
+  assert.doesNotMatch(renderPage({ filter: query.filter, linkRecords: false }), /link-records/);
 });
 
 test('the connectors section: a gateway alone shows its connectors as before; others that cannot be read are said so, in both languages', () => {
@@ -470,22 +459,7 @@ test('the connectors section: a gateway alone shows its connectors as before; ot
     ],
   };
   const view = (tunnel: AdminView['tunnel'], locale: 'en' | 'de' = 'en'): string => {
-    const body = adminPage({
-      locale,
-      csrf: 'c'.repeat(64),
-      admin: ADMIN,
-      currentSessionId: '0'.repeat(16),
-      now: Date.now(),
-      notice: null,
-      sessions: [],
-      devices: [],
-      passkeys: [],
-      tunnel,
-      filter: query.filter,
-      events: [],
-      moreEvents: false,
-      linkRecords: false,
-    }).body;
+    const body = renderPage({ locale, tunnel, filter: query.filter });
     return /<section id="tunnel"[\s\S]*?<\/section>/.exec(body)![0];
   };
   const alone = view({ status, others: [], tokens: [] });
