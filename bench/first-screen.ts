@@ -24,6 +24,7 @@ import { negotiatedProtocol, runH2Load } from './lib/h2-load.js';
 import { need } from './lib/need.js';
 import type { TlsGatewayReady } from './lib/tls-gateway-process.js';
 import { runWrk } from './lib/wrk.js';
+import { runAlbumOrigin, type AlbumOriginReady } from './lib/album-origin.js';
 
 const PRIVATE_HOST = 'photos.localhost';
 const SHARE_HOST = 'share.localhost';
@@ -56,24 +57,6 @@ const SECONDS = arg('seconds', 6);
 const SKIP_BROWSER = process.argv.includes('--skip-browser');
 const SKIP_SMALL = process.argv.includes('--skip-small');
 const BEFORE = process.argv.includes('--before') ? path.resolve(process.argv[process.argv.indexOf('--before') + 1]!) : undefined;
-
-interface OriginReady {
-  port: number;
-  key: string;
-  assetId: string;
-}
-
-/** The sample Immich with the big album, in its own process so its work never counts as the proxy's. */
-async function runOrigin(): Promise<void> {
-  const { startSampleImmich } = await import('../src/demo/sample-immich/server.js');
-  const origin = await startSampleImmich(0, '127.0.0.1', { bigAlbum: ALBUM_SIZE });
-  const album = origin.library.bigAlbum!;
-  const link = origin.library.createLink({ albumId: album.id, allowUpload: false });
-  // The recorder would grow without bound under load.
-  setInterval(() => (origin.received.length = 0), 1000).unref();
-  process.send!({ port: origin.port, key: link.key, assetId: album.assetIds[0]! } satisfies OriginReady);
-  process.on('disconnect', () => void origin.close().finally(() => process.exit(0)));
-}
 
 function child<T>(proc: ChildProcess, name: string): Promise<{ ready: T; pid: number; stop: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
@@ -206,7 +189,10 @@ async function main(): Promise<void> {
   const stops: Array<() => Promise<void>> = [];
   const loadBefore = os.loadavg();
   try {
-    const origin = await child<OriginReady>(fork(self, ['--role', 'origin'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), 'sample Immich');
+    const origin = await child<AlbumOriginReady>(
+      fork(self, ['--role', 'origin'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      'sample Immich',
+    );
     stops.push(origin.stop);
     const gateway = await child<TlsGatewayReady>(
       fork(compiledGateway, [JSON.stringify({ originUrl: `http://127.0.0.1:${origin.ready.port}`, privateHost: PRIVATE_HOST, shareHost: SHARE_HOST })], {
@@ -380,5 +366,5 @@ async function main(): Promise<void> {
 }
 
 const role = process.argv.includes('--role') ? process.argv[process.argv.indexOf('--role') + 1] : 'main';
-if (role === 'origin') await runOrigin();
+if (role === 'origin') await runAlbumOrigin(ALBUM_SIZE);
 else await main();

@@ -25,6 +25,7 @@ import { formatSummary, summarize, type CpuProfile } from './cpuprofile-summary.
 import { runH2Load } from './lib/h2-load.js';
 import type { TlsGatewayReady } from './lib/tls-gateway-process.js';
 import { runWrk } from './lib/wrk.js';
+import { runAlbumOrigin, type AlbumOriginReady } from './lib/album-origin.js';
 
 const SHARE_HOST = 'share.localhost';
 const self = fileURLToPath(import.meta.url);
@@ -50,22 +51,6 @@ const GATEWAYS = (all('gateway').length ? all('gateway') : [`this=${defaultGatew
   const at = spec.indexOf('=');
   return { name: spec.slice(0, at), script: path.resolve(spec.slice(at + 1)) };
 });
-
-interface OriginReady {
-  port: number;
-  key: string;
-  assetId: string;
-}
-
-async function runOrigin(): Promise<void> {
-  const { startSampleImmich } = await import('../src/demo/sample-immich/server.js');
-  const origin = await startSampleImmich(0, '127.0.0.1', { bigAlbum: 200 });
-  const album = origin.library.bigAlbum!;
-  const link = origin.library.createLink({ albumId: album.id, allowUpload: false });
-  setInterval(() => (origin.received.length = 0), 1000).unref();
-  process.send!({ port: origin.port, key: link.key, assetId: album.assetIds[0]! } satisfies OriginReady);
-  process.on('disconnect', () => void origin.close().finally(() => process.exit(0)));
-}
 
 function firstMessage<T>(proc: ChildProcess, name: string, accept: (m: unknown) => boolean = () => true): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -108,7 +93,7 @@ async function main(): Promise<void> {
   try {
     const originProc = fork(self, ['--role', 'origin'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     stops.push(() => stop(originProc));
-    const origin = await firstMessage<OriginReady>(originProc, 'sample Immich');
+    const origin = await firstMessage<AlbumOriginReady>(originProc, 'sample Immich');
     const gateways: Gateway[] = [];
     for (const { name, script } of GATEWAYS) {
       const proc = fork(script, [JSON.stringify({ originUrl: `http://127.0.0.1:${origin.port}`, privateHost: 'photos.localhost', shareHost: SHARE_HOST })], {
@@ -197,5 +182,5 @@ async function main(): Promise<void> {
 }
 
 const role = argv.includes('--role') ? argv[argv.indexOf('--role') + 1] : 'main';
-if (role === 'origin') await runOrigin();
+if (role === 'origin') await runAlbumOrigin(200);
 else await main();
