@@ -9,6 +9,7 @@
 // that finds some gone (it slept past them) announces "every link".
 import type Database from 'better-sqlite3';
 import type { ChangeFeed, ChangeKind, StoreChange } from './store.js';
+import { notifyAll } from './change-listeners.js';
 
 /** How often, while anyone listens, the watcher asks SQLite whether another process committed. */
 export const FOREIGN_CHANGE_CHECK_MS = 250;
@@ -63,16 +64,7 @@ export function createSqliteChangeFeed(db: Database.Database, checkMs = FOREIGN_
   const listeners = new Set<(change: StoreChange) => void>();
   let timer: NodeJS.Timeout | undefined;
 
-  const emit = (change: StoreChange) => {
-    for (const listener of [...listeners]) {
-      try {
-        listener(change);
-      } catch (error) {
-        // One broken listener must not keep the revocation from the others.
-        process.emitWarning(`store change listener failed: ${(error as Error).message}`);
-      }
-    }
-  };
+  const emit = (change: StoreChange) => notifyAll(listeners, change);
 
   /** Takes the current state as seen, announcing nothing: what happened before anyone listened is not news. */
   function resync(): void {

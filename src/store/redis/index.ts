@@ -47,6 +47,7 @@ import { HeldRows, LocalEvents, READ_PAGE, localAudit, type EventMessage } from 
 import { RECORD_KINDS, RecordMirror, type RecordKind, type RecordMessage, type WireRecord } from './mirror.js';
 import { redisCodes, redisDevices, redisPasskeys, redisSessions, redisTunnelPresence, redisTunnelTokens, type WriteOp } from './records.js';
 import { ANNOUNCE_CHANGE, APPEND_EVENT, LEARN_LINK, WRITE_RECORDS } from './scripts.js';
+import { notifyAll } from '../change-listeners.js';
 
 export interface RedisStoreOptions {
   /** redis://[user@]host:port[/db] or rediss:// (TLS). */
@@ -208,15 +209,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<RedisS
   // ACME steps fail fast while Redis is away (the limits connection has no offline queue) and are retried later.
   const acme = redisAcme(limits, options.keyPrefix ?? DEFAULT_KEY_PREFIX);
   const listeners = new Set<(change: StoreChange) => void>();
-  const emit = (change: StoreChange) => {
-    for (const listener of [...listeners]) {
-      try {
-        listener(change);
-      } catch (error) {
-        process.emitWarning(`store change listener failed: ${(error as Error).message}`);
-      }
-    }
-  };
+  const emit = (change: StoreChange) => notifyAll(listeners, change);
 
   // --- availability ---
   // Reasons are a few fixed words (readiness may show them): the address and error text go to the log only.
