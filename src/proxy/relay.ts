@@ -3,12 +3,12 @@
 // the origin's own, the answer's head filtered (headers.ts), and its body written as it arrives. node:http's
 // client would cost about as much CPU as all the rest of a proxied request (docs/performance.md).
 //
-// Once a Content-Length answer's head and first bytes went out through node:http and nothing of this response
-// waits inside it (its writableLength is the socket's own), body bytes go straight to the client socket: a
-// long download then costs no per-chunk work in ServerResponse, and the pool may reuse its read buffer for
-// every chunk the socket took at once. Bytes the client socket queued, or that node:http or node:http2 holds,
-// are reported kept (BODY_KEPT) so their buffer is never reused; small ones are copied instead, so the read
-// buffer is (every HTTP/2 answer and the first chunk of every HTTP/1.1 one goes through the response).
+// A Content-Length answer to an HTTP/1.1 client goes straight to the client socket once nothing of this
+// response waits inside node:http (its writableLength is the socket's own): the head and the first bytes in one
+// corked write, then each chunk as it comes. A download then costs no per-chunk work in ServerResponse, and the
+// pool may reuse its read buffer for every chunk the socket took at once. Bytes the client socket queued, or
+// that node:http or node:http2 holds, are reported kept (BODY_KEPT) so their buffer is never reused; small ones
+// are copied instead, so the read buffer is (every HTTP/2 answer goes through the response).
 import type http from 'node:http';
 import { originRefusal, refuse } from '../http/refuse.js';
 import { OriginBadResponseError, type OriginError } from '../origin/errors.js';
@@ -142,15 +142,29 @@ class Relay implements ExchangeHandler {
     }
     const res = this.res;
     const socket = res.socket;
-    // The head went out with an earlier write and nothing of this response waits inside node:http (a response
-    // queued behind a pipelined one has no socket yet): the client socket takes the bytes itself.
-    if (this.direct && socket !== null && socket.writable && this.wroteOnce && res.writableLength === socket.writableLength) {
-      const flushed = socket.write(data);
-      // Written out at once (the usual case): the read buffer is free again. Otherwise the socket queued it.
-      const kept = socket.writableLength > 0 ? BODY_KEPT : 0;
-      if (flushed) return kept;
-      socket.once('drain', this.resumeOrigin);
-      return kept | BODY_PAUSE;
+    // Nothing of this response waits inside node:http (a response queued behind a pipelined one has no socket
+    // yet): the client socket takes the bytes itself.
+    if (this.direct && socket !== null && socket.writable && res.writableLength === socket.writableLength) {
+      // The first chunk sends the head too, in one corked write. Through res.write() node:http would cork the
+      // socket until the next tick, so the bytes would stay held and need a copy or a fresh read buffer: an
+      // allocation per answer, which was most of what a small answer cost beyond parsing.
+      const first = !this.wroteOnce;
+      if (first) {
+        this.wroteOnce = true;
+        socket.cork();
+        res.flushHeaders();
+      }
+      // The head is in the socket, not queued inside node:http.
+      const direct = res.writableLength === socket.writableLength;
+      const flushed = direct && socket.write(data);
+      if (first) socket.uncork();
+      if (direct) {
+        // Written out at once (the usual case): the read buffer is free again. Otherwise the socket queued it.
+        const kept = socket.writableLength > 0 ? BODY_KEPT : 0;
+        if (flushed) return kept;
+        socket.once('drain', this.resumeOrigin);
+        return kept | BODY_PAUSE;
+      }
     }
     this.wroteOnce = true;
     // node:http may keep these bytes (behind the head, or for a response waiting its turn), node:http2 until the
