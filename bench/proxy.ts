@@ -31,9 +31,9 @@ const SKIP_SMALL = process.argv.includes('--skip-small');
 const PATHS = process.argv.includes('--paths') ? new Set(process.argv[process.argv.indexOf('--paths') + 1]!.split(',')) : null;
 /**
  * More gateways in the same run, as JSON in BENCH_VARIANTS: [{"name": ..., "script"?: another build's
- * dist-bench/test/proxy/gateway-process.js, "env"?: {...}}]. Before/after and client comparisons (docs/performance.md).
+ * dist-bench/test/proxy/gateway-process.js, "env"?: {...}, "execArgv"?: node flags such as ["--cpu-prof"]}]. Before/after and client comparisons (docs/performance.md).
  */
-const VARIANTS = JSON.parse(process.env.BENCH_VARIANTS ?? '[]') as Array<{ name: string; script?: string; env?: Record<string, string> }>;
+const VARIANTS = JSON.parse(process.env.BENCH_VARIANTS ?? '[]') as Array<{ name: string; script?: string; env?: Record<string, string>; execArgv?: string[] }>;
 const wanted = (name: string) => PATHS === null || PATHS.has(name);
 
 interface Leg {
@@ -91,15 +91,16 @@ async function main(): Promise<void> {
       },
     ];
     // Porthole as `porthole serve` runs it (the compiled build), with default and with tuned malloc settings.
-    for (const { name, env, script } of [{ name: 'porthole', env: {} }, { name: 'porthole-tuned', env: TUNED_ENV }, ...VARIANTS] as Array<{
+    for (const { name, env, script, execArgv = [] } of [{ name: 'porthole', env: {} }, { name: 'porthole-tuned', env: TUNED_ENV }, ...VARIANTS] as Array<{
       name: string;
       env?: Record<string, string>;
       script?: string;
+      execArgv?: string[];
     }>) {
       if (!wanted(name)) continue;
-      const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, compiled: true, script }, [], env);
+      const small = await spawnGateway({ originUrl: `http://127.0.0.1:${origin.port}`, host: HOST, compiled: true, script }, execArgv, env);
       stops.push(() => small.stop());
-      const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST, compiled: true, script }, [], env);
+      const bulk = await spawnGateway({ originUrl: `http://127.0.0.1:${bulkOrigin.port}`, host: HOST, compiled: true, script }, execArgv, env);
       stops.push(() => bulk.stop());
       targets.push({
         name,
@@ -134,7 +135,10 @@ async function main(): Promise<void> {
       for (const t of targets) await runWrk(t.small.url, { connections: 64, threads: 2, seconds: 2, headers: t.small.headers }); // warm-up (JIT, pools)
     }
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const t of SKIP_SMALL ? [] : targets) {
+      // Every other round runs the paths in reverse, so no path always follows the same neighbour (an origin
+      // or a page cache warmed by the one before) and before/after pairs interleave both ways.
+      const order = round % 2 ? targets : [...targets].reverse();
+      for (const t of SKIP_SMALL ? [] : order) {
         const before = cpuOf(t.small.pids());
         const result = await runWrk(t.small.url, { connections: 64, threads: 2, seconds: SECONDS, headers: t.small.headers });
         const cpuUsPerReq = (cpuOf(t.small.pids()) - before) / result.requests;
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
           `round ${round} small ${t.name}: ${result.reqPerSec.toFixed(0)} req/s p50 ${result.p50Ms}ms p99 ${result.p99Ms}ms cpu ${cpuUsPerReq.toFixed(1)}us/req${result.errors ? ` errors ${result.errors}` : ''}`,
         );
       }
-      for (const t of SKIP_BULK ? [] : targets) {
+      for (const t of SKIP_BULK ? [] : order) {
         if (!t.bulk) continue;
         const pids = t.bulk.pids();
         resetPeaks(pids);
@@ -179,7 +183,7 @@ function report(names: string[], small: Map<string, Array<WrkResult & { cpuUsPer
   const cpuModel = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
   const gib = (BULK_BYTES / 1024 ** 3).toFixed(1);
   console.log(`\nMachine: ${os.cpus().length} cores, ${cpuModel}, Node ${process.version}, ${fs.readFileSync('/proc/version', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-  console.log(`Medians of ${ROUNDS} interleaved rounds. Origin, proxy, wrk and curl share the cores.`);
+  console.log(`Medians of ${ROUNDS} interleaved rounds (every other one in reverse order). Origin, proxy, wrk and curl share the cores.`);
   console.log(
     `(a) ${SMALL_BYTES / 1024} KiB GETs from a static nginx origin, 64 connections, wrk -t2, ${SECONDS}s per run; Porthole: 1 process, gated with a signed-in session; nginx: 1 worker`,
   );
