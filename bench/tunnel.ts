@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, start, usage, waitForPort } from './tunnel/procs.js';
+import { freePort, resetPeaks, start, usage, waitForPort } from './tunnel/procs.js';
 
 const MiB = 1024 * 1024;
 // Both tunnel ends run the compiled build under plain node, as in production; PORTHOLE_BENCH_DIST points at
@@ -248,8 +248,13 @@ interface Row {
   newConnP99: number;
   gwCpuPerGB: number;
   homeCpuPerGB: number;
+  /** Peak RSS over the whole run, and separately over the bulk legs and over the wrk legs. */
   gwRss: number;
   homeRss: number;
+  gwBulkRss: number;
+  homeBulkRss: number;
+  gwWrkRss: number;
+  homeWrkRss: number;
   /** RSS of each end once connected, before any traffic (a connector spends most of its life like this). */
   gwIdle: number;
   homeIdle: number;
@@ -262,11 +267,14 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
     const idle = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     await download(p, 16 * MiB); // warm-up: connections, JIT, TCP windows
     const before = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
+    const all = [...p.gatewayEnd, ...p.homeEnd];
+    resetPeaks(all);
     const down1 = await timed(() => download(p, size));
     const up1 = await timed(() => upload(p, size));
     const down8 = await timed(async () => (await Promise.all(Array.from({ length: 8 }, () => download(p, size / 8)))).reduce((a, b) => a + b, 0));
     const after = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     const gb = (3 * size) / 1e9;
+    resetPeaks(all);
     const small = wrk(p);
     const fresh = wrk(p, true);
     const end = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
@@ -281,8 +289,12 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
       newConnP99: fresh.p99,
       gwCpuPerGB: (after.gw.cpu - before.gw.cpu) / gb,
       homeCpuPerGB: (after.home.cpu - before.home.cpu) / gb,
-      gwRss: end.gw.rssMiB,
-      homeRss: end.home.rssMiB,
+      gwRss: Math.max(before.gw.rssMiB, after.gw.rssMiB, end.gw.rssMiB),
+      homeRss: Math.max(before.home.rssMiB, after.home.rssMiB, end.home.rssMiB),
+      gwBulkRss: after.gw.rssMiB,
+      homeBulkRss: after.home.rssMiB,
+      gwWrkRss: end.gw.rssMiB,
+      homeWrkRss: end.home.rssMiB,
       gwIdle: idle.gw.nowMiB,
       homeIdle: idle.home.nowMiB,
     };
@@ -293,14 +305,16 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
 
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+/** Gateway / home end in MiB; a path without a process at one end shows '-' there. */
+const pair = (gw: number, home: number) => `${gw ? f0(gw) : '-'} / ${home ? f0(home) : '-'}`;
 
 function print(rows: Row[]): void {
   const header =
-    '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home | idle RSS MiB gateway / home |';
+    '| env | path | 1-stream down MB/s | 1-stream up MB/s | 8-stream down MB/s | small GET req/s | p50 ms | p99 ms | new-conn GET req/s | new-conn p99 ms | CPU s/GB gateway end | CPU s/GB home end | peak RSS MiB gateway / home | bulk legs peak | wrk legs peak | idle RSS MiB gateway / home |';
   const lines = [header, header.replace(/[^|]+/g, '---')];
   for (const r of rows) {
     lines.push(
-      `| ${r.env} | ${r.path} | ${f0(r.down1)} | ${f0(r.up1)} | ${f0(r.down8)} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f0(r.newConnRps)} | ${f2(r.newConnP99)} | ${r.gwRss ? f2(r.gwCpuPerGB) : '-'} | ${r.homeRss ? f2(r.homeCpuPerGB) : '-'} | ${r.gwRss ? f0(r.gwRss) : '-'} / ${r.homeRss ? f0(r.homeRss) : '-'} | ${r.gwRss ? f0(r.gwIdle) : '-'} / ${r.homeRss ? f0(r.homeIdle) : '-'} |`,
+      `| ${r.env} | ${r.path} | ${f0(r.down1)} | ${f0(r.up1)} | ${f0(r.down8)} | ${f0(r.rps)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f0(r.newConnRps)} | ${f2(r.newConnP99)} | ${r.gwRss ? f2(r.gwCpuPerGB) : '-'} | ${r.homeRss ? f2(r.homeCpuPerGB) : '-'} | ${pair(r.gwRss, r.homeRss)} | ${pair(r.gwBulkRss, r.homeBulkRss)} | ${pair(r.gwWrkRss, r.homeWrkRss)} | ${r.gwRss ? f0(r.gwIdle) : '-'} / ${r.homeRss ? f0(r.homeIdle) : '-'} |`,
     );
   }
   process.stdout.write(lines.join('\n') + '\n\n');

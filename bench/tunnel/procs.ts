@@ -89,6 +89,17 @@ export function usage(roots: number[]): { cpu: number; rssMiB: number; nowMiB: n
   return { cpu: ticks / 100, rssMiB: hwmKiB / 1024, nowMiB: rssKiB / 1024 };
 }
 
+/** Starts a new peak (VmHWM) at the current RSS for each process, so the next usage() covers only what follows. */
+export function resetPeaks(roots: number[]): void {
+  for (const pid of roots.flatMap(descendants)) {
+    try {
+      fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, host, r));
