@@ -257,6 +257,50 @@ test('a large random body arrives byte for byte for a fast and for a slow reader
   }
 });
 
+test('a client that stops reading still gets every small answer byte for byte (a queued first chunk keeps its read buffer)', async () => {
+  // Each answer's head and first bytes go to the client socket in one write. Once the client stops reading, the
+  // socket queues them; had the origin connection reused its read buffer for the next answer, queued bytes would
+  // be overwritten. Random bodies, so any such mix-up shows.
+  const count = 200;
+  const bodies = Array.from({ length: count }, () => crypto.randomBytes(24 * 1024));
+  reset(
+    Object.fromEntries(
+      bodies.map((body, i) => [
+        `/small-${i}`,
+        (socket: net.Socket) => void socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body])),
+      ]),
+    ),
+  );
+  const client = net.connect({ port: proxy.port, host: '127.0.0.1' });
+  await new Promise((resolve) => client.once('connect', resolve));
+  client.pause(); // read nothing until every request was sent
+  for (let i = 0; i < count; i++) {
+    client.write(`GET /small-${i} HTTP/1.1\r\nHost: ${HOST}\r\n${i === count - 1 ? 'Connection: close\r\n' : ''}\r\n`);
+    // One at a time, so most answers find the socket free and take the direct path.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  const chunks: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await new Promise((resolve, reject) => {
+    client.on('close', resolve);
+    client.on('error', reject);
+    client.resume();
+  });
+  const all = Buffer.concat(chunks);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const end = all.indexOf('\r\n\r\n', at);
+    assert.ok(end > at, `answer ${i} has a head`);
+    const head = all.toString('latin1', at, end);
+    assert.match(head, /^HTTP\/1\.1 200 /, `answer ${i}`);
+    const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
+    assert.equal(length, bodies[i]!.length, `answer ${i} length`);
+    assert.ok(all.subarray(end + 4, end + 4 + length).equals(bodies[i]!), `answer ${i} holds its own bytes`);
+    at = end + 4 + length;
+  }
+  assert.equal(at, all.length, 'nothing follows the last answer');
+});
+
 test('a head and chunk framing split across many reads are put together right', async () => {
   const pieces = ['HTTP/1.1 200 OK\r\nTransfer-Enc', 'oding: chunked\r\nX-Split: y', 'es\r\n\r\n', '5', '\r\nhel', 'lo\r', '\n0\r\n', '\r\n'];
   reset({
