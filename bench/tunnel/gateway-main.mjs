@@ -25,7 +25,10 @@ const certificate = await loadGatewayCertificate({ dataDir, hostnames: ['localho
 // Tunnel tokens live in the main store; builds from before that (before/after runs) kept their own table.
 const store = openSqliteStore(':memory:');
 const tokens = store.tunnelTokens ?? tokenModule.sqliteTunnelTokenStore(new (await import('better-sqlite3')).default(':memory:'));
-const hub = createTunnelHub({ verifier: storeTokenVerifier(tokens), target: { protocol: 'http:', hostname: 'origin', port: 80 } });
+// The hub's warnings (a connector lost, and why) go to stderr, where the bench shows them if an end dies.
+const logLine = (level) => (obj, msg) => process.stderr.write(`${new Date().toISOString()} ${level} ${msg} ${JSON.stringify(obj)}\n`);
+const logger = { info: logLine('info'), warn: logLine('warn') };
+const hub = createTunnelHub({ verifier: storeTokenVerifier(tokens), target: { protocol: 'http:', hostname: 'origin', port: 80 }, logger });
 const tlsServer = createGatewayTlsServer({ certificate, onTunnelSocket: (s) => hub.handleSecureSocket(s), onHttpSocket: (s) => s.destroy() });
 await new Promise((r) => tlsServer.listen(0, tlsHost, r));
 const forward = net.createServer((client) => {
@@ -35,9 +38,11 @@ const forward = net.createServer((client) => {
   client.pipe(upstream);
   // What the gateway's proxy should do too: batch the tunnel's 16 KiB pieces into one write per tick.
   corkingPipe(upstream, client);
-  client.on('error', () => upstream.destroy());
+  // As the origin pool closes its streams (builds from before closeRaw reset them).
+  const closeUpstream = () => (hub.origin.pool?.closeRaw ? hub.origin.pool.closeRaw(upstream, 'abort') : upstream.destroy());
+  client.on('error', closeUpstream);
   upstream.on('error', () => client.destroy());
-  client.on('close', () => upstream.destroy());
+  client.on('close', closeUpstream);
 });
 await new Promise((r) => forward.listen(0, '127.0.0.1', r));
 const { id, secret } = createTunnelToken(tokens, 'bench');

@@ -42,7 +42,16 @@ export type OriginSocket = stream.Duplex & { setTimeout(ms: number, callback?: (
  * stream to a home connector, which pipes it to Immich). A stream opener returns an error when no stream can
  * be had (no connector attached), which fails the exchange like a refused connection.
  */
-export type OriginDialer = { kind: 'tcp'; host: string; port: number; highWaterMark: number } | { kind: 'stream'; open: () => OriginSocket | Error };
+export type OriginDialer =
+  { kind: 'tcp'; host: string; port: number; highWaterMark: number } | { kind: 'stream'; open: () => OriginSocket | Error; close?: (socket: OriginSocket, how: CloseHow) => void };
+
+/**
+ * Why the pool lets a connection go, so a stream opener can close it the cheapest way (src/tunnel/origin-agent.ts):
+ * `idle` (an unused keep-alive connection), `done` (its answer is complete, but it cannot carry another), `abort`
+ * (mid-exchange: whatever the origin still sends is unwanted, and a half-sent request body must not look whole).
+ * A TCP socket is destroyed in every case, and so is a stream whose dialer has no `close`.
+ */
+export type CloseHow = 'idle' | 'done' | 'abort';
 
 export interface ExchangeHandler {
   /** The origin sent 100 Continue. */
@@ -104,7 +113,24 @@ export class OriginPool {
 
   close(): void {
     this.closed = true;
-    for (const conn of this.idle.splice(0)) conn.socket.destroy();
+    for (const conn of this.idle.splice(0)) this.discard(conn, 'idle');
+  }
+
+  /** Closes a connection from openRaw() or an upgrade the way `how` says (see CloseHow). */
+  closeRaw(socket: OriginSocket, how: CloseHow): void {
+    const dialer = this.dialer;
+    if (dialer.kind === 'tcp' || !dialer.close || socket.destroyed) socket.destroy();
+    else dialer.close(socket, how);
+  }
+
+  /** Lets a pooled connection go: the pool stops listening to it, and the dialer closes it. */
+  discard(conn: Connection, how: CloseHow): void {
+    if (this.dialer.kind === 'stream' && this.dialer.close) {
+      conn.socket.off('data', conn.onData);
+      conn.socket.off('timeout', conn.onTimeout);
+      conn.socket.setTimeout(0);
+    }
+    this.closeRaw(conn.socket, how);
   }
 
   acquire(fresh: boolean): Connection {
@@ -116,7 +142,7 @@ export class OriginPool {
   }
 
   release(conn: Connection, keepAliveMs: number): void {
-    if (this.closed || this.idle.length >= MAX_IDLE) return void conn.socket.destroy();
+    if (this.closed || this.idle.length >= MAX_IDLE) return void this.discard(conn, 'idle');
     conn.reused = true;
     conn.socket.setTimeout(keepAliveMs > 0 ? Math.max(500, Math.min(POOL_IDLE_MS, keepAliveMs - 1000)) : POOL_IDLE_MS);
     conn.socket.resume();
@@ -131,7 +157,7 @@ export class OriginPool {
       received: 0,
       error: null,
       readBuffer: null,
-      onData: (chunk) => onData(conn, chunk),
+      onData: (chunk) => onData(this, conn, chunk),
       onClose: () => {
         const at = this.idle.indexOf(conn);
         if (at !== -1) this.idle.splice(at, 1);
@@ -139,7 +165,7 @@ export class OriginPool {
       },
       onTimeout: () => {
         conn.error ??= new OriginTimeoutError('origin idle timeout', 'ETIMEDOUT');
-        conn.socket.destroy();
+        this.discard(conn, conn.exchange ? 'abort' : 'idle');
       },
     };
     const socket = this.dial(conn, plain);
@@ -162,7 +188,7 @@ export class OriginPool {
         options.onread = {
           buffer: () => (conn.readBuffer ??= Buffer.allocUnsafe(READ_SIZE)),
           callback: (size: number, buffer: Buffer) => {
-            onData(conn, buffer.subarray(0, size));
+            onData(this, conn, buffer.subarray(0, size));
             return true;
           },
         };
@@ -184,10 +210,10 @@ export class OriginPool {
   }
 }
 
-function onData(conn: Connection, chunk: Buffer): void {
+function onData(pool: OriginPool, conn: Connection, chunk: Buffer): void {
   const exchange = conn.exchange;
   // Bytes nobody asked for (idle connection, or after a complete answer): the connection cannot be trusted.
-  if (!exchange) return void conn.socket.destroy();
+  if (!exchange) return void pool.discard(conn, 'abort');
   conn.received += chunk.length;
   exchange.received(conn, chunk);
 }
@@ -261,7 +287,7 @@ export class Exchange implements ParserEvents {
     const conn = this.conn;
     if (conn) {
       conn.exchange = null;
-      conn.socket.destroy();
+      this.pool.discard(conn, 'abort');
     }
   }
 
@@ -316,13 +342,13 @@ export class Exchange implements ParserEvents {
     this.handler.onEnd();
     // A connection whose request body did not go out whole can never carry another request.
     if (clean && this.keepAlive && this.bodyDone) this.pool.release(conn, this.keepAliveMs);
-    else conn.socket.destroy();
+    else this.pool.discard(conn, this.bodyDone ? 'done' : 'abort');
   }
 
   private fail(conn: Connection, error: Error): void {
     conn.error ??= error;
     conn.exchange = null;
-    conn.socket.destroy();
+    this.pool.discard(conn, 'abort');
     this.settle(conn);
   }
 

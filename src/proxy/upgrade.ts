@@ -47,18 +47,20 @@ export function forwardUpgrade(req: http.IncomingMessage, socket: Duplex, head: 
     },
     onUpgrade(answer: ResponseHead, originSocket: OriginSocket, rest: Buffer) {
       socket.off('close', clientGone);
-      if (socket.destroyed) return void originSocket.destroy();
+      // Through the tunnel, closed without a reset from this side (src/tunnel/origin-agent.ts).
+      const closeOrigin = () => options.origin.pool.closeRaw(originSocket, 'abort');
+      if (socket.destroyed) return closeOrigin();
       tagWebSocketOpen(socket);
       socket.write(statusBlock(101, answer.message || 'Switching Protocols', answer.raw, () => true, ''));
       if (rest.length) socket.write(rest);
       if (head.length) originSocket.write(head);
       // Idle bound on both legs: socket.io pings every 25 s, so only a dead peer trips this.
-      originSocket.setTimeout(options.idleTimeoutMs, () => originSocket.destroy());
+      originSocket.setTimeout(options.idleTimeoutMs, closeOrigin);
       if ('setTimeout' in socket) (socket as net.Socket).setTimeout(options.idleTimeoutMs, () => socket.destroy());
       originSocket.on('error', () => socket.destroy());
-      socket.on('error', () => originSocket.destroy());
+      socket.on('error', closeOrigin);
       originSocket.on('close', () => socket.destroy());
-      socket.on('close', () => originSocket.destroy());
+      socket.on('close', closeOrigin);
       originSocket.pipe(socket);
       socket.pipe(originSocket);
     },

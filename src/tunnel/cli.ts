@@ -191,11 +191,16 @@ export function registerConnectCommand(program: Command, logger: TunnelLogger = 
       const stop = () => void connector.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // A connector runs until it is stopped or refused, whatever its sockets are doing: without a handle of its
+      // own, a moment with no socket open and no redial scheduled would let node exit as if the work were done.
+      const running = setInterval(() => {}, 60 * 60 * 1000);
       try {
         await connector.done;
       } catch (err) {
         process.stderr.write(`porthole: ${(err as Error).message}\n`);
         process.exit(err instanceof TokenRefusedError ? 3 : 1);
+      } finally {
+        clearInterval(running);
       }
     });
 }

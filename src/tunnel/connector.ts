@@ -15,13 +15,17 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
 import {
+  ABORT_PATH,
+  FEATURE_ABORT,
   GOAWAY_TRY_LATER,
   GOAWAY_UNAUTHORIZED,
   H2_SETTINGS,
   HEADER_CONNECTOR_ID,
   HEADER_ERROR_CODE,
   HEADER_ERROR_MESSAGE,
+  HEADER_FEATURES,
   HEADER_NAME,
+  HEADER_STREAM_ID,
   HEADER_TOKEN,
   HEADER_VERSION,
   HELLO_PATH,
@@ -174,6 +178,8 @@ export function runConnector(options: ConnectorOptions): Connector {
     let tryLater: string | null = null;
     let tryLaterLoggedAt: number | null = null;
     const originSockets = new Set<net.Socket>();
+    /** Open origin streams by stream id, so the gateway can ask for one to be reset (ABORT_PATH). */
+    const originStreams = new Map<number, { stream: http2.ServerHttp2Stream; upstream: net.Socket }>();
     const link: Link = {
       target,
       listed: true,
@@ -203,9 +209,26 @@ export function runConnector(options: ConnectorOptions): Connector {
       if (method === 'CONNECT') return pipeToOrigin(stream);
       if (method === 'GET' && headers[':path'] === HELLO_PATH) {
         stream.respond(
-          { ':status': 200, [HEADER_TOKEN]: credentialOf(token), [HEADER_NAME]: name, [HEADER_VERSION]: PROTOCOL_VERSION, [http2.sensitiveHeaders]: [HEADER_TOKEN] },
+          {
+            ':status': 200,
+            [HEADER_TOKEN]: credentialOf(token),
+            [HEADER_NAME]: name,
+            [HEADER_VERSION]: PROTOCOL_VERSION,
+            [HEADER_FEATURES]: FEATURE_ABORT,
+            [http2.sensitiveHeaders]: [HEADER_TOKEN],
+          },
           { endStream: true },
         );
+        return;
+      }
+      if (method === 'POST' && headers[':path'] === ABORT_PATH) {
+        const open = originStreams.get(Number(headers[HEADER_STREAM_ID]));
+        // Ids count per session: an entry left from an earlier session is not this one's.
+        if (open && open.stream.session === stream.session) {
+          open.upstream.resetAndDestroy();
+          if (!open.stream.closed) open.stream.close(http2.constants.NGHTTP2_CANCEL);
+        }
+        stream.respond({ ':status': 204 }, { endStream: true });
         return;
       }
       if (method === 'POST' && headers[':path'] === WELCOME_PATH) {
@@ -226,6 +249,8 @@ export function runConnector(options: ConnectorOptions): Connector {
       // Reads land in reused chunks, not a new Buffer each (origin-reads.ts); they flow once connected and answered.
       const upstream = connectReadingInto({ host: originHost, port: originPort }, stream);
       originSockets.add(upstream);
+      const id = stream.id;
+      if (id !== undefined) originStreams.set(id, { stream, upstream });
       upstream.setNoDelay(true);
       let connected = false;
       const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.originConnectTimeoutMs ?? 10_000);
@@ -259,6 +284,7 @@ export function runConnector(options: ConnectorOptions): Connector {
       // A reset (or a dead tunnel) means the gateway's side broke mid-exchange: reset the origin connection so
       // it sees an abort, never a clean end of a body that was not fully sent.
       stream.once('close', () => {
+        if (id !== undefined && originStreams.get(id)?.stream === stream) originStreams.delete(id);
         if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !upstream.destroyed) upstream.resetAndDestroy();
         else if (!upstream.destroyed && !stream.readableEnded) upstream.resetAndDestroy();
       });
@@ -303,6 +329,7 @@ export function runConnector(options: ConnectorOptions): Connector {
       const lost = (why: string) => {
         if (reported) return;
         reported = true;
+        clearInterval(watch);
         const id = link.status.connectorId;
         if (id) {
           logger.warn({ connector: id, gateway: label, why }, 'tunnel: disconnected from the gateway');
@@ -324,6 +351,12 @@ export function runConnector(options: ConnectorOptions): Connector {
         lost(err.message);
       });
       s.once('close', () => lost('connection closed'));
+      // The socket's 'close' is what starts a redial. Under a flood of stream resets a link once ended without
+      // it, and nothing was left to dial again: look now and then as well.
+      const watch = setInterval(() => {
+        if (s.destroyed) lost('connection closed');
+      }, keepalive.intervalMs);
+      watch.unref();
       // The gateway never half-closes a tunnel: EOF means it is gone (and with HTTP/2 reading natively,
       // only a resumed JS side lets the EOF surface at all).
       s.once('end', () => s.destroy());
@@ -350,18 +383,20 @@ export function runConnector(options: ConnectorOptions): Connector {
 
     server.on('session', (sess: http2.ServerHttp2Session) => {
       session = sess;
+      // This session's own socket: by the time an old session reports trouble the link may be on a new one.
+      const own = socket;
       try {
         sess.setLocalWindowSize(SESSION_WINDOW);
       } catch {
         // session already gone
       }
       const stopKeepalive = startKeepalive(sess, keepalive, () => {
-        logger.warn({ gateway: label }, 'tunnel: the gateway stopped answering keepalive pings');
+        if (!sess.destroyed) logger.warn({ gateway: label }, 'tunnel: the gateway stopped answering keepalive pings');
         sess.destroy();
-        socket?.destroy();
+        own?.destroy();
       });
-      sess.on('error', () => socket?.destroy());
-      socket?.resume();
+      sess.on('error', () => own?.destroy());
+      own?.resume();
       sess.once('goaway', (code: number, _last: number, data?: Buffer) => {
         if (code === GOAWAY_TRY_LATER) {
           tryLater = data?.subarray(0, 200).toString('utf8') || 'the gateway asks to try again later';
@@ -384,7 +419,7 @@ export function runConnector(options: ConnectorOptions): Connector {
       });
       sess.once('close', () => {
         stopKeepalive();
-        socket?.destroy();
+        own?.destroy();
       });
     });
 

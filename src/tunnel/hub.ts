@@ -22,13 +22,17 @@ import type { Origin, OriginUnavailable } from '../origin/origin.js';
 import { DEFAULT_KEEPALIVE, startKeepalive, type KeepaliveOptions } from './keepalive.js';
 import { TunnelDownError } from '../origin/errors.js';
 import { OriginPool } from '../origin/pool.js';
-import { openOriginSocket, openStream, type StreamOpener } from './origin-agent.js';
+import { closeOriginSocket, openOriginSocket, openStream, type StreamOpener } from './origin-agent.js';
 import {
+  ABORT_PATH,
+  FEATURE_ABORT,
   GOAWAY_TRY_LATER,
   GOAWAY_UNAUTHORIZED,
   H2_SETTINGS,
   HEADER_CONNECTOR_ID,
+  HEADER_FEATURES,
   HEADER_NAME,
+  HEADER_STREAM_ID,
   HEADER_TOKEN,
   HELLO_PATH,
   MAX_NAME_LENGTH,
@@ -93,6 +97,8 @@ interface LiveConnector {
   socket: tls.TLSSocket;
   openStreams: number;
   streamsTotal: number;
+  /** Resets an origin stream when asked to (FEATURE_ABORT), so this side need not. */
+  resetsOnRequest: boolean;
 }
 
 export interface TunnelHub extends EventEmitter {
@@ -135,6 +141,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     return best;
   }
 
+  const connectorOf = new WeakMap<http2.ClientHttp2Stream, LiveConnector>();
   const opener: StreamOpener = {
     openOriginStream() {
       const c = pick();
@@ -147,12 +154,25 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       }
       c.openStreams++;
       c.streamsTotal++;
+      connectorOf.set(s, c);
       s.once('close', () => c.openStreams--);
       return s;
     },
+    askToReset(stream) {
+      const c = connectorOf.get(stream);
+      if (!c?.resetsOnRequest || c.session.destroyed || c.session.closed || stream.id === undefined) return false;
+      try {
+        const ask = c.session.request({ ':method': 'POST', ':path': ABORT_PATH, [HEADER_STREAM_ID]: String(stream.id) }, { endStream: true });
+        ask.on('error', () => {});
+        ask.resume();
+        return true;
+      } catch {
+        return false;
+      }
+    },
   };
   // Every request to Immich, whoever sends it, goes through this pool of streams.
-  const pool = new OriginPool({ kind: 'stream', open: () => openOriginSocket(opener) });
+  const pool = new OriginPool({ kind: 'stream', open: () => openOriginSocket(opener), close: (socket, how) => closeOriginSocket(opener, socket, how) });
 
   const origin: Origin = {
     pool,
@@ -404,6 +424,10 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
         socket,
         openStreams: 0,
         streamsTotal: 0,
+        resetsOnRequest: String(headers[HEADER_FEATURES] ?? '')
+          .split(',')
+          .map((f) => f.trim())
+          .includes(FEATURE_ABORT),
       };
       connectors.set(connector.id, connector);
       offlineSince = null;

@@ -14,7 +14,12 @@ export const DEFAULT_KEEPALIVE: KeepaliveOptions = { intervalMs: 5_000, timeoutM
 export function startKeepalive(session: http2.Http2Session, options: KeepaliveOptions, onDead: () => void): () => void {
   let deadline: NodeJS.Timeout | undefined;
   const interval = setInterval(() => {
-    if (deadline || session.destroyed) return;
+    if (session.destroyed) {
+      // Its owner stops this on the session's 'close'; one that ended without a word is reported dead, once.
+      clearInterval(interval);
+      return onDead();
+    }
+    if (deadline) return;
     deadline = setTimeout(onDead, options.timeoutMs);
     deadline.unref();
     try {

@@ -1,14 +1,20 @@
 // Origin connections in tunnel mode: each one is an HTTP/2 stream to a connector, which pipes it to Immich
 // over TCP. The origin pool (src/origin/pool.ts) speaks plain HTTP/1.1 over it exactly as over a direct
-// socket (keep-alive and WebSocket upgrades included); only where the bytes travel differs.
+// socket (keep-alive and WebSocket upgrades included); only where the bytes travel differs, and how a
+// connection is closed: never by a reset from this side when it can be helped (see ABORT_PATH in protocol.ts).
 import type http2 from 'node:http2';
-import type { OriginSocket } from '../origin/pool.js';
+import type { CloseHow, OriginSocket } from '../origin/pool.js';
 import { HEADER_ERROR_CODE, HEADER_ERROR_MESSAGE, ORIGIN_AUTHORITY } from './protocol.js';
 
 /** A connector the pool may open a stream on; the hub decides which one (least loaded). */
 export interface StreamOpener {
   openOriginStream(): http2.ClientHttp2Stream | Error;
+  /** Asks the stream's connector to reset it; false if it cannot (a connector from before ABORT_PATH, or gone). */
+  askToReset(stream: http2.ClientHttp2Stream): boolean;
 }
+
+/** A stream closed without a reset that has not finished by then is reset after all. */
+export const GENTLE_CLOSE_MS = 10_000;
 
 /** The connector could not reach Immich; `code` is its socket error (ECONNREFUSED, ENOTFOUND, ...). */
 export class TunnelOriginError extends Error {
@@ -43,4 +49,25 @@ export function openOriginSocket(opener: StreamOpener): OriginSocket | Error {
     if (!opened.writableEnded) opened.end();
   });
   return opened;
+}
+
+/**
+ * Closes an origin stream the pool let go without resetting it from this side where that can be helped. A
+ * stream whose answer is over, or an idle keep-alive one, is ended: the connector half-closes Immich's socket,
+ * Immich closes, and the connector ends its side. One still receiving an answer nobody wants is reset by the
+ * connector on request. Whatever still arrives meanwhile is dropped.
+ */
+export function closeOriginSocket(opener: StreamOpener, socket: OriginSocket, how: CloseHow): void {
+  // A connection that failed before it had a stream (no connector attached) is a plain stream.
+  if (!('session' in socket) || socket.destroyed) return void socket.destroy();
+  const stream = socket as http2.ClientHttp2Stream;
+  stream.resume();
+  const resetAnyway = setTimeout(() => stream.destroy(), GENTLE_CLOSE_MS);
+  resetAnyway.unref();
+  stream.once('close', () => clearTimeout(resetAnyway));
+  if (how !== 'abort' || stream.readableEnded) {
+    if (!stream.writableEnded) stream.end();
+    return;
+  }
+  if (!opener.askToReset(stream)) stream.destroy();
 }

@@ -38,6 +38,20 @@ export const HEADER_TOKEN = 'porthole-token';
 export const HEADER_NAME = 'porthole-connector-name';
 export const HEADER_VERSION = 'porthole-connector-version';
 export const HEADER_CONNECTOR_ID = 'porthole-connector-id';
+/**
+ * The gateway asks the connector to reset one of its origin streams (named by HEADER_STREAM_ID) instead of
+ * resetting it itself. nghttp2 ends a session with INTERNAL_ERROR once its client has reset more than 1,000
+ * streams at over 33 a second (its answer to the "rapid reset" flood), and Node 20 cannot raise that limit.
+ * The gateway is the client here, so every cancelled download, closed keep-alive connection or viewer who
+ * left would count, and enough of them (one visitor cancelling requests in a loop) would drop the tunnel for
+ * everyone. A reset sent by the connector, the server, counts against no limit; this request and its answer
+ * both end cleanly.
+ */
+export const ABORT_PATH = '/.porthole-tunnel/abort';
+export const HEADER_STREAM_ID = 'porthole-stream-id';
+/** In the connector's hello answer: what it understands beyond version 1 (comma-separated). */
+export const HEADER_FEATURES = 'porthole-connector-features';
+export const FEATURE_ABORT = 'abort';
 /** On a refused origin connection: the connector's socket error code (ECONNREFUSED, ENOTFOUND, ...). */
 export const HEADER_ERROR_CODE = 'porthole-error-code';
 export const HEADER_ERROR_MESSAGE = 'porthole-error-message';
