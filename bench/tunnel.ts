@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { need } from './lib/need.js';
 import { freePort, resetPeaks, start, usage, waitForPort } from './tunnel/procs.js';
 
 const MiB = 1024 * 1024;
@@ -111,6 +112,8 @@ async function tunnelPathFrom(env: Env, dist: string, name: string): Promise<Pat
 }
 
 async function sshPath(env: Env): Promise<Path> {
+  need('/usr/sbin/sshd', 'openssh-server', 'the OpenSSH server of the `ssh -R` path');
+  need('/usr/bin/ssh', 'openssh-client', 'the OpenSSH client of the `ssh -R` path');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'porthole-bench-ssh-'));
   for (const k of ['host_key', 'client_key']) sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, k)]);
   fs.copyFileSync(path.join(dir, 'client_key.pub'), path.join(dir, 'authorized_keys'));
@@ -334,6 +337,7 @@ function print(rows: Row[]): void {
 
 async function main(): Promise<void> {
   if (!fs.existsSync(compiledCli)) throw new Error('no compiled build: run `npm run build` first (npm run bench:tunnel does)');
+  need('/usr/bin/wrk', 'wrk', 'the load generator of the small-request legs');
   const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
   const load = () =>
     os
