@@ -95,6 +95,8 @@ async function tunnelPathFrom(env: Env, dist: string, name: string): Promise<Pat
   // The home end as people run it: `porthole connect` from the compiled build (npm run bench:tunnel builds it).
   const connector = start([process.execPath, compiledCli, 'connect', '--origin', `http://127.0.0.1:${env.originPort}`, '--gateway', `127.0.0.1:${link.port}`, '--name', 'bench'], {
     PORTHOLE_TUNNEL_TOKEN: ready.token,
+    // Node flags for the home end alone (e.g. --max-semi-space-size=4), to weigh memory against speed there.
+    ...(process.env.PORTHOLE_BENCH_HOME_NODE_OPTIONS ? { NODE_OPTIONS: process.env.PORTHOLE_BENCH_HOME_NODE_OPTIONS } : {}),
   });
   await gateway.next((m) => m.connected === true);
   return {
