@@ -23,7 +23,7 @@ export function storeCommand(): Command {
       const [{ loadConfigOrExit }, { migrateSqliteToRedis, MigrationRefused }] = await Promise.all([import('./serve.js'), import('../store/redis/migrate.js')]);
       const config = loadConfigOrExit(options.config);
       if (config.store.kind !== 'redis') {
-        throw new CliError(`store.kind is ${config.store.kind} in ${options.config}`, 'set store.kind: redis and store.url first (the SQLite file is read from dataDir)');
+        throw new CliError(`store.kind is ${config.store.kind} in ${options.config}`, 'set store.kind: redis and store.url first; the SQLite file is read from dataDir');
       }
       const { url, password, keyPrefix, maxAuditEvents, maxLinkEvents } = config.store;
       let counts;
@@ -31,7 +31,7 @@ export function storeCommand(): Command {
         counts = await migrateSqliteToRedis(config.dataDir, { url, password, keyPrefix, maxAuditEvents, maxLinkEvents }, { force: options.force });
       } catch (error) {
         if (error instanceof MigrationRefused) {
-          throw new CliError(error.message, error.message.includes('already holds') ? 'pass --force to copy anyway' : 'check dataDir, store.url and store.password');
+          throw new CliError(error.message, error.hint);
         }
         throw error;
       }

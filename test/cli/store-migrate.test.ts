@@ -151,6 +151,11 @@ test('migrate refuses a config that still says sqlite, and a Redis it cannot rea
   assert.match(unreachable.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:9/);
   const usage = await cli('store', 'migrate', '--config', sqliteConfig);
   assert.equal(usage.status, 2, 'without --to it is a usage error');
+  // Nothing to copy: the hint names dataDir, not the Redis settings.
+  const empty = writeConfig(path.join(dir, 'empty.yaml'), '{ kind: redis, url: "redis://127.0.0.1:9" }', path.join(dir, 'no-such-data'));
+  const nothing = await cli('store', 'migrate', '--to', 'redis', '--config', empty);
+  assert.equal(nothing.status, 1);
+  assert.match(nothing.stderr, /no SQLite state to copy: .*no-such-data.*porthole\.db does not exist \(check dataDir/);
 });
 
 /** A certificate for `name` (with its key), valid from now for `days`, made as the other tests make theirs. */

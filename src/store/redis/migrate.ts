@@ -45,16 +45,25 @@ export interface AcmeCopy {
   why?: string;
 }
 
-export class MigrationRefused extends Error {}
+/** Why nothing was copied, and what to check (`hint`, said after the message). */
+export class MigrationRefused extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
 
 const BATCH = 500;
+const FORCE_HINT = 'pass --force to copy anyway';
 
 type Options = Pick<RedisStoreOptions, 'url' | 'password' | 'keyPrefix' | 'maxAuditEvents' | 'maxLinkEvents' | 'connectTimeoutMs'>;
 
 /** Copies; refuses (MigrationRefused) when the SQLite file is missing or Redis already holds state, unless `force`. */
 export async function migrateSqliteToRedis(dataDir: string, options: Options, migrateOptions: { force?: boolean; now?: number } = {}): Promise<MigrationCounts> {
   const file = path.join(dataDir, 'porthole.db');
-  if (!fs.existsSync(file)) throw new MigrationRefused(`no SQLite state to copy: ${file} does not exist`);
+  if (!fs.existsSync(file)) throw new MigrationRefused(`no SQLite state to copy: ${file} does not exist`, 'check dataDir: it must name the folder the gateway used with SQLite');
   const db = new Database(file, { readonly: true, fileMustExist: true });
   const keys = redisKeys(options.keyPrefix);
   const redis = new Redis(options.url, { ...redisClientOptions(options), retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: true });
@@ -68,10 +77,13 @@ export async function migrateSqliteToRedis(dataDir: string, options: Options, mi
     try {
       await redis.connect();
     } catch (error) {
-      throw new MigrationRefused(`cannot reach Redis at ${describeRedisUrl(options.url)} (${(lastError ?? (error as Error)).message})`);
+      throw new MigrationRefused(
+        `cannot reach Redis at ${describeRedisUrl(options.url)} (${(lastError ?? (error as Error)).message})`,
+        'check that Redis runs, and store.url and store.password',
+      );
     }
     if (!migrateOptions.force && (await redis.exists(keys.seq, keys.audit)) > 0) {
-      throw new MigrationRefused(`Redis at ${describeRedisUrl(options.url)} already holds Porthole state under "${options.keyPrefix ?? 'porthole:'}"`);
+      throw new MigrationRefused(`Redis at ${describeRedisUrl(options.url)} already holds Porthole state under "${options.keyPrefix ?? 'porthole:'}"`, FORCE_HINT);
     }
     // Before anything is written, so that a refusal leaves Redis as it was.
     const acme = await planAcme(redis, dataDir, options, migrateOptions.force === true);
@@ -266,7 +278,7 @@ async function planAcme(redis: Redis, dataDir: string, options: Options, force: 
     }
   }
   if (conflicts.length > 0 && !force) {
-    throw new MigrationRefused(`Redis at ${describeRedisUrl(options.url)} already holds ${conflicts.join(', ')}`);
+    throw new MigrationRefused(`Redis at ${describeRedisUrl(options.url)} already holds ${conflicts.join(', ')}`, FORCE_HINT);
   }
   return steps;
 }
