@@ -13,6 +13,9 @@ export interface StreamOpener {
   askToReset(stream: http2.ClientHttp2Stream): boolean;
 }
 
+/** Streams closeOriginSocket() is already closing. */
+const closing = new WeakSet<http2.ClientHttp2Stream>();
+
 /** A stream closed without a reset that has not finished by then is reset after all. */
 export const GENTLE_CLOSE_MS = 10_000;
 
@@ -61,6 +64,9 @@ export function closeOriginSocket(opener: StreamOpener, socket: OriginSocket, ho
   // A connection that failed before it had a stream (no connector attached) is a plain stream.
   if (!('session' in socket) || socket.destroyed) return void socket.destroy();
   const stream = socket as http2.ClientHttp2Stream;
+  // A caller may say it twice (a WebSocket's error, then its close): the first word stands.
+  if (closing.has(stream)) return;
+  closing.add(stream);
   stream.resume();
   const resetAnyway = setTimeout(() => stream.destroy(), GENTLE_CLOSE_MS);
   resetAnyway.unref();
