@@ -1,7 +1,7 @@
 // `npm run bench:tunnel`: the home tunnel against direct access, a raw TCP pipe and stock OpenSSH `ssh -R`,
 // on loopback and across a 20 ms RTT link (a delay proxy: this kernel has no netem). Measures single- and
 // 8-stream bulk MB/s, small-GET latency and req/s at 64 concurrency (wrk), CPU seconds per GB and peak RSS
-// on both ends. A script, never a test: numbers depend on the machine. Needs wrk and OpenSSH (sshd is
+// on both ends (over the bulk legs, each bulk leg and the wrk legs). A script, never a test: numbers depend on the machine. Needs wrk and OpenSSH (sshd is
 // started on a loopback port with a throwaway config, host key and authorized key in a temp dir).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -260,6 +260,8 @@ interface Row {
   homeBulkRss: number;
   gwWrkRss: number;
   homeWrkRss: number;
+  /** Peak RSS during each bulk leg (1-stream down, 1-stream up, 8-stream down). */
+  legPeaks: Array<{ gw: number; home: number }>;
   /** RSS of each end once connected, before any traffic (a connector spends most of its life like this). */
   gwIdle: number;
   homeIdle: number;
@@ -273,11 +275,17 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
     await download(p, 16 * MiB); // warm-up: connections, JIT, TCP windows
     const before = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
     const all = [...p.gatewayEnd, ...p.homeEnd];
-    resetPeaks(all);
-    const down1 = await timed(() => download(p, size));
-    const up1 = await timed(() => upload(p, size));
-    const down8 = await timed(async () => (await Promise.all(Array.from({ length: 8 }, () => download(p, size / 8)))).reduce((a, b) => a + b, 0));
+    // Each bulk leg starts a new peak, so a leg's figure is its own (it starts from whatever RSS the last left).
+    const leg = async (fn: () => Promise<number>): Promise<{ rate: number; peak: { gw: number; home: number } }> => {
+      resetPeaks(all);
+      const rate = await timed(fn);
+      return { rate, peak: { gw: usage(p.gatewayEnd).rssMiB, home: usage(p.homeEnd).rssMiB } };
+    };
+    const down1 = await leg(() => download(p, size));
+    const up1 = await leg(() => upload(p, size));
+    const down8 = await leg(async () => (await Promise.all(Array.from({ length: 8 }, () => download(p, size / 8)))).reduce((a, b) => a + b, 0));
     const after = { gw: usage(p.gatewayEnd), home: usage(p.homeEnd) };
+    const bulkPeak = (end: 'gw' | 'home') => Math.max(down1.peak[end], up1.peak[end], down8.peak[end]);
     const gb = (3 * size) / 1e9;
     resetPeaks(all);
     const small = wrk(p);
@@ -286,18 +294,19 @@ async function measure(env: Env, make: (env: Env) => Promise<Path>): Promise<Row
     return {
       env: env.name,
       path: p.name,
-      down1,
-      up1,
-      down8,
+      down1: down1.rate,
+      up1: up1.rate,
+      down8: down8.rate,
+      legPeaks: [down1.peak, up1.peak, down8.peak],
       ...small,
       newConnRps: fresh.rps,
       newConnP99: fresh.p99,
       gwCpuPerGB: (after.gw.cpu - before.gw.cpu) / gb,
       homeCpuPerGB: (after.home.cpu - before.home.cpu) / gb,
-      gwRss: Math.max(before.gw.rssMiB, after.gw.rssMiB, end.gw.rssMiB),
-      homeRss: Math.max(before.home.rssMiB, after.home.rssMiB, end.home.rssMiB),
-      gwBulkRss: after.gw.rssMiB,
-      homeBulkRss: after.home.rssMiB,
+      gwRss: Math.max(before.gw.rssMiB, bulkPeak('gw'), end.gw.rssMiB),
+      homeRss: Math.max(before.home.rssMiB, bulkPeak('home'), end.home.rssMiB),
+      gwBulkRss: bulkPeak('gw'),
+      homeBulkRss: bulkPeak('home'),
       gwWrkRss: end.gw.rssMiB,
       homeWrkRss: end.home.rssMiB,
       gwIdle: idle.gw.nowMiB,
@@ -323,6 +332,10 @@ function print(rows: Row[]): void {
     );
   }
   process.stdout.write(lines.join('\n') + '\n\n');
+  const legHeader = '| env | path | peak RSS MiB gateway / home: 1-stream down | 1-stream up | 8-stream down |';
+  const legLines = [legHeader, legHeader.replace(/[^|]+/g, '---')];
+  for (const r of rows) legLines.push(`| ${r.env} | ${r.path} | ${r.legPeaks.map((l) => pair(l.gw, l.home)).join(' | ')} |`);
+  process.stdout.write(legLines.join('\n') + '\n\n');
   for (const env of new Set(rows.map((r) => r.env))) {
     const get = (name: string) => rows.find((r) => r.env === env && r.path === name);
     const t = get('porthole tunnel');
