@@ -43,7 +43,14 @@ export type OriginSocket = stream.Duplex & { setTimeout(ms: number, callback?: (
  * be had (no connector attached), which fails the exchange like a refused connection.
  */
 export type OriginDialer =
-  { kind: 'tcp'; host: string; port: number; highWaterMark: number } | { kind: 'stream'; open: () => OriginSocket | Error; close?: (socket: OriginSocket, how: CloseHow) => void };
+  | { kind: 'tcp'; host: string; port: number; highWaterMark: number }
+  | {
+      kind: 'stream';
+      open: () => OriginSocket | Error;
+      close?: (socket: OriginSocket, how: CloseHow) => void;
+      /** The pool parked a connection between exchanges (true) or took it back for one (false): the tunnel sizes its receive windows by the streams in use. */
+      idle?: (socket: OriginSocket, idle: boolean) => void;
+    };
 
 /**
  * Why the pool lets a connection go, so a stream opener can close it the cheapest way (src/tunnel/origin-agent.ts):
@@ -136,7 +143,10 @@ export class OriginPool {
   acquire(fresh: boolean): Connection {
     while (!fresh && this.idle.length > 0) {
       const conn = this.idle.pop()!;
-      if (!conn.socket.destroyed && conn.socket.writable) return conn;
+      if (!conn.socket.destroyed && conn.socket.writable) {
+        if (this.dialer.kind === 'stream') this.dialer.idle?.(conn.socket, false);
+        return conn;
+      }
     }
     return this.connect(false);
   }
@@ -147,6 +157,7 @@ export class OriginPool {
     conn.socket.setTimeout(keepAliveMs > 0 ? Math.max(500, Math.min(POOL_IDLE_MS, keepAliveMs - 1000)) : POOL_IDLE_MS);
     conn.socket.resume();
     this.idle.push(conn);
+    if (this.dialer.kind === 'stream') this.dialer.idle?.(conn.socket, true);
   }
 
   private connect(plain: boolean): Connection {

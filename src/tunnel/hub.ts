@@ -40,6 +40,7 @@ import {
   SESSION_WINDOW,
   WELCOME_PATH,
 } from './protocol.js';
+import { receiveWindows, type ReceiveWindows } from './receive-windows.js';
 import { writeStatusFile, type ConnectorStatus, type TunnelStatus } from './status.js';
 import type { TokenVerifier } from './token-store.js';
 import type { ChangeFeed, TunnelPresenceStore } from '../store/store.js';
@@ -99,6 +100,8 @@ interface LiveConnector {
   streamsTotal: number;
   /** Resets an origin stream when asked to (FEATURE_ABORT), so this side need not. */
   resetsOnRequest: boolean;
+  /** How wide the windows of its origin streams are (narrower the more are busy). */
+  windows: ReceiveWindows;
 }
 
 export interface TunnelHub extends EventEmitter {
@@ -154,6 +157,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       }
       c.openStreams++;
       c.streamsTotal++;
+      c.windows.track(s);
       connectorOf.set(s, c);
       s.once('close', () => c.openStreams--);
       return s;
@@ -172,7 +176,15 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     },
   };
   // Every request to Immich, whoever sends it, goes through this pool of streams.
-  const pool = new OriginPool({ kind: 'stream', open: () => openOriginSocket(opener), close: (socket, how) => closeOriginSocket(opener, socket, how) });
+  const pool = new OriginPool({
+    kind: 'stream',
+    open: () => openOriginSocket(opener),
+    close: (socket, how) => closeOriginSocket(opener, socket, how),
+    idle: (socket, idle) => {
+      const stream = socket as http2.ClientHttp2Stream;
+      connectorOf.get(stream)?.windows.setIdle(stream, idle);
+    },
+  });
 
   const origin: Origin = {
     pool,
@@ -192,6 +204,8 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       since: c.since.toISOString(),
       remoteAddress: c.remoteAddress,
       openStreams: c.openStreams,
+      busyStreams: c.windows.busy,
+      streamWindow: c.windows.announced,
       streamsTotal: c.streamsTotal,
       bytesIn: c.socket.bytesRead,
       bytesOut: c.socket.bytesWritten,
@@ -363,6 +377,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
     session.once('close', () => {
       clearTimeout(helloTimer);
       stopKeepalive();
+      connector?.windows.close();
       donePending();
       sessions.delete(session);
       gone('session closed');
@@ -428,6 +443,7 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
           .split(',')
           .map((f) => f.trim())
           .includes(FEATURE_ABORT),
+        windows: receiveWindows(session),
       };
       connectors.set(connector.id, connector);
       offlineSince = null;

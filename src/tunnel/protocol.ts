@@ -13,8 +13,8 @@ const MiB = 1024 * 1024;
 // arrives, read or not, and the stream-level one only when the stream is read, so a peer can push at most one
 // stream window into a stream nobody reads (measured: 8.1 MiB into a paused stream behind a 64 KiB session
 // window). The session window therefore bounds no memory; it only has to cover the link's bandwidth-delay
-// product, as window updates take a round trip. What the tunnel ends hold during a transfer is mostly Buffers
-// already sent and not yet collected (docs/performance.md, "Tunnel memory"), not data waiting in windows.
+// product, as window updates take a round trip. STREAM_WINDOW is the widest a stream gets: the gateway
+// narrows it as more streams are busy (receive-windows.ts).
 export const STREAM_WINDOW = 8 * MiB;
 export const SESSION_WINDOW = 8 * MiB;
 export const MAX_FRAME_SIZE = 256 * 1024;

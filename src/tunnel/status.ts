@@ -11,6 +11,9 @@ export interface ConnectorStatus {
   since: string;
   remoteAddress: string;
   openStreams: number;
+  /** Origin streams in an exchange now (open ones the pool keeps idle are not), and the receive window each gets (bytes). */
+  busyStreams?: number;
+  streamWindow?: number;
   streamsTotal: number;
   /** Bytes on the wire (TLS records included) since the connector attached. */
   bytesIn: number;
