@@ -89,7 +89,11 @@ const tunnelPath = (env: Env) => tunnelPathFrom(env, dist, 'porthole tunnel');
 
 async function tunnelPathFrom(env: Env, dist: string, name: string): Promise<Path> {
   const compiledCli = path.join(dist, 'src', 'cli', 'main.js');
-  const gateway = start([process.execPath, path.join(import.meta.dirname, 'tunnel', 'gateway-main.mjs'), '127.0.0.1'], { PORTHOLE_BENCH_DIST: dist });
+  const gateway = start([process.execPath, path.join(import.meta.dirname, 'tunnel', 'gateway-main.mjs'), '127.0.0.1'], {
+    PORTHOLE_BENCH_DIST: dist,
+    // Node flags for the gateway end alone, as PORTHOLE_BENCH_HOME_NODE_OPTIONS below for the home end.
+    ...(process.env.PORTHOLE_BENCH_GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.PORTHOLE_BENCH_GATEWAY_NODE_OPTIONS } : {}),
+  });
   const ready = (await gateway.next((m) => 'token' in m)) as { port: number; tlsPort: number; token: string };
   const link = await env.link(ready.tlsPort);
   // The home end as people run it: `porthole connect` from the compiled build (npm run bench:tunnel builds it).
