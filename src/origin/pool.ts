@@ -48,7 +48,11 @@ export type OriginDialer =
       kind: 'stream';
       open: () => OriginSocket | Error;
       close?: (socket: OriginSocket, how: CloseHow) => void;
-      /** The pool parked a connection between exchanges (true) or took it back for one (false): the tunnel sizes its receive windows by the streams in use. */
+      /**
+       * The connection carries no answer now (true: parked between exchanges, or handed over after a 101 to a
+       * WebSocket, which carries little) or carries one again (false: lent out). The tunnel sizes its receive
+       * windows by the connections carrying answers.
+       */
       idle?: (socket: OriginSocket, idle: boolean) => void;
     };
 
@@ -140,11 +144,16 @@ export class OriginPool {
     this.closeRaw(conn.socket, how);
   }
 
+  /** Tells a stream dialer whether a connection carries an answer (see `idle` in OriginDialer). */
+  markIdle(socket: OriginSocket, idle: boolean): void {
+    if (this.dialer.kind === 'stream') this.dialer.idle?.(socket, idle);
+  }
+
   acquire(fresh: boolean): Connection {
     while (!fresh && this.idle.length > 0) {
       const conn = this.idle.pop()!;
       if (!conn.socket.destroyed && conn.socket.writable) {
-        if (this.dialer.kind === 'stream') this.dialer.idle?.(conn.socket, false);
+        this.markIdle(conn.socket, false);
         return conn;
       }
     }
@@ -157,7 +166,7 @@ export class OriginPool {
     conn.socket.setTimeout(keepAliveMs > 0 ? Math.max(500, Math.min(POOL_IDLE_MS, keepAliveMs - 1000)) : POOL_IDLE_MS);
     conn.socket.resume();
     this.idle.push(conn);
-    if (this.dialer.kind === 'stream') this.dialer.idle?.(conn.socket, true);
+    this.markIdle(conn.socket, true);
   }
 
   private connect(plain: boolean): Connection {
@@ -328,6 +337,7 @@ export class Exchange implements ParserEvents {
       conn.socket.off('timeout', conn.onTimeout);
       conn.socket.off('close', conn.onClose);
       conn.socket.setTimeout(0);
+      this.pool.markIdle(conn.socket, true);
       this.handler.onUpgrade(head, conn.socket, Buffer.from(rest));
       return false;
     }

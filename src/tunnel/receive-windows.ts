@@ -8,7 +8,7 @@
 // 6.9.2), so the window narrows as streams get busy and widens as they finish.
 //
 // A stream is busy from its opening to its close, except while the origin pool keeps it idle between
-// exchanges. Narrowing is announced at once, before the new stream's request goes out (nghttp2 sends SETTINGS
+// exchanges, and once it carries a WebSocket (every open Immich tab or app holds one; they carry little). Narrowing is announced at once, before the new stream's request goes out (nghttp2 sends SETTINGS
 // ahead of new streams). Widening waits a moment and takes the count as it is then, so requests starting and
 // ending around a step do not send a SETTINGS frame each (every one is answered, and walks every open stream).
 import type http2 from 'node:http2';
@@ -33,7 +33,7 @@ export function windowFor(busy: number): number {
 export interface ReceiveWindows {
   /** Counts a stream just opened as busy until it closes (or is marked idle). */
   track(stream: http2.Http2Stream): void;
-  /** The origin pool parked the stream between exchanges (true) or took it back for one (false). */
+  /** The stream carries no answer (parked by the origin pool, or a WebSocket) or carries one again (false). */
   setIdle(stream: http2.Http2Stream, idle: boolean): void;
   /** The window last announced to the peer. */
   readonly announced: number;

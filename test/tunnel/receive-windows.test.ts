@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type http2 from 'node:http2';
 import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { MIN_STREAM_WINDOW, RECEIVE_BUDGET, windowFor } from '../../src/tunnel/receive-windows.js';
 import { STREAM_WINDOW } from '../../src/tunnel/protocol.js';
 import { patternSha256, startOrigin, type TestOrigin } from './fixtures/origin.js';
@@ -173,5 +174,27 @@ test('through the proxy: streams the pool keeps between requests are not busy; t
     await until(() => link().busyStreams === 8 && link().streamWindow === windowFor(8), 'eight busy streams and a narrow window');
   } finally {
     for (const v of viewers) v.destroy();
+  }
+});
+
+test('open WebSockets do not narrow the window: each browser tab holds one, and they carry little', async () => {
+  const sockets = await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${g.httpPort}/ws`, { headers: g.headers });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      return ws;
+    }),
+  );
+  try {
+    await until(() => link().openStreams >= 6 && link().busyStreams === 0, 'six WebSocket streams open, none busy');
+    await until(() => link().streamWindow === STREAM_WINDOW, 'the widest window');
+    // They still work: an echo through each.
+    const echoes = await Promise.all(sockets.map((ws, i) => new Promise<string>((resolve) => (ws.once('message', (m) => resolve(m.toString())), ws.send(`tab ${i}`)))));
+    assert.deepEqual(
+      echoes,
+      sockets.map((_, i) => `tab ${i}`),
+    );
+  } finally {
+    for (const ws of sockets) ws.close();
   }
 });
