@@ -134,9 +134,12 @@ export class OriginPool {
     else dialer.close(socket, how);
   }
 
-  /** Lets a pooled connection go: the pool stops listening to it, and the dialer closes it. */
+  /** Lets a pooled connection go: the pool stops listening to it and never lends it out again, and the dialer closes it. */
   discard(conn: Connection, how: CloseHow): void {
     if (this.dialer.kind === 'stream' && this.dialer.close) {
+      // A stream the connector is asked to reset stays writable for a round trip: not to be lent out meanwhile.
+      const at = this.idle.indexOf(conn);
+      if (at !== -1) this.idle.splice(at, 1);
       conn.socket.off('data', conn.onData);
       conn.socket.off('timeout', conn.onTimeout);
       conn.socket.setTimeout(0);
