@@ -365,6 +365,8 @@ export function createTunnelHub(options: TunnelHubOptions): TunnelHub {
       socket.resume();
     });
     const stopKeepalive = startKeepalive(session, keepalive, () => {
+      // A session that ended without its 'close' is reported here too, but that is no missed ping.
+      if (session.destroyed) return gone('session ended');
       if (connector) logger.warn({ remoteAddress }, 'tunnel: connector stopped answering keepalive pings');
       gone('keepalive timeout');
     });
