@@ -78,7 +78,7 @@ export async function migrateSqliteToRedis(dataDir: string, options: Options, mi
       await redis.connect();
     } catch (error) {
       throw new MigrationRefused(
-        `cannot reach Redis at ${describeRedisUrl(options.url)} (${(lastError ?? (error as Error)).message})`,
+        `cannot reach Redis at ${describeRedisUrl(options.url)}: ${(lastError ?? (error as Error)).message}`,
         'check that Redis runs, and store.url and store.password',
       );
     }
